@@ -1,0 +1,32 @@
+"""What every chat adapter offers the rest of the bot."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.messages import Incoming, Outgoing
+
+Handler = Callable[[Incoming], Awaitable[None]]
+
+
+class DeliveryError(Exception):
+    """Sending failed. `permanent` errors (user blocked the bot) are never retried."""
+
+    def __init__(self, reason: str, *, permanent: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Adapter(Protocol):
+    platform: str
+
+    async def start(self, handler: Handler) -> None:
+        """Begin receiving; each message is passed to `handler`."""
+
+    async def stop(self) -> None: ...
+
+    async def send(self, message: Outgoing) -> str | None:
+        """Deliver one message (or edit one in place); returns the platform's message ref."""

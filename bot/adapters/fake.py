@@ -1,0 +1,67 @@
+"""An in-memory adapter for end-to-end tests: say something, see what the bot sends.
+
+It is a real adapter (the app wires it like any other); tests can inject delivery failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+
+from bot.adapters.base import DeliveryError, Handler
+from bot.messages import Incoming, Outgoing
+
+
+class FakeAdapter:
+    def __init__(self, platform: str = "fake") -> None:
+        self.platform = platform
+        self.sent: list[Outgoing] = []
+        self.edits: list[Outgoing] = []
+        self._handler: Handler | None = None
+        self._refs = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._failures: list[DeliveryError] = []
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def stop(self) -> None:
+        self._handler = None
+
+    def fail_next(self, error: DeliveryError, times: int = 1) -> None:
+        self._failures.extend([error] * times)
+
+    async def send(self, message: Outgoing) -> str | None:
+        if self._failures and not message.edit_of:
+            raise self._failures.pop(0)
+        async with self._changed:
+            (self.edits if message.edit_of else self.sent).append(message)
+            self._changed.notify_all()
+        return message.edit_of or f"{self.platform}:{next(self._refs)}"
+
+    async def say(self, text: str, *, user: str = "alice", chat: str | None = None,
+                  locale: str | None = "en", button: str | None = None) -> list[Outgoing]:
+        """Send a message as `user`; returns what the bot answered to it."""
+        assert self._handler is not None, "adapter not started"
+        before = len(self.sent)
+        await self._handler(Incoming(
+            platform=self.platform, chat_id=chat or user, user_id=user, user_name=user,
+            locale_hint=locale, text=text if button is None else "", button=button,
+        ))
+        return self.sent[before:]
+
+    async def wait_for(self, match: Callable[[Outgoing], bool], timeout: float = 5.0) -> Outgoing:
+        """Wait until a sent message matches (pushed notifications arrive asynchronously)."""
+        async def found() -> Outgoing:
+            async with self._changed:
+                while True:
+                    for message in self.sent:
+                        if match(message):
+                            return message
+                    await self._changed.wait()
+
+        return await asyncio.wait_for(found(), timeout)
+
+    def texts(self, chat: str | None = None) -> list[str]:
+        return [m.text for m in self.sent if chat is None or m.target.chat_id == chat]

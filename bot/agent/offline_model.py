@@ -1,0 +1,63 @@
+"""The built-in offline model: a LangChain chat model that routes a message to one tool call.
+
+It lets the same `create_agent` loop run with no network: a human message becomes a tool call
+(or an empty answer marked "help"/"unknown" for the conversation layer to explain); after a tool
+has answered, it ends the turn and lets the card speak.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import ConfigDict
+
+from bot.agent.router import IntentRouter
+
+INTENT_KEY = "paybot_intent"
+
+
+class OfflineRouterModel(BaseChatModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    router: IntentRouter
+
+    @property
+    def _llm_type(self) -> str:
+        return "paybot-offline-router"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> OfflineRouterModel:
+        # The router already knows the eight tools by name; nothing to bind.
+        return self
+
+    def _answer(self, messages: list[BaseMessage]) -> AIMessage:
+        last = messages[-1] if messages else None
+        if not isinstance(last, HumanMessage):
+            return AIMessage(content="", response_metadata={INTENT_KEY: "done"})
+        intent = self.router.route(last.text)
+        if intent is None or intent.tool == "help":
+            label = "help" if intent else "unknown"
+            return AIMessage(content="", response_metadata={INTENT_KEY: label})
+        return AIMessage(
+            content="",
+            tool_calls=[{"name": intent.tool, "args": dict(intent.args),
+                         "id": f"call_{uuid.uuid4().hex[:12]}"}],
+            response_metadata={INTENT_KEY: intent.tool, "confidence": intent.confidence},
+        )
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self._answer(messages))])
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+    ) -> ChatResult:
+        return self._generate(messages, stop)

@@ -1,0 +1,345 @@
+"""Deterministic multilingual intent router: one chat message -> one tool call.
+
+Used by the offline model (no LLM). Pure stdlib. The pipeline is:
+
+1. normalise and tokenise (lowercase, NFKC, umlaut/ß folding, hyphen-joined variants);
+2. extract entities: plans, coins (aliases, n-grams, typos, ambiguous "usdt"), then numbers
+   (payment ids, history counts, amounts that must never become ids);
+3. correct small typos of known words, then score every intent from the word tables in
+   :mod:`bot.agent.router_lexicon` plus entity evidence;
+4. softmax the scores against a "none" score that grows with unknown words; below the
+   threshold the router answers ``None`` ("I didn't understand").
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from functools import lru_cache
+
+from bot.agent.router_lexicon import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, Lexicon
+
+TOOLS = (
+    "get_user_plan",
+    "recommend_best_currency",
+    "get_available_cryptocurrencies",
+    "get_payment_estimate",
+    "create_crypto_payment",
+    "retry_failed_payment",
+    "check_payment_status",
+    "get_payment_history",
+)
+HELP = "help"
+
+TEMPERATURE = 0.5  # softmax temperature over intent scores
+NONE_SCORE = 1.0  # score of "not sure" before unknown words are counted
+UNKNOWN_WORD_PENALTY = 0.35  # added to the "not sure" score per unknown word
+ENTITY_FUZZ = 0.85  # difflib ratio for plan/coin typos (words of 4+ letters)
+WORD_FUZZ = 0.8  # difflib ratio for keyword typos (words of 5+ letters)
+OFF_DOMAIN_FACTOR = 0.5  # scale of non-help scores when no shop word or entity occurs
+
+_TOKEN_RE = re.compile(r"#\s?\d+|\d+(?:[.,]\d+)?|[$€£]|[^\W\d_]+")
+_HYPHENATED_RE = re.compile(r"([^\W\d_]+)-([^\W\d_]+)")
+_FOLDS = (("ä", "a"), ("ö", "o"), ("ü", "u"), ("ae", "a"), ("oe", "o"), ("ue", "u"))
+
+
+@dataclass(frozen=True)
+class Intent:
+    tool: str  # one of TOOLS, or "help" (greeting / "what can you do")
+    args: dict[str, object]  # arguments for that tool
+    confidence: float  # 0..1
+
+
+def fold(word: str) -> str:
+    """Lowercase and fold German spellings: "Währung" == "Waehrung" -> "wahrung"."""
+    word = unicodedata.normalize("NFKC", word).lower().replace("ß", "ss")
+    for src, dst in _FOLDS:
+        word = word.replace(src, dst)
+    return word
+
+
+@lru_cache(maxsize=4096)
+def _ratio(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+@dataclass
+class _Token:
+    raw: str  # lowercased text as typed
+    key: str  # folded form used for matching
+    kind: str  # "word", "num", "id" ("#12") or "sym" ("$")
+    entity: str = ""  # "plan", "coin", "amount", "payment_id", "count", "bare"
+    value: object = None
+
+
+@dataclass
+class _Parse:
+    tokens: list[_Token]
+    extras: set[str]  # hyphen-joined words ("re-try" -> "retry")
+    plans: list[str] = field(default_factory=list)
+    coins: list[str] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    bare: list[int] = field(default_factory=list)
+    coin_cues: list[str] = field(default_factory=list)  # intents hinted by "with"/"in" + coin
+
+
+def _aliases(table: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+    index: dict[str, set[str]] = {}
+    for code, names in table.items():
+        for name in (code, *names):
+            key = "".join(fold(t) for t in _TOKEN_RE.findall(name.lower()))
+            index.setdefault(key, set()).add(code)
+    return index
+
+
+class IntentRouter:
+    def __init__(
+        self,
+        plans: Mapping[str, Sequence[str]],
+        coins: Mapping[str, Sequence[str]],
+        threshold: float = 0.6,
+    ) -> None:
+        self.threshold = threshold
+        self._plans = _aliases(plans)
+        self._coins = _aliases(coins)
+        # first word of multi-word coin aliases shared by several coins: "usdt", "tether"
+        self._coin_prefixes: dict[str, set[str]] = {}
+        for code, names in coins.items():
+            for name in names:
+                words = [fold(t) for t in _TOKEN_RE.findall(name.lower())]
+                if len(words) > 1:
+                    self._coin_prefixes.setdefault(words[0], set()).add(code)
+        self._max_ngram = 1 + max(
+            len(_TOKEN_RE.findall(n)) for t in (plans, coins) for v in t.values() for n in v
+        )
+        # (intent, kind, parts) -> weight; a word shared by two tables counts once
+        self._features: dict[tuple[str, str, tuple[str, ...]], float] = {}
+        self._words: set[str] = set()  # every exact word in the tables (typo targets)
+        self._stems: set[str] = set()  # "zahlung*" -> "zahlung"
+        self._wild: set[str] = set()
+        self._stop: set[str] = set()
+        self._lex: dict[str, set[str]] = {}  # merged small word sets
+        self._numbers: dict[str, int] = {}
+        self._cues: dict[str, str] = {}
+        self._domain: set[str] = set()
+        for lex in LEXICONS.values():
+            self._compile(lex)
+
+    def _compile(self, lex: Lexicon) -> None:
+        for intent, feats in lex["intents"].items():
+            for spec, weight in feats.items():
+                kind = "all" if "+" in spec else "start" if spec[0] == "^" else "seq"
+                parts = tuple(fold(p) for p in re.split(r"[+ ]", spec.lstrip("^")))
+                key = (intent, kind, parts)
+                self._features[key] = max(weight, self._features.get(key, 0.0))
+                for part in parts:
+                    if "*" in part:
+                        self._wild.add(part)
+                        self._stems.add(part.strip("*"))
+                    else:
+                        self._words.add(part)
+        self._stop |= {fold(w) for w in lex["stopwords"]}
+        self._numbers.update({fold(w): n for w, n in lex["numbers"].items()})
+        for name in ("id_anchors", "count_before", "count_nouns", "currency_words"):
+            self._lex.setdefault(name, set()).update(fold(w) for w in lex[name])  # type: ignore[attr-defined]
+        self._lex.setdefault("not_plan_after", set()).update(lex["not_plan_after"])
+        self._domain |= {fold(w) for w in lex["domain"]}
+        for intent, words in lex["coin_cues"].items():
+            self._cues.update({fold(w): intent for w in words})
+
+    # ------------------------------------------------------------------ parsing
+    def _known(self, key: str) -> bool:
+        return (
+            key in self._words
+            or key in self._stop
+            or key in self._numbers
+            or any(fnmatchcase(key, w) for w in self._wild)
+            or any(key in s for s in self._lex.values())
+        )
+
+    def _parse(self, text: str) -> _Parse:
+        low = unicodedata.normalize("NFKC", text).lower()
+        tokens = []
+        for raw in _TOKEN_RE.findall(low):
+            kind = "id" if raw[0] == "#" else "num" if raw[0].isdigit() else "word"
+            kind = "sym" if raw in "$€£" else kind
+            tokens.append(_Token(raw, fold(raw) if kind == "word" else raw, kind))
+        extras = {fold(a + b) for a, b in _HYPHENATED_RE.findall(low)}
+        p = _Parse(tokens, extras)
+        self._entities(p)
+        self._numbers_pass(p)
+        for tok in p.tokens:  # keyword typo correction ("retyr" -> "retry")
+            if tok.kind == "word" and not tok.entity and len(tok.key) >= 5:
+                if not self._known(tok.key):
+                    tok.key = self._correct(tok.key) or tok.key
+        return p
+
+    def _entities(self, p: _Parse) -> None:
+        toks, i = p.tokens, 0
+        while i < len(toks):
+            n = self._match_alias(toks, i)
+            i += max(n, 1)
+        for tok in toks:  # typos: "bitcoinn", "solanna", "bussiness"
+            if tok.kind == "word" and not tok.entity and len(tok.key) >= 4:
+                if not self._known(tok.key):
+                    self._fuzzy_alias(p, tok)
+        for idx, tok in enumerate(toks):
+            if tok.entity == "plan" and (idx + 1 < len(toks)):
+                if toks[idx + 1].key in self._lex["not_plan_after"]:
+                    tok.entity, tok.value = "", None
+        for idx, tok in enumerate(toks):
+            if tok.entity == "plan" and tok.value not in p.plans:
+                p.plans.append(str(tok.value))
+            if tok.entity == "coin" and (idx == 0 or toks[idx - 1].entity != "coin"):
+                if tok.value not in p.coins:
+                    p.coins.append(str(tok.value))
+                prev = toks[idx - 1].key if idx else ""
+                if prev in self._cues:
+                    p.coin_cues.append(self._cues[prev])
+
+    def _match_alias(self, toks: list[_Token], i: int) -> int:
+        if toks[i].kind not in ("word", "num"):
+            return 0
+        for n in range(min(self._max_ngram, len(toks) - i), 0, -1):
+            span = toks[i : i + n]
+            if any(t.kind not in ("word", "num") for t in span):
+                continue
+            key = "".join(t.key for t in span)
+            for kind, index in (("coin", self._coins), ("plan", self._plans)):
+                codes = index.get(key)
+                if codes:
+                    value = next(iter(codes)) if len(codes) == 1 else span[0].raw
+                    for t in span:
+                        t.entity, t.value = kind, value
+                    return n
+        codes = self._coin_prefixes.get(toks[i].key, set())
+        if len(codes) > 1:  # bare "usdt" / "tether": let the tool list the networks
+            toks[i].entity, toks[i].value = "coin", toks[i].raw
+            return 1
+        return 0
+
+    def _fuzzy_alias(self, p: _Parse, tok: _Token) -> None:
+        best, best_ratio = None, ENTITY_FUZZ
+        for kind, index in (("coin", self._coins), ("plan", self._plans)):
+            for key, codes in index.items():
+                if len(codes) == 1 and len(key) >= 4 and key[0] == tok.key[0]:
+                    r = _ratio(tok.key, key)
+                    if r >= best_ratio:
+                        best, best_ratio = (kind, next(iter(codes))), r
+        if best:
+            tok.entity, tok.value = best
+
+    def _correct(self, key: str) -> str | None:
+        best, best_ratio = None, WORD_FUZZ
+        for word in self._words | self._stems:
+            if len(word) >= 5 and word[0] == key[0]:
+                r = _ratio(key[: len(word)] if word in self._stems else key, word)
+                if r >= best_ratio:
+                    best, best_ratio = word, r
+        return best
+
+    def _numbers_pass(self, p: _Parse) -> None:
+        toks, lex = p.tokens, self._lex
+        for i, tok in enumerate(toks):
+            if tok.entity:
+                continue
+            prev = toks[i - 1] if i else None
+            nxt = toks[i + 1] if i + 1 < len(toks) else None
+            if tok.kind == "id":
+                tok.entity, tok.value = "payment_id", int(tok.raw.lstrip("#").strip())
+            elif tok.kind == "num" and not tok.raw.isdigit():
+                tok.entity = "amount"  # "0,002" / "49.90"
+            elif tok.kind == "num" or tok.key in self._numbers:
+                value = int(tok.raw) if tok.kind == "num" else self._numbers[tok.key]
+                money = (prev and prev.kind == "sym") or (
+                    nxt and (nxt.kind == "sym" or nxt.entity == "coin")
+                ) or (nxt and nxt.key in lex["currency_words"])
+                if money:
+                    tok.entity = "amount"
+                elif tok.kind == "num" and prev and prev.key in lex["id_anchors"]:
+                    tok.entity, tok.value = "payment_id", value
+                elif any(t.key in lex["count_before"] for t in toks[max(i - 2, 0) : i]) or any(
+                    t.key in lex["count_nouns"] for t in toks[i + 1 : i + 3]
+                ):
+                    tok.entity, tok.value = "count", value
+                elif tok.kind == "num":
+                    tok.entity, tok.value = "bare", value
+        for tok in toks:
+            bucket = {"payment_id": p.ids, "count": p.counts, "bare": p.bare}.get(tok.entity)
+            if bucket is not None and tok.value not in bucket:
+                bucket.append(int(tok.value))  # type: ignore[call-overload]
+
+    # ------------------------------------------------------------------ scoring
+    def _match(self, pattern: str, key: str) -> bool:
+        return key == pattern or (pattern in self._wild and fnmatchcase(key, pattern))
+
+    def scores(self, text: str) -> tuple[dict[str, float], float, _Parse]:
+        """Raw intent scores, the "not sure" score and the parse (for debugging)."""
+        p = self._parse(text)
+        keys = [t.key for t in p.tokens if not t.entity and t.kind == "word"]
+        bag = set(keys) | p.extras
+        scores: dict[str, float] = {}
+        for (intent, kind, parts), weight in self._features.items():
+            if kind == "all":
+                hit = all(any(self._match(part, k) for k in bag) for part in parts)
+            else:
+                n = len(parts)
+                starts = range(len(keys) - n + 1) if kind == "seq" else range(len(keys) >= n)
+                hit = any(
+                    all(self._match(part, k) for part, k in zip(parts, keys[i : i + n]))
+                    for i in starts
+                ) or (n > 1 and kind == "seq" and "".join(parts) in p.extras)
+            if hit:
+                scores[intent] = scores.get(intent, 0.0) + weight
+        present = {"plan": p.plans, "coin": p.coins, "payment_id": p.ids, "count": p.counts}
+        for name, values in present.items():
+            if values:
+                for intent, weight in ENTITY_WEIGHTS[name].items():
+                    scores[intent] = scores.get(intent, 0.0) + weight
+        for intent in set(p.coin_cues) if p.plans else ():  # "pro with btc", not "help with btc"
+            scores[intent] = scores.get(intent, 0.0) + COIN_CUE_WEIGHTS[intent]
+        entities = p.plans or p.coins or p.ids or p.counts
+        if not entities and not any(fnmatchcase(k, d) for k in bag for d in self._domain):
+            scores = {k: v * (1 if k == HELP else OFF_DOMAIN_FACTOR) for k, v in scores.items()}
+        unknown = sum(
+            1
+            for t in p.tokens
+            if t.entity == "bare" or (t.kind == "word" and not t.entity and not self._known(t.key))
+        )
+        return scores, NONE_SCORE + UNKNOWN_WORD_PENALTY * unknown, p
+
+    def route(self, text: str) -> Intent | None:
+        scores, none, p = self.scores(text)
+        if not scores:
+            return None
+        top = max(scores.values())
+        z = math.exp((none - top) / TEMPERATURE) + sum(
+            math.exp((s - top) / TEMPERATURE) for s in scores.values()
+        )
+        tool = max(scores, key=lambda k: scores[k])
+        confidence = 1.0 / z
+        if confidence < self.threshold:
+            return None
+        return Intent(tool, self._args(tool, p), round(confidence, 3))
+
+    @staticmethod
+    def _args(tool: str, p: _Parse) -> dict[str, object]:
+        args: dict[str, object] = {}
+        if tool in ("recommend_best_currency", "get_payment_estimate", "create_crypto_payment"):
+            if len(p.plans) == 1:
+                args["plan"] = p.plans[0]
+        if tool in ("get_payment_estimate", "create_crypto_payment") and len(p.coins) == 1:
+            args["coin"] = p.coins[0]
+        if tool in ("retry_failed_payment", "check_payment_status"):
+            ids = p.ids or (p.bare if len(p.bare) == 1 else [])
+            if ids:
+                args["payment_id"] = ids[0]
+        if tool == "get_payment_history" and p.counts:
+            args["limit"] = p.counts[0]
+        return args

@@ -1,0 +1,141 @@
+"""Wiring: builds every part from the configuration and starts/stops them together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from langchain_core.language_models import BaseChatModel
+from sqlalchemy import func, select
+
+from bot.adapters.base import Adapter
+from bot.agent.offline_model import OfflineRouterModel
+from bot.agent.router import IntentRouter
+from bot.agent.runner import AgentRunner
+from bot.config import Config
+from bot.conversation import Conversation
+from bot.i18n import load_catalogs
+from bot.messages import Incoming
+from bot.notifier import Notifier
+from bot.scheduler import Sweeper
+from bot.webhooks import WebhookServer
+from storage.db import Database
+from storage.models import OutboxItem, Payment, User
+from tools.actions import Shop
+from tools.catalog import Catalog
+from tools.clock import Clock, system_clock
+from tools.countdown import Countdown
+from tools.currencies import CurrencyDesk
+from tools.payments import PaymentService
+from tools.plans import PlanBook
+from tools.policy import PaymentSettings
+from tools.providers.sandbox import SandboxProvider
+from tools.states import OPEN, Status
+
+log = logging.getLogger(__name__)
+SANDBOX_COMMAND_PLATFORMS = frozenset({"console", "fake"})
+
+
+def offline_model(catalog: Catalog) -> OfflineRouterModel:
+    plans = {p.code: [p.name] for p in catalog.plans}
+    coins = {c.code: [c.name, c.symbol, *c.aliases] for c in catalog.coins}
+    return OfflineRouterModel(router=IntentRouter(plans, coins))
+
+
+class App:
+    def __init__(self, config: Config, *, adapters: Sequence[Adapter] = (),
+                 clock: Clock = system_clock, model: BaseChatModel | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.adapters = {a.platform: a for a in adapters}
+        load_catalogs(config.shop.locales)
+        self.db = Database(config.database.url)
+        self.catalog = Catalog.from_config(config.plans, config.coins, config.shop.price_currency)
+        sandbox = config.provider.sandbox
+        self.provider = SandboxProvider(
+            self.db, clock, rates=sandbox.rates, min_amounts=sandbox.min_amounts,
+            confirm_seconds=sandbox.confirm_seconds, finish_seconds=sandbox.finish_seconds,
+            quote_ttl_seconds=sandbox.quote_ttl_seconds,
+        )
+        timers = config.timers
+        settings = PaymentSettings(
+            ttl=timedelta(seconds=timers.payment_ttl_seconds),
+            warnings=tuple(timers.warning_seconds),
+            monitoring=timedelta(seconds=timers.monitoring_seconds),
+            underpaid_tolerance=config.payments.underpaid_tolerance,
+            activate_late=config.payments.activate_late,
+            max_open_per_user=config.payments.max_open_per_user,
+        )
+        self.payments = PaymentService(
+            self.db, self.catalog, self.provider, clock, settings,
+            operators=config.operators.model_dump(), on_change=self._changed,
+        )
+        self.shop = Shop(PlanBook(self.db, self.catalog), CurrencyDesk(self.catalog, self.provider),
+                         self.payments, clock)
+        self.agent = AgentRunner(model or offline_model(self.catalog), config.shop.name)
+        self.conversation = Conversation(
+            self.db, self.shop, self.agent, clock, locales=config.shop.locales,
+            default_locale=config.shop.default_locale,
+            history_turns=config.agent.history_turns,
+            sandbox_platforms=SANDBOX_COMMAND_PLATFORMS if config.provider.name == "sandbox"
+            else frozenset(),
+        )
+        self.countdown = Countdown(self.payments)
+        self.sweeper = Sweeper(self.countdown, clock, timers.sweep_interval_seconds)
+        self.notifier = Notifier(self.db, self.payments, self.adapters, clock)
+        self.webhooks = (
+            WebhookServer(self.db, self.payments, config.webhooks.host, config.webhooks.port)
+            if config.webhooks.enabled else None
+        )
+        self._relay: asyncio.Task[None] | None = None
+
+    def _changed(self) -> None:
+        self.notifier.wake()
+
+    async def handle(self, incoming: Incoming) -> None:
+        adapter = self.adapters[incoming.platform]
+        await self.conversation.handle(incoming, adapter.send)
+
+    async def start(self, *, background: bool = True) -> None:
+        """Upgrade the schema, then start adapters and (unless tests drive them) the timers."""
+        await self.db.upgrade()
+        for adapter in self.adapters.values():
+            await adapter.start(self.handle)
+        if background:
+            self.sweeper.start()
+            self._relay = asyncio.create_task(self.notifier.run(), name="outbox-relay")
+            if self.webhooks is not None:
+                await self.webhooks.start()
+
+    async def stop(self) -> None:
+        self.sweeper.stop()
+        self.notifier.stop()
+        if self._relay is not None:
+            self._relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+        for adapter in self.adapters.values():
+            await adapter.stop()
+        await self.db.close()
+
+    async def settled(self, platform: str, user: str) -> bool:
+        """No open payment for this user and nothing left to tell them."""
+        now = self.clock()
+        async with self.db.sessions() as session:
+            open_count = (await session.execute(
+                select(func.count()).select_from(Payment).join(User, User.id == Payment.user_id)
+                .where(User.platform == platform, User.platform_user_id == user,
+                       Payment.status.in_([s.value for s in OPEN]))
+                .where(~((Payment.status == Status.PARTIALLY_PAID.value)
+                         & (Payment.expires_at < now)))
+            )).scalar_one()
+            pending = (await session.execute(
+                select(func.count()).select_from(OutboxItem)
+                .where(OutboxItem.status == "pending", OutboxItem.chat_platform == platform)
+            )).scalar_one()
+        return open_count == 0 and pending == 0

@@ -1,0 +1,148 @@
+"""`paybot` on the terminal: chat, run, config check, db upgrade, sandbox pay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config, masked
+from storage.db import Database, DatabaseError
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="paybot", description=__doc__)
+    parser.add_argument("--config", help="configuration file (default: $PAYBOT_CONFIG or "
+                                         "./config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="chat with the bot in this terminal")
+    chat.add_argument("--user", default="me", help="your user name in this chat")
+    chat.add_argument("--locale", default=None, help="your language, e.g. de")
+    chat.add_argument("--linger", type=float, default=None, metavar="SECONDS",
+                      help="after the input ends, wait at most this long for open payments")
+
+    sub.add_parser("run", help="run the bot service (scheduler, relay, webhooks, adapters)")
+
+    config = sub.add_parser("config", help="configuration")
+    config.add_subparsers(dest="action", required=True).add_parser(
+        "check", help="print the effective configuration, secrets masked")
+
+    db = sub.add_parser("db", help="database")
+    db.add_subparsers(dest="action", required=True).add_parser(
+        "upgrade", help="apply the database migrations")
+
+    sandbox = sub.add_parser("sandbox", help="the simulated payment provider")
+    pay = sandbox.add_subparsers(dest="action", required=True).add_parser(
+        "pay", help="pay a payment fully, or AMOUNT of it")
+    pay.add_argument("payment_id", type=int)
+    pay.add_argument("amount", nargs="?", default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    try:
+        config = load_config(args.config)
+        if args.command == "config":
+            print(json.dumps(masked(config), indent=2, ensure_ascii=False))
+            return 0
+        return asyncio.run(_run(args, config))
+    except (ConfigError, DatabaseError) as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "db":
+        db = Database(config.database.url)
+        try:
+            await db.upgrade()
+        finally:
+            await db.close()
+        print("database is up to date")
+        return 0
+    if args.command == "sandbox":
+        return await _sandbox_pay(config, args.payment_id, args.amount)
+    if args.command == "chat":
+        return await _chat(config, args.user, args.locale, args.linger)
+    return await _serve(config)
+
+
+async def _sandbox_pay(config: Config, payment_id: int, raw_amount: str | None) -> int:
+    from bot.app import App
+    from tools.errors import ShopError
+
+    amount = None
+    if raw_amount is not None:
+        try:
+            amount = Decimal(raw_amount)
+        except InvalidOperation:
+            print(f"not an amount: {raw_amount}", file=sys.stderr)
+            return EXIT_USAGE
+    app = App(config)
+    await app.db.upgrade()
+    try:
+        view = await app.payments.sandbox_pay(None, payment_id, amount)
+    except ShopError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    finally:
+        await app.db.close()
+    print(f"sandbox: paid {amount or view.remaining} {view.coin.code} for payment #{view.id}")
+    return 0
+
+
+async def _chat(config: Config, user: str, locale: str | None, linger: float | None) -> int:
+    from bot.adapters.console import ConsoleAdapter
+    from bot.app import App
+
+    console = ConsoleAdapter(user, locale=locale, qr_dir=Path(config.console.qr_dir))
+    app = App(config, adapters=[console])
+    await app.start()
+    try:
+        await console.input_done.wait()
+        deadline = None if linger is None else time.monotonic() + linger
+        while not await app.settled(console.platform, user):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await app.stop()
+    return 0
+
+
+async def _serve(config: Config) -> int:
+    from bot.app import App
+
+    app = App(config)
+    await app.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger("paybot").info("paybot is running; no chat platform is enabled yet")
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

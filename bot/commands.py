@@ -1,0 +1,135 @@
+"""Slash commands and buttons: deterministic, no model (DESIGN §4)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from bot.i18n import _
+from tools.actions import CustomerActions, ToolResult
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: tuple[str, ...]
+
+
+def parse_command(line: str) -> Command | None:
+    """`/buy@paybot pro sol` → Command("buy", ("pro", "sol")); None when not a command."""
+    line = line.strip()
+    if not line.startswith("/") or len(line) < 2:
+        return None
+    try:
+        parts = shlex.split(line[1:])
+    except ValueError:
+        parts = line[1:].split()
+    if not parts:
+        return None
+    name = parts[0].split("@", 1)[0].lower()
+    return Command(name, tuple(parts[1:]))
+
+
+def usage(name: str) -> str:
+    texts = {
+        "recommend": _("Usage: /recommend [PLAN], e.g. /recommend pro"),
+        "estimate": _("Usage: /estimate PLAN COIN, e.g. /estimate pro btc"),
+        "buy": _("Usage: /buy PLAN COIN, e.g. /buy pro sol"),
+        "status": _("Usage: /status [PAYMENT_ID], e.g. /status 42"),
+        "history": _("Usage: /history [COUNT], e.g. /history 10"),
+        "retry": _("Usage: /retry PAYMENT_ID, e.g. /retry 42"),
+        "language": _("Usage: /language CODE, e.g. /language de"),
+        "pay": _("Usage: /pay PAYMENT_ID [AMOUNT], e.g. /pay 42 or /pay 42 0.5"),
+    }
+    return texts.get(name, help_text())
+
+
+def help_text() -> str:
+    return "\n".join([
+        _("Here is what I can do:"),
+        _("/plans – plans and prices"),
+        _("/plan – your current plan"),
+        _("/currencies – coins I accept"),
+        _("/recommend PLAN – the cheapest and fastest coins for a plan"),
+        _("/estimate PLAN COIN – what a plan costs in a coin"),
+        _("/buy PLAN COIN – create a payment"),
+        _("/status [ID] – status of a payment"),
+        _("/history – your recent payments"),
+        _("/retry ID – a new payment for a failed or expired one"),
+        _("/language CODE – choose your language"),
+        _("You can also just write, e.g. “I want to buy Pro with Solana”."),
+    ])
+
+
+class UsageError(Exception):
+    def __init__(self, command: str) -> None:
+        super().__init__(command)
+        self.command = command
+
+
+def payment_id_arg(text: str, command: str) -> int:
+    match = re.fullmatch(r"#?(\d{1,18})", text.strip())
+    if not match:
+        raise UsageError(command)
+    return int(match.group(1))
+
+
+def amount_arg(text: str, command: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "."))
+    except InvalidOperation:
+        raise UsageError(command) from None
+    if not value.is_finite() or value <= 0:
+        raise UsageError(command)
+    return value
+
+
+Action = Callable[[CustomerActions, tuple[str, ...]], Awaitable[ToolResult]]
+
+
+def _arity(args: tuple[str, ...], command: str, low: int, high: int) -> None:
+    if not low <= len(args) <= high:
+        raise UsageError(command)
+
+
+async def run_tool_command(actions: CustomerActions, cmd: Command,
+                           sandbox_commands: bool) -> ToolResult | None:
+    """Run a command that maps onto a tool; None when the command is not one of those."""
+    a = cmd.args
+    match cmd.name:
+        case "plans":
+            return await actions.plans()
+        case "plan" | "myplan":
+            return await actions.get_user_plan()
+        case "currencies" | "coins":
+            return await actions.get_available_cryptocurrencies()
+        case "recommend":
+            _arity(a, "recommend", 0, 1)
+            return await actions.recommend_best_currency(a[0] if a else None)
+        case "estimate":
+            _arity(a, "estimate", 2, 2)
+            return await actions.get_payment_estimate(a[0], a[1])
+        case "buy":
+            _arity(a, "buy", 2, 2)
+            return await actions.create_crypto_payment(a[0], a[1])
+        case "status":
+            _arity(a, "status", 0, 1)
+            return await actions.check_payment_status(
+                payment_id_arg(a[0], "status") if a else None)
+        case "history":
+            _arity(a, "history", 0, 1)
+            limit = payment_id_arg(a[0], "history") if a else 5
+            if not 1 <= limit <= 20:
+                raise UsageError("history")
+            return await actions.get_payment_history(limit)
+        case "retry":
+            _arity(a, "retry", 1, 1)
+            return await actions.retry_failed_payment(payment_id_arg(a[0], "retry"))
+        case "pay" if sandbox_commands:
+            _arity(a, "pay", 1, 2)
+            amount = amount_arg(a[1], "pay") if len(a) == 2 else None
+            return await actions.sandbox_pay(payment_id_arg(a[0], "pay"), amount)
+    return None

@@ -1,0 +1,245 @@
+"""Typed configuration: `config.toml` + `PAYBOT_<SECTION>__<KEY>` overrides + secrets from env.
+
+Unknown keys and bad values stop start-up with one line naming the key (`ConfigError`).
+Money values are read from TOML as `Decimal` (never float).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "PAYBOT_"
+DEFAULT_CONFIG = Path("config.toml")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for one line of output."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ShopConfig(_Section):
+    name: str = "paybot"
+    price_currency: str = "USD"
+    default_locale: str = "en"
+    locales: list[str] = ["en", "de"]
+
+    @model_validator(mode="after")
+    def _default_is_spoken(self) -> ShopConfig:
+        if self.default_locale not in self.locales:
+            raise ValueError(f"default_locale {self.default_locale!r} is not in locales")
+        return self
+
+
+class PlanConfig(_Section):
+    name: str
+    price: Decimal = Field(gt=0)
+    period_days: int = Field(gt=0)
+    rank: int
+    features: list[str] = []
+
+
+class CoinConfig(_Section):
+    name: str
+    symbol: str
+    network: str
+    decimals: int = Field(ge=0, le=18)
+    fee_usd: Decimal = Field(ge=0)
+    confirm_minutes: int = Field(ge=0)
+    uri_scheme: Literal["bitcoin", "litecoin", "ethereum", "solana", "tron", "ripple"]
+    address_kind: Literal["bitcoin", "litecoin", "evm", "solana", "tron", "ripple"]
+    chain_id: int | None = None
+    token_contract: str | None = None
+    memo: bool = False
+    aliases: list[str] = []
+
+
+class SandboxConfig(_Section):
+    confirm_seconds: int = Field(default=2, ge=0)
+    finish_seconds: int = Field(default=4, ge=0)
+    quote_ttl_seconds: int = Field(default=1200, gt=0)
+    rates: dict[str, Decimal] = {}
+    min_amounts: dict[str, Decimal] = {}
+
+
+class ProviderConfig(_Section):
+    name: Literal["sandbox"] = "sandbox"
+    sandbox: SandboxConfig = SandboxConfig()
+
+
+class PaymentsConfig(_Section):
+    underpaid_tolerance: Decimal = Field(default=Decimal("0.005"), ge=0, lt=1)
+    activate_late: bool = True
+    max_open_per_user: int = Field(default=3, gt=0)
+
+
+class TimersConfig(_Section):
+    payment_ttl_seconds: int = Field(default=900, gt=0)
+    warning_seconds: list[int] = [300, 60]
+    monitoring_seconds: int = Field(default=86400, ge=0)
+    sweep_interval_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("warning_seconds")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 for v in value):
+            raise ValueError("warning offsets must be positive seconds")
+        return sorted(set(value), reverse=True)
+
+
+class AgentConfig(_Section):
+    model: str = "offline"
+    history_turns: int = Field(default=10, ge=0)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value != "offline":
+            raise ValueError("only 'offline' is available in this version")
+        return value
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite+aiosqlite:///paybot.db"
+
+
+class OperatorsConfig(_Section):
+    console: list[str] = []
+    telegram: list[str] = []
+    discord: list[str] = []
+
+
+class ConsoleConfig(_Section):
+    qr_dir: Path = Path("paybot-qr")
+
+
+class WebhooksConfig(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+
+
+class Secrets(_Section):
+    """Read only from the environment, never from the file."""
+
+    telegram_token: str | None = None
+    discord_token: str | None = None
+    nowpayments_api_key: str | None = None
+    nowpayments_ipn_secret: str | None = None
+    openai_api_key: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str]) -> Secrets:
+        return cls(**{name: environ.get(ENV_PREFIX + name.upper()) for name in cls.model_fields})
+
+
+class Config(_Section):
+    shop: ShopConfig = ShopConfig()
+    plans: dict[str, PlanConfig]
+    coins: dict[str, CoinConfig]
+    provider: ProviderConfig = ProviderConfig()
+    payments: PaymentsConfig = PaymentsConfig()
+    timers: TimersConfig = TimersConfig()
+    agent: AgentConfig = AgentConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    operators: OperatorsConfig = OperatorsConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
+    secrets: Secrets = Secrets()
+
+    @model_validator(mode="after")
+    def _catalogs(self) -> Config:
+        if not self.plans:
+            raise ValueError("at least one plan is required")
+        if not self.coins:
+            raise ValueError("at least one coin is required")
+        for code in list(self.plans) + list(self.coins):
+            if not code.isascii() or not code.isalnum() or code != code.lower():
+                raise ValueError(f"code {code!r} must be lower-case ASCII letters and digits")
+        ranks = [p.rank for p in self.plans.values()]
+        if len(set(ranks)) != len(ranks):
+            raise ValueError("plan ranks must be unique")
+        if self.provider.name == "sandbox":
+            missing = sorted(set(self.coins) - set(self.provider.sandbox.rates))
+            if missing:
+                raise ValueError(f"provider.sandbox.rates has no rate for {', '.join(missing)}")
+        return self
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Read an override as a TOML value when it is one (numbers, booleans, lists)."""
+    try:
+        return tomllib.loads(f"v = {raw}", parse_float=Decimal)["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if path[0] == "secrets" or not all(path):
+            raise ConfigError(f"config error: {name}: secrets and empty keys cannot be set this way")
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"config error: {name}: {part} is not a section")
+            node = child
+        node[path[-1]] = _parse_env_value(raw)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "required key is missing"
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"config error: {where}: {message}{suffix}"
+
+
+def config_path(explicit: str | Path | None, environ: dict[str, str]) -> Path:
+    if explicit:
+        return Path(explicit)
+    return Path(environ.get("PAYBOT_CONFIG", DEFAULT_CONFIG))
+
+
+def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    environ = dict(os.environ if environ is None else environ)
+    file = config_path(path, environ)
+    try:
+        with file.open("rb") as handle:
+            data = tomllib.load(handle, parse_float=Decimal)
+    except FileNotFoundError:
+        raise ConfigError(f"config error: file {file} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error: {file} is not valid TOML: {exc}") from None
+    if "secrets" in data:
+        raise ConfigError("config error: secrets: secrets come only from the environment")
+    _apply_env_overrides(data, environ)
+    data["secrets"] = Secrets.from_env(environ).model_dump()
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def masked(config: Config) -> dict[str, Any]:
+    """The effective configuration as plain data, secrets masked."""
+    data = config.model_dump(mode="json")
+    data["secrets"] = {k: ("***" if v else "(not set)") for k, v in data["secrets"].items()}
+    return data

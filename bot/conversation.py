@@ -1,0 +1,167 @@
+"""One incoming message → replies: commands directly, free text through the agent."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from bot.agent.runner import AgentRunner
+from bot.commands import UsageError, help_text, parse_command, run_tool_command, usage
+from bot.i18n import _, normalize_locale, using_locale
+from bot.messages import ChatRef, Incoming, Outgoing
+from bot.render import render_card
+from storage import repos
+from storage.db import Database
+from storage.models import Payment
+from tools.actions import CustomerActions, Shop
+from tools.caller import Caller
+from tools.clock import Clock
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[Outgoing], Awaitable[str | None]]
+MAX_TEXT = 2000  # longer messages are cut before they reach the agent
+
+
+class Conversation:
+    def __init__(
+        self, db: Database, shop: Shop, agent: AgentRunner, clock: Clock, *,
+        locales: Sequence[str], default_locale: str, history_turns: int,
+        sandbox_platforms: frozenset[str] = frozenset(),
+    ) -> None:
+        self.db = db
+        self.shop = shop
+        self.agent = agent
+        self.clock = clock
+        self.locales = list(locales)
+        self.default_locale = default_locale
+        self.history_turns = history_turns
+        self.sandbox_platforms = sandbox_platforms  # where /pay (sandbox) is offered
+
+    async def handle(self, incoming: Incoming, send: Send) -> None:
+        """Answer one message. Nothing a user sends escapes as an exception."""
+        caller = await self._caller(incoming)
+        with using_locale(caller.locale):
+            try:
+                replies = await self._answer(incoming, caller)
+            except Exception:
+                log.exception("failed to handle a message from %s", incoming.chat)
+                replies = [Outgoing(incoming.chat, _("Sorry, something went wrong on our side. "
+                                                     "Please try again in a moment."))]
+            for reply in replies:
+                ref = await send(reply)
+                if ref and reply.payment_id and reply.edit_of is None:
+                    await self._remember_card(reply.payment_id, caller, ref)
+
+    async def _caller(self, incoming: Incoming) -> Caller:
+        now = self.clock()
+        async with self.db.transaction() as session:
+            user = await repos.get_or_create_user(
+                session, incoming.platform, incoming.user_id, incoming.user_name, now)
+            hinted = normalize_locale(incoming.locale_hint, self.locales)
+            if not user.locale_chosen and hinted and user.locale != hinted:
+                user.locale = hinted
+            locale = user.locale or self.default_locale
+            return Caller(user.id, incoming.platform, incoming.chat_id, locale)
+
+    async def _remember_card(self, payment_id: int, caller: Caller, ref: str) -> None:
+        async with self.db.transaction() as session:
+            payment = await session.get(Payment, payment_id)
+            if payment is not None and payment.user_id == caller.user_id:
+                payment.card_message_ref = ref
+
+    async def _answer(self, incoming: Incoming, caller: Caller) -> list[Outgoing]:
+        target = incoming.chat
+        line = (incoming.button or incoming.text or "").strip()
+        if not line:
+            return []
+        actions = CustomerActions(self.shop, caller)
+        command = parse_command(line)
+        if command is None:
+            return await self._agent_turn(actions, target, line[:MAX_TEXT])
+        if command.name in ("start", "help"):
+            start = await self._start_payload(actions, target, command.args)
+            if start is not None:
+                return start
+            return [Outgoing(target, self._welcome() if command.name == "start" else help_text())]
+        if command.name == "language":
+            return [await self._language(caller, target, command.args)]
+        try:
+            result = await run_tool_command(
+                actions, command, incoming.platform in self.sandbox_platforms)
+        except UsageError as exc:
+            return [Outgoing(target, usage(exc.command))]
+        if result is None:
+            return [Outgoing(target, _("Unknown command /{name}.").format(name=command.name[:30])
+                             + "\n" + help_text())]
+        return render_card(result.card, target, self.clock())
+
+    def _welcome(self) -> str:
+        return _("Welcome! I sell subscription plans for cryptocurrency.") + "\n" + help_text()
+
+    async def _start_payload(self, actions: CustomerActions, target: ChatRef,
+                             args: tuple[str, ...]) -> list[Outgoing] | None:
+        """Deep links: `/start buy_pro` recommends coins for Pro, `/start buy_pro_sol` buys."""
+        if not args or not args[0].startswith("buy_"):
+            return None
+        parts = args[0].split("_")[1:]
+        if len(parts) == 1:
+            result = await actions.recommend_best_currency(parts[0])
+        elif len(parts) == 2:
+            result = await actions.create_crypto_payment(parts[0], parts[1])
+        else:
+            return None
+        return render_card(result.card, target, self.clock())
+
+    async def _language(self, caller: Caller, target: ChatRef,
+                        args: tuple[str, ...]) -> Outgoing:
+        choice = normalize_locale(args[0], self.locales) if len(args) == 1 else None
+        if choice is None:
+            return Outgoing(target, usage("language") + "\n" + _("Languages: {codes}").format(
+                codes=", ".join(self.locales)))
+        async with self.db.transaction() as session:
+            from storage.models import User
+
+            user = await session.get(User, caller.user_id)
+            user.locale = choice
+            user.locale_chosen = True
+        with using_locale(choice):
+            return Outgoing(target, _("Language set to English."))
+
+    async def _agent_turn(self, actions: CustomerActions, target: ChatRef,
+                          text: str) -> list[Outgoing]:
+        history = await self._history(target)
+        result = await self.agent.turn(actions, history, text)
+        replies: list[Outgoing] = []
+        for card in result.cards:
+            replies.extend(render_card(card, target, self.clock()))
+        if result.text:
+            replies.append(Outgoing(target, result.text))
+        if not replies:
+            if result.intent == "help":
+                replies.append(Outgoing(target, help_text()))
+            else:
+                replies.append(Outgoing(target, _("Sorry, I didn't understand that.") + "\n"
+                                        + help_text()))
+        await self._remember_turn(target, text, result.intent)
+        return replies
+
+    async def _history(self, chat: ChatRef) -> list[BaseMessage]:
+        if not self.history_turns:
+            return []
+        async with self.db.sessions() as session:
+            rows = await repos.chat_messages(session, chat.platform, chat.chat_id,
+                                             self.history_turns)
+        return [HumanMessage(r.content) if r.role == "user" else AIMessage(r.content)
+                for r in rows]
+
+    async def _remember_turn(self, chat: ChatRef, text: str, intent: str) -> None:
+        if not self.history_turns:
+            return
+        now = self.clock()
+        async with self.db.transaction() as session:
+            for role, content in (("user", text), ("assistant", f"[{intent or 'unknown'}]")):
+                await repos.add_chat_message(session, chat.platform, chat.chat_id, role,
+                                             content, now, self.history_turns)

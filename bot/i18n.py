@@ -1,0 +1,105 @@
+"""Translations (gettext catalogs read with Babel) and locale-aware formatting.
+
+The locale lives in a context variable for one handler or one delivery; `_()` reads it.
+Log lines are never translated.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import io
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_datetime, format_timedelta
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal
+from babel.support import NullTranslations, Translations
+
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "paybot"
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("paybot_locale", default="en")
+_catalogs: dict[str, NullTranslations] = {}
+
+
+def load_catalogs(locales: Iterable[str], directory: Path = LOCALES_DIR) -> None:
+    """Read `locales/<lang>/LC_MESSAGES/paybot.po` for each language (once per process)."""
+    for lang in locales:
+        po = directory / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+        if not po.exists():
+            _catalogs[lang] = NullTranslations()
+            continue
+        with po.open("rb") as handle:
+            catalog = read_po(handle, locale=lang)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        _catalogs[lang] = Translations(buffer, domain=DOMAIN)
+
+
+def normalize_locale(hint: str | None, supported: Iterable[str]) -> str | None:
+    """Map `de-AT`, `de_DE`, `zh-Hans` ... onto a supported base language, or None."""
+    if not hint:
+        return None
+    supported = list(supported)
+    try:
+        parsed = Locale.parse(hint.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        base = hint.replace("_", "-").split("-")[0].lower()
+        return base if base in supported else None
+    return parsed.language if parsed.language in supported else None
+
+
+def current_locale() -> str:
+    return _current.get()
+
+
+@contextmanager
+def using_locale(locale: str) -> Iterator[None]:
+    token = _current.set(locale)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def _(message: str) -> str:
+    catalog = _catalogs.get(_current.get())
+    return catalog.gettext(message) if catalog else message
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    catalog = _catalogs.get(_current.get())
+    if catalog is None:
+        return singular if n == 1 else plural
+    return catalog.ngettext(singular, plural, n)
+
+
+def money(amount: Decimal, currency: str) -> str:
+    """A fiat amount for people: `$299.00` in English, `299,00 $` in German."""
+    return format_currency(amount, currency, locale=_current.get())
+
+
+def crypto(amount: Decimal) -> str:
+    """A crypto amount, every significant decimal kept (never rounded into a wrong payment)."""
+    text = format(amount.normalize(), "f") if amount else "0"
+    places = len(text.split(".")[1]) if "." in text else 0
+    pattern = "0." + "0" * places if places else "0"  # no grouping: amounts get copied
+    return format_decimal(amount, format=pattern, locale=_current.get(), decimal_quantization=False)
+
+
+def when(moment: datetime) -> str:
+    """A date and time in UTC, written the locale's way (times are shown in UTC, and say so)."""
+    return format_datetime(moment, format="medium", tzinfo=UTC, locale=_current.get()) + " UTC"
+
+
+def duration(seconds: float) -> str:
+    return format_timedelta(
+        seconds, granularity="second", threshold=1.0, format="long", locale=_current.get()
+    )

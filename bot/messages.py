@@ -1,0 +1,51 @@
+"""The two small frozen types that cross the adapter boundary (DESIGN §1 rule 2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """Where a conversation happens; stored with each payment and keys the agent's memory."""
+
+    platform: str
+    chat_id: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.chat_id}"
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    action: str  # a command line, e.g. "/status 42": buttons map onto commands
+
+
+@dataclass(frozen=True)
+class Incoming:
+    platform: str
+    chat_id: str
+    user_id: str
+    user_name: str = ""
+    locale_hint: str | None = None
+    is_private: bool = True
+    text: str = ""  # free text, or a command line starting with "/"
+    button: str | None = None  # the action of a pressed button
+    message_id: str | None = None
+
+    @property
+    def chat(self) -> ChatRef:
+        return ChatRef(self.platform, self.chat_id)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    target: ChatRef
+    text: str
+    image: bytes | None = None  # PNG (payment QR codes)
+    image_name: str | None = None
+    buttons: tuple[Button, ...] = ()
+    edit_of: str | None = None  # message ref to edit in place, where the platform can
+    payment_id: int | None = None  # set on payment cards so their message ref is kept
+    extra: dict[str, str] = field(default_factory=dict)  # e.g. the payment URI

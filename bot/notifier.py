@@ -1,0 +1,134 @@
+"""The outbox relay: delivers queued notifications through the adapters (DESIGN §5).
+
+Rows are claimed with a short lease (and `SKIP LOCKED` on PostgreSQL, so each row goes to one
+worker), sent outside the claiming transaction, then marked sent, retried with backoff, or
+moved to `dead` when the error is permanent. A state change wakes the relay at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+
+from bot.adapters.base import Adapter, DeliveryError
+from bot.i18n import using_locale
+from bot.messages import ChatRef
+from bot.notices import render_notice
+from storage import repos
+from storage.db import Database
+from storage.models import OutboxItem, Payment
+from tools.clock import Clock
+from tools.payments import PaymentService
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+
+
+class Notifier:
+    def __init__(
+        self, db: Database, payments: PaymentService, adapters: Mapping[str, Adapter],
+        clock: Clock, *, batch: int = 50, max_attempts: int = 8, idle_seconds: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.payments = payments
+        self.adapters = dict(adapters)
+        self.clock = clock
+        self.batch = batch
+        self.max_attempts = max_attempts
+        self.idle_seconds = idle_seconds
+        self._wake = asyncio.Event()
+        self._stopped = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until stopped: at once when woken, otherwise every `idle_seconds`."""
+        while not self._stopped:
+            try:
+                while await self.drain():
+                    pass
+            except Exception:
+                log.exception("outbox relay failed; retrying shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Deliver one batch of due notifications; returns how many were handled."""
+        claimed = await self._claim()
+        for item in claimed:
+            await self._deliver(item)
+        return len(claimed)
+
+    async def _claim(self) -> list[OutboxItem]:
+        now = self.clock()
+        async with self.db.transaction() as session:
+            rows = list(await repos.due_outbox(
+                session, now, self.batch, skip_locked=not self.db.is_sqlite,
+                platforms=list(self.adapters),
+            ))
+            for row in rows:
+                row.attempts += 1
+                row.next_attempt_at = now + LEASE
+        return rows
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        adapter = self.adapters[item.chat_platform]
+        target = ChatRef(item.chat_platform, item.chat_id)
+        try:
+            messages = await self._render(item, target)
+            for message in messages:
+                if message.edit_of:
+                    try:
+                        await adapter.send(message)
+                    except DeliveryError as exc:  # an edit is a courtesy; the notice matters
+                        log.info("card edit for outbox %s skipped: %s", item.id, exc)
+                else:
+                    await adapter.send(message)
+        except DeliveryError as exc:
+            await self._failed(item, exc)
+            return
+        except Exception as exc:  # a bug in rendering must not stop the relay
+            log.exception("outbox %s could not be rendered or sent", item.id)
+            await self._failed(item, DeliveryError(repr(exc)))
+            return
+        async with self.db.transaction() as session:
+            row = await session.get(OutboxItem, item.id)
+            row.status = "sent"
+            row.sent_at = self.clock()
+            row.last_error = None
+
+    async def _render(self, item: OutboxItem, target: ChatRef) -> list:
+        view = None
+        card_ref = None
+        payment_id = item.payload.get("payment_id")
+        if payment_id is not None:
+            async with self.db.sessions() as session:
+                payment = await session.get(Payment, int(payment_id))
+            if payment is not None:
+                view = self.payments.view(payment)
+                card_ref = payment.card_message_ref
+        with using_locale(item.locale):
+            return render_notice(item.kind, item.payload, target, view, self.clock(), card_ref)
+
+    async def _failed(self, item: OutboxItem, exc: DeliveryError) -> None:
+        now = self.clock()
+        async with self.db.transaction() as session:
+            row = await session.get(OutboxItem, item.id)
+            row.last_error = str(exc)[:500]
+            if exc.permanent or row.attempts >= self.max_attempts:
+                row.status = "dead"
+                log.warning("outbox %s dead after %s attempts: %s", item.id, row.attempts, exc)
+                return
+            delay = exc.retry_after if exc.retry_after else min(2 ** row.attempts, 300)
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            log.info("outbox %s retry in %ss: %s", item.id, delay, exc)

@@ -1,0 +1,249 @@
+"""Cards and notifications → localized `Outgoing` messages (plain text + QR + buttons).
+
+Everything here runs inside `using_locale(...)`; every customer-facing word goes through `_()`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from bot.i18n import _, crypto, duration, money, when
+from bot.messages import Button, ChatRef, Outgoing
+from tools import cards as c
+from tools.qr import qr_png
+
+STATUS_LABELS = {
+    "waiting": "waiting for payment",
+    "confirming": "payment seen, confirming",
+    "confirmed": "confirmed",
+    "sending": "confirmed, settling",
+    "partially_paid": "partially paid",
+    "finished": "paid",
+    "failed": "failed",
+    "refunded": "refunded",
+    "expired": "expired",
+}
+
+
+def status_label(status: str) -> str:
+    label = STATUS_LABELS.get(status)
+    return _(label) if label else status
+
+
+def _status_label_strings() -> None:  # pragma: no cover - only for message extraction
+    _("waiting for payment"), _("payment seen, confirming"), _("confirmed")
+    _("confirmed, settling"), _("partially paid"), _("paid"), _("failed"), _("refunded")
+    _("expired")
+
+
+def _buttons(p: c.PaymentView) -> tuple[Button, ...]:
+    out = []
+    if "status" in p.actions:
+        out.append(Button(_("Check status"), f"/status {p.id}"))
+    if "retry" in p.actions:
+        out.append(Button(_("New payment"), f"/retry {p.id}"))
+    if "new" in p.actions:
+        out.append(Button(_("New payment"), f"/buy {p.plan.code} {p.coin.code}"))
+    return tuple(out)
+
+
+def _left(expires_at: datetime, now: datetime) -> str:
+    seconds = max((expires_at - now).total_seconds(), 0)
+    return duration(seconds)
+
+
+def payment_text(p: c.PaymentView, now: datetime, *, reused: bool = False) -> str:
+    lines = []
+    if reused:
+        lines.append(_("You already have an open payment for this plan and coin:"))
+    lines.append(_("Payment #{id} · {plan} plan ({days} days)").format(
+        id=p.id, plan=p.plan.name, days=p.plan.period_days))
+    lines.append(_("Status: {status}").format(status=status_label(p.status)))
+    lines.append(_("Price: {price}").format(price=money(p.price, p.price_currency)))
+    if p.status in ("waiting", "partially_paid", "expired") or p.status == "confirming":
+        amount = p.remaining if p.status == "partially_paid" else p.pay_amount
+        lines.append(_("Send exactly: {amount} {coin}").format(
+            amount=crypto(amount), coin=p.coin.symbol))
+        lines.append(_("Network: {network} (send only on this network)").format(
+            network=p.coin.network))
+        lines.append(_("Address: {address}").format(address=p.pay_address))
+        if p.memo:
+            lines.append(_("Memo / destination tag: {memo} (required, or the payment is lost)")
+                         .format(memo=p.memo))
+    if p.actually_paid:
+        lines.append(_("Received so far: {paid} {coin}").format(
+            paid=crypto(p.actually_paid), coin=p.coin.symbol))
+    if p.status == "waiting":
+        lines.append(_("Pay before {deadline} ({left} left).").format(
+            deadline=when(p.expires_at), left=_left(p.expires_at, now)))
+        lines.append(_("Send the exact amount; network fees are on you."))
+    elif p.status == "expired":
+        lines.append(_("This quote has expired; do not send money to this address any more."))
+    if p.late:
+        lines.append(_("This payment arrived after its deadline."))
+    return "\n".join(lines)
+
+
+def _payment_out(target: ChatRef, p: c.PaymentView, now: datetime, reused: bool = False,
+                 with_qr: bool = True) -> Outgoing:
+    show_qr = with_qr and p.status in ("waiting", "partially_paid")
+    return Outgoing(
+        target=target, text=payment_text(p, now, reused=reused),
+        image=qr_png(p.uri) if show_qr else None,
+        image_name=f"payment-{p.id}.png" if show_qr else None,
+        buttons=_buttons(p), payment_id=p.id,
+        extra={"uri": p.uri} if show_qr else {},
+    )
+
+
+def error_text(code: str, params: dict[str, Any]) -> str:
+    valid = ", ".join(str(v) for v in params.get("valid", []))
+    texts = {
+        "unknown_plan": _("I don't know the plan “{name}”. Plans: {valid}."),
+        "unknown_coin": _("I don't accept “{name}”. Coins: {valid}."),
+        "ambiguous_coin": _("“{name}” exists on several networks. Pick one: {valid}."),
+        "below_minimum": _("That is under the provider's minimum for {coin}: at least "
+                           "{minimum} {coin}. Please pick another coin or a bigger plan."),
+        "coin_unavailable": _("{coin} is temporarily unavailable. Please pick another coin."),
+        "not_found": _("Payment #{payment_id} was not found."),
+        "no_payments": _("You have no payments yet. See /plans to get started."),
+        "not_retryable": _("Payment #{payment_id} is {status}; only failed or expired payments "
+                           "can be retried."),
+        "too_many_open": _("You already have {count} open payments ({ids}). Pay one or let it "
+                           "expire before starting another."),
+        "sandbox_only": _("Paying by command only works with the sandbox provider."),
+        "already_final": _("Payment #{payment_id} is already {status}."),
+        "bad_amount": _("The amount must be a number greater than zero."),
+        "no_coin": _("No coin can pay for this plan right now. Please try again later."),
+        "provider_down": _("The payment provider is not reachable right now. Please try again "
+                           "in a minute."),
+    }
+    template = texts.get(code, _("Sorry, that did not work. Please try again."))
+    values = dict(params)
+    values["valid"] = valid
+    if "status" in values:
+        values["status"] = status_label(str(values["status"]))
+    if "ids" in values:
+        values["ids"] = ", ".join(f"#{i}" for i in values["ids"])
+    if "minimum" in values:
+        values["minimum"] = crypto(Decimal(str(values["minimum"])))
+    if "coin" in values:
+        values["coin"] = str(values["coin"]).upper()
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError):
+        return template
+
+
+def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
+    match card:
+        case c.PaymentCard(payment=p, reused=reused):
+            return [_payment_out(target, p, now, reused)]
+        case c.StatusCard(payment=p):
+            return [_payment_out(target, p, now)]
+        case c.PlansCard():
+            return [_plans(card, target)]
+        case c.PlanCard():
+            return [_user_plan(card, target)]
+        case c.CurrenciesCard(coins=coins):
+            lines = [_("Coins I accept:")]
+            lines += [f"• {coin.code} — {coin.name} ({coin.network})" for coin in coins]
+            lines.append(_("Buy with /buy PLAN COIN, e.g. /buy pro sol."))
+            return [Outgoing(target, "\n".join(lines))]
+        case c.RecommendationCard():
+            return [_recommendation(card, target)]
+        case c.EstimateCard(plan=plan, option=o, min_amount=minimum):
+            text = _("{plan} ({price}) costs {amount} {coin} right now, plus about {fee} network "
+                     "fee ({network}). Minimum for {coin}: {minimum}.").format(
+                plan=plan.name, price=money(plan.price, plan.currency), amount=crypto(o.pay_amount),
+                coin=o.coin.symbol, fee=money(o.fee_usd, "USD"), network=o.coin.network,
+                minimum=crypto(minimum))
+            buttons = (Button(_("Buy {plan} with {coin}").format(plan=plan.name,
+                                                                 coin=o.coin.symbol),
+                              f"/buy {plan.code} {o.coin.code}"),)
+            return [Outgoing(target, text, buttons=buttons)]
+        case c.HistoryCard():
+            return [_history(card, target)]
+        case c.ErrorCard(code=code, params=params):
+            return [Outgoing(target, error_text(code, params))]
+        case c.NoticeCard(code="sandbox_paid", params=params):
+            text = _("Sandbox: sent {amount} {coin} for payment #{payment_id}. Watch the status "
+                     "change in a few seconds.").format(
+                amount=crypto(Decimal(params["amount"])), coin=params["coin"].upper(),
+                payment_id=params["payment_id"])
+            return [Outgoing(target, text)]
+    raise TypeError(f"no renderer for {type(card).__name__}")
+
+
+def _plans(card: c.PlansCard, target: ChatRef) -> Outgoing:
+    lines = [_("Plans:")]
+    for plan in card.plans:
+        mark = " ★" if plan.code == card.current else ""
+        lines.append(_("• {name}{mark}: {price} per {days} days — {features}").format(
+            name=plan.name, mark=mark, price=money(plan.price, plan.currency),
+            days=plan.period_days, features=", ".join(plan.features)))
+    lines.append(_("Buy with /buy PLAN COIN, e.g. /buy pro sol. Not sure which coin? /recommend "
+                   "PLAN"))
+    buttons = tuple(Button(_("Which coin for {plan}?").format(plan=p.name),
+                           f"/recommend {p.code}") for p in card.plans)
+    return Outgoing(target, "\n".join(lines), buttons=buttons)
+
+
+def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:
+    if card.current is None:
+        lines = [_("You have no active plan.")]
+    else:
+        lines = [_("Your plan: {plan}, active until {end}.").format(
+            plan=card.current.name, end=when(card.expires_at))]
+        lines.append(_("Features: {features}").format(features=", ".join(card.current.features)))
+    buttons: tuple[Button, ...] = ()
+    if card.next_plan and card.price_difference is not None:
+        key = (_("Upgrade to {plan} for {diff} more: adds {features}.") if card.current else
+               _("Start with {plan} for {diff}: {features}."))
+        lines.append(key.format(plan=card.next_plan.name,
+                                diff=money(card.price_difference, card.next_plan.currency),
+                                features=", ".join(card.added_features)))
+        buttons = (Button(_("Which coin for {plan}?").format(plan=card.next_plan.name),
+                          f"/recommend {card.next_plan.code}"),)
+    elif card.current:
+        lines.append(_("This is our biggest plan. Thank you!"))
+    return Outgoing(target, "\n".join(lines), buttons=buttons)
+
+
+def _recommendation(card: c.RecommendationCard, target: ChatRef) -> Outgoing:
+    lines = [_("Best coins for {plan} ({price}):").format(
+        plan=card.plan.name, price=money(card.plan.price, card.plan.currency))]
+    for n, o in enumerate(card.options, 1):
+        lines.append(_("{n}. {coin} ({network}): {amount} {symbol}, about {total} in total, "
+                       "~{minutes} min to confirm").format(
+            n=n, coin=o.coin.name, network=o.coin.network, amount=crypto(o.pay_amount),
+            symbol=o.coin.symbol, total=money(o.total_usd, card.plan.currency),
+            minutes=o.confirm_minutes))
+    if card.most_expensive is not None and card.savings > 0:
+        lines.append(_("The best choice saves {savings} compared with {coin}.").format(
+            savings=money(card.savings, card.plan.currency), coin=card.most_expensive.name))
+    if card.below_minimum:
+        lines.append(_("Under the provider minimum for this plan: {coins}.").format(
+            coins=", ".join(x.upper() for x in card.below_minimum)))
+    buttons = tuple(Button(_("Pay with {coin}").format(coin=o.coin.symbol + (
+        f" ({o.coin.network})" if o.coin.symbol != o.coin.name else "")),
+        f"/buy {card.plan.code} {o.coin.code}") for o in card.options)
+    return Outgoing(target, "\n".join(lines), buttons=buttons)
+
+
+def _history(card: c.HistoryCard, target: ChatRef) -> Outgoing:
+    if not card.items:
+        return Outgoing(target, error_text("no_payments", {}))
+    lines = [_("Your last payments:")]
+    buttons: list[Button] = []
+    for p in card.items:
+        lines.append(_("#{id} · {date} · {plan} · {amount} {coin} · {status}").format(
+            id=p.id, date=when(p.created_at), plan=p.plan.name, amount=crypto(p.pay_amount),
+            coin=p.coin.symbol, status=status_label(p.status)))
+        for b in _buttons(p):
+            buttons.append(Button(f"#{p.id}: {b.label}", b.action))
+    lines.append(_("{count} successful, {total} spent in total.").format(
+        count=card.success_count, total=money(card.total_spent, card.currency)))
+    return Outgoing(target, "\n".join(lines), buttons=tuple(buttons))

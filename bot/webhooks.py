@@ -1,0 +1,84 @@
+"""The HTTP side: provider webhooks in, health and metrics out (aiohttp)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from storage.db import Database
+from storage.models import OutboxItem, Payment
+from tools.payments import PaymentService
+from tools.providers.base import WebhookRejected
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+
+
+class WebhookServer:
+    def __init__(self, db: Database, payments: PaymentService, host: str, port: int) -> None:
+        self.db = db
+        self.payments = payments
+        self.host = host
+        self.port = port
+        self.counts: Counter[str] = Counter()
+        self.app = web.Application(client_max_size=MAX_BODY)
+        self.app.add_routes([
+            web.post("/webhooks/{provider}", self.webhook),
+            web.get("/healthz", self.healthz),
+            web.get("/metrics", self.metrics),
+        ])
+        self._runner: web.AppRunner | None = None
+        self.bound_port: int | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.bound_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        log.info("webhook server on http://%s:%s", self.host, self.bound_port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        if request.match_info["provider"] != self.payments.provider.name:
+            return web.json_response({"error": "unknown provider"}, status=404)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            self.counts["ipn_rejected"] += 1
+            return web.json_response({"error": "body too large"}, status=413)
+        try:
+            result = await self.payments.handle_webhook(request.headers, body, source="ipn")
+        except WebhookRejected as exc:
+            self.counts["ipn_rejected"] += 1
+            return web.json_response({"error": exc.reason}, status=exc.http_status)
+        except Exception:
+            log.exception("webhook could not be applied")
+            return web.json_response({"error": "try again later"}, status=503)
+        self.counts[f"ipn_{result.outcome}"] += 1
+        return web.json_response({"ok": True, "outcome": result.outcome})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        ok = await self.db.ping()
+        return web.json_response({"database": ok}, status=200 if ok else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        lines = ["# TYPE paybot_ipn_total counter"]
+        for key in ("applied", "duplicate", "ignored", "unknown_payment", "rejected"):
+            lines.append(f'paybot_ipn_total{{outcome="{key}"}} {self.counts[f"ipn_{key}"]}')
+        async with self.db.sessions() as session:
+            by_status = (await session.execute(
+                select(Payment.status, func.count()).group_by(Payment.status))).all()
+            outbox = (await session.execute(
+                select(OutboxItem.status, func.count()).group_by(OutboxItem.status))).all()
+        lines.append("# TYPE paybot_payments gauge")
+        lines += [f'paybot_payments{{status="{s}"}} {n}' for s, n in by_status]
+        lines.append("# TYPE paybot_outbox gauge")
+        lines += [f'paybot_outbox{{status="{s}"}} {n}' for s, n in outbox]
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

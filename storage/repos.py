@@ -1,0 +1,251 @@
+"""Queries. Each function takes the session of the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Activation,
+    AuditEntry,
+    ChatMessage,
+    OutboxItem,
+    Payment,
+    PaymentEvent,
+    User,
+)
+
+
+def _insert(session: AsyncSession, model: type) -> Any:
+    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+async def insert_ignore(session: AsyncSession, model: type, values: dict[str, Any]) -> bool:
+    """INSERT unless a unique key already exists; True when a row was written."""
+    result = await session.execute(_insert(session, model).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+async def get_or_create_user(
+    session: AsyncSession, platform: str, platform_user_id: str, display_name: str, now: datetime
+) -> User:
+    query = select(User).where(
+        User.platform == platform, User.platform_user_id == platform_user_id
+    )
+    user = (await session.scalars(query)).first()
+    if user is None:
+        await insert_ignore(
+            session,
+            User,
+            dict(
+                platform=platform, platform_user_id=platform_user_id,
+                display_name=display_name[:200], created_at=now, locale_chosen=False,
+            ),
+        )
+        user = (await session.scalars(query)).one()
+    elif display_name and user.display_name != display_name[:200]:
+        user.display_name = display_name[:200]
+    return user
+
+
+# --- payments --------------------------------------------------------------------------------
+
+
+async def payment_of_user(session: AsyncSession, payment_id: int, user_id: int) -> Payment | None:
+    """The payment only if it belongs to the user: others' ids look exactly like missing ones."""
+    query = select(Payment).where(Payment.id == payment_id, Payment.user_id == user_id)
+    return (await session.scalars(query)).first()
+
+
+async def latest_payment(session: AsyncSession, user_id: int) -> Payment | None:
+    query = (
+        select(Payment)
+        .where(Payment.user_id == user_id)
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(1)
+    )
+    return (await session.scalars(query)).first()
+
+
+async def recent_payments(session: AsyncSession, user_id: int, limit: int) -> Sequence[Payment]:
+    query = (
+        select(Payment)
+        .where(Payment.user_id == user_id)
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def payments_with_status(
+    session: AsyncSession, user_id: int, statuses: Sequence[str]
+) -> Sequence[Payment]:
+    query = (
+        select(Payment)
+        .where(Payment.user_id == user_id, Payment.status.in_(list(statuses)))
+        .order_by(Payment.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def payment_by_provider_id(
+    session: AsyncSession, provider: str, provider_payment_id: str, *, lock: bool = False
+) -> Payment | None:
+    query = select(Payment).where(
+        Payment.provider == provider, Payment.provider_payment_id == provider_payment_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.scalars(query)).first()
+
+
+async def due_payments(
+    session: AsyncSession, now: datetime, limit: int, *, skip_locked: bool
+) -> Sequence[Payment]:
+    """Payments whose `next_check_at` has come, oldest first (served by its index)."""
+    query = (
+        select(Payment)
+        .where(Payment.next_check_at <= now)
+        .order_by(Payment.next_check_at)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return (await session.scalars(query)).all()
+
+
+async def compare_and_set_status(
+    session: AsyncSession, payment_id: int, old_rank: int, old_status: str,
+    values: dict[str, Any],
+) -> bool:
+    """Move a payment only if nobody moved it since we read it."""
+    result = await session.execute(
+        update(Payment)
+        .where(
+            Payment.id == payment_id,
+            Payment.status_rank == old_rank,
+            Payment.status == old_status,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def sum_finished(session: AsyncSession, user_id: int) -> list[Payment]:
+    query = select(Payment).where(Payment.user_id == user_id, Payment.status == "finished")
+    return list((await session.scalars(query)).all())
+
+
+# --- events, activations ---------------------------------------------------------------------
+
+
+async def record_event(session: AsyncSession, **values: Any) -> bool:
+    return await insert_ignore(session, PaymentEvent, values)
+
+
+async def add_activation(session: AsyncSession, **values: Any) -> bool:
+    return await insert_ignore(session, Activation, values)
+
+
+async def active_activations(
+    session: AsyncSession, user_id: int, now: datetime
+) -> Sequence[Activation]:
+    query = (
+        select(Activation)
+        .where(
+            Activation.user_id == user_id,
+            Activation.revoked_at.is_(None),
+            Activation.period_end > now,
+        )
+        .order_by(Activation.period_end)
+    )
+    return (await session.scalars(query)).all()
+
+
+# --- outbox ----------------------------------------------------------------------------------
+
+
+async def enqueue(session: AsyncSession, **values: Any) -> bool:
+    """Queue a notification once: a second row with the same dedupe key is ignored."""
+    values.setdefault("status", "pending")
+    values.setdefault("attempts", 0)
+    values.setdefault("next_attempt_at", values["created_at"])
+    return await insert_ignore(session, OutboxItem, values)
+
+
+async def due_outbox(
+    session: AsyncSession, now: datetime, limit: int, *, skip_locked: bool,
+    platforms: Sequence[str],
+) -> Sequence[OutboxItem]:
+    query = (
+        select(OutboxItem)
+        .where(
+            OutboxItem.status == "pending",
+            OutboxItem.next_attempt_at <= now,
+            OutboxItem.chat_platform.in_(list(platforms)),
+        )
+        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return (await session.scalars(query)).all()
+
+
+async def pending_outbox_count(session: AsyncSession, chat_platform: str | None = None) -> int:
+    query = select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "pending")
+    if chat_platform:
+        query = query.where(OutboxItem.chat_platform == chat_platform)
+    return int((await session.execute(query)).scalar_one())
+
+
+# --- chat history, audit ---------------------------------------------------------------------
+
+
+async def add_chat_message(
+    session: AsyncSession, platform: str, chat_id: str, role: str, content: str, now: datetime,
+    keep: int,
+) -> None:
+    session.add(
+        ChatMessage(chat_platform=platform, chat_id=chat_id, role=role, content=content,
+                    created_at=now)
+    )
+    await session.flush()
+    old = (
+        select(ChatMessage.id)
+        .where(ChatMessage.chat_platform == platform, ChatMessage.chat_id == chat_id)
+        .order_by(ChatMessage.id.desc())
+        .offset(keep)
+    )
+    stale = list((await session.scalars(old)).all())
+    if stale:
+        from sqlalchemy import delete
+
+        await session.execute(delete(ChatMessage).where(ChatMessage.id.in_(stale)))
+
+
+async def chat_messages(session: AsyncSession, platform: str, chat_id: str, limit: int) -> list:
+    query = (
+        select(ChatMessage)
+        .where(ChatMessage.chat_platform == platform, ChatMessage.chat_id == chat_id)
+        .order_by(ChatMessage.id.desc())
+        .limit(limit)
+    )
+    return list(reversed((await session.scalars(query)).all()))
+
+
+async def audit(
+    session: AsyncSession, now: datetime, actor: str, action: str, subject: str = "",
+    **detail: Any,
+) -> None:
+    session.add(AuditEntry(at=now, actor=actor, action=action, subject=subject, detail=detail))

@@ -1,0 +1,80 @@
+"""Shared fixtures: a database per test (SQLite, and PostgreSQL when configured), a clock
+that only moves when told, and the app wired to the fake adapter."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.adapters.fake import FakeAdapter
+from bot.app import App
+from bot.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("PAYBOT_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+class ManualClock:
+    """Time for tests: starts at a fixed moment and moves only with `advance()`."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+async def _fresh_postgres(url: str) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        await conn.exec_driver_sql("CREATE SCHEMA public")
+    await engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        await _fresh_postgres(PG_URL)
+        return PG_URL
+    return f"sqlite+aiosqlite:///{tmp_path / 'paybot.db'}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def make_config(db_url: str, **overrides: str) -> Config:
+    environ = {"PAYBOT_DATABASE__URL": db_url}
+    environ.update({f"PAYBOT_{k.upper()}": v for k, v in overrides.items()})
+    return load_config(ROOT / "config.toml", environ)
+
+
+@pytest.fixture
+def config(db_url: str) -> Config:
+    return make_config(db_url)
+
+
+@pytest.fixture
+def fake() -> FakeAdapter:
+    return FakeAdapter()
+
+
+@pytest.fixture
+async def app(config: Config, fake: FakeAdapter, clock: ManualClock) -> AsyncIterator[App]:
+    """The whole app on the fake adapter; tests drive the sweeper and relay themselves."""
+    application = App(config, adapters=[fake], clock=clock)
+    await application.start(background=False)
+    yield application
+    await application.stop()

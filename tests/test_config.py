@@ -1,0 +1,107 @@
+from decimal import Decimal
+
+import pytest
+
+from bot.cli import main
+from bot.config import ConfigError, load_config, masked
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "config.toml"
+
+
+def test_example_config_is_complete() -> None:
+    config = load_config(EXAMPLE, {})
+    assert [p.price for p in config.plans.values()] == [Decimal(49), Decimal(299), Decimal(599)]
+    assert len(config.coins) >= 10
+    assert {"btc", "eth", "ltc", "sol", "pol", "bnb", "trx", "usdttrc20", "usdterc20",
+            "usdc"} <= set(config.coins)
+    assert config.provider.name == "sandbox"
+    assert config.agent.model == "offline"
+    assert config.timers.payment_ttl_seconds == 900
+    assert config.timers.warning_seconds == [300, 60]
+    assert config.timers.monitoring_seconds == 86400
+    assert isinstance(config.coins["btc"].fee_usd, Decimal)
+    assert config.coins["btc"].fee_usd == Decimal("1.20")
+
+
+def test_env_overrides_any_key() -> None:
+    config = load_config(EXAMPLE, {
+        "PAYBOT_DATABASE__URL": "sqlite+aiosqlite:///x.db",
+        "PAYBOT_TIMERS__PAYMENT_TTL_SECONDS": "120",
+        "PAYBOT_TIMERS__WARNING_SECONDS": "[30, 10]",
+        "PAYBOT_PROVIDER__SANDBOX__CONFIRM_SECONDS": "5",
+        "PAYBOT_PLANS__PRO__PRICE": "300.50",
+    })
+    assert config.database.url == "sqlite+aiosqlite:///x.db"
+    assert config.timers.payment_ttl_seconds == 120
+    assert config.timers.warning_seconds == [30, 10]
+    assert config.provider.sandbox.confirm_seconds == 5
+    assert config.plans["pro"].price == Decimal("300.50")
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"PAYBOT_TIMERS__PAYMENT_TTL": "5"}, "config error: timers.payment_ttl: unknown key"),
+        ({"PAYBOT_TIMERS__PAYMENT_TTL_SECONDS": "soon"}, "timers.payment_ttl_seconds"),
+        ({"PAYBOT_PLANS__PRO__PRICE": "-1"}, "plans.pro.price"),
+        ({"PAYBOT_AGENT__MODEL": "gpt"}, "agent.model"),
+        ({"PAYBOT_SHOP__DEFAULT_LOCALE": "fr"}, "default_locale 'fr' is not in locales"),
+    ],
+)
+def test_bad_values_name_the_key(environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(EXAMPLE, environ)
+    message = str(err.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_secret_in_file_is_refused(tmp_path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text(EXAMPLE.read_text() + '\n[secrets]\ntelegram_token = "123:abc"\n')
+    with pytest.raises(ConfigError, match="secrets come only from the environment"):
+        load_config(bad, {})
+
+
+def test_unknown_section_in_file(tmp_path) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text(EXAMPLE.read_text() + '\n[telegramm]\nenabled = true\n')
+    with pytest.raises(ConfigError, match="telegramm: unknown key"):
+        load_config(bad, {})
+
+
+def test_secrets_come_from_env_and_are_masked() -> None:
+    config = load_config(EXAMPLE, {"PAYBOT_TELEGRAM_TOKEN": "123:secret"})
+    assert config.secrets.telegram_token == "123:secret"
+    shown = masked(config)
+    assert shown["secrets"]["telegram_token"] == "***"
+    assert shown["secrets"]["discord_token"] == "(not set)"
+    assert "123:secret" not in str(shown)
+
+
+def test_cli_broken_config_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    bad = tmp_path / "c.toml"
+    bad.write_text("[plans\n")
+    assert main(["--config", str(bad), "config", "check"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("config error:") and "\n" not in err
+
+
+def test_cli_missing_config(tmp_path, capsys) -> None:
+    assert main(["--config", str(tmp_path / "nope.toml"), "db", "upgrade"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_cli_unwritable_database_path(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("PAYBOT_DATABASE__URL", "sqlite+aiosqlite:////nonexistent/dir/paybot.db")
+    assert main(["--config", str(EXAMPLE), "db", "upgrade"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cannot open database") and "Traceback" not in err
+
+
+def test_cli_config_check_prints_masked(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("PAYBOT_NOWPAYMENTS_API_KEY", "sk-very-secret")
+    assert main(["--config", str(EXAMPLE), "config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "sk-very-secret" not in out and '"nowpayments_api_key": "***"' in out

@@ -1,0 +1,149 @@
+"""The eight things a customer can ask for, bound to one caller.
+
+Slash commands call these directly; the agent's LangChain tools wrap them. Each returns short
+English content for the model and a typed card for the chat adapters. Expected problems come
+back as an `ErrorCard` (and the same short text), never as an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tools.caller import Caller
+from tools.cards import Card, ErrorCard, NoticeCard, PaymentView
+from tools.clock import Clock
+from tools.currencies import CurrencyDesk
+from tools.errors import ShopError
+from tools.payments import PaymentService
+from tools.plans import PlanBook
+from tools.uris import format_plain
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    content: str
+    card: Card
+
+
+@dataclass(frozen=True)
+class Shop:
+    """Everything the actions need; built once by the app."""
+
+    plans: PlanBook
+    currencies: CurrencyDesk
+    payments: PaymentService
+    clock: Clock
+
+
+def _payment_line(p: PaymentView) -> str:
+    return (
+        f"#{p.id} {p.plan.name} {format_plain(p.pay_amount)} {p.coin.code} "
+        f"({p.coin.network}) status={p.status} paid={format_plain(p.actually_paid)}"
+    )
+
+
+class CustomerActions:
+    def __init__(self, shop: Shop, caller: Caller) -> None:
+        self.shop = shop
+        self.caller = caller
+
+    async def _run(self, work: Awaitable[tuple[str, Card]]) -> ToolResult:
+        try:
+            content, card = await work
+        except ShopError as exc:
+            return ToolResult(f"Error: {exc}", ErrorCard(exc.code, exc.params))
+        return ToolResult(content, card)
+
+    async def plans(self) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            card = await self.shop.plans.all_plans(self.caller.user_id, self.shop.clock())
+            text = "; ".join(f"{p.code}: {p.price} {p.currency}" for p in card.plans)
+            return f"Plans: {text}", card
+
+        return await self._run(work())
+
+    async def get_user_plan(self) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            card = await self.shop.plans.user_plan(self.caller.user_id, self.shop.clock())
+            if card.current is None:
+                text = "The customer has no active plan."
+            else:
+                text = f"Current plan {card.current.name}, ends {card.expires_at:%Y-%m-%d}."
+            if card.next_plan:
+                text += f" Next plan up: {card.next_plan.name} (+{card.price_difference})."
+            return text, card
+
+        return await self._run(work())
+
+    async def get_available_cryptocurrencies(self) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            card = await self.shop.currencies.available()
+            return "Accepted: " + ", ".join(f"{c.code} ({c.network})" for c in card.coins), card
+
+        return await self._run(work())
+
+    async def recommend_best_currency(self, plan: str | None = None) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            name = plan
+            if not name:
+                current, _ = await self.shop.plans.current(self.caller.user_id, self.shop.clock())
+                name = current or self.shop.plans.catalog.plans[0].code
+            card = await self.shop.currencies.recommend(name)
+            best = ", ".join(f"{o.coin.code} (total {o.total_usd})" for o in card.options)
+            return f"Best coins for {card.plan.name}: {best}; saves {card.savings}.", card
+
+        return await self._run(work())
+
+    async def get_payment_estimate(self, plan: str, coin: str) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            card = await self.shop.currencies.estimate(plan, coin)
+            o = card.option
+            return (f"{card.plan.name} costs {format_plain(o.pay_amount)} {o.coin.code} "
+                    f"plus about {o.fee_usd} USD network fee."), card
+
+        return await self._run(work())
+
+    async def create_crypto_payment(self, plan: str, coin: str) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            card = await self.shop.payments.create(self.caller, plan, coin)
+            verb = "Open payment returned" if card.reused else "Payment created"
+            return f"{verb}: {_payment_line(card.payment)}", card
+
+        return await self._run(work())
+
+    async def retry_failed_payment(self, payment_id: int) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            card = await self.shop.payments.retry(self.caller, int(payment_id))
+            return f"New payment created: {_payment_line(card.payment)}", card
+
+        return await self._run(work())
+
+    async def check_payment_status(self, payment_id: int | None = None) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            card = await self.shop.payments.status(
+                self.caller, None if payment_id is None else int(payment_id)
+            )
+            return _payment_line(card.payment), card
+
+        return await self._run(work())
+
+    async def get_payment_history(self, limit: int = 5) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            card = await self.shop.payments.history(self.caller, limit)
+            lines = "; ".join(_payment_line(p) for p in card.items) or "no payments"
+            return (f"{card.success_count} successful, total {card.total_spent} "
+                    f"{card.currency}. {lines}"), card
+
+        return await self._run(work())
+
+    async def sandbox_pay(self, payment_id: int, amount: Decimal | None) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            view = await self.shop.payments.sandbox_pay(self.caller, payment_id, amount)
+            return f"Sandbox payment sent for #{view.id}", NoticeCard(
+                "sandbox_paid", {"payment_id": view.id,
+                                 "amount": format_plain(amount or view.remaining),
+                                 "coin": view.coin.code})
+
+        return await self._run(work())

@@ -1,0 +1,111 @@
+"""The agent's eight LangChain tools, bound to one caller by closure.
+
+No schema has a user id, chat id, price or URL: the caller comes from the chat adapter and
+prices from the catalog. Tools whose card says everything end the agent's turn
+(`return_direct`), so no second model call is made for them.
+"""
+
+from __future__ import annotations
+
+from langchain_core.tools import BaseTool, tool
+
+from tools.actions import CustomerActions, ToolResult
+
+TOOL_NAMES = (
+    "get_user_plan",
+    "recommend_best_currency",
+    "get_available_cryptocurrencies",
+    "get_payment_estimate",
+    "create_crypto_payment",
+    "retry_failed_payment",
+    "check_payment_status",
+    "get_payment_history",
+)
+
+
+def _pair(result: ToolResult) -> tuple[str, object]:
+    return result.content, result.card
+
+
+def build_agent_tools(actions: CustomerActions) -> list[BaseTool]:
+    plans = ", ".join(actions.shop.plans.catalog.plan_codes)
+    coins = ", ".join(actions.shop.currencies.catalog.coin_codes)
+
+    @tool(parse_docstring=True, response_format="content_and_artifact")
+    async def get_user_plan() -> tuple[str, object]:
+        """Show the customer's current subscription plan, its features and end date, and what
+        the next plan up would add and cost.
+        """
+        return _pair(await actions.get_user_plan())
+
+    @tool(parse_docstring=True, response_format="content_and_artifact")
+    async def recommend_best_currency(plan: str | None = None) -> tuple[str, object]:
+        """Recommend the three cheapest and fastest coins to pay for a plan, with the total
+        cost including the typical network fee.
+
+        Args:
+            plan: Plan code; leave empty to use the customer's current plan.
+        """
+        return _pair(await actions.recommend_best_currency(plan))
+
+    @tool(parse_docstring=True, response_format="content_and_artifact")
+    async def get_available_cryptocurrencies() -> tuple[str, object]:
+        """List the cryptocurrencies (with their networks) the shop accepts."""
+        return _pair(await actions.get_available_cryptocurrencies())
+
+    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    async def get_payment_estimate(plan: str, coin: str) -> tuple[str, object]:
+        """Tell how much of a coin a plan costs right now, without creating a payment.
+
+        Args:
+            plan: Plan code.
+            coin: Coin code.
+        """
+        return _pair(await actions.get_payment_estimate(plan, coin))
+
+    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    async def create_crypto_payment(plan: str, coin: str) -> tuple[str, object]:
+        """Create a payment for a plan in a coin and show the payment card (amount, address,
+        QR code, deadline). Only when the customer clearly wants to buy.
+
+        Args:
+            plan: Plan code.
+            coin: Coin code.
+        """
+        return _pair(await actions.create_crypto_payment(plan, coin))
+
+    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    async def retry_failed_payment(payment_id: int) -> tuple[str, object]:
+        """Create a fresh payment with the same plan and coin as a failed or expired one.
+
+        Args:
+            payment_id: The number of the failed or expired payment (as shown, e.g. 12 for #12).
+        """
+        return _pair(await actions.retry_failed_payment(payment_id))
+
+    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    async def check_payment_status(payment_id: int | None = None) -> tuple[str, object]:
+        """Show the status of one of the customer's payments.
+
+        Args:
+            payment_id: The payment's number; leave empty for the latest payment.
+        """
+        return _pair(await actions.check_payment_status(payment_id))
+
+    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    async def get_payment_history(limit: int = 5) -> tuple[str, object]:
+        """Show the customer's recent payments with what can be done with each.
+
+        Args:
+            limit: How many payments to show (1 to 20).
+        """
+        return _pair(await actions.get_payment_history(limit))
+
+    tools = [
+        get_user_plan, recommend_best_currency, get_available_cryptocurrencies,
+        get_payment_estimate, create_crypto_payment, retry_failed_payment,
+        check_payment_status, get_payment_history,
+    ]
+    for t in tools:
+        t.description += f" Plans: {plans}. Coins: {coins}."
+    return tools

@@ -1,0 +1,122 @@
+"""Typed cards: what a tool shows, before any language or platform is chosen.
+
+Tools return one of these as their artifact; `bot/render.py` turns it into localized text,
+a QR image and buttons for each platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tools.catalog import Coin, Plan
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    id: int
+    plan: Plan
+    coin: Coin
+    price: Decimal
+    price_currency: str
+    pay_amount: Decimal
+    pay_address: str
+    memo: str | None
+    status: str
+    actually_paid: Decimal
+    created_at: datetime
+    expires_at: datetime
+    late: bool
+    uri: str
+    retried_from_id: int | None
+    actions: tuple[str, ...]  # "status", "retry", "new"
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(self.pay_amount - self.actually_paid, Decimal(0))
+
+
+@dataclass(frozen=True)
+class PlansCard:
+    plans: tuple[Plan, ...]
+    current: str | None
+
+
+@dataclass(frozen=True)
+class PlanCard:
+    current: Plan | None
+    expires_at: datetime | None
+    next_plan: Plan | None
+    price_difference: Decimal | None
+    added_features: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CurrenciesCard:
+    coins: tuple[Coin, ...]
+
+
+@dataclass(frozen=True)
+class CoinOption:
+    coin: Coin
+    pay_amount: Decimal
+    fee_usd: Decimal
+    total_usd: Decimal
+    confirm_minutes: int
+
+
+@dataclass(frozen=True)
+class RecommendationCard:
+    plan: Plan
+    options: tuple[CoinOption, ...]  # best first
+    savings: Decimal  # best vs the most expensive eligible option
+    most_expensive: Coin | None
+    below_minimum: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EstimateCard:
+    plan: Plan
+    option: CoinOption
+    min_amount: Decimal
+
+
+@dataclass(frozen=True)
+class PaymentCard:
+    payment: PaymentView
+    reused: bool = False  # an open payment for the same plan and coin was returned
+
+
+@dataclass(frozen=True)
+class StatusCard:
+    payment: PaymentView
+
+
+@dataclass(frozen=True)
+class HistoryCard:
+    items: tuple[PaymentView, ...]
+    success_count: int
+    total_spent: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class ErrorCard:
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NoticeCard:
+    """A short message without data of its own (e.g. "sandbox payment sent")."""
+
+    code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+Card = (
+    PlansCard | PlanCard | CurrenciesCard | RecommendationCard | EstimateCard | PaymentCard
+    | StatusCard | HistoryCard | ErrorCard | NoticeCard
+)

@@ -1,0 +1,85 @@
+"""The sweeper's work: warnings before a payment's deadline, expiry at it (DESIGN §3, §5).
+
+`sweep(now)` only reads payments whose `next_check_at` has come (an indexed range scan), so a
+tick costs what is due, not what is open.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage import repos
+from storage.models import Payment, User
+from tools.payments import PaymentService
+from tools.policy import due_warnings, next_check, sent_offsets
+from tools.states import Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    webhooks: int = 0
+    due: int = 0
+    warnings: int = 0
+    expired: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.webhooks or self.warnings or self.expired)
+
+
+class Countdown:
+    def __init__(self, payments: PaymentService, batch: int = 500) -> None:
+        self.payments = payments
+        self.batch = batch
+
+    async def sweep(self, now: datetime) -> SweepReport:
+        report = SweepReport()
+        due_webhooks = getattr(self.payments.provider, "due_webhooks", None)
+        if due_webhooks is not None:
+            for headers, body in await due_webhooks(now):
+                await self.payments.handle_webhook(headers, body, source="sandbox")
+                report.webhooks += 1
+        db = self.payments.db
+        async with db.transaction() as session:
+            rows = await repos.due_payments(session, now, self.batch,
+                                            skip_locked=not db.is_sqlite)
+            report.due = len(rows)
+            for payment in rows:
+                await self._check(session, payment, now, report)
+        if report.warnings or report.expired:
+            self.payments.on_change()
+        return report
+
+    async def _check(self, session, payment: Payment, now: datetime, report: SweepReport) -> None:
+        status = Status(payment.status)
+        offsets = self.payments.settings.warnings
+        if status is Status.WAITING and now >= payment.expires_at:
+            if await self.payments.transition(session, payment, Status.EXPIRED, None, now):
+                report.expired += 1
+            return
+        if status is not Status.WAITING:
+            payment.next_check_at = None  # monitoring window over, or money already seen
+            return
+        sent = sent_offsets(payment.warnings_sent)
+        due = due_warnings(now, payment.expires_at, offsets, sent)
+        if due:
+            closest = min(due)  # after a pause, warn once with the nearest offset
+            seconds_left = max(int((payment.expires_at - now).total_seconds()), 0)
+            user = await session.get(User, payment.user_id)
+            await repos.enqueue(
+                session, chat_platform=payment.chat_platform, chat_id=payment.chat_id,
+                user_id=payment.user_id, kind="payment.warning",
+                payload={"payment_id": payment.id, "offset": closest,
+                         "seconds_left": seconds_left,
+                         "expires_at": payment.expires_at.isoformat()},
+                locale=(user.locale if user else None) or "en",
+                dedupe_key=f"payment:{payment.id}:warn:{closest}", created_at=now,
+            )
+            sent |= set(due)
+            payment.warnings_sent = ",".join(str(o) for o in sorted(sent, reverse=True))
+            report.warnings += 1
+        payment.next_check_at = next_check(now, payment.expires_at, offsets, sent)

@@ -1,0 +1,39 @@
+"""A customer's current plan (derived from activations) and the next plan up."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage import repos
+from storage.db import Database
+from tools.cards import PlanCard, PlansCard
+from tools.catalog import Catalog
+
+
+class PlanBook:
+    def __init__(self, db: Database, catalog: Catalog) -> None:
+        self.db = db
+        self.catalog = catalog
+
+    async def current(self, user_id: int, now: datetime) -> tuple[str | None, datetime | None]:
+        """The highest-ranked plan active now, and when it ends (renewals stack)."""
+        async with self.db.sessions() as session:
+            active = await repos.active_activations(session, user_id, now)
+        known = [a for a in active if a.plan in self.catalog.plan_codes]
+        if not known:
+            return None, None
+        best = max(known, key=lambda a: self.catalog.plan(a.plan).rank)
+        end = max(a.period_end for a in known if a.plan == best.plan)
+        return best.plan, end
+
+    async def user_plan(self, user_id: int, now: datetime) -> PlanCard:
+        code, end = await self.current(user_id, now)
+        plan = self.catalog.plan(code) if code else None
+        up = self.catalog.next_plan_up(plan)
+        diff = (up.price - plan.price) if (up and plan) else (up.price if up else None)
+        added = tuple(f for f in up.features if not plan or f not in plan.features) if up else ()
+        return PlanCard(plan, end, up, diff, added)
+
+    async def all_plans(self, user_id: int, now: datetime) -> PlansCard:
+        code, _ = await self.current(user_id, now)
+        return PlansCard(self.catalog.plans, code)

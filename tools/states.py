@@ -1,0 +1,62 @@
+"""The payment state machine (DESIGN §3): statuses, ranks and which moves are allowed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    WAITING = "waiting"
+    CONFIRMING = "confirming"
+    CONFIRMED = "confirmed"
+    SENDING = "sending"
+    PARTIALLY_PAID = "partially_paid"
+    FINISHED = "finished"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    EXPIRED = "expired"
+
+
+# Higher rank = further along. `expired` ranks low: money may still arrive for it (late payment).
+RANK: dict[Status, int] = {
+    Status.WAITING: 0,
+    Status.EXPIRED: 5,
+    Status.CONFIRMING: 10,
+    Status.CONFIRMED: 20,
+    Status.SENDING: 30,
+    Status.PARTIALLY_PAID: 40,
+    Status.FINISHED: 50,
+    Status.FAILED: 60,
+    Status.REFUNDED: 70,
+}
+
+FINAL = frozenset({Status.FINISHED, Status.FAILED, Status.REFUNDED})
+MONEY_SEEN = frozenset(
+    {Status.CONFIRMING, Status.CONFIRMED, Status.SENDING, Status.PARTIALLY_PAID, Status.FINISHED}
+)
+# Still expecting something from the customer or the chain.
+OPEN = frozenset(
+    {Status.WAITING, Status.CONFIRMING, Status.CONFIRMED, Status.SENDING, Status.PARTIALLY_PAID}
+)
+RETRYABLE = frozenset({Status.FAILED, Status.EXPIRED})
+
+
+def parse_status(value: str) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        raise ValueError(f"unknown payment status {value!r}") from None
+
+
+def can_move(old: Status, new: Status) -> bool:
+    """True when an observed `new` status moves a payment forward from `old`.
+
+    Terminal statuses are final; an expired payment only moves when money shows up (a late
+    payment); everything else only moves to a higher rank, so duplicates and late out-of-order
+    events are no-ops and a payment never goes backwards.
+    """
+    if old in FINAL:
+        return False
+    if old is Status.EXPIRED:
+        return new in MONEY_SEEN
+    return RANK[new] > RANK[old]
