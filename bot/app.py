@@ -46,8 +46,14 @@ def offline_model(catalog: Catalog) -> OfflineRouterModel:
 
 
 class App:
-    def __init__(self, config: Config, *, adapters: Sequence[Adapter] = (),
-                 clock: Clock = system_clock, model: BaseChatModel | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        adapters: Sequence[Adapter] = (),
+        clock: Clock = system_clock,
+        model: BaseChatModel | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.adapters = {a.platform: a for a in adapters}
@@ -56,8 +62,12 @@ class App:
         self.catalog = Catalog.from_config(config.plans, config.coins, config.shop.price_currency)
         sandbox = config.provider.sandbox
         self.provider = SandboxProvider(
-            self.db, clock, rates=sandbox.rates, min_amounts=sandbox.min_amounts,
-            confirm_seconds=sandbox.confirm_seconds, finish_seconds=sandbox.finish_seconds,
+            self.db,
+            clock,
+            rates=sandbox.rates,
+            min_amounts=sandbox.min_amounts,
+            confirm_seconds=sandbox.confirm_seconds,
+            finish_seconds=sandbox.finish_seconds,
             quote_ttl_seconds=sandbox.quote_ttl_seconds,
         )
         timers = config.timers
@@ -70,17 +80,31 @@ class App:
             max_open_per_user=config.payments.max_open_per_user,
         )
         self.payments = PaymentService(
-            self.db, self.catalog, self.provider, clock, settings,
-            operators=config.operators.model_dump(), on_change=self._changed,
+            self.db,
+            self.catalog,
+            self.provider,
+            clock,
+            settings,
+            operators=config.operators.model_dump(),
+            on_change=self._changed,
         )
-        self.shop = Shop(PlanBook(self.db, self.catalog), CurrencyDesk(self.catalog, self.provider),
-                         self.payments, clock)
+        self.shop = Shop(
+            PlanBook(self.db, self.catalog),
+            CurrencyDesk(self.catalog, self.provider),
+            self.payments,
+            clock,
+        )
         self.agent = AgentRunner(model or offline_model(self.catalog), config.shop.name)
         self.conversation = Conversation(
-            self.db, self.shop, self.agent, clock, locales=config.shop.locales,
+            self.db,
+            self.shop,
+            self.agent,
+            clock,
+            locales=config.shop.locales,
             default_locale=config.shop.default_locale,
             history_turns=config.agent.history_turns,
-            sandbox_platforms=SANDBOX_COMMAND_PLATFORMS if config.provider.name == "sandbox"
+            sandbox_platforms=SANDBOX_COMMAND_PLATFORMS
+            if config.provider.name == "sandbox"
             else frozenset(),
         )
         self.countdown = Countdown(self.payments)
@@ -88,7 +112,8 @@ class App:
         self.notifier = Notifier(self.db, self.payments, self.adapters, clock)
         self.webhooks = (
             WebhookServer(self.db, self.payments, config.webhooks.host, config.webhooks.port)
-            if config.webhooks.enabled else None
+            if config.webhooks.enabled
+            else None
         )
         self._relay: asyncio.Task[None] | None = None
 
@@ -127,15 +152,29 @@ class App:
         """No open payment for this user and nothing left to tell them."""
         now = self.clock()
         async with self.db.sessions() as session:
-            open_count = (await session.execute(
-                select(func.count()).select_from(Payment).join(User, User.id == Payment.user_id)
-                .where(User.platform == platform, User.platform_user_id == user,
-                       Payment.status.in_([s.value for s in OPEN]))
-                .where(~((Payment.status == Status.PARTIALLY_PAID.value)
-                         & (Payment.expires_at < now)))
-            )).scalar_one()
-            pending = (await session.execute(
-                select(func.count()).select_from(OutboxItem)
-                .where(OutboxItem.status == "pending", OutboxItem.chat_platform == platform)
-            )).scalar_one()
+            open_count = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(Payment)
+                    .join(User, User.id == Payment.user_id)
+                    .where(
+                        User.platform == platform,
+                        User.platform_user_id == user,
+                        Payment.status.in_([s.value for s in OPEN]),
+                    )
+                    .where(
+                        ~(
+                            (Payment.status == Status.PARTIALLY_PAID.value)
+                            & (Payment.expires_at < now)
+                        )
+                    )
+                )
+            ).scalar_one()
+            pending = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(OutboxItem)
+                    .where(OutboxItem.status == "pending", OutboxItem.chat_platform == platform)
+                )
+            ).scalar_one()
         return open_count == 0 and pending == 0

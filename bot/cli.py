@@ -20,30 +20,39 @@ EXIT_USAGE = 2
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="paybot", description=__doc__)
-    parser.add_argument("--config", help="configuration file (default: $PAYBOT_CONFIG or "
-                                         "./config.toml)")
+    parser.add_argument(
+        "--config", help="configuration file (default: $PAYBOT_CONFIG or ./config.toml)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True)
 
     chat = sub.add_parser("chat", help="chat with the bot in this terminal")
     chat.add_argument("--user", default="me", help="your user name in this chat")
     chat.add_argument("--locale", default=None, help="your language, e.g. de")
-    chat.add_argument("--linger", type=float, default=None, metavar="SECONDS",
-                      help="after the input ends, wait at most this long for open payments")
+    chat.add_argument(
+        "--linger",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="after the input ends, wait at most this long for open payments",
+    )
 
     sub.add_parser("run", help="run the bot service (scheduler, relay, webhooks, adapters)")
 
     config = sub.add_parser("config", help="configuration")
     config.add_subparsers(dest="action", required=True).add_parser(
-        "check", help="print the effective configuration, secrets masked")
+        "check", help="print the effective configuration, secrets masked"
+    )
 
     db = sub.add_parser("db", help="database")
     db.add_subparsers(dest="action", required=True).add_parser(
-        "upgrade", help="apply the database migrations")
+        "upgrade", help="apply the database migrations"
+    )
 
     sandbox = sub.add_parser("sandbox", help="the simulated payment provider")
     pay = sandbox.add_subparsers(dest="action", required=True).add_parser(
-        "pay", help="pay a payment fully, or AMOUNT of it")
+        "pay", help="pay a payment fully, or AMOUNT of it"
+    )
     pay.add_argument("payment_id", type=int)
     pay.add_argument("amount", nargs="?", default=None)
     return parser
@@ -53,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     try:
         config = load_config(args.config)

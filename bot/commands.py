@@ -48,20 +48,22 @@ def usage(name: str) -> str:
 
 
 def help_text() -> str:
-    return "\n".join([
-        _("Here is what I can do:"),
-        _("/plans – plans and prices"),
-        _("/plan – your current plan"),
-        _("/currencies – coins I accept"),
-        _("/recommend PLAN – the cheapest and fastest coins for a plan"),
-        _("/estimate PLAN COIN – what a plan costs in a coin"),
-        _("/buy PLAN COIN – create a payment"),
-        _("/status [ID] – status of a payment"),
-        _("/history – your recent payments"),
-        _("/retry ID – a new payment for a failed or expired one"),
-        _("/language CODE – choose your language"),
-        _("You can also just write, e.g. “I want to buy Pro with Solana”."),
-    ])
+    return "\n".join(
+        [
+            _("Here is what I can do:"),
+            _("/plans – plans and prices"),
+            _("/plan – your current plan"),
+            _("/currencies – coins I accept"),
+            _("/recommend PLAN – the cheapest and fastest coins for a plan"),
+            _("/estimate PLAN COIN – what a plan costs in a coin"),
+            _("/buy PLAN COIN – create a payment"),
+            _("/status [ID] – status of a payment"),
+            _("/history – your recent payments"),
+            _("/retry ID – a new payment for a failed or expired one"),
+            _("/language CODE – choose your language"),
+            _("You can also just write, e.g. “I want to buy Pro with Solana”."),
+        ]
+    )
 
 
 class UsageError(Exception):
@@ -95,8 +97,9 @@ def _arity(args: tuple[str, ...], command: str, low: int, high: int) -> None:
         raise UsageError(command)
 
 
-async def run_tool_command(actions: CustomerActions, cmd: Command,
-                           sandbox_commands: bool) -> ToolResult | None:
+async def run_tool_command(
+    actions: CustomerActions, cmd: Command, sandbox_commands: bool
+) -> ToolResult | None:
     """Run a command that maps onto a tool; None when the command is not one of those."""
     a = cmd.args
     match cmd.name:
@@ -118,7 +121,8 @@ async def run_tool_command(actions: CustomerActions, cmd: Command,
         case "status":
             _arity(a, "status", 0, 1)
             return await actions.check_payment_status(
-                payment_id_arg(a[0], "status") if a else None)
+                payment_id_arg(a[0], "status") if a else None
+            )
         case "history":
             _arity(a, "history", 0, 1)
             limit = payment_id_arg(a[0], "history") if a else 5

@@ -12,7 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "PAYBOT_"
 DEFAULT_CONFIG = Path("config.toml")
@@ -189,7 +196,9 @@ def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         if path[0] == "secrets" or not all(path):
-            raise ConfigError(f"config error: {name}: secrets and empty keys cannot be set this way")
+            raise ConfigError(
+                f"config error: {name}: secrets and empty keys cannot be set this way"
+            )
         node = data
         for part in path[:-1]:
             child = node.setdefault(part, {})

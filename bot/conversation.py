@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
@@ -25,10 +27,22 @@ Send = Callable[[Outgoing], Awaitable[str | None]]
 MAX_TEXT = 2000  # longer messages are cut before they reach the agent
 
 
+def clean_text(text: str) -> str:
+    """Drop control characters (NUL breaks PostgreSQL text) except line breaks and tabs."""
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+
+
 class Conversation:
     def __init__(
-        self, db: Database, shop: Shop, agent: AgentRunner, clock: Clock, *,
-        locales: Sequence[str], default_locale: str, history_turns: int,
+        self,
+        db: Database,
+        shop: Shop,
+        agent: AgentRunner,
+        clock: Clock,
+        *,
+        locales: Sequence[str],
+        default_locale: str,
+        history_turns: int,
         sandbox_platforms: frozenset[str] = frozenset(),
     ) -> None:
         self.db = db
@@ -42,14 +56,27 @@ class Conversation:
 
     async def handle(self, incoming: Incoming, send: Send) -> None:
         """Answer one message. Nothing a user sends escapes as an exception."""
+        incoming = replace(
+            incoming,
+            text=clean_text(incoming.text)[:MAX_TEXT],
+            user_name=clean_text(incoming.user_name)[:200],
+            button=clean_text(incoming.button)[:200] if incoming.button else None,
+        )
         caller = await self._caller(incoming)
         with using_locale(caller.locale):
             try:
                 replies = await self._answer(incoming, caller)
             except Exception:
                 log.exception("failed to handle a message from %s", incoming.chat)
-                replies = [Outgoing(incoming.chat, _("Sorry, something went wrong on our side. "
-                                                     "Please try again in a moment."))]
+                replies = [
+                    Outgoing(
+                        incoming.chat,
+                        _(
+                            "Sorry, something went wrong on our side. "
+                            "Please try again in a moment."
+                        ),
+                    )
+                ]
             for reply in replies:
                 ref = await send(reply)
                 if ref and reply.payment_id and reply.edit_of is None:
@@ -59,7 +86,8 @@ class Conversation:
         now = self.clock()
         async with self.db.transaction() as session:
             user = await repos.get_or_create_user(
-                session, incoming.platform, incoming.user_id, incoming.user_name, now)
+                session, incoming.platform, incoming.user_id, incoming.user_name, now
+            )
             hinted = normalize_locale(incoming.locale_hint, self.locales)
             if not user.locale_chosen and hinted and user.locale != hinted:
                 user.locale = hinted
@@ -90,19 +118,27 @@ class Conversation:
             return [await self._language(caller, target, command.args)]
         try:
             result = await run_tool_command(
-                actions, command, incoming.platform in self.sandbox_platforms)
+                actions, command, incoming.platform in self.sandbox_platforms
+            )
         except UsageError as exc:
             return [Outgoing(target, usage(exc.command))]
         if result is None:
-            return [Outgoing(target, _("Unknown command /{name}.").format(name=command.name[:30])
-                             + "\n" + help_text())]
+            return [
+                Outgoing(
+                    target,
+                    _("Unknown command /{name}.").format(name=command.name[:30])
+                    + "\n"
+                    + help_text(),
+                )
+            ]
         return render_card(result.card, target, self.clock())
 
     def _welcome(self) -> str:
         return _("Welcome! I sell subscription plans for cryptocurrency.") + "\n" + help_text()
 
-    async def _start_payload(self, actions: CustomerActions, target: ChatRef,
-                             args: tuple[str, ...]) -> list[Outgoing] | None:
+    async def _start_payload(
+        self, actions: CustomerActions, target: ChatRef, args: tuple[str, ...]
+    ) -> list[Outgoing] | None:
         """Deep links: `/start buy_pro` recommends coins for Pro, `/start buy_pro_sol` buys."""
         if not args or not args[0].startswith("buy_"):
             return None
@@ -115,12 +151,15 @@ class Conversation:
             return None
         return render_card(result.card, target, self.clock())
 
-    async def _language(self, caller: Caller, target: ChatRef,
-                        args: tuple[str, ...]) -> Outgoing:
+    async def _language(self, caller: Caller, target: ChatRef, args: tuple[str, ...]) -> Outgoing:
         choice = normalize_locale(args[0], self.locales) if len(args) == 1 else None
         if choice is None:
-            return Outgoing(target, usage("language") + "\n" + _("Languages: {codes}").format(
-                codes=", ".join(self.locales)))
+            return Outgoing(
+                target,
+                usage("language")
+                + "\n"
+                + _("Languages: {codes}").format(codes=", ".join(self.locales)),
+            )
         async with self.db.transaction() as session:
             from storage.models import User
 
@@ -130,8 +169,9 @@ class Conversation:
         with using_locale(choice):
             return Outgoing(target, _("Language set to English."))
 
-    async def _agent_turn(self, actions: CustomerActions, target: ChatRef,
-                          text: str) -> list[Outgoing]:
+    async def _agent_turn(
+        self, actions: CustomerActions, target: ChatRef, text: str
+    ) -> list[Outgoing]:
         history = await self._history(target)
         result = await self.agent.turn(actions, history, text)
         replies: list[Outgoing] = []
@@ -143,8 +183,9 @@ class Conversation:
             if result.intent == "help":
                 replies.append(Outgoing(target, help_text()))
             else:
-                replies.append(Outgoing(target, _("Sorry, I didn't understand that.") + "\n"
-                                        + help_text()))
+                replies.append(
+                    Outgoing(target, _("Sorry, I didn't understand that.") + "\n" + help_text())
+                )
         await self._remember_turn(target, text, result.intent)
         return replies
 
@@ -152,10 +193,12 @@ class Conversation:
         if not self.history_turns:
             return []
         async with self.db.sessions() as session:
-            rows = await repos.chat_messages(session, chat.platform, chat.chat_id,
-                                             self.history_turns)
-        return [HumanMessage(r.content) if r.role == "user" else AIMessage(r.content)
-                for r in rows]
+            rows = await repos.chat_messages(
+                session, chat.platform, chat.chat_id, self.history_turns
+            )
+        return [
+            HumanMessage(r.content) if r.role == "user" else AIMessage(r.content) for r in rows
+        ]
 
     async def _remember_turn(self, chat: ChatRef, text: str, intent: str) -> None:
         if not self.history_turns:
@@ -163,5 +206,6 @@ class Conversation:
         now = self.clock()
         async with self.db.transaction() as session:
             for role, content in (("user", text), ("assistant", f"[{intent or 'unknown'}]")):
-                await repos.add_chat_message(session, chat.platform, chat.chat_id, role,
-                                             content, now, self.history_turns)
+                await repos.add_chat_message(
+                    session, chat.platform, chat.chat_id, role, content, now, self.history_turns
+                )

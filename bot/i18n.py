@@ -91,7 +91,9 @@ def crypto(amount: Decimal) -> str:
     text = format(amount.normalize(), "f") if amount else "0"
     places = len(text.split(".")[1]) if "." in text else 0
     pattern = "0." + "0" * places if places else "0"  # no grouping: amounts get copied
-    return format_decimal(amount, format=pattern, locale=_current.get(), decimal_quantization=False)
+    return format_decimal(
+        amount, format=pattern, locale=_current.get(), decimal_quantization=False
+    )
 
 
 def when(moment: datetime) -> str:

@@ -30,8 +30,15 @@ LEASE = timedelta(seconds=60)
 
 class Notifier:
     def __init__(
-        self, db: Database, payments: PaymentService, adapters: Mapping[str, Adapter],
-        clock: Clock, *, batch: int = 50, max_attempts: int = 8, idle_seconds: float = 1.0,
+        self,
+        db: Database,
+        payments: PaymentService,
+        adapters: Mapping[str, Adapter],
+        clock: Clock,
+        *,
+        batch: int = 50,
+        max_attempts: int = 8,
+        idle_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self.payments = payments
@@ -72,10 +79,15 @@ class Notifier:
     async def _claim(self) -> list[OutboxItem]:
         now = self.clock()
         async with self.db.transaction() as session:
-            rows = list(await repos.due_outbox(
-                session, now, self.batch, skip_locked=not self.db.is_sqlite,
-                platforms=list(self.adapters),
-            ))
+            rows = list(
+                await repos.due_outbox(
+                    session,
+                    now,
+                    self.batch,
+                    skip_locked=not self.db.is_sqlite,
+                    platforms=list(self.adapters),
+                )
+            )
             for row in rows:
                 row.attempts += 1
                 row.next_attempt_at = now + LEASE
@@ -129,6 +141,6 @@ class Notifier:
                 row.status = "dead"
                 log.warning("outbox %s dead after %s attempts: %s", item.id, row.attempts, exc)
                 return
-            delay = exc.retry_after if exc.retry_after else min(2 ** row.attempts, 300)
+            delay = exc.retry_after if exc.retry_after else min(2**row.attempts, 300)
             row.next_attempt_at = now + timedelta(seconds=delay)
             log.info("outbox %s retry in %ss: %s", item.id, delay, exc)

@@ -58,26 +58,40 @@ def payment_text(p: c.PaymentView, now: datetime, *, reused: bool = False) -> st
     lines = []
     if reused:
         lines.append(_("You already have an open payment for this plan and coin:"))
-    lines.append(_("Payment #{id} · {plan} plan ({days} days)").format(
-        id=p.id, plan=p.plan.name, days=p.plan.period_days))
+    lines.append(
+        _("Payment #{id} · {plan} plan ({days} days)").format(
+            id=p.id, plan=p.plan.name, days=p.plan.period_days
+        )
+    )
     lines.append(_("Status: {status}").format(status=status_label(p.status)))
     lines.append(_("Price: {price}").format(price=money(p.price, p.price_currency)))
     if p.status in ("waiting", "partially_paid", "expired") or p.status == "confirming":
         amount = p.remaining if p.status == "partially_paid" else p.pay_amount
-        lines.append(_("Send exactly: {amount} {coin}").format(
-            amount=crypto(amount), coin=p.coin.symbol))
-        lines.append(_("Network: {network} (send only on this network)").format(
-            network=p.coin.network))
+        lines.append(
+            _("Send exactly: {amount} {coin}").format(amount=crypto(amount), coin=p.coin.symbol)
+        )
+        lines.append(
+            _("Network: {network} (send only on this network)").format(network=p.coin.network)
+        )
         lines.append(_("Address: {address}").format(address=p.pay_address))
         if p.memo:
-            lines.append(_("Memo / destination tag: {memo} (required, or the payment is lost)")
-                         .format(memo=p.memo))
+            lines.append(
+                _("Memo / destination tag: {memo} (required, or the payment is lost)").format(
+                    memo=p.memo
+                )
+            )
     if p.actually_paid:
-        lines.append(_("Received so far: {paid} {coin}").format(
-            paid=crypto(p.actually_paid), coin=p.coin.symbol))
+        lines.append(
+            _("Received so far: {paid} {coin}").format(
+                paid=crypto(p.actually_paid), coin=p.coin.symbol
+            )
+        )
     if p.status == "waiting":
-        lines.append(_("Pay before {deadline} ({left} left).").format(
-            deadline=when(p.expires_at), left=_left(p.expires_at, now)))
+        lines.append(
+            _("Pay before {deadline} ({left} left).").format(
+                deadline=when(p.expires_at), left=_left(p.expires_at, now)
+            )
+        )
         lines.append(_("Send the exact amount; network fees are on you."))
     elif p.status == "expired":
         lines.append(_("This quote has expired; do not send money to this address any more."))
@@ -86,14 +100,17 @@ def payment_text(p: c.PaymentView, now: datetime, *, reused: bool = False) -> st
     return "\n".join(lines)
 
 
-def _payment_out(target: ChatRef, p: c.PaymentView, now: datetime, reused: bool = False,
-                 with_qr: bool = True) -> Outgoing:
+def _payment_out(
+    target: ChatRef, p: c.PaymentView, now: datetime, reused: bool = False, with_qr: bool = True
+) -> Outgoing:
     show_qr = with_qr and p.status in ("waiting", "partially_paid")
     return Outgoing(
-        target=target, text=payment_text(p, now, reused=reused),
+        target=target,
+        text=payment_text(p, now, reused=reused),
         image=qr_png(p.uri) if show_qr else None,
         image_name=f"payment-{p.id}.png" if show_qr else None,
-        buttons=_buttons(p), payment_id=p.id,
+        buttons=_buttons(p),
+        payment_id=p.id,
         extra={"uri": p.uri} if show_qr else {},
     )
 
@@ -104,21 +121,29 @@ def error_text(code: str, params: dict[str, Any]) -> str:
         "unknown_plan": _("I don't know the plan “{name}”. Plans: {valid}."),
         "unknown_coin": _("I don't accept “{name}”. Coins: {valid}."),
         "ambiguous_coin": _("“{name}” exists on several networks. Pick one: {valid}."),
-        "below_minimum": _("That is under the provider's minimum for {coin}: at least "
-                           "{minimum} {coin}. Please pick another coin or a bigger plan."),
+        "below_minimum": _(
+            "That is under the provider's minimum for {coin}: at least "
+            "{minimum} {coin}. Please pick another coin or a bigger plan."
+        ),
         "coin_unavailable": _("{coin} is temporarily unavailable. Please pick another coin."),
         "not_found": _("Payment #{payment_id} was not found."),
         "no_payments": _("You have no payments yet. See /plans to get started."),
-        "not_retryable": _("Payment #{payment_id} is {status}; only failed or expired payments "
-                           "can be retried."),
-        "too_many_open": _("You already have {count} open payments ({ids}). Pay one or let it "
-                           "expire before starting another."),
+        "not_retryable": _(
+            "Payment #{payment_id} is {status}; only failed or expired payments can be retried."
+        ),
+        "too_many_open": _(
+            "You already have {count} open payments ({ids}). Pay one or let it "
+            "expire before starting another."
+        ),
         "sandbox_only": _("Paying by command only works with the sandbox provider."),
         "already_final": _("Payment #{payment_id} is already {status}."),
         "bad_amount": _("The amount must be a number greater than zero."),
         "no_coin": _("No coin can pay for this plan right now. Please try again later."),
-        "provider_down": _("The payment provider is not reachable right now. Please try again "
-                           "in a minute."),
+        "need_plan": _("Which plan would you like? Plans: {valid}."),
+        "need_coin": _("Which coin would you like to pay with? Coins: {valid}."),
+        "provider_down": _(
+            "The payment provider is not reachable right now. Please try again in a minute."
+        ),
     }
     template = texts.get(code, _("Sorry, that did not work. Please try again."))
     values = dict(params)
@@ -155,24 +180,45 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
         case c.RecommendationCard():
             return [_recommendation(card, target)]
         case c.EstimateCard(plan=plan, option=o, min_amount=minimum):
-            text = _("{plan} ({price}) costs {amount} {coin} right now, plus about {fee} network "
-                     "fee ({network}). Minimum for {coin}: {minimum}.").format(
-                plan=plan.name, price=money(plan.price, plan.currency), amount=crypto(o.pay_amount),
-                coin=o.coin.symbol, fee=money(o.fee_usd, "USD"), network=o.coin.network,
-                minimum=crypto(minimum))
-            buttons = (Button(_("Buy {plan} with {coin}").format(plan=plan.name,
-                                                                 coin=o.coin.symbol),
-                              f"/buy {plan.code} {o.coin.code}"),)
+            text = _(
+                "{plan} ({price}) costs {amount} {coin} right now, plus about {fee} network "
+                "fee ({network}). Minimum for {coin}: {minimum}."
+            ).format(
+                plan=plan.name,
+                price=money(plan.price, plan.currency),
+                amount=crypto(o.pay_amount),
+                coin=o.coin.symbol,
+                fee=money(o.fee_usd, "USD"),
+                network=o.coin.network,
+                minimum=crypto(minimum),
+            )
+            buttons = (
+                Button(
+                    _("Buy {plan} with {coin}").format(plan=plan.name, coin=o.coin.symbol),
+                    f"/buy {plan.code} {o.coin.code}",
+                ),
+            )
             return [Outgoing(target, text, buttons=buttons)]
         case c.HistoryCard():
             return [_history(card, target)]
+        case c.ErrorCard(code="need_plan", params=params):
+            coin = params.get("coin") or ""
+            buttons = tuple(
+                Button(p_name, f"/buy {p_name} {coin}" if coin else f"/recommend {p_name}")
+                for p_name in params["valid"]
+            )
+            return [Outgoing(target, error_text("need_plan", params), buttons=buttons)]
         case c.ErrorCard(code=code, params=params):
             return [Outgoing(target, error_text(code, params))]
         case c.NoticeCard(code="sandbox_paid", params=params):
-            text = _("Sandbox: sent {amount} {coin} for payment #{payment_id}. Watch the status "
-                     "change in a few seconds.").format(
-                amount=crypto(Decimal(params["amount"])), coin=params["coin"].upper(),
-                payment_id=params["payment_id"])
+            text = _(
+                "Sandbox: sent {amount} {coin} for payment #{payment_id}. Watch the status "
+                "change in a few seconds."
+            ).format(
+                amount=crypto(Decimal(params["amount"])),
+                coin=params["coin"].upper(),
+                payment_id=params["payment_id"],
+            )
             return [Outgoing(target, text)]
     raise TypeError(f"no renderer for {type(card).__name__}")
 
@@ -181,13 +227,22 @@ def _plans(card: c.PlansCard, target: ChatRef) -> Outgoing:
     lines = [_("Plans:")]
     for plan in card.plans:
         mark = " ★" if plan.code == card.current else ""
-        lines.append(_("• {name}{mark}: {price} per {days} days — {features}").format(
-            name=plan.name, mark=mark, price=money(plan.price, plan.currency),
-            days=plan.period_days, features=", ".join(plan.features)))
-    lines.append(_("Buy with /buy PLAN COIN, e.g. /buy pro sol. Not sure which coin? /recommend "
-                   "PLAN"))
-    buttons = tuple(Button(_("Which coin for {plan}?").format(plan=p.name),
-                           f"/recommend {p.code}") for p in card.plans)
+        lines.append(
+            _("• {name}{mark}: {price} per {days} days — {features}").format(
+                name=plan.name,
+                mark=mark,
+                price=money(plan.price, plan.currency),
+                days=plan.period_days,
+                features=", ".join(plan.features),
+            )
+        )
+    lines.append(
+        _("Buy with /buy PLAN COIN, e.g. /buy pro sol. Not sure which coin? /recommend PLAN")
+    )
+    buttons = tuple(
+        Button(_("Which coin for {plan}?").format(plan=p.name), f"/recommend {p.code}")
+        for p in card.plans
+    )
     return Outgoing(target, "\n".join(lines), buttons=buttons)
 
 
@@ -195,41 +250,80 @@ def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:
     if card.current is None:
         lines = [_("You have no active plan.")]
     else:
-        lines = [_("Your plan: {plan}, active until {end}.").format(
-            plan=card.current.name, end=when(card.expires_at))]
+        lines = [
+            _("Your plan: {plan}, active until {end}.").format(
+                plan=card.current.name, end=when(card.expires_at)
+            )
+        ]
         lines.append(_("Features: {features}").format(features=", ".join(card.current.features)))
     buttons: tuple[Button, ...] = ()
     if card.next_plan and card.price_difference is not None:
-        key = (_("Upgrade to {plan} for {diff} more: adds {features}.") if card.current else
-               _("Start with {plan} for {diff}: {features}."))
-        lines.append(key.format(plan=card.next_plan.name,
-                                diff=money(card.price_difference, card.next_plan.currency),
-                                features=", ".join(card.added_features)))
-        buttons = (Button(_("Which coin for {plan}?").format(plan=card.next_plan.name),
-                          f"/recommend {card.next_plan.code}"),)
+        key = (
+            _("Upgrade to {plan} for {diff} more: adds {features}.")
+            if card.current
+            else _("Start with {plan} for {diff}: {features}.")
+        )
+        lines.append(
+            key.format(
+                plan=card.next_plan.name,
+                diff=money(card.price_difference, card.next_plan.currency),
+                features=", ".join(card.added_features),
+            )
+        )
+        buttons = (
+            Button(
+                _("Which coin for {plan}?").format(plan=card.next_plan.name),
+                f"/recommend {card.next_plan.code}",
+            ),
+        )
     elif card.current:
         lines.append(_("This is our biggest plan. Thank you!"))
     return Outgoing(target, "\n".join(lines), buttons=buttons)
 
 
 def _recommendation(card: c.RecommendationCard, target: ChatRef) -> Outgoing:
-    lines = [_("Best coins for {plan} ({price}):").format(
-        plan=card.plan.name, price=money(card.plan.price, card.plan.currency))]
+    lines = [
+        _("Best coins for {plan} ({price}):").format(
+            plan=card.plan.name, price=money(card.plan.price, card.plan.currency)
+        )
+    ]
     for n, o in enumerate(card.options, 1):
-        lines.append(_("{n}. {coin} ({network}): {amount} {symbol}, about {total} in total, "
-                       "~{minutes} min to confirm").format(
-            n=n, coin=o.coin.name, network=o.coin.network, amount=crypto(o.pay_amount),
-            symbol=o.coin.symbol, total=money(o.total_usd, card.plan.currency),
-            minutes=o.confirm_minutes))
+        lines.append(
+            _(
+                "{n}. {coin} ({network}): {amount} {symbol}, about {total} in total, "
+                "~{minutes} min to confirm"
+            ).format(
+                n=n,
+                coin=o.coin.name,
+                network=o.coin.network,
+                amount=crypto(o.pay_amount),
+                symbol=o.coin.symbol,
+                total=money(o.total_usd, card.plan.currency),
+                minutes=o.confirm_minutes,
+            )
+        )
     if card.most_expensive is not None and card.savings > 0:
-        lines.append(_("The best choice saves {savings} compared with {coin}.").format(
-            savings=money(card.savings, card.plan.currency), coin=card.most_expensive.name))
+        lines.append(
+            _("The best choice saves {savings} compared with {coin}.").format(
+                savings=money(card.savings, card.plan.currency), coin=card.most_expensive.name
+            )
+        )
     if card.below_minimum:
-        lines.append(_("Under the provider minimum for this plan: {coins}.").format(
-            coins=", ".join(x.upper() for x in card.below_minimum)))
-    buttons = tuple(Button(_("Pay with {coin}").format(coin=o.coin.symbol + (
-        f" ({o.coin.network})" if o.coin.symbol != o.coin.name else "")),
-        f"/buy {card.plan.code} {o.coin.code}") for o in card.options)
+        lines.append(
+            _("Under the provider minimum for this plan: {coins}.").format(
+                coins=", ".join(x.upper() for x in card.below_minimum)
+            )
+        )
+    buttons = tuple(
+        Button(
+            _("Pay with {coin}").format(
+                coin=o.coin.symbol
+                + (f" ({o.coin.network})" if o.coin.symbol != o.coin.name else "")
+            ),
+            f"/buy {card.plan.code} {o.coin.code}",
+        )
+        for o in card.options
+    )
     return Outgoing(target, "\n".join(lines), buttons=buttons)
 
 
@@ -239,11 +333,21 @@ def _history(card: c.HistoryCard, target: ChatRef) -> Outgoing:
     lines = [_("Your last payments:")]
     buttons: list[Button] = []
     for p in card.items:
-        lines.append(_("#{id} · {date} · {plan} · {amount} {coin} · {status}").format(
-            id=p.id, date=when(p.created_at), plan=p.plan.name, amount=crypto(p.pay_amount),
-            coin=p.coin.symbol, status=status_label(p.status)))
+        lines.append(
+            _("#{id} · {date} · {plan} · {amount} {coin} · {status}").format(
+                id=p.id,
+                date=when(p.created_at),
+                plan=p.plan.name,
+                amount=crypto(p.pay_amount),
+                coin=p.coin.symbol,
+                status=status_label(p.status),
+            )
+        )
         for b in _buttons(p):
             buttons.append(Button(f"#{p.id}: {b.label}", b.action))
-    lines.append(_("{count} successful, {total} spent in total.").format(
-        count=card.success_count, total=money(card.total_spent, card.currency)))
+    lines.append(
+        _("{count} successful, {total} spent in total.").format(
+            count=card.success_count, total=money(card.total_spent, card.currency)
+        )
+    )
     return Outgoing(target, "\n".join(lines), buttons=tuple(buttons))

@@ -30,8 +30,13 @@ class Sweeper:
 
     def start(self) -> None:
         self.scheduler.add_job(
-            self.tick, IntervalTrigger(seconds=self.interval), id="sweep",
-            misfire_grace_time=None, coalesce=True, max_instances=1, replace_existing=True,
+            self.tick,
+            IntervalTrigger(seconds=self.interval),
+            id="sweep",
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
         )
         self.scheduler.start()
 

@@ -25,11 +25,13 @@ class WebhookServer:
         self.port = port
         self.counts: Counter[str] = Counter()
         self.app = web.Application(client_max_size=MAX_BODY)
-        self.app.add_routes([
-            web.post("/webhooks/{provider}", self.webhook),
-            web.get("/healthz", self.healthz),
-            web.get("/metrics", self.metrics),
-        ])
+        self.app.add_routes(
+            [
+                web.post("/webhooks/{provider}", self.webhook),
+                web.get("/healthz", self.healthz),
+                web.get("/metrics", self.metrics),
+            ]
+        )
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
@@ -73,10 +75,16 @@ class WebhookServer:
         for key in ("applied", "duplicate", "ignored", "unknown_payment", "rejected"):
             lines.append(f'paybot_ipn_total{{outcome="{key}"}} {self.counts[f"ipn_{key}"]}')
         async with self.db.sessions() as session:
-            by_status = (await session.execute(
-                select(Payment.status, func.count()).group_by(Payment.status))).all()
-            outbox = (await session.execute(
-                select(OutboxItem.status, func.count()).group_by(OutboxItem.status))).all()
+            by_status = (
+                await session.execute(
+                    select(Payment.status, func.count()).group_by(Payment.status)
+                )
+            ).all()
+            outbox = (
+                await session.execute(
+                    select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+                )
+            ).all()
         lines.append("# TYPE paybot_payments gauge")
         lines += [f'paybot_payments{{status="{s}"}} {n}' for s, n in by_status]
         lines.append("# TYPE paybot_outbox gauge")

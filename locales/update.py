@@ -23,10 +23,25 @@ ROOT = HERE.parent
 def main() -> None:
     pot = HERE / "paybot.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-k", "_",
-         "-k", "ngettext:1,2", "--no-location", "--sort-output", "--omit-header",
-         "-o", str(pot), "bot", "tools"],
-        check=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-k",
+            "_",
+            "-k",
+            "ngettext:1,2",
+            "--no-location",
+            "--sort-output",
+            "--omit-header",
+            "-o",
+            str(pot),
+            "bot",
+            "tools",
+        ],
+        check=True,
+        cwd=ROOT,
     )
     with pot.open("rb") as handle:
         template = read_po(handle)
@@ -41,8 +56,9 @@ def main() -> None:
                 if message.id:
                     message.string = message.id
         with po_path.open("wb") as handle:
-            write_po(handle, catalog, omit_header=False, no_location=True, sort_output=True,
-                     width=99)
+            write_po(
+                handle, catalog, omit_header=False, no_location=True, sort_output=True, width=99
+            )
         print(f"updated {po_path.relative_to(ROOT)}")
 
 

@@ -29,7 +29,9 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (Index("uq_users_platform_user", "platform", "platform_user_id", unique=True),)
+    __table_args__ = (
+        Index("uq_users_platform_user", "platform", "platform_user_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))

@@ -28,7 +28,9 @@ def _insert(session: AsyncSession, model: type) -> Any:
 
 async def insert_ignore(session: AsyncSession, model: type, values: dict[str, Any]) -> bool:
     """INSERT unless a unique key already exists; True when a row was written."""
-    result = await session.execute(_insert(session, model).values(**values).on_conflict_do_nothing())
+    result = await session.execute(
+        _insert(session, model).values(**values).on_conflict_do_nothing()
+    )
     return bool(result.rowcount)
 
 
@@ -47,8 +49,11 @@ async def get_or_create_user(
             session,
             User,
             dict(
-                platform=platform, platform_user_id=platform_user_id,
-                display_name=display_name[:200], created_at=now, locale_chosen=False,
+                platform=platform,
+                platform_user_id=platform_user_id,
+                display_name=display_name[:200],
+                created_at=now,
+                locale_chosen=False,
             ),
         )
         user = (await session.scalars(query)).one()
@@ -124,7 +129,10 @@ async def due_payments(
 
 
 async def compare_and_set_status(
-    session: AsyncSession, payment_id: int, old_rank: int, old_status: str,
+    session: AsyncSession,
+    payment_id: int,
+    old_rank: int,
+    old_status: str,
     values: dict[str, Any],
 ) -> bool:
     """Move a payment only if nobody moved it since we read it."""
@@ -184,7 +192,11 @@ async def enqueue(session: AsyncSession, **values: Any) -> bool:
 
 
 async def due_outbox(
-    session: AsyncSession, now: datetime, limit: int, *, skip_locked: bool,
+    session: AsyncSession,
+    now: datetime,
+    limit: int,
+    *,
+    skip_locked: bool,
     platforms: Sequence[str],
 ) -> Sequence[OutboxItem]:
     query = (
@@ -213,12 +225,18 @@ async def pending_outbox_count(session: AsyncSession, chat_platform: str | None 
 
 
 async def add_chat_message(
-    session: AsyncSession, platform: str, chat_id: str, role: str, content: str, now: datetime,
+    session: AsyncSession,
+    platform: str,
+    chat_id: str,
+    role: str,
+    content: str,
+    now: datetime,
     keep: int,
 ) -> None:
     session.add(
-        ChatMessage(chat_platform=platform, chat_id=chat_id, role=role, content=content,
-                    created_at=now)
+        ChatMessage(
+            chat_platform=platform, chat_id=chat_id, role=role, content=content, created_at=now
+        )
     )
     await session.flush()
     old = (
@@ -245,7 +263,11 @@ async def chat_messages(session: AsyncSession, platform: str, chat_id: str, limi
 
 
 async def audit(
-    session: AsyncSession, now: datetime, actor: str, action: str, subject: str = "",
+    session: AsyncSession,
+    now: datetime,
+    actor: str,
+    action: str,
+    subject: str = "",
     **detail: Any,
 ) -> None:
     session.add(AuditEntry(at=now, actor=actor, action=action, subject=subject, detail=detail))

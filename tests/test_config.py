@@ -13,8 +13,18 @@ def test_example_config_is_complete() -> None:
     config = load_config(EXAMPLE, {})
     assert [p.price for p in config.plans.values()] == [Decimal(49), Decimal(299), Decimal(599)]
     assert len(config.coins) >= 10
-    assert {"btc", "eth", "ltc", "sol", "pol", "bnb", "trx", "usdttrc20", "usdterc20",
-            "usdc"} <= set(config.coins)
+    assert {
+        "btc",
+        "eth",
+        "ltc",
+        "sol",
+        "pol",
+        "bnb",
+        "trx",
+        "usdttrc20",
+        "usdterc20",
+        "usdc",
+    } <= set(config.coins)
     assert config.provider.name == "sandbox"
     assert config.agent.model == "offline"
     assert config.timers.payment_ttl_seconds == 900
@@ -25,13 +35,16 @@ def test_example_config_is_complete() -> None:
 
 
 def test_env_overrides_any_key() -> None:
-    config = load_config(EXAMPLE, {
-        "PAYBOT_DATABASE__URL": "sqlite+aiosqlite:///x.db",
-        "PAYBOT_TIMERS__PAYMENT_TTL_SECONDS": "120",
-        "PAYBOT_TIMERS__WARNING_SECONDS": "[30, 10]",
-        "PAYBOT_PROVIDER__SANDBOX__CONFIRM_SECONDS": "5",
-        "PAYBOT_PLANS__PRO__PRICE": "300.50",
-    })
+    config = load_config(
+        EXAMPLE,
+        {
+            "PAYBOT_DATABASE__URL": "sqlite+aiosqlite:///x.db",
+            "PAYBOT_TIMERS__PAYMENT_TTL_SECONDS": "120",
+            "PAYBOT_TIMERS__WARNING_SECONDS": "[30, 10]",
+            "PAYBOT_PROVIDER__SANDBOX__CONFIRM_SECONDS": "5",
+            "PAYBOT_PLANS__PRO__PRICE": "300.50",
+        },
+    )
     assert config.database.url == "sqlite+aiosqlite:///x.db"
     assert config.timers.payment_ttl_seconds == 120
     assert config.timers.warning_seconds == [30, 10]
@@ -66,7 +79,7 @@ def test_secret_in_file_is_refused(tmp_path) -> None:
 
 def test_unknown_section_in_file(tmp_path) -> None:
     bad = tmp_path / "c.toml"
-    bad.write_text(EXAMPLE.read_text() + '\n[telegramm]\nenabled = true\n')
+    bad.write_text(EXAMPLE.read_text() + "\n[telegramm]\nenabled = true\n")
     with pytest.raises(ConfigError, match="telegramm: unknown key"):
         load_config(bad, {})
 

@@ -6,7 +6,7 @@ from sqlalchemy import inspect, select, text
 
 from storage import repos
 from storage.db import Database
-from storage.models import OutboxItem, Payment, SandboxTransfer
+from storage.models import OutboxItem, SandboxTransfer
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 AMOUNTS = ["0.1", "19.99", "1e-18", "123456789.123456789012345678"]
@@ -23,8 +23,16 @@ async def db(db_url: str):
 async def test_migrations_create_every_table(db: Database) -> None:
     async with db.engine.connect() as conn:
         names = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-    assert {"users", "payments", "payment_events", "activations", "outbox", "chat_history",
-            "audit_log", "alembic_version"} <= names
+    assert {
+        "users",
+        "payments",
+        "payment_events",
+        "activations",
+        "outbox",
+        "chat_history",
+        "audit_log",
+        "alembic_version",
+    } <= names
 
 
 async def test_upgrade_twice_is_harmless(db: Database) -> None:
@@ -38,32 +46,46 @@ async def test_upgrade_twice_is_harmless(db: Database) -> None:
 async def test_money_round_trips_exactly(db: Database, raw: str) -> None:
     amount = Decimal(raw)
     async with db.transaction() as session:
-        session.add(SandboxTransfer(provider_payment_id=raw, status="waiting",
-                                    actually_paid=amount, due_at=NOW))
+        session.add(
+            SandboxTransfer(
+                provider_payment_id=raw, status="waiting", actually_paid=amount, due_at=NOW
+            )
+        )
     async with db.sessions() as session:
-        stored = (await session.scalars(
-            select(SandboxTransfer.actually_paid)
-            .where(SandboxTransfer.provider_payment_id == raw))).one()
+        stored = (
+            await session.scalars(
+                select(SandboxTransfer.actually_paid).where(
+                    SandboxTransfer.provider_payment_id == raw
+                )
+            )
+        ).one()
     assert isinstance(stored, Decimal)
     assert stored == amount
     assert stored.normalize() == amount.normalize()
     # the column keeps every digit: no float ever touched it
     assert format(stored, "f").rstrip("0").rstrip(".") == format(amount, "f").rstrip("0").rstrip(
-        ".")
+        "."
+    )
 
 
 async def test_money_refuses_floats(db: Database) -> None:
     with pytest.raises(Exception, match="Decimal"):
         async with db.transaction() as session:
-            session.add(SandboxTransfer(provider_payment_id="f", status="waiting",
-                                        actually_paid=0.1, due_at=NOW))
+            session.add(
+                SandboxTransfer(
+                    provider_payment_id="f", status="waiting", actually_paid=0.1, due_at=NOW
+                )
+            )
             await session.flush()
 
 
 async def test_datetimes_come_back_aware_utc(db: Database) -> None:
     async with db.transaction() as session:
-        session.add(SandboxTransfer(provider_payment_id="t", status="waiting",
-                                    actually_paid=Decimal(1), due_at=NOW))
+        session.add(
+            SandboxTransfer(
+                provider_payment_id="t", status="waiting", actually_paid=Decimal(1), due_at=NOW
+            )
+        )
     async with db.sessions() as session:
         row = (await session.scalars(select(SandboxTransfer))).one()
     assert row.due_at == NOW and row.due_at.tzinfo is not None
@@ -72,12 +94,28 @@ async def test_datetimes_come_back_aware_utc(db: Database) -> None:
 async def test_outbox_dedupe_key_writes_once(db: Database) -> None:
     async with db.transaction() as session:
         user = await repos.get_or_create_user(session, "fake", "u1", "U", NOW)
-        first = await repos.enqueue(session, chat_platform="fake", chat_id="u1", user_id=user.id,
-                                    kind="k", payload={}, locale="en", dedupe_key="payment:1:x",
-                                    created_at=NOW)
-        second = await repos.enqueue(session, chat_platform="fake", chat_id="u1",
-                                     user_id=user.id, kind="k", payload={}, locale="en",
-                                     dedupe_key="payment:1:x", created_at=NOW)
+        first = await repos.enqueue(
+            session,
+            chat_platform="fake",
+            chat_id="u1",
+            user_id=user.id,
+            kind="k",
+            payload={},
+            locale="en",
+            dedupe_key="payment:1:x",
+            created_at=NOW,
+        )
+        second = await repos.enqueue(
+            session,
+            chat_platform="fake",
+            chat_id="u1",
+            user_id=user.id,
+            kind="k",
+            payload={},
+            locale="en",
+            dedupe_key="payment:1:x",
+            created_at=NOW,
+        )
     assert (first, second) == (True, False)
     async with db.sessions() as session:
         assert len((await session.scalars(select(OutboxItem))).all()) == 1
@@ -102,8 +140,7 @@ async def test_chat_history_is_bounded(db: Database) -> None:
 
 async def test_due_payments_query_uses_the_index(db: Database) -> None:
     """The sweeper's query is an index range scan, so its cost follows what is due."""
-    sql = ("SELECT id FROM payments WHERE next_check_at <= :now "
-           "ORDER BY next_check_at LIMIT 500")
+    sql = "SELECT id FROM payments WHERE next_check_at <= :now ORDER BY next_check_at LIMIT 500"
     params = {"now": NOW.replace(tzinfo=None)}
     async with db.sessions() as session:
         if db.is_sqlite:

@@ -96,18 +96,38 @@ class CustomerActions:
 
         return await self._run(work())
 
-    async def get_payment_estimate(self, plan: str, coin: str) -> ToolResult:
+    def _require(self, plan: str | None, coin: str | None) -> tuple[str, str]:
+        catalog = self.shop.plans.catalog
+        if not plan:
+            raise ShopError(
+                "need_plan",
+                f"Which plan? {', '.join(catalog.plan_codes)}",
+                valid=catalog.plan_codes,
+                coin=coin or "",
+            )
+        if not coin:
+            raise ShopError(
+                "need_coin",
+                f"Which coin? {', '.join(catalog.coin_codes)}",
+                valid=catalog.coin_codes,
+                plan=plan,
+            )
+        return plan, coin
+
+    async def get_payment_estimate(self, plan: str | None, coin: str | None) -> ToolResult:
         async def work() -> tuple[str, Card]:
-            card = await self.shop.currencies.estimate(plan, coin)
+            card = await self.shop.currencies.estimate(*self._require(plan, coin))
             o = card.option
-            return (f"{card.plan.name} costs {format_plain(o.pay_amount)} {o.coin.code} "
-                    f"plus about {o.fee_usd} USD network fee."), card
+            return (
+                f"{card.plan.name} costs {format_plain(o.pay_amount)} {o.coin.code} "
+                f"plus about {o.fee_usd} USD network fee."
+            ), card
 
         return await self._run(work())
 
-    async def create_crypto_payment(self, plan: str, coin: str) -> ToolResult:
+    async def create_crypto_payment(self, plan: str | None, coin: str | None) -> ToolResult:
         async def work() -> tuple[str, Card]:
-            card = await self.shop.payments.create(self.caller, plan, coin)
+            card = await self.shop.payments.create(self.caller, *self._require(plan, coin))
             verb = "Open payment returned" if card.reused else "Payment created"
             return f"{verb}: {_payment_line(card.payment)}", card
 
@@ -133,8 +153,10 @@ class CustomerActions:
         async def work() -> tuple[str, Card]:
             card = await self.shop.payments.history(self.caller, limit)
             lines = "; ".join(_payment_line(p) for p in card.items) or "no payments"
-            return (f"{card.success_count} successful, total {card.total_spent} "
-                    f"{card.currency}. {lines}"), card
+            return (
+                f"{card.success_count} successful, total {card.total_spent} "
+                f"{card.currency}. {lines}"
+            ), card
 
         return await self._run(work())
 
@@ -142,8 +164,12 @@ class CustomerActions:
         async def work() -> tuple[str, Card]:
             view = await self.shop.payments.sandbox_pay(self.caller, payment_id, amount)
             return f"Sandbox payment sent for #{view.id}", NoticeCard(
-                "sandbox_paid", {"payment_id": view.id,
-                                 "amount": format_plain(amount or view.remaining),
-                                 "coin": view.coin.code})
+                "sandbox_paid",
+                {
+                    "payment_id": view.id,
+                    "amount": format_plain(amount or view.remaining),
+                    "coin": view.coin.code,
+                },
+            )
 
         return await self._run(work())

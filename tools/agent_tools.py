@@ -54,23 +54,27 @@ def build_agent_tools(actions: CustomerActions) -> list[BaseTool]:
         return _pair(await actions.get_available_cryptocurrencies())
 
     @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
-    async def get_payment_estimate(plan: str, coin: str) -> tuple[str, object]:
+    async def get_payment_estimate(
+        plan: str | None = None, coin: str | None = None
+    ) -> tuple[str, object]:
         """Tell how much of a coin a plan costs right now, without creating a payment.
 
         Args:
-            plan: Plan code.
-            coin: Coin code.
+            plan: Plan code (ask the customer when they did not say).
+            coin: Coin code (ask the customer when they did not say).
         """
         return _pair(await actions.get_payment_estimate(plan, coin))
 
     @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
-    async def create_crypto_payment(plan: str, coin: str) -> tuple[str, object]:
+    async def create_crypto_payment(
+        plan: str | None = None, coin: str | None = None
+    ) -> tuple[str, object]:
         """Create a payment for a plan in a coin and show the payment card (amount, address,
         QR code, deadline). Only when the customer clearly wants to buy.
 
         Args:
-            plan: Plan code.
-            coin: Coin code.
+            plan: Plan code (ask the customer when they did not say).
+            coin: Coin code (ask the customer when they did not say).
         """
         return _pair(await actions.create_crypto_payment(plan, coin))
 
@@ -102,10 +106,16 @@ def build_agent_tools(actions: CustomerActions) -> list[BaseTool]:
         return _pair(await actions.get_payment_history(limit))
 
     tools = [
-        get_user_plan, recommend_best_currency, get_available_cryptocurrencies,
-        get_payment_estimate, create_crypto_payment, retry_failed_payment,
-        check_payment_status, get_payment_history,
+        get_user_plan,
+        recommend_best_currency,
+        get_available_cryptocurrencies,
+        get_payment_estimate,
+        create_crypto_payment,
+        retry_failed_payment,
+        check_payment_status,
+        get_payment_history,
     ]
     for t in tools:
         t.description += f" Plans: {plans}. Coins: {coins}."
+        t.handle_validation_error = True  # bad arguments go back to the model as text
     return tools

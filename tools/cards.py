@@ -117,6 +117,14 @@ class NoticeCard:
 
 
 Card = (
-    PlansCard | PlanCard | CurrenciesCard | RecommendationCard | EstimateCard | PaymentCard
-    | StatusCard | HistoryCard | ErrorCard | NoticeCard
+    PlansCard
+    | PlanCard
+    | CurrenciesCard
+    | RecommendationCard
+    | EstimateCard
+    | PaymentCard
+    | StatusCard
+    | HistoryCard
+    | ErrorCard
+    | NoticeCard
 )

@@ -71,8 +71,18 @@ class Catalog:
             ),
             (
                 Coin(
-                    code, c.name, c.symbol, c.network, c.decimals, c.fee_usd, c.confirm_minutes,
-                    c.uri_scheme, c.address_kind, c.chain_id, c.token_contract, c.memo,
+                    code,
+                    c.name,
+                    c.symbol,
+                    c.network,
+                    c.decimals,
+                    c.fee_usd,
+                    c.confirm_minutes,
+                    c.uri_scheme,
+                    c.address_kind,
+                    c.chain_id,
+                    c.token_contract,
+                    c.memo,
                     tuple(c.aliases),
                 )
                 for code, c in coins.items()  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ tick costs what is due, not what is open.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,8 +46,7 @@ class Countdown:
                 report.webhooks += 1
         db = self.payments.db
         async with db.transaction() as session:
-            rows = await repos.due_payments(session, now, self.batch,
-                                            skip_locked=not db.is_sqlite)
+            rows = await repos.due_payments(session, now, self.batch, skip_locked=not db.is_sqlite)
             report.due = len(rows)
             for payment in rows:
                 await self._check(session, payment, now, report)
@@ -68,16 +68,23 @@ class Countdown:
         due = due_warnings(now, payment.expires_at, offsets, sent)
         if due:
             closest = min(due)  # after a pause, warn once with the nearest offset
-            seconds_left = max(int((payment.expires_at - now).total_seconds()), 0)
+            seconds_left = max(math.ceil((payment.expires_at - now).total_seconds()), 0)
             user = await session.get(User, payment.user_id)
             await repos.enqueue(
-                session, chat_platform=payment.chat_platform, chat_id=payment.chat_id,
-                user_id=payment.user_id, kind="payment.warning",
-                payload={"payment_id": payment.id, "offset": closest,
-                         "seconds_left": seconds_left,
-                         "expires_at": payment.expires_at.isoformat()},
+                session,
+                chat_platform=payment.chat_platform,
+                chat_id=payment.chat_id,
+                user_id=payment.user_id,
+                kind="payment.warning",
+                payload={
+                    "payment_id": payment.id,
+                    "offset": closest,
+                    "seconds_left": seconds_left,
+                    "expires_at": payment.expires_at.isoformat(),
+                },
                 locale=(user.locale if user else None) or "en",
-                dedupe_key=f"payment:{payment.id}:warn:{closest}", created_at=now,
+                dedupe_key=f"payment:{payment.id}:warn:{closest}",
+                created_at=now,
             )
             sent |= set(due)
             payment.warnings_sent = ",".join(str(o) for o in sorted(sent, reverse=True))

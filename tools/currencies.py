@@ -24,8 +24,9 @@ class CurrencyDesk:
             amount = await self.provider.estimate(plan.price, plan.currency, coin)
         except ProviderError as exc:
             raise ShopError(exc.code, str(exc), **exc.params) from None
-        return CoinOption(coin, amount, coin.fee_usd, plan.price + coin.fee_usd,
-                          coin.confirm_minutes)
+        return CoinOption(
+            coin, amount, coin.fee_usd, plan.price + coin.fee_usd, coin.confirm_minutes
+        )
 
     async def estimate(self, plan_name: str, coin_name: str) -> EstimateCard:
         plan = self.catalog.plan(plan_name)
@@ -49,12 +50,16 @@ class CurrencyDesk:
                 continue
             eligible.append(option)
         if not eligible:
-            raise ShopError("no_coin", f"No coin can pay for {plan.name} right now.",
-                            plan=plan.code)
+            raise ShopError(
+                "no_coin", f"No coin can pay for {plan.name} right now.", plan=plan.code
+            )
         eligible.sort(key=lambda o: (o.total_usd, o.confirm_minutes, o.coin.code))
         worst = eligible[-1]
         savings = worst.total_usd - eligible[0].total_usd
         return RecommendationCard(
-            plan, tuple(eligible[:3]), savings if savings > 0 else Decimal(0),
-            worst.coin if savings > 0 else None, tuple(too_small),
+            plan,
+            tuple(eligible[:3]),
+            savings if savings > 0 else Decimal(0),
+            worst.coin if savings > 0 else None,
+            tuple(too_small),
         )

@@ -73,20 +73,35 @@ class PaymentService:
         coin = self.catalog.coin(p.pay_currency)
         remaining = max(p.pay_amount - p.actually_paid, Decimal(0))
         return PaymentView(
-            id=p.id, plan=plan, coin=coin, price=p.price_amount, price_currency=p.price_currency,
-            pay_amount=p.pay_amount, pay_address=p.pay_address, memo=p.payin_extra_id,
-            status=p.status, actually_paid=p.actually_paid, created_at=p.created_at,
-            expires_at=p.expires_at, late=p.late,
+            id=p.id,
+            plan=plan,
+            coin=coin,
+            price=p.price_amount,
+            price_currency=p.price_currency,
+            pay_amount=p.pay_amount,
+            pay_address=p.pay_address,
+            memo=p.payin_extra_id,
+            status=p.status,
+            actually_paid=p.actually_paid,
+            created_at=p.created_at,
+            expires_at=p.expires_at,
+            late=p.late,
             uri=self.uri(p, remaining if p.status == Status.PARTIALLY_PAID else p.pay_amount),
-            retried_from_id=p.retried_from_id, actions=ACTIONS[parse_status(p.status)],
+            retried_from_id=p.retried_from_id,
+            actions=ACTIONS[parse_status(p.status)],
         )
 
     def uri(self, p: Payment, amount: Decimal) -> str:
         coin = self.catalog.coin(p.pay_currency)
         return payment_uri(
-            scheme=coin.uri_scheme, address=p.pay_address, amount=amount,
-            decimals=coin.decimals, chain_id=coin.chain_id, token_contract=coin.token_contract,
-            memo=p.payin_extra_id, label=f"Payment {p.id}",
+            scheme=coin.uri_scheme,
+            address=p.pay_address,
+            amount=amount,
+            decimals=coin.decimals,
+            chain_id=coin.chain_id,
+            token_contract=coin.token_contract,
+            memo=p.payin_extra_id,
+            label=f"Payment {p.id}",
         )
 
     # --- customer actions ----------------------------------------------------------------
@@ -108,12 +123,15 @@ class PaymentService:
             raise ShopError(
                 "too_many_open",
                 f"You already have {len(open_ones)} open payments; finish or let them expire.",
-                count=len(open_ones), ids=[p.id for p in open_ones],
+                count=len(open_ones),
+                ids=[p.id for p in open_ones],
             )
         order = Order(
             order_id=f"paybot-{uuid.uuid4().hex[:20]}",
             description=f"{plan.name} plan, {plan.period_days} days",
-            price_amount=plan.price, price_currency=plan.currency, coin=coin,
+            price_amount=plan.price,
+            price_currency=plan.currency,
+            coin=coin,
         )
         try:
             created = await self.provider.create_payment(order)
@@ -122,20 +140,39 @@ class PaymentService:
         now = self.clock()
         expires = deadline(now, self.settings.ttl, created.expires_at)
         payment = Payment(
-            user_id=caller.user_id, chat_platform=caller.platform, chat_id=caller.chat_id,
-            order_id=order.order_id, plan=plan.code, price_amount=plan.price,
-            price_currency=plan.currency, pay_currency=coin.code, pay_amount=created.pay_amount,
-            pay_address=created.pay_address, payin_extra_id=created.payin_extra_id,
-            provider=self.provider.name, provider_payment_id=created.provider_payment_id,
-            status=Status.WAITING.value, status_rank=RANK[Status.WAITING],
-            actually_paid=Decimal(0), created_at=now, updated_at=now, expires_at=expires,
+            user_id=caller.user_id,
+            chat_platform=caller.platform,
+            chat_id=caller.chat_id,
+            order_id=order.order_id,
+            plan=plan.code,
+            price_amount=plan.price,
+            price_currency=plan.currency,
+            pay_currency=coin.code,
+            pay_amount=created.pay_amount,
+            pay_address=created.pay_address,
+            payin_extra_id=created.payin_extra_id,
+            provider=self.provider.name,
+            provider_payment_id=created.provider_payment_id,
+            status=Status.WAITING.value,
+            status_rank=RANK[Status.WAITING],
+            actually_paid=Decimal(0),
+            created_at=now,
+            updated_at=now,
+            expires_at=expires,
             next_check_at=next_check(now, expires, self.settings.warnings, set()),
-            warnings_sent="", retried_from_id=retried_from, late=False,
+            warnings_sent="",
+            retried_from_id=retried_from,
+            late=False,
         )
         async with self.db.transaction() as session:
             session.add(payment)
-        log.info("payment %s created: %s %s via %s", payment.id, plan.code, coin.code,
-                 self.provider.name)
+        log.info(
+            "payment %s created: %s %s via %s",
+            payment.id,
+            plan.code,
+            coin.code,
+            self.provider.name,
+        )
         return PaymentCard(self.view(payment))
 
     async def status(self, caller: Caller, payment_id: int | None) -> StatusCard:
@@ -157,7 +194,9 @@ class PaymentService:
             raise ShopError(
                 "not_retryable",
                 f"Payment #{payment_id} is {old.status}; only failed or expired payments can be "
-                "retried.", payment_id=payment_id, status=old.status,
+                "retried.",
+                payment_id=payment_id,
+                status=old.status,
             )
         return await self.create(caller, old.plan, old.pay_currency, retried_from=old.id)
 
@@ -168,12 +207,11 @@ class PaymentService:
             finished = await repos.sum_finished(session, caller.user_id)
         total = sum((p.price_amount for p in finished), Decimal(0))
         currency = finished[0].price_currency if finished else self.catalog.plans[0].currency
-        return HistoryCard(
-            tuple(self.view(p) for p in items), len(finished), total, currency
-        )
+        return HistoryCard(tuple(self.view(p) for p in items), len(finished), total, currency)
 
-    async def sandbox_pay(self, caller: Caller | None, payment_id: int,
-                          amount: Decimal | None) -> PaymentView:
+    async def sandbox_pay(
+        self, caller: Caller | None, payment_id: int, amount: Decimal | None
+    ) -> PaymentView:
         """Sandbox only: pay a payment (fully, or `amount` of it). `caller=None` = operator."""
         pay = getattr(self.provider, "pay", None)
         if pay is None:
@@ -186,19 +224,27 @@ class PaymentService:
         if payment is None:
             raise _not_found(payment_id)
         if parse_status(payment.status) in FINAL:
-            raise ShopError("already_final", f"Payment #{payment_id} is already {payment.status}.",
-                            payment_id=payment_id, status=payment.status)
+            raise ShopError(
+                "already_final",
+                f"Payment #{payment_id} is already {payment.status}.",
+                payment_id=payment_id,
+                status=payment.status,
+            )
         if amount is not None and amount <= 0:
             raise ShopError("bad_amount", "The amount must be more than zero.")
-        await pay(payment.provider_payment_id, payment.pay_amount,
-                  amount if amount is not None else payment.pay_amount - payment.actually_paid)
+        await pay(
+            payment.provider_payment_id,
+            payment.pay_amount,
+            amount if amount is not None else payment.pay_amount - payment.actually_paid,
+        )
         self.on_change()
         return self.view(payment)
 
     # --- provider events -----------------------------------------------------------------
 
-    async def handle_webhook(self, headers: Mapping[str, str], body: bytes,
-                             source: str = "ipn") -> ApplyResult:
+    async def handle_webhook(
+        self, headers: Mapping[str, str], body: bytes, source: str = "ipn"
+    ) -> ApplyResult:
         """Verify, then apply: the one path for IPNs and sandbox events alike."""
         event = self.provider.verify_and_parse_webhook(headers, body)
         return await self.apply_event(event, source)
@@ -213,18 +259,32 @@ class PaymentService:
         now = self.clock()
         async with self.db.transaction() as session:
             payment = await repos.payment_by_provider_id(
-                session, self.provider.name, event.provider_payment_id,
+                session,
+                self.provider.name,
+                event.provider_payment_id,
                 lock=not self.db.is_sqlite,
             )
             if payment is None:
-                await repos.audit(session, now, f"provider:{self.provider.name}",
-                                  "unknown_payment", event.provider_payment_id, source=source)
+                await repos.audit(
+                    session,
+                    now,
+                    f"provider:{self.provider.name}",
+                    "unknown_payment",
+                    event.provider_payment_id,
+                    source=source,
+                )
                 return ApplyResult("unknown_payment")
             fresh = await repos.record_event(
-                session, payment_id=payment.id, provider=self.provider.name,
-                dedupe_key=f"{self.provider.name}:{event.dedupe_key}", received_at=now,
-                source=source, old_status=payment.status, new_status=observed.value,
-                applied=False, raw=event.raw[:20000],
+                session,
+                payment_id=payment.id,
+                provider=self.provider.name,
+                dedupe_key=f"{self.provider.name}:{event.dedupe_key}",
+                received_at=now,
+                source=source,
+                old_status=payment.status,
+                new_status=observed.value,
+                applied=False,
+                raw=event.raw[:20000],
             )
             if not fresh:
                 return ApplyResult("duplicate", payment.id, payment.status)
@@ -234,21 +294,27 @@ class PaymentService:
         return ApplyResult("applied" if moved else "ignored", payment.id, payment.status)
 
     async def transition(
-        self, session: AsyncSession, payment: Payment, observed: Status,
-        event: ProviderEvent | None, now: datetime,
+        self,
+        session: AsyncSession,
+        payment: Payment,
+        observed: Status,
+        event: ProviderEvent | None,
+        now: datetime,
     ) -> bool:
         """Apply one observation to a payment inside the caller's transaction."""
         old = parse_status(payment.status)
         paid = max(event.actually_paid if event else Decimal(0), payment.actually_paid)
-        new = effective_status(observed, paid, payment.pay_amount,
-                               self.settings.underpaid_tolerance)
-        more_money = (
-            new is old is Status.PARTIALLY_PAID and paid > payment.actually_paid
+        new = effective_status(
+            observed, paid, payment.pay_amount, self.settings.underpaid_tolerance
         )
+        more_money = new is old is Status.PARTIALLY_PAID and paid > payment.actually_paid
         if not (can_move(old, new) or more_money):
             return False
         values: dict[str, object] = dict(
-            status=new.value, status_rank=RANK[new], actually_paid=paid, updated_at=now,
+            status=new.value,
+            status_rank=RANK[new],
+            actually_paid=paid,
+            updated_at=now,
             last_event_at=now,
         )
         late = payment.late or (old is Status.EXPIRED and new in MONEY_SEEN)
@@ -262,8 +328,9 @@ class PaymentService:
             if paid > payment.pay_amount:
                 values["surplus"] = paid - payment.pay_amount
         if event is not None and event.outcome_amount is not None:
-            values.update(outcome_amount=event.outcome_amount,
-                          outcome_currency=event.outcome_currency)
+            values.update(
+                outcome_amount=event.outcome_amount, outcome_currency=event.outcome_currency
+            )
         if not await repos.compare_and_set_status(
             session, payment.id, payment.status_rank, payment.status, values
         ):
@@ -274,8 +341,9 @@ class PaymentService:
         await self._consequences(session, payment, old, new, now)
         return True
 
-    async def _mark_event_applied(self, session: AsyncSession, payment: Payment,
-                                  event: ProviderEvent | None) -> None:
+    async def _mark_event_applied(
+        self, session: AsyncSession, payment: Payment, event: ProviderEvent | None
+    ) -> None:
         if event is None:
             return
         from sqlalchemy import update
@@ -288,33 +356,52 @@ class PaymentService:
             .values(applied=True)
         )
 
-    async def _consequences(self, session: AsyncSession, p: Payment, old: Status, new: Status,
-                            now: datetime) -> None:
+    async def _consequences(
+        self, session: AsyncSession, p: Payment, old: Status, new: Status, now: datetime
+    ) -> None:
         user = await session.get(User, p.user_id)
         locale = (user.locale if user else None) or "en"
         base = {"payment_id": p.id, "plan": p.plan, "coin": p.pay_currency}
 
         async def tell(kind: str, key: str, **extra: object) -> None:
             await repos.enqueue(
-                session, chat_platform=p.chat_platform, chat_id=p.chat_id, user_id=p.user_id,
-                kind=kind, payload=_jsonable({**base, **extra}), locale=locale,
-                dedupe_key=f"payment:{p.id}:{key}", created_at=now,
+                session,
+                chat_platform=p.chat_platform,
+                chat_id=p.chat_id,
+                user_id=p.user_id,
+                kind=kind,
+                payload=_jsonable({**base, **extra}),
+                locale=locale,
+                dedupe_key=f"payment:{p.id}:{key}",
+                created_at=now,
             )
 
         if new is Status.CONFIRMING:
             await tell("payment.confirming", "confirming", amount=p.actually_paid)
         elif new is Status.PARTIALLY_PAID:
             remaining = p.pay_amount - p.actually_paid
-            await tell("payment.partial", f"partial:{p.actually_paid.normalize()}",
-                       paid=p.actually_paid, asked=p.pay_amount, remaining=remaining,
-                       uri=self.uri(p, remaining))
+            await tell(
+                "payment.partial",
+                f"partial:{p.actually_paid.normalize()}",
+                paid=p.actually_paid,
+                asked=p.pay_amount,
+                remaining=remaining,
+                uri=self.uri(p, remaining),
+            )
         elif new is Status.FINISHED:
             await self._finish(session, p, now, tell)
         elif new in (Status.FAILED, Status.REFUNDED, Status.EXPIRED):
             await tell(f"payment.{new.value}", new.value)
         if p.late and new is Status.FINISHED:
-            await self._alert(session, now, f"late:{p.id}", "alert.late", payment_id=p.id,
-                              paid=p.actually_paid, coin=p.pay_currency)
+            await self._alert(
+                session,
+                now,
+                f"late:{p.id}",
+                "alert.late",
+                payment_id=p.id,
+                paid=p.actually_paid,
+                coin=p.pay_currency,
+            )
 
     async def _finish(self, session: AsyncSession, p: Payment, now: datetime, tell) -> None:
         if p.late and not self.settings.activate_late:
@@ -327,33 +414,57 @@ class PaymentService:
                 start = max(start, active.period_end)
         end = start + timedelta(days=plan.period_days)
         if await repos.add_activation(
-            session, payment_id=p.id, user_id=p.user_id, plan=plan.code, period_start=start,
-            period_end=end, source="payment", created_at=now,
+            session,
+            payment_id=p.id,
+            user_id=p.user_id,
+            plan=plan.code,
+            period_start=start,
+            period_end=end,
+            source="payment",
+            created_at=now,
         ):
-            await tell("payment.activated", "activated", period_end=end.isoformat(),
-                       paid=p.actually_paid, late=p.late)
+            await tell(
+                "payment.activated",
+                "activated",
+                period_end=end.isoformat(),
+                paid=p.actually_paid,
+                late=p.late,
+            )
         if p.surplus:
-            await self._alert(session, now, f"overpaid:{p.id}", "alert.overpaid",
-                              payment_id=p.id, surplus=p.surplus, coin=p.pay_currency)
+            await self._alert(
+                session,
+                now,
+                f"overpaid:{p.id}",
+                "alert.overpaid",
+                payment_id=p.id,
+                surplus=p.surplus,
+                coin=p.pay_currency,
+            )
 
-    async def _alert(self, session: AsyncSession, now: datetime, key: str, kind: str,
-                     **payload: object) -> None:
+    async def _alert(
+        self, session: AsyncSession, now: datetime, key: str, kind: str, **payload: object
+    ) -> None:
         """Tell every configured operator (their private chat is their user id)."""
         await repos.audit(session, now, "system", kind, key, **_jsonable(payload))
         for platform, ids in self.operators.items():
             for op_id in ids:
                 await repos.enqueue(
-                    session, chat_platform=platform, chat_id=str(op_id), user_id=None,
-                    kind=kind, payload=_jsonable(payload), locale="en",
-                    dedupe_key=f"{key}:{platform}:{op_id}", created_at=now,
+                    session,
+                    chat_platform=platform,
+                    chat_id=str(op_id),
+                    user_id=None,
+                    kind=kind,
+                    payload=_jsonable(payload),
+                    locale="en",
+                    dedupe_key=f"{key}:{platform}:{op_id}",
+                    created_at=now,
                 )
 
 
 def _not_found(payment_id: int | None) -> ShopError:
     if payment_id is None:
         return ShopError("no_payments", "You have no payments yet.")
-    return ShopError("not_found", f"Payment #{payment_id} was not found.",
-                     payment_id=payment_id)
+    return ShopError("not_found", f"Payment #{payment_id} was not found.", payment_id=payment_id)
 
 
 def _jsonable(data: Mapping[str, object]) -> dict[str, object]:

@@ -23,7 +23,9 @@ def enough_paid(paid: Decimal, asked: Decimal, tolerance: Decimal) -> bool:
     return paid >= asked * (1 - tolerance)
 
 
-def effective_status(observed: Status, paid: Decimal, asked: Decimal, tolerance: Decimal) -> Status:
+def effective_status(
+    observed: Status, paid: Decimal, asked: Decimal, tolerance: Decimal
+) -> Status:
     """A `finished` that brought too little counts as partially paid: top-ups can complete it."""
     if observed is Status.FINISHED and not enough_paid(paid, asked, tolerance):
         return Status.PARTIALLY_PAID

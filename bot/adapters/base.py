@@ -13,8 +13,9 @@ Handler = Callable[[Incoming], Awaitable[None]]
 class DeliveryError(Exception):
     """Sending failed. `permanent` errors (user blocked the bot) are never retried."""
 
-    def __init__(self, reason: str, *, permanent: bool = False,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.permanent = permanent
         self.retry_after = retry_after

@@ -20,8 +20,15 @@ PLATFORM = "console"
 class ConsoleAdapter:
     platform = PLATFORM
 
-    def __init__(self, user: str, *, locale: str | None, qr_dir: Path,
-                 stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        user: str,
+        *,
+        locale: str | None,
+        qr_dir: Path,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
         self.user = user
         self.locale = locale
         self.qr_dir = qr_dir
@@ -63,10 +70,16 @@ class ConsoleAdapter:
                     continue
                 if self._echo:
                     self._print(f"> {line}")
-                await handler(Incoming(
-                    platform=PLATFORM, chat_id=self.user, user_id=self.user,
-                    user_name=self.user, locale_hint=self.locale, text=line,
-                ))
+                await handler(
+                    Incoming(
+                        platform=PLATFORM,
+                        chat_id=self.user,
+                        user_id=self.user,
+                        user_name=self.user,
+                        locale_hint=self.locale,
+                        text=line,
+                    )
+                )
         finally:
             self.input_done.set()
 

@@ -40,19 +40,34 @@ class FakeAdapter:
             self._changed.notify_all()
         return message.edit_of or f"{self.platform}:{next(self._refs)}"
 
-    async def say(self, text: str, *, user: str = "alice", chat: str | None = None,
-                  locale: str | None = "en", button: str | None = None) -> list[Outgoing]:
+    async def say(
+        self,
+        text: str,
+        *,
+        user: str = "alice",
+        chat: str | None = None,
+        locale: str | None = "en",
+        button: str | None = None,
+    ) -> list[Outgoing]:
         """Send a message as `user`; returns what the bot answered to it."""
         assert self._handler is not None, "adapter not started"
         before = len(self.sent)
-        await self._handler(Incoming(
-            platform=self.platform, chat_id=chat or user, user_id=user, user_name=user,
-            locale_hint=locale, text=text if button is None else "", button=button,
-        ))
+        await self._handler(
+            Incoming(
+                platform=self.platform,
+                chat_id=chat or user,
+                user_id=user,
+                user_name=user,
+                locale_hint=locale,
+                text=text if button is None else "",
+                button=button,
+            )
+        )
         return self.sent[before:]
 
     async def wait_for(self, match: Callable[[Outgoing], bool], timeout: float = 5.0) -> Outgoing:
         """Wait until a sent message matches (pushed notifications arrive asynchronously)."""
+
         async def found() -> Outgoing:
             async with self._changed:
                 while True:

@@ -45,19 +45,30 @@ class OfflineRouterModel(BaseChatModel):
             return AIMessage(content="", response_metadata={INTENT_KEY: label})
         return AIMessage(
             content="",
-            tool_calls=[{"name": intent.tool, "args": dict(intent.args),
-                         "id": f"call_{uuid.uuid4().hex[:12]}"}],
+            tool_calls=[
+                {
+                    "name": intent.tool,
+                    "args": dict(intent.args),
+                    "id": f"call_{uuid.uuid4().hex[:12]}",
+                }
+            ],
             response_metadata={INTENT_KEY: intent.tool, "confidence": intent.confidence},
         )
 
     def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
     ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=self._answer(messages))])
 
     async def _agenerate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any,
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
     ) -> ChatResult:
         return self._generate(messages, stop)

@@ -146,9 +146,15 @@ class IntentRouter:
                         self._words.add(part)
         self._stop |= {fold(w) for w in lex["stopwords"]}
         self._numbers.update({fold(w): n for w, n in lex["numbers"].items()})
-        for name in ("id_anchors", "count_before", "count_nouns", "currency_words"):
-            self._lex.setdefault(name, set()).update(fold(w) for w in lex[name])  # type: ignore[attr-defined]
-        self._lex.setdefault("not_plan_after", set()).update(lex["not_plan_after"])
+        sets = {
+            "id_anchors": lex["id_anchors"],
+            "count_before": lex["count_before"],
+            "count_nouns": lex["count_nouns"],
+            "currency_words": lex["currency_words"],
+            "not_plan_after": lex["not_plan_after"],
+        }
+        for name, words in sets.items():
+            self._lex.setdefault(name, set()).update(fold(w) for w in words)
         self._domain |= {fold(w) for w in lex["domain"]}
         for intent, words in lex["coin_cues"].items():
             self._cues.update({fold(w): intent for w in words})
@@ -168,7 +174,7 @@ class IntentRouter:
         tokens = []
         for raw in _TOKEN_RE.findall(low):
             kind = "id" if raw[0] == "#" else "num" if raw[0].isdigit() else "word"
-            kind = "sym" if raw in "$€£" else kind
+            kind = "sym" if raw in ("$", "€", "£") else kind
             tokens.append(_Token(raw, fold(raw) if kind == "word" else raw, kind))
         extras = {fold(a + b) for a, b in _HYPHENATED_RE.findall(low)}
         p = _Parse(tokens, extras)
@@ -188,12 +194,11 @@ class IntentRouter:
         for tok in toks:  # typos: "bitcoinn", "solanna", "bussiness"
             if tok.kind == "word" and not tok.entity and len(tok.key) >= 4:
                 if not self._known(tok.key):
-                    self._fuzzy_alias(p, tok)
+                    self._fuzzy_alias(tok)
         for idx, tok in enumerate(toks):
-            if tok.entity == "plan" and (idx + 1 < len(toks)):
-                if toks[idx + 1].key in self._lex["not_plan_after"]:
-                    tok.entity, tok.value = "", None
-        for idx, tok in enumerate(toks):
+            nxt = toks[idx + 1].key if idx + 1 < len(toks) else ""
+            if tok.entity == "plan" and nxt in self._lex["not_plan_after"]:
+                tok.entity, tok.value = "", None  # "49 euro pro monat"
             if tok.entity == "plan" and tok.value not in p.plans:
                 p.plans.append(str(tok.value))
             if tok.entity == "coin" and (idx == 0 or toks[idx - 1].entity != "coin"):
@@ -224,7 +229,7 @@ class IntentRouter:
             return 1
         return 0
 
-    def _fuzzy_alias(self, p: _Parse, tok: _Token) -> None:
+    def _fuzzy_alias(self, tok: _Token) -> None:
         best, best_ratio = None, ENTITY_FUZZ
         for kind, index in (("coin", self._coins), ("plan", self._plans)):
             for key, codes in index.items():
@@ -257,9 +262,11 @@ class IntentRouter:
                 tok.entity = "amount"  # "0,002" / "49.90"
             elif tok.kind == "num" or tok.key in self._numbers:
                 value = int(tok.raw) if tok.kind == "num" else self._numbers[tok.key]
-                money = (prev and prev.kind == "sym") or (
-                    nxt and (nxt.kind == "sym" or nxt.entity == "coin")
-                ) or (nxt and nxt.key in lex["currency_words"])
+                money = (
+                    (prev and prev.kind == "sym")
+                    or (nxt and (nxt.kind == "sym" or nxt.entity == "coin"))
+                    or (nxt and nxt.key in lex["currency_words"])
+                )
                 if money:
                     tok.entity = "amount"
                 elif tok.kind == "num" and prev and prev.key in lex["id_anchors"]:
@@ -292,7 +299,10 @@ class IntentRouter:
                 n = len(parts)
                 starts = range(len(keys) - n + 1) if kind == "seq" else range(len(keys) >= n)
                 hit = any(
-                    all(self._match(part, k) for part, k in zip(parts, keys[i : i + n]))
+                    all(
+                        self._match(part, k)
+                        for part, k in zip(parts, keys[i : i + n], strict=True)
+                    )
                     for i in starts
                 ) or (n > 1 and kind == "seq" and "".join(parts) in p.extras)
             if hit:

@@ -36,6 +36,7 @@ class Lexicon(TypedDict):
     # probably chatter: "can you recommend a good movie"
 
 
+# fmt: off
 EN: Lexicon = {
     "intents": {
         "get_user_plan": {
@@ -48,15 +49,16 @@ EN: Lexicon = {
         "recommend_best_currency": {
             "recommend*": 3.0, "recomend*": 3.0, "suggest*": 3.0, "best": 1.5, "cheapest": 2.5,
             "lowest": 1.5, "fee*": 1.0, "should": 1.2, "should+pay": 1.5, "choose": 1.0,
-            "best+coin": 1.0, "best+currency": 1.0, "best+crypto*": 1.0, "which+coin": 0.8, "which+currency": 0.8,
-            "which+crypto": 0.5, "what+coin": 0.8, "use": 0.3,
+            "best+coin": 1.0, "best+currency": 1.0, "best+crypto*": 1.0, "which+coin": 0.8,
+            "which+currency": 0.8, "which+crypto": 0.5, "what+coin": 0.8, "use": 0.3,
         },
         "get_available_cryptocurrencies": {
             "accept*": 3.0, "support*": 2.5, "available": 2.0, "coins": 1.2, "currencies": 1.2,
             "cryptocurrencies": 1.5, "cryptos": 1.2, "tokens": 1.2, "crypto": 1.0,
             "payment methods": 2.5, "methods": 1.0, "options": 1.0, "do you take": 2.0,
             "can i pay": 2.5, "all+coins": 1.0, "what+coins": 1.0, "which+coins": 1.0,
-            "what+currencies": 1.0, "which+currencies": 1.0, "can+use": 1.0, "list": 0.8, "all": 0.5, "take": 0.5,
+            "what+currencies": 1.0, "which+currencies": 1.0, "can+use": 1.0, "list": 0.8,
+            "all": 0.5, "take": 0.5,
         },
         "get_payment_estimate": {
             "cost*": 2.5, "price*": 2.5, "pricing": 2.5, "how much": 2.5, "how many": 2.0,
@@ -70,24 +72,26 @@ EN: Lexicon = {
         },
         "retry_failed_payment": {
             "retry": 4.0, "re try": 4.0, "try again": 3.0, "again": 1.5, "redo": 3.0,
-            "restart": 3.0, "once more": 2.0, "one more time": 2.0, "fail*": 1.5, "expired": 1.0, "try": 0.5,
+            "restart": 3.0, "once more": 2.0, "one more time": 2.0, "fail*": 1.5, "expired": 1.0,
+            "try": 0.5,
         },
         "check_payment_status": {
             "status": 2.5, "confirm*": 2.0, "go through": 2.5, "went through": 2.5,
             "receive*": 2.0, "arrive*": 2.0, "done": 1.5, "update": 1.5, "check": 1.0,
-            "where+payment": 2.0, "paid": 1.2, "already paid": 3.0, "not+active": 1.5, "why+not": 0.5,
-            "get+money": 2.0, "money": 1.0, "sent": 1.0, "success*": 2.0, "pending": 2.0, "my payment": 1.0, "is+payment": 1.0,
+            "where+payment": 2.0, "paid": 1.2, "already paid": 3.0, "not+active": 1.5,
+            "why+not": 0.5, "get+money": 2.0, "money": 1.0, "sent": 1.0, "bought": 1.0,
+            "success*": 2.0, "pending": 2.0, "my payment": 1.0, "is+payment": 1.0,
         },
         "get_payment_history": {
             "history": 3.0, "payments": 2.0, "transactions": 2.5, "invoices": 2.0,
             "purchases": 2.0, "my payments": 1.0, "all+payments": 1.0, "previous": 1.0,
-            "past": 1.0, "before": 1.0, "so far": 1.5, "did+pay": 2.0, "made": 0.5, "last": 0.5, "show": 0.3,
-            "list": 0.5,
+            "past": 1.0, "before": 1.0, "so far": 1.5, "did+pay": 2.0, "made": 0.5, "last": 0.5,
+            "show": 0.3, "list": 0.5,
         },
         "help": {
-            "^hi": 2.0, "^hello": 2.0, "^hey": 2.0, "^yo": 2.0, "help": 2.5, "bot": 2.0, "what can you do": 3.0,
-            "commands": 2.5, "how+work": 2.5, "^good morning": 2.5, "^good evening": 2.5,
-            "thank*": 2.0, "start": 2.0, "menu": 2.0, "who are you": 2.0,
+            "^hi": 2.0, "^hello": 2.0, "^hey": 2.0, "^yo": 2.0, "help": 2.5, "bot": 2.0,
+            "what can you do": 3.0, "commands": 2.5, "how+work": 2.5, "^good morning": 2.5,
+            "^good evening": 2.5, "thank*": 2.0, "start": 2.0, "menu": 2.0, "who are you": 2.0,
         },
     },
     "stopwords": frozenset(
@@ -127,23 +131,23 @@ DE: Lexicon = {
         "get_user_plan": {
             "mein*+plan": 2.5, "mein*+abo*": 2.5, "mein*+tarif": 2.5, "welch*+plan": 1.0,
             "welch*+abo*": 1.0, "welch*+tarif": 1.0, "plan+hab*": 1.5, "abo*+hab*": 1.5,
-            "tarif+hab*": 1.5, "hab* ich": 1.0, "aktuell*": 1.0, "aktiv*": 1.0, "lauft+ab": 1.5, "ablauf*": 1.5,
-            "abonniert": 2.5, "bin ich": 1.5, "kunde": 0.8, "momentan": 0.5, "abo": 0.8, "abonnement": 0.8, "tarif": 0.8,
-            "plan": 0.5,
+            "tarif+hab*": 1.5, "hab* ich": 1.0, "aktuell*": 1.0, "aktiv*": 1.0, "lauft+ab": 1.5,
+            "ablauf*": 1.5, "abonniert": 2.5, "bin ich": 1.5, "kunde": 0.8, "momentan": 0.5,
+            "abo": 0.8, "abonnement": 0.8, "tarif": 0.8, "plan": 0.5,
         },
         "recommend_best_currency": {
-            "empfehl*": 3.0, "empfiehl*": 3.0, "beste*": 1.5, "am besten": 2.0,
-            "gunstigst*": 2.5, "billigst*": 2.5, "niedrigst*": 1.5, "gebuhr*": 1.0,
-            "soll": 1.2, "sollte": 1.2, "womit": 1.5, "welch*+wahrung": 0.8,
-            "welch*+coin": 0.8, "welch*+kryptowahrung": 0.5, "beste*+wahrung": 1.0,
-            "beste*+coin": 1.0, "beste*+krypto*": 1.0, "verwenden": 0.3, "nehmen": 0.3,
+            "empfehl*": 3.0, "empfiehl*": 3.0, "beste*": 1.5, "am besten": 2.0, "gunstigst*": 2.5,
+            "billigst*": 2.5, "niedrigst*": 1.5, "gebuhr*": 1.0, "soll": 1.2, "sollte": 1.2,
+            "womit": 1.5, "welch*+wahrung": 0.8, "welch*+coin": 0.8, "welch*+kryptowahrung": 0.5,
+            "beste*+wahrung": 1.0, "beste*+coin": 1.0, "beste*+krypto*": 1.0, "verwenden": 0.3,
+            "nehmen": 0.3,
         },
         "get_available_cryptocurrencies": {
             "akzeptier*": 3.0, "unterstutz*": 2.5, "verfugbar*": 2.0, "nehmt+ihr": 2.5,
-            "nehmt": 1.5, "coins": 1.2, "*wahrungen": 1.2, "kryptowahrungen": 0.3,
-            "krypto": 1.0, "zahlungsmethod*": 2.5, "zahlungsart*": 2.5, "zahlungsoption*": 2.5,
-            "kann ich mit": 1.5, "kann+ich+*zahlen": 2.5, "mit welchen": 1.5,
-            "welch*+coins": 1.0, "welch*+*wahrungen": 1.0, "gibt es": 0.5, "liste": 0.8, "alle": 0.5,
+            "nehmt": 1.5, "coins": 1.2, "*wahrungen": 1.2, "kryptowahrungen": 0.3, "krypto": 1.0,
+            "zahlungsmethod*": 2.5, "zahlungsart*": 2.5, "zahlungsoption*": 2.5,
+            "kann ich mit": 1.5, "kann+ich+*zahlen": 2.5, "mit welchen": 1.5, "welch*+coins": 1.0,
+            "welch*+*wahrungen": 1.0, "gibt es": 0.5, "liste": 0.8, "alle": 0.5,
         },
         "get_payment_estimate": {
             "kost*": 2.5, "preis*": 2.5, "wie viel": 2.5, "wieviel": 2.5, "teuer": 2.5,
@@ -165,15 +169,16 @@ DE: Lexicon = {
             "status": 2.5, "bestatig*": 2.0, "angekommen": 2.5, "ankommen": 2.0, "durch": 1.5,
             "bekommen": 1.5, "erhalten": 1.5, "eingegangen": 2.5, "neuigkeit*": 2.0,
             "wo bleibt": 2.5, "pruf*": 1.5, "uberpruf*": 1.5, "bezahlt": 1.2, "gezahlt": 1.2,
-            "schon+bezahlt": 3.0, "nicht+aktiv": 1.5, "warum+nicht": 0.5, "geld": 1.0, "geld+bekommen": 1.0, "erfolgreich": 2.0, "nachsehen": 1.5,
-            "nachschauen": 1.5, "geschickt": 1.0, "gesendet": 1.0, "uberwiesen": 1.0,
+            "schon+bezahlt": 3.0, "nicht+aktiv": 1.5, "warum+nicht": 0.5, "geld": 1.0,
+            "geld+bekommen": 1.0, "erfolgreich": 2.0, "nachsehen": 1.5, "nachschauen": 1.5,
+            "geschickt": 1.0, "gesendet": 1.0, "gekauft": 1.0, "uberwiesen": 1.0,
             "mein* zahlung": 1.0, "ist+zahlung": 1.0,
         },
         "get_payment_history": {
             "zahlungen": 2.0, "zahlungsverlauf": 3.0, "verlauf": 2.5, "*historie": 3.0,
-            "transaktionen": 2.5, "rechnungen": 2.0, "bisher*": 1.5,
-            "bisher+*zahlt": 1.5, "fruher*": 1.0, "alle+zahlungen": 1.0, "letzte*": 0.5,
-            "zeig*": 0.3, "anzeigen": 0.3, "auflisten": 0.5, "liste": 0.5,
+            "transaktionen": 2.5, "rechnungen": 2.0, "bisher*": 1.5, "bisher+*zahlt": 1.5,
+            "fruher*": 1.0, "alle+zahlungen": 1.0, "letzte*": 0.5, "zeig*": 0.3, "anzeigen": 0.3,
+            "auflisten": 0.5, "liste": 0.5,
         },
         "help": {
             "^hallo": 2.0, "^servus": 2.0, "^moin": 2.0, "^guten morgen": 2.5, "^guten tag": 2.5,
@@ -212,16 +217,23 @@ DE: Lexicon = {
         buch*""".split()
     ),
 }
+# fmt: on
 
 LEXICONS: dict[str, Lexicon] = {"en": EN, "de": DE}
 
 # Evidence that comes from entities rather than words (language independent).
 ENTITY_WEIGHTS: dict[str, dict[str, float]] = {
-    "plan": {"get_payment_estimate": 1.6, "create_crypto_payment": 0.6,
-             "recommend_best_currency": 0.4},
+    "plan": {
+        "get_payment_estimate": 1.6,
+        "create_crypto_payment": 0.6,
+        "recommend_best_currency": 0.4,
+    },
     "coin": {"get_payment_estimate": 0.8, "create_crypto_payment": 0.8},
-    "payment_id": {"retry_failed_payment": 0.8, "check_payment_status": 0.8,
-                   "create_crypto_payment": -1.0},  # an existing payment is no new one
+    "payment_id": {
+        "retry_failed_payment": 0.8,
+        "check_payment_status": 0.8,
+        "create_crypto_payment": -1.0,
+    },  # an existing payment is no new one
     "count": {"get_payment_history": 1.5},
 }
 # "with <coin>" hints at buying, "in <coin>" at a price question

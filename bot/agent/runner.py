@@ -37,19 +37,19 @@ class AgentRunner:
         self.shop_name = shop_name
         self.max_steps = max_steps
 
-    async def turn(self, actions: CustomerActions, history: list[BaseMessage],
-                   text: str) -> TurnResult:
+    async def turn(
+        self, actions: CustomerActions, history: list[BaseMessage], text: str
+    ) -> TurnResult:
         agent = create_agent(
             self.model,
             build_agent_tools(actions),
-            system_prompt=SYSTEM_PROMPT.format(shop=self.shop_name,
-                                               locale=actions.caller.locale),
+            system_prompt=SYSTEM_PROMPT.format(shop=self.shop_name, locale=actions.caller.locale),
         )
         messages = [*history, HumanMessage(text)]
         state = await agent.ainvoke(
             {"messages": messages}, config={"recursion_limit": 2 * self.max_steps + 1}
         )
-        new = state["messages"][len(messages):]
+        new = state["messages"][len(messages) :]
         result = TurnResult()
         for message in new:
             if isinstance(message, ToolMessage) and message.artifact is not None:

@@ -64,7 +64,9 @@ class SandboxProvider:
     async def estimate(self, price: Decimal, currency: str, coin: Coin) -> Decimal:
         rate = self._rates.get(coin.code)
         if rate is None or rate <= 0:
-            raise ProviderError("coin_unavailable", f"{coin.code} is not available", coin=coin.code)
+            raise ProviderError(
+                "coin_unavailable", f"{coin.code} is not available", coin=coin.code
+            )
         places = Decimal(1).scaleb(-min(coin.decimals, QUOTE_DECIMALS))
         return (price / rate).quantize(places, rounding=ROUND_UP)
 
@@ -74,8 +76,10 @@ class SandboxProvider:
         minimum = await self.min_amount(coin)
         if amount < minimum:
             raise ProviderError(
-                "below_minimum", f"{amount} {coin.code} is under the minimum {minimum}",
-                minimum=minimum, coin=coin.code,
+                "below_minimum",
+                f"{amount} {coin.code} is under the minimum {minimum}",
+                minimum=minimum,
+                coin=coin.code,
             )
         seed = hashlib.sha256(f"{order.order_id}:{coin.code}".encode()).digest()
         return ProviderPayment(
@@ -100,8 +104,10 @@ class SandboxProvider:
             for status, due in steps:
                 session.add(
                     SandboxTransfer(
-                        provider_payment_id=provider_payment_id, status=status,
-                        actually_paid=total, due_at=due,
+                        provider_payment_id=provider_payment_id,
+                        status=status,
+                        actually_paid=total,
+                        due_at=due,
                     )
                 )
 

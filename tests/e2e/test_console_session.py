@@ -1,0 +1,152 @@
+"""The piped console session of the core issue, end to end: a real `paybot chat` process.
+
+stdin is a pipe; the test writes the customer's lines and reads what the bot prints. Timers
+are shortened through the environment (TTL 6 s, warnings 4 s and 2 s before the deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+TIMEOUT = 30
+
+
+class Chat:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.output: list[str] = []
+
+    async def say(self, line: str) -> None:
+        self.process.stdin.write(line.encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def expect(self, pattern: str) -> re.Match[str]:
+        regex = re.compile(pattern)
+
+        async def read() -> re.Match[str]:
+            while True:
+                for line in self.output:
+                    if found := regex.search(line):
+                        self.output = self.output[self.output.index(line) + 1 :]
+                        return found
+                raw = await self.process.stdout.readline()
+                if not raw:
+                    raise AssertionError(f"chat ended before {pattern!r}")
+                self.output.append(raw.decode())
+
+        try:
+            return await asyncio.wait_for(read(), TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"no {pattern!r}; last output: {self.output[-10:]}") from None
+
+
+def _env(db_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
+    env.update(
+        {
+            "PAYBOT_DATABASE__URL": db_url,
+            "PAYBOT_TIMERS__PAYMENT_TTL_SECONDS": "6",
+            "PAYBOT_TIMERS__WARNING_SECONDS": "[4, 2]",
+            "PAYBOT_TIMERS__SWEEP_INTERVAL_SECONDS": "0.2",
+            "PAYBOT_PROVIDER__SANDBOX__CONFIRM_SECONDS": "1",
+            "PAYBOT_PROVIDER__SANDBOX__FINISH_SECONDS": "2",
+            "PAYBOT_CONSOLE__QR_DIR": str(tmp_path / "qr"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+async def _start(db_url: str, tmp_path: Path, *args: str) -> Chat:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "--config",
+        str(ROOT / "config.toml"),
+        "chat",
+        "--user",
+        "alice",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
+        env=_env(db_url, tmp_path),
+    )
+    return Chat(process)
+
+
+async def test_the_core_issue_session(db_url: str, tmp_path: Path) -> None:
+    chat = await _start(db_url, tmp_path)
+    await chat.say("/plans")
+    await chat.expect(r"Pro: \$299\.00 per 30 days")
+    await chat.say("what is my plan")
+    await chat.expect(r"You have no active plan")
+    await chat.say("which currency should I use for pro")
+    await chat.expect(r"Best coins for Pro")
+    await chat.expect(r"1\. ")
+    await chat.say("/buy pro sol")
+    paid_id = (await chat.expect(r"Payment #(\d+) · Pro plan")).group(1)
+    await chat.expect(r"Send exactly: \d+\.\d+ SOL")
+    qr = (await chat.expect(r"QR code: (\S+\.png)")).group(1)
+    assert (tmp_path / qr).read_bytes().startswith(b"\x89PNG")
+    await chat.expect(r"Payment link: solana:\w+\?amount=")
+    await chat.say(f"/pay {paid_id}")
+    await chat.expect(r"Sandbox: sent")
+    await chat.expect(rf"Payment #{paid_id}: we see .* on the chain")
+    await chat.expect(rf"Payment #{paid_id} is complete\. Your Pro plan is active until")
+    await chat.say("Zeige meine Zahlungen")
+    await chat.expect(rf"#{paid_id} · .* · Pro · .* SOL · paid")
+    await chat.expect(r"1 successful, \$299\.00 spent")
+
+    await chat.say("/buy pro btc")
+    open_id = (await chat.expect(r"Payment #(\d+) · Pro plan")).group(1)
+    await chat.expect(rf"Payment #{open_id}: 4 seconds left to send .* BTC")
+    await chat.expect(rf"Payment #{open_id}: 2 seconds left")
+    await chat.expect(rf"Payment #{open_id} expired")
+    await chat.expect(rf"New payment → /retry {open_id}")
+    await chat.say(f"/retry {open_id}")
+    retry_id = (await chat.expect(r"Payment #(\d+) · Pro plan")).group(1)
+    assert int(retry_id) > int(open_id)
+    await chat.say(f"/pay {retry_id}")
+    chat.process.stdin.close()  # input ends; the chat stays until the payment is settled
+    await chat.expect(rf"Payment #{retry_id} is complete")
+    assert await asyncio.wait_for(chat.process.wait(), TIMEOUT) == 0
+
+
+async def test_everything_piped_at_once_then_linger(db_url: str, tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "--config",
+        str(ROOT / "config.toml"),
+        "chat",
+        "--user",
+        "bob",
+        "--locale",
+        "de",
+        "--linger",
+        "20",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+        env=_env(db_url, tmp_path),
+    )
+    script = "/plans\nWas ist mein aktueller Plan?\n/buy pro ltc\n/pay 1\n"
+    out, err = await asyncio.wait_for(process.communicate(script.encode()), TIMEOUT)
+    text = out.decode()
+    assert process.returncode == 0, err.decode()
+    assert "Sie haben keinen aktiven Plan" in text
+    assert "Zahlung #1" in text
+    assert "Ihr Plan Pro ist aktiv bis" in text  # it waited for the payment to finish
+    assert "Traceback" not in err.decode()

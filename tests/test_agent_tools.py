@@ -1,0 +1,66 @@
+"""Tool scoping: identity never in a schema; other people's payments look like missing ones."""
+
+from __future__ import annotations
+
+import json
+
+from bot.render import error_text
+from tests.helpers import buy
+from tools.actions import CustomerActions
+from tools.agent_tools import TOOL_NAMES, build_agent_tools
+from tools.caller import Caller
+
+FORBIDDEN = (
+    "user",
+    "chat",
+    "price",
+    "url",
+    "uri",
+    "address",
+    "amount",
+    "caller",
+    "config",
+    "callbacks",
+    "run_manager",
+)
+
+
+def _tools(app):
+    return build_agent_tools(CustomerActions(app.shop, Caller(1, "fake", "c", "en")))
+
+
+async def test_eight_tools_with_clean_schemas(app) -> None:
+    tools = _tools(app)
+    assert tuple(t.name for t in tools) == TOOL_NAMES
+    for t in tools:
+        schema = json.dumps(t.tool_call_schema.model_json_schema()).lower()
+        properties = t.tool_call_schema.model_json_schema().get("properties", {})
+        for name in properties:
+            assert not any(word in name.lower() for word in FORBIDDEN), (t.name, name)
+        assert "user_id" not in schema and "chat_id" not in schema
+        assert t.description.strip()
+
+
+async def test_tools_return_content_and_a_card(app) -> None:
+    tools = {t.name: t for t in _tools(app)}
+    message = await tools["get_available_cryptocurrencies"].ainvoke(
+        {"type": "tool_call", "name": "get_available_cryptocurrencies", "args": {}, "id": "1"}
+    )
+    assert "sol (Solana)" in message.content
+    assert type(message.artifact).__name__ == "CurrenciesCard"
+
+
+async def test_another_users_payment_is_not_found(app, fake) -> None:
+    pid = await buy(fake, "/buy pro sol", user="alice")
+    for command in (f"/status {pid}", f"/retry {pid}", f"/pay {pid}"):
+        theirs = await fake.say(command, user="mallory")
+        missing = await fake.say(command.replace(str(pid), "999"), user="mallory")
+        assert theirs[0].text == error_text("not_found", {"payment_id": pid})
+        assert missing[0].text == error_text("not_found", {"payment_id": 999})
+    history = await fake.say("/history", user="mallory")
+    assert f"#{pid}" not in history[0].text
+    # and through the agent: the model cannot reach alice's payment either
+    answer = await fake.say(f"what is the status of payment {pid}", user="mallory")
+    assert answer[0].text == error_text("not_found", {"payment_id": pid})
+    status = await fake.say(f"/status {pid}", user="alice")
+    assert "waiting for payment" in status[0].text
