@@ -96,11 +96,14 @@ class SandboxProvider:
         async with self._db.transaction() as session:
             before = await self._paid_so_far(session, provider_payment_id)
             total = before + amount
-            final = "finished" if total >= pay_amount else "partially_paid"
-            steps = [("confirming", now), ("confirmed", now + self._confirm)]
-            steps.append((final, now + self._finish))
-            if final == "partially_paid":
-                steps = [("confirming", now), (final, now + self._finish)]
+            if total >= pay_amount:
+                steps = [
+                    ("confirming", now),
+                    ("confirmed", now + self._confirm),
+                    ("finished", now + self._finish),
+                ]
+            else:  # too little: the chain sees it, then the provider calls it partial
+                steps = [("confirming", now), ("partially_paid", now + self._finish)]
             for status, due in steps:
                 session.add(
                     SandboxTransfer(

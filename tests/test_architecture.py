@@ -1,0 +1,64 @@
+"""The house rules of DESIGN §1, checked on the source."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SDKS = {"telegram", "discord"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def test_only_platform_adapters_import_a_chat_sdk() -> None:
+    allowed = {ROOT / "bot/adapters/telegram.py", ROOT / "bot/adapters/discord.py"}
+    offenders = [
+        str(p.relative_to(ROOT))
+        for pkg in ("bot", "tools", "storage")
+        for p in _modules(pkg)
+        if p not in allowed and _imports(p) & SDKS
+    ]
+    assert offenders == []
+
+
+def test_storage_imports_neither_bot_nor_tools() -> None:
+    offenders = [
+        str(p.relative_to(ROOT)) for p in _modules("storage") if _imports(p) & {"bot", "tools"}
+    ]
+    assert offenders == []
+
+
+def test_tools_do_not_import_bot() -> None:
+    offenders = [str(p.relative_to(ROOT)) for p in _modules("tools") if "bot" in _imports(p)]
+    assert offenders == []
+
+
+def test_no_float_in_money_paths() -> None:
+    """`float(` never appears in the payment domain, storage or rendering."""
+    paths = [
+        *_modules("tools"),
+        *_modules("storage"),
+        ROOT / "bot/render.py",
+        ROOT / "bot/notices.py",
+        ROOT / "bot/i18n.py",
+    ]
+    offenders = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "float":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []

@@ -1,0 +1,47 @@
+"""`paybot db upgrade` and `paybot sandbox pay` on the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from bot.cli import main
+from storage.models import Payment, SandboxTransfer
+from tests.conftest import ROOT
+from tests.helpers import buy
+
+
+def _argv(*args: str) -> list[str]:
+    return ["--config", str(ROOT / "config.toml"), *args]
+
+
+def test_db_upgrade(db_url, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PAYBOT_DATABASE__URL", db_url)
+    assert main(_argv("db", "upgrade")) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+async def test_sandbox_pay_from_the_terminal(app, fake, db_url, monkeypatch, capsys) -> None:
+    pid = await buy(fake, "/buy pro sol")
+    monkeypatch.setenv("PAYBOT_DATABASE__URL", db_url)
+    code = await asyncio.to_thread(main, _argv("sandbox", "pay", str(pid), "0.5"))
+    assert code == 0
+    assert f"sandbox: paid 0.5 sol for payment #{pid}" in capsys.readouterr().out
+    async with app.db.sessions() as session:
+        steps = (
+            await session.scalars(select(SandboxTransfer.status).order_by(SandboxTransfer.id))
+        ).all()
+        payment = await session.get(Payment, pid)
+    assert steps == ["confirming", "partially_paid"]
+    # the running app picks the steps up through its own sweeper
+    await app.countdown.sweep(app.clock())
+    app.clock.advance(5)
+    await app.countdown.sweep(app.clock())
+    async with app.db.sessions() as session:
+        payment = await session.get(Payment, pid)
+    assert payment.status == "partially_paid" and str(payment.actually_paid) == "0.5"
+
+    assert await asyncio.to_thread(main, _argv("sandbox", "pay", "999")) == 1
+    assert "not found" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, _argv("sandbox", "pay", str(pid), "abc")) == 2

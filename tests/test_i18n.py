@@ -1,0 +1,88 @@
+"""Catalogs are complete, placeholders match, and money is formatted per locale."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from babel.messages.pofile import read_po
+
+from bot.i18n import LOCALES_DIR, _, crypto, load_catalogs, money, normalize_locale, using_locale
+
+LOCALES = ["en", "de"]
+PLACEHOLDER = re.compile(r"\{(\w*)\}")
+# messages that may read the same in German (names, commands, codes)
+SAME_OK = {
+    "Status: {status}",
+    "#{id} · {date} · {plan} · {amount} {coin} · {status}",
+    "Memo / destination tag: {memo} (required, or the payment is lost)",
+}
+
+
+def _catalog(lang: str):
+    with (LOCALES_DIR / lang / "LC_MESSAGES" / "paybot.po").open("rb") as handle:
+        return read_po(handle, locale=lang)
+
+
+def _template_ids() -> set[str]:
+    with (LOCALES_DIR / "paybot.pot").open("rb") as handle:
+        return {m.id for m in read_po(handle) if m.id}
+
+
+@pytest.mark.parametrize("lang", LOCALES)
+def test_every_message_is_translated(lang: str) -> None:
+    catalog = _catalog(lang)
+    ids = {m.id for m in catalog if m.id}
+    assert ids == _template_ids(), "run python locales/update.py"
+    missing = [m.id for m in catalog if m.id and not m.string]
+    assert missing == []
+    assert not [m.id for m in catalog if m.id and m.fuzzy]
+
+
+@pytest.mark.parametrize("lang", LOCALES)
+def test_placeholders_match_the_source(lang: str) -> None:
+    for m in _catalog(lang):
+        if m.id:
+            assert sorted(PLACEHOLDER.findall(m.id)) == sorted(PLACEHOLDER.findall(m.string)), m.id
+
+
+def test_german_is_really_german() -> None:
+    same = [m.id for m in _catalog("de") if m.id and m.id == m.string and m.id not in SAME_OK]
+    assert same == []
+
+
+def test_template_matches_the_source_code() -> None:
+    """Every `_()` string in the code is in the template (catalogs are not stale)."""
+    found: set[str] = set()
+    root = LOCALES_DIR.parent
+    for path in [*(root / "bot").rglob("*.py"), *(root / "tools").rglob("*.py")]:
+        from babel.messages.extract import extract_python
+
+        with path.open("rb") as handle:
+            for _lineno, func, message, _comments in extract_python(handle, ["_"], [], {}):
+                if func == "_" and isinstance(message, str):
+                    found.add(message)
+    assert found <= _template_ids()
+
+
+def test_formatting_per_locale() -> None:
+    load_catalogs(LOCALES)
+    with using_locale("en"):
+        assert money(Decimal("299"), "USD") == "$299.00"
+        assert crypto(Decimal("1234.00461234")) == "1234.00461234"
+        assert _("Plans:") == "Plans:"
+    with using_locale("de"):
+        assert money(Decimal("299"), "USD") == "299,00\xa0$"
+        assert crypto(Decimal("1234.00461234")) == "1234,00461234"
+        assert crypto(Decimal("0.000000000000000001")) == "0,000000000000000001"
+        assert _("Plans:") == "Pläne:"
+
+
+def test_locale_resolution() -> None:
+    assert normalize_locale("de-AT", LOCALES) == "de"
+    assert normalize_locale("de_DE", LOCALES) == "de"
+    assert normalize_locale("en-GB", LOCALES) == "en"
+    assert normalize_locale("pt-BR", LOCALES) is None
+    assert normalize_locale("zz-top", LOCALES) is None
+    assert normalize_locale(None, LOCALES) is None

@@ -1,0 +1,98 @@
+"""Plans, coins and recommendations: what the customer sees before paying."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from tests.helpers import buy, settle
+from tools.actions import CustomerActions
+from tools.caller import Caller
+from tools.cards import PlanCard, RecommendationCard
+
+
+async def _actions(app, fake, user="alice") -> CustomerActions:
+    await fake.say("/plans", user=user)  # creates the user
+    return CustomerActions(app.shop, Caller(1, "fake", user, "en"))
+
+
+async def _pay_fully(app, fake, clock, command: str) -> int:
+    pid = await buy(fake, command)
+    await fake.say(f"/pay {pid}")
+    await settle(app, clock, seconds=5)
+    return pid
+
+
+async def test_user_plan_after_buying_shows_expiry_and_upgrade(app, fake, clock) -> None:
+    actions = await _actions(app, fake)
+    card = (await actions.get_user_plan()).card
+    assert isinstance(card, PlanCard) and card.current is None
+    assert card.next_plan.code == "starter" and card.price_difference == Decimal(49)
+
+    await _pay_fully(app, fake, clock, "/buy pro sol")
+    card = (await actions.get_user_plan()).card
+    assert card.current.code == "pro"
+    assert card.expires_at - clock() > timedelta(days=29, hours=23)
+    assert card.next_plan.code == "business" and card.price_difference == Decimal(300)
+    assert card.added_features == ("Unlimited projects", "Dedicated manager", "99.9% SLA")
+    reply = await fake.say("/plan")
+    assert "Your plan: Pro, active until" in reply[0].text
+    assert "Upgrade to Business for $300.00 more" in reply[0].text
+
+
+async def test_renewal_before_the_end_extends_from_the_end(app, fake, clock) -> None:
+    actions = await _actions(app, fake)
+    await _pay_fully(app, fake, clock, "/buy pro sol")
+    first_end = (await actions.get_user_plan()).card.expires_at
+    clock.advance(10 * 86400)
+    await _pay_fully(app, fake, clock, "/buy pro ltc")
+    assert (await actions.get_user_plan()).card.expires_at == first_end + timedelta(days=30)
+
+
+async def test_recommendation_is_top_three_by_total_cost_then_speed(app, fake) -> None:
+    actions = await _actions(app, fake)
+    card = (await actions.recommend_best_currency("starter")).card
+    assert isinstance(card, RecommendationCard)
+    assert len(card.options) == 3
+    totals = [o.total_usd for o in card.options]
+    assert totals == sorted(totals)
+    # SOL, POL and XRP all cost $0.01 in fees: the faster confirmation wins the tie
+    assert [o.coin.code for o in card.options] == ["sol", "xrp", "pol"]
+    assert "btc" in card.below_minimum  # $49 is under the sandbox's BTC minimum
+    assert all(o.coin.code != "btc" for o in card.options)
+    # the most expensive eligible option is ERC20 at $2.50 fee: saves $2.49
+    assert card.savings == Decimal("2.49")
+    assert card.most_expensive.code in ("usdterc20", "usdc")
+
+
+async def test_recommend_without_plan_uses_the_current_one(app, fake, clock) -> None:
+    actions = await _actions(app, fake)
+    await _pay_fully(app, fake, clock, "/buy business sol")
+    card = (await actions.recommend_best_currency(None)).card
+    assert card.plan.code == "business"
+
+
+async def test_estimate_is_exact_in_the_coins_decimals(app, fake) -> None:
+    reply = await fake.say("/estimate pro btc")
+    # 299 / 65000 = 0.00460000 (rounded up to 8 decimals, never down)
+    assert "0.0046 BTC" in reply[0].text
+    reply = await fake.say("/estimate business eth")
+    assert "0.18718750 ETH" not in reply[0].text and "0.1871875 ETH" in reply[0].text
+
+
+async def test_history_counts_success_and_offers_actions(app, fake, clock) -> None:
+    paid = await _pay_fully(app, fake, clock, "/buy pro sol")
+    open_id = await buy(fake, "/buy starter ltc")
+    await settle(app, clock, seconds=901, step=60)
+    reply = await fake.say("/history")
+    text = reply[0].text
+    assert f"#{paid}" in text and f"#{open_id}" in text
+    assert "1 successful, $299.00 spent in total." in text
+    actions = {b.action for b in reply[0].buttons}
+    assert f"/retry {open_id}" in actions and f"/status {paid}" not in actions
+
+
+async def test_memo_coins_show_the_memo(app, fake) -> None:
+    reply = await fake.say("/buy pro xrp")
+    assert "Memo / destination tag:" in reply[0].text
+    assert "dt=" in reply[0].extra["uri"]
