@@ -29,9 +29,9 @@ from storage.db import Database  # noqa: E402
 from storage.models import Payment, User  # noqa: E402
 from tools.catalog import Catalog  # noqa: E402
 from tools.countdown import Countdown  # noqa: E402
-from tools.payments import PaymentService  # noqa: E402
 from tools.policy import PaymentSettings  # noqa: E402
 from tools.providers.sandbox import SandboxProvider  # noqa: E402
+from tools.transitions import PaymentEvents  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -76,7 +76,7 @@ async def _fill(db: Database, start: int, count: int, user_id: int) -> None:
 
 
 async def _measure(
-    service: PaymentService, db: Database, next_id: int, ticks: int, due: int, user_id: int
+    service: PaymentEvents, db: Database, next_id: int, ticks: int, due: int, user_id: int
 ) -> tuple[list[float], int]:
     countdown = Countdown(service)
     times = []
@@ -120,7 +120,7 @@ async def main() -> None:
     provider = SandboxProvider(
         db, lambda: NOW, rates=config.provider.sandbox.rates, min_amounts={}
     )
-    service = PaymentService(db, catalog, provider, lambda: NOW, PaymentSettings())
+    service = PaymentEvents(db, catalog, provider, lambda: NOW, PaymentSettings())
     async with db.transaction() as session:
         session.add(
             User(

@@ -34,6 +34,7 @@ from tools.plans import PlanBook
 from tools.policy import PaymentSettings
 from tools.providers.sandbox import SandboxProvider
 from tools.states import OPEN, Status
+from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
 SANDBOX_COMMAND_PLATFORMS = frozenset({"console", "fake"})
@@ -79,7 +80,7 @@ class App:
             activate_late=config.payments.activate_late,
             max_open_per_user=config.payments.max_open_per_user,
         )
-        self.payments = PaymentService(
+        self.events = PaymentEvents(
             self.db,
             self.catalog,
             self.provider,
@@ -87,6 +88,9 @@ class App:
             settings,
             operators=config.operators.model_dump(),
             on_change=self._changed,
+        )
+        self.payments = PaymentService(
+            self.db, self.catalog, self.provider, clock, settings, on_change=self._changed
         )
         self.shop = Shop(
             PlanBook(self.db, self.catalog),
@@ -107,11 +111,11 @@ class App:
             if config.provider.name == "sandbox"
             else frozenset(),
         )
-        self.countdown = Countdown(self.payments)
+        self.countdown = Countdown(self.events)
         self.sweeper = Sweeper(self.countdown, clock, timers.sweep_interval_seconds)
-        self.notifier = Notifier(self.db, self.payments, self.adapters, clock)
+        self.notifier = Notifier(self.db, self.catalog, self.adapters, clock)
         self.webhooks = (
-            WebhookServer(self.db, self.payments, config.webhooks.host, config.webhooks.port)
+            WebhookServer(self.db, self.events, config.webhooks.host, config.webhooks.port)
             if config.webhooks.enabled
             else None
         )

@@ -20,8 +20,9 @@ from bot.notices import render_notice
 from storage import repos
 from storage.db import Database
 from storage.models import OutboxItem, Payment
+from tools.catalog import Catalog
 from tools.clock import Clock
-from tools.payments import PaymentService
+from tools.views import payment_view
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class Notifier:
     def __init__(
         self,
         db: Database,
-        payments: PaymentService,
+        catalog: Catalog,
         adapters: Mapping[str, Adapter],
         clock: Clock,
         *,
@@ -41,7 +42,7 @@ class Notifier:
         idle_seconds: float = 1.0,
     ) -> None:
         self.db = db
-        self.payments = payments
+        self.catalog = catalog
         self.adapters = dict(adapters)
         self.clock = clock
         self.batch = batch
@@ -127,7 +128,7 @@ class Notifier:
             async with self.db.sessions() as session:
                 payment = await session.get(Payment, int(payment_id))
             if payment is not None:
-                view = self.payments.view(payment)
+                view = payment_view(self.catalog, payment)
                 card_ref = payment.card_message_ref
         with using_locale(item.locale):
             return render_notice(item.kind, item.payload, target, view, self.clock(), card_ref)

@@ -10,17 +10,17 @@ from sqlalchemy import func, select
 
 from storage.db import Database
 from storage.models import OutboxItem, Payment
-from tools.payments import PaymentService
 from tools.providers.base import WebhookRejected
+from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 
 
 class WebhookServer:
-    def __init__(self, db: Database, payments: PaymentService, host: str, port: int) -> None:
+    def __init__(self, db: Database, events: PaymentEvents, host: str, port: int) -> None:
         self.db = db
-        self.payments = payments
+        self.events = events
         self.host = host
         self.port = port
         self.counts: Counter[str] = Counter()
@@ -48,7 +48,7 @@ class WebhookServer:
             await self._runner.cleanup()
 
     async def webhook(self, request: web.Request) -> web.Response:
-        if request.match_info["provider"] != self.payments.provider.name:
+        if request.match_info["provider"] != self.events.provider.name:
             return web.json_response({"error": "unknown provider"}, status=404)
         try:
             body = await request.read()
@@ -56,7 +56,7 @@ class WebhookServer:
             self.counts["ipn_rejected"] += 1
             return web.json_response({"error": "body too large"}, status=413)
         try:
-            result = await self.payments.handle_webhook(request.headers, body, source="ipn")
+            result = await self.events.handle_webhook(request.headers, body, source="ipn")
         except WebhookRejected as exc:
             self.counts["ipn_rejected"] += 1
             return web.json_response({"error": exc.reason}, status=exc.http_status)

@@ -75,7 +75,7 @@ async def test_no_warning_after_payment(app, fake, clock) -> None:
     pid = await buy(fake, "/buy pro sol")
     created = clock()
     p = await _payment(app, pid)
-    await app.payments.apply_event(
+    await app.events.apply_event(
         ProviderEvent(p.provider_payment_id, "confirming", p.pay_amount), "ipn"
     )
     for minutes in (10, 14, 15, 16, 60):

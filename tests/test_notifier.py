@@ -19,7 +19,7 @@ async def _confirming(app, fake) -> int:
         from storage.models import Payment
 
         p = await session.get(Payment, pid)
-    await app.payments.apply_event(
+    await app.events.apply_event(
         ProviderEvent(p.provider_payment_id, "confirming", p.pay_amount), "ipn"
     )
     return pid

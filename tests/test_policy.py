@@ -22,7 +22,7 @@ async def _payment(app: App, pid: int) -> Payment:
 
 async def _event(app: App, pid: int, status: str, paid: str) -> str:
     payment = await _payment(app, pid)
-    result = await app.payments.apply_event(
+    result = await app.events.apply_event(
         ProviderEvent(payment.provider_payment_id, status, Decimal(paid)), "ipn"
     )
     return result.outcome
@@ -183,7 +183,7 @@ async def test_out_of_order_events_never_move_backwards(app, fake) -> None:
 
 
 async def test_unknown_payment_is_audited_not_applied(app) -> None:
-    result = await app.payments.apply_event(ProviderEvent("999", "finished", Decimal(1)), "ipn")
+    result = await app.events.apply_event(ProviderEvent("999", "finished", Decimal(1)), "ipn")
     assert result.outcome == "unknown_payment"
     assert await _count(app, AuditEntry, AuditEntry.action == "unknown_payment") == 1
 

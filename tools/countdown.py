@@ -13,9 +13,9 @@ from datetime import datetime
 
 from storage import repos
 from storage.models import Payment, User
-from tools.payments import PaymentService
 from tools.policy import due_warnings, next_check, sent_offsets
 from tools.states import Status
+from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +33,32 @@ class SweepReport:
 
 
 class Countdown:
-    def __init__(self, payments: PaymentService, batch: int = 500) -> None:
-        self.payments = payments
+    def __init__(self, events: PaymentEvents, batch: int = 500) -> None:
+        self.events = events
         self.batch = batch
 
     async def sweep(self, now: datetime) -> SweepReport:
         report = SweepReport()
-        due_webhooks = getattr(self.payments.provider, "due_webhooks", None)
+        due_webhooks = getattr(self.events.provider, "due_webhooks", None)
         if due_webhooks is not None:
             for headers, body in await due_webhooks(now):
-                await self.payments.handle_webhook(headers, body, source="sandbox")
+                await self.events.handle_webhook(headers, body, source="sandbox")
                 report.webhooks += 1
-        db = self.payments.db
+        db = self.events.db
         async with db.transaction() as session:
             rows = await repos.due_payments(session, now, self.batch, skip_locked=not db.is_sqlite)
             report.due = len(rows)
             for payment in rows:
                 await self._check(session, payment, now, report)
         if report.warnings or report.expired:
-            self.payments.on_change()
+            self.events.on_change()
         return report
 
     async def _check(self, session, payment: Payment, now: datetime, report: SweepReport) -> None:
         status = Status(payment.status)
-        offsets = self.payments.settings.warnings
+        offsets = self.events.settings.warnings
         if status is Status.WAITING and now >= payment.expires_at:
-            if await self.payments.transition(session, payment, Status.EXPIRED, None, now):
+            if await self.events.transition(session, payment, Status.EXPIRED, None, now):
                 report.expired += 1
             return
         if status is not Status.WAITING:

@@ -1,49 +1,29 @@
-"""The payment service: create, look up, retry, and apply provider events (DESIGN §3)."""
+"""The payment service: what a customer does with payments (create, look up, retry, history).
+
+Provider events are applied by `tools.transitions.PaymentEvents`.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable
 from decimal import Decimal
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import repos
 from storage.db import Database
-from storage.models import Payment, User
+from storage.models import Payment
 from tools.caller import Caller
 from tools.cards import HistoryCard, PaymentCard, PaymentView, StatusCard
 from tools.catalog import Catalog
 from tools.clock import Clock
 from tools.errors import ProviderError, ShopError
-from tools.policy import PaymentSettings, deadline, effective_status, next_check
-from tools.providers.base import Order, PaymentProvider, ProviderEvent
-from tools.states import FINAL, MONEY_SEEN, OPEN, RANK, RETRYABLE, Status, can_move, parse_status
-from tools.uris import payment_uri
+from tools.policy import PaymentSettings, deadline, next_check
+from tools.providers.base import Order, PaymentProvider
+from tools.states import FINAL, OPEN, RANK, RETRYABLE, Status, parse_status
+from tools.views import payment_view
 
 log = logging.getLogger(__name__)
-
-ACTIONS: dict[Status, tuple[str, ...]] = {
-    Status.WAITING: ("status",),
-    Status.CONFIRMING: ("status",),
-    Status.CONFIRMED: ("status",),
-    Status.SENDING: ("status",),
-    Status.PARTIALLY_PAID: ("status",),
-    Status.FINISHED: (),
-    Status.FAILED: ("retry",),
-    Status.EXPIRED: ("retry",),
-    Status.REFUNDED: ("new",),
-}
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    outcome: str  # applied, duplicate, ignored, unknown_payment
-    payment_id: int | None = None
-    status: str | None = None
 
 
 class PaymentService:
@@ -55,7 +35,6 @@ class PaymentService:
         clock: Clock,
         settings: PaymentSettings,
         *,
-        operators: Mapping[str, list[str]] | None = None,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
@@ -63,46 +42,10 @@ class PaymentService:
         self.provider = provider
         self.clock = clock
         self.settings = settings
-        self.operators = dict(operators or {})
         self.on_change = on_change
 
-    # --- views ---------------------------------------------------------------------------
-
     def view(self, p: Payment) -> PaymentView:
-        plan = self.catalog.plan(p.plan)
-        coin = self.catalog.coin(p.pay_currency)
-        remaining = max(p.pay_amount - p.actually_paid, Decimal(0))
-        return PaymentView(
-            id=p.id,
-            plan=plan,
-            coin=coin,
-            price=p.price_amount,
-            price_currency=p.price_currency,
-            pay_amount=p.pay_amount,
-            pay_address=p.pay_address,
-            memo=p.payin_extra_id,
-            status=p.status,
-            actually_paid=p.actually_paid,
-            created_at=p.created_at,
-            expires_at=p.expires_at,
-            late=p.late,
-            uri=self.uri(p, remaining if p.status == Status.PARTIALLY_PAID else p.pay_amount),
-            retried_from_id=p.retried_from_id,
-            actions=ACTIONS[parse_status(p.status)],
-        )
-
-    def uri(self, p: Payment, amount: Decimal) -> str:
-        coin = self.catalog.coin(p.pay_currency)
-        return payment_uri(
-            scheme=coin.uri_scheme,
-            address=p.pay_address,
-            amount=amount,
-            decimals=coin.decimals,
-            chain_id=coin.chain_id,
-            token_contract=coin.token_contract,
-            memo=p.payin_extra_id,
-            label=f"Payment {p.id}",
-        )
+        return payment_view(self.catalog, p)
 
     # --- customer actions ----------------------------------------------------------------
 
@@ -240,236 +183,8 @@ class PaymentService:
         self.on_change()
         return self.view(payment)
 
-    # --- provider events -----------------------------------------------------------------
-
-    async def handle_webhook(
-        self, headers: Mapping[str, str], body: bytes, source: str = "ipn"
-    ) -> ApplyResult:
-        """Verify, then apply: the one path for IPNs and sandbox events alike."""
-        event = self.provider.verify_and_parse_webhook(headers, body)
-        return await self.apply_event(event, source)
-
-    async def apply_event(self, event: ProviderEvent, source: str) -> ApplyResult:
-        try:
-            observed = parse_status(event.status)
-        except ValueError:
-            from tools.providers.base import WebhookRejected
-
-            raise WebhookRejected(400, f"unknown status {event.status!r}") from None
-        now = self.clock()
-        async with self.db.transaction() as session:
-            payment = await repos.payment_by_provider_id(
-                session,
-                self.provider.name,
-                event.provider_payment_id,
-                lock=not self.db.is_sqlite,
-            )
-            if payment is None:
-                await repos.audit(
-                    session,
-                    now,
-                    f"provider:{self.provider.name}",
-                    "unknown_payment",
-                    event.provider_payment_id,
-                    source=source,
-                )
-                return ApplyResult("unknown_payment")
-            fresh = await repos.record_event(
-                session,
-                payment_id=payment.id,
-                provider=self.provider.name,
-                dedupe_key=f"{self.provider.name}:{event.dedupe_key}",
-                received_at=now,
-                source=source,
-                old_status=payment.status,
-                new_status=observed.value,
-                applied=False,
-                raw=event.raw[:20000],
-            )
-            if not fresh:
-                return ApplyResult("duplicate", payment.id, payment.status)
-            moved = await self.transition(session, payment, observed, event, now)
-        if moved:
-            self.on_change()
-        return ApplyResult("applied" if moved else "ignored", payment.id, payment.status)
-
-    async def transition(
-        self,
-        session: AsyncSession,
-        payment: Payment,
-        observed: Status,
-        event: ProviderEvent | None,
-        now: datetime,
-    ) -> bool:
-        """Apply one observation to a payment inside the caller's transaction."""
-        old = parse_status(payment.status)
-        paid = max(event.actually_paid if event else Decimal(0), payment.actually_paid)
-        new = effective_status(
-            observed, paid, payment.pay_amount, self.settings.underpaid_tolerance
-        )
-        more_money = new is old is Status.PARTIALLY_PAID and paid > payment.actually_paid
-        if not (can_move(old, new) or more_money):
-            return False
-        values: dict[str, object] = dict(
-            status=new.value,
-            status_rank=RANK[new],
-            actually_paid=paid,
-            updated_at=now,
-            last_event_at=now,
-        )
-        late = payment.late or (old is Status.EXPIRED and new in MONEY_SEEN)
-        values["late"] = late
-        if new in MONEY_SEEN or new in FINAL:
-            values["next_check_at"] = None
-        if new is Status.EXPIRED:
-            values["next_check_at"] = payment.expires_at + self.settings.monitoring
-        if new is Status.FINISHED:
-            values["paid_at"] = now
-            if paid > payment.pay_amount:
-                values["surplus"] = paid - payment.pay_amount
-        if event is not None and event.outcome_amount is not None:
-            values.update(
-                outcome_amount=event.outcome_amount, outcome_currency=event.outcome_currency
-            )
-        if not await repos.compare_and_set_status(
-            session, payment.id, payment.status_rank, payment.status, values
-        ):
-            return False
-        for key, value in values.items():
-            setattr(payment, key, value)
-        await self._mark_event_applied(session, payment, event)
-        await self._consequences(session, payment, old, new, now)
-        return True
-
-    async def _mark_event_applied(
-        self, session: AsyncSession, payment: Payment, event: ProviderEvent | None
-    ) -> None:
-        if event is None:
-            return
-        from sqlalchemy import update
-
-        from storage.models import PaymentEvent
-
-        await session.execute(
-            update(PaymentEvent)
-            .where(PaymentEvent.dedupe_key == f"{self.provider.name}:{event.dedupe_key}")
-            .values(applied=True)
-        )
-
-    async def _consequences(
-        self, session: AsyncSession, p: Payment, old: Status, new: Status, now: datetime
-    ) -> None:
-        user = await session.get(User, p.user_id)
-        locale = (user.locale if user else None) or "en"
-        base = {"payment_id": p.id, "plan": p.plan, "coin": p.pay_currency}
-
-        async def tell(kind: str, key: str, **extra: object) -> None:
-            await repos.enqueue(
-                session,
-                chat_platform=p.chat_platform,
-                chat_id=p.chat_id,
-                user_id=p.user_id,
-                kind=kind,
-                payload=_jsonable({**base, **extra}),
-                locale=locale,
-                dedupe_key=f"payment:{p.id}:{key}",
-                created_at=now,
-            )
-
-        if new is Status.CONFIRMING:
-            await tell("payment.confirming", "confirming", amount=p.actually_paid)
-        elif new is Status.PARTIALLY_PAID:
-            remaining = p.pay_amount - p.actually_paid
-            await tell(
-                "payment.partial",
-                f"partial:{p.actually_paid.normalize()}",
-                paid=p.actually_paid,
-                asked=p.pay_amount,
-                remaining=remaining,
-                uri=self.uri(p, remaining),
-            )
-        elif new is Status.FINISHED:
-            await self._finish(session, p, now, tell)
-        elif new in (Status.FAILED, Status.REFUNDED, Status.EXPIRED):
-            await tell(f"payment.{new.value}", new.value)
-        if p.late and new is Status.FINISHED:
-            await self._alert(
-                session,
-                now,
-                f"late:{p.id}",
-                "alert.late",
-                payment_id=p.id,
-                paid=p.actually_paid,
-                coin=p.pay_currency,
-            )
-
-    async def _finish(self, session: AsyncSession, p: Payment, now: datetime, tell) -> None:
-        if p.late and not self.settings.activate_late:
-            await tell("payment.late_held", "late_held", paid=p.actually_paid)
-            return
-        plan = self.catalog.plan(p.plan)
-        start = now
-        for active in await repos.active_activations(session, p.user_id, now):
-            if active.plan == plan.code:
-                start = max(start, active.period_end)
-        end = start + timedelta(days=plan.period_days)
-        if await repos.add_activation(
-            session,
-            payment_id=p.id,
-            user_id=p.user_id,
-            plan=plan.code,
-            period_start=start,
-            period_end=end,
-            source="payment",
-            created_at=now,
-        ):
-            await tell(
-                "payment.activated",
-                "activated",
-                period_end=end.isoformat(),
-                paid=p.actually_paid,
-                late=p.late,
-            )
-        if p.surplus:
-            await self._alert(
-                session,
-                now,
-                f"overpaid:{p.id}",
-                "alert.overpaid",
-                payment_id=p.id,
-                surplus=p.surplus,
-                coin=p.pay_currency,
-            )
-
-    async def _alert(
-        self, session: AsyncSession, now: datetime, key: str, kind: str, **payload: object
-    ) -> None:
-        """Tell every configured operator (their private chat is their user id)."""
-        await repos.audit(session, now, "system", kind, key, **_jsonable(payload))
-        for platform, ids in self.operators.items():
-            for op_id in ids:
-                await repos.enqueue(
-                    session,
-                    chat_platform=platform,
-                    chat_id=str(op_id),
-                    user_id=None,
-                    kind=kind,
-                    payload=_jsonable(payload),
-                    locale="en",
-                    dedupe_key=f"{key}:{platform}:{op_id}",
-                    created_at=now,
-                )
-
 
 def _not_found(payment_id: int | None) -> ShopError:
     if payment_id is None:
         return ShopError("no_payments", "You have no payments yet.")
     return ShopError("not_found", f"Payment #{payment_id} was not found.", payment_id=payment_id)
-
-
-def _jsonable(data: Mapping[str, object]) -> dict[str, object]:
-    """Outbox payloads are JSON: money travels as exact strings, never floats."""
-    out: dict[str, object] = {}
-    for key, value in data.items():
-        out[key] = format(value, "f") if isinstance(value, Decimal) else value
-    return out

@@ -1,6 +1,6 @@
 """Deterministic multilingual intent router: one chat message -> one tool call.
 
-Used by the offline model (no LLM). Pure stdlib. The pipeline is:
+Used by the offline model (no LLM); stdlib only, apart from the tool names. The pipeline is:
 
 1. normalise and tokenise (lowercase, NFKC, umlaut/ß folding, hyphen-joined variants);
 2. extract entities: plans, coins (aliases, n-grams, typos, ambiguous "usdt"), then numbers
@@ -23,17 +23,9 @@ from fnmatch import fnmatchcase
 from functools import lru_cache
 
 from bot.agent.router_lexicon import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, Lexicon
+from tools.agent_tools import TOOL_NAMES
 
-TOOLS = (
-    "get_user_plan",
-    "recommend_best_currency",
-    "get_available_cryptocurrencies",
-    "get_payment_estimate",
-    "create_crypto_payment",
-    "retry_failed_payment",
-    "check_payment_status",
-    "get_payment_history",
-)
+TOOLS = TOOL_NAMES
 HELP = "help"
 
 TEMPERATURE = 0.5  # softmax temperature over intent scores

@@ -1,0 +1,266 @@
+"""Provider events → payment state, activation and notifications, in one transaction.
+
+The one path for IPNs, sandbox steps, polls and our own expiry (DESIGN §3): the event is
+recorded with a unique dedupe key (a duplicate stops there), the policy picks the effective
+status, the payment moves only by compare-and-set on its rank when the state machine allows,
+and the activation (unique per payment) and outbox rows are written alongside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import repos
+from storage.db import Database
+from storage.models import Payment, PaymentEvent, User
+from tools.catalog import Catalog
+from tools.clock import Clock
+from tools.policy import PaymentSettings, effective_status
+from tools.providers.base import PaymentProvider, ProviderEvent, WebhookRejected
+from tools.states import FINAL, MONEY_SEEN, RANK, Status, can_move, parse_status
+from tools.views import payment_link
+
+Tell = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    outcome: str  # applied, duplicate, ignored, unknown_payment
+    payment_id: int | None = None
+    status: str | None = None
+
+
+def jsonable(data: Mapping[str, object]) -> dict[str, object]:
+    """Outbox payloads are JSON: money travels as exact strings, never floats."""
+    return {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in data.items()}
+
+
+class PaymentEvents:
+    def __init__(
+        self,
+        db: Database,
+        catalog: Catalog,
+        provider: PaymentProvider,
+        clock: Clock,
+        settings: PaymentSettings,
+        *,
+        operators: Mapping[str, list[str]] | None = None,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.provider = provider
+        self.clock = clock
+        self.settings = settings
+        self.operators = dict(operators or {})
+        self.on_change = on_change
+
+    async def handle_webhook(
+        self, headers: Mapping[str, str], body: bytes, source: str = "ipn"
+    ) -> ApplyResult:
+        """Verify first, then apply: the one entry for IPNs and sandbox steps alike."""
+        event = self.provider.verify_and_parse_webhook(headers, body)
+        return await self.apply_event(event, source)
+
+    async def apply_event(self, event: ProviderEvent, source: str) -> ApplyResult:
+        try:
+            observed = parse_status(event.status)
+        except ValueError:
+            raise WebhookRejected(400, f"unknown status {event.status!r}") from None
+        now = self.clock()
+        name = self.provider.name
+        async with self.db.transaction() as session:
+            payment = await repos.payment_by_provider_id(
+                session, name, event.provider_payment_id, lock=not self.db.is_sqlite
+            )
+            if payment is None:
+                await repos.audit(
+                    session,
+                    now,
+                    f"provider:{name}",
+                    "unknown_payment",
+                    event.provider_payment_id,
+                    source=source,
+                )
+                return ApplyResult("unknown_payment")
+            fresh = await repos.record_event(
+                session,
+                payment_id=payment.id,
+                provider=name,
+                dedupe_key=f"{name}:{event.dedupe_key}",
+                received_at=now,
+                source=source,
+                old_status=payment.status,
+                new_status=observed.value,
+                applied=False,
+                raw=event.raw[:20000],
+            )
+            if not fresh:
+                return ApplyResult("duplicate", payment.id, payment.status)
+            moved = await self.transition(session, payment, observed, event, now)
+            if moved:
+                await session.execute(
+                    update(PaymentEvent)
+                    .where(PaymentEvent.dedupe_key == f"{name}:{event.dedupe_key}")
+                    .values(applied=True)
+                )
+        if moved:
+            self.on_change()
+        return ApplyResult("applied" if moved else "ignored", payment.id, payment.status)
+
+    async def transition(
+        self,
+        session: AsyncSession,
+        payment: Payment,
+        observed: Status,
+        event: ProviderEvent | None,
+        now: datetime,
+    ) -> bool:
+        """Apply one observation inside the caller's transaction; False when it changes nothing."""
+        old = parse_status(payment.status)
+        paid = max(event.actually_paid if event else Decimal(0), payment.actually_paid)
+        new = effective_status(
+            observed, paid, payment.pay_amount, self.settings.underpaid_tolerance
+        )
+        more_money = new is old is Status.PARTIALLY_PAID and paid > payment.actually_paid
+        if not (can_move(old, new) or more_money):
+            return False
+        values: dict[str, object] = dict(
+            status=new.value,
+            status_rank=RANK[new],
+            actually_paid=paid,
+            updated_at=now,
+            last_event_at=now,
+            late=payment.late or (old is Status.EXPIRED and new in MONEY_SEEN),
+        )
+        if new in MONEY_SEEN or new in FINAL:
+            values["next_check_at"] = None  # nothing left to count down
+        if new is Status.EXPIRED:
+            values["next_check_at"] = payment.expires_at + self.settings.monitoring
+        if new is Status.FINISHED:
+            values["paid_at"] = now
+            if paid > payment.pay_amount:
+                values["surplus"] = paid - payment.pay_amount
+        if event is not None and event.outcome_amount is not None:
+            values.update(
+                outcome_amount=event.outcome_amount, outcome_currency=event.outcome_currency
+            )
+        if not await repos.compare_and_set_status(
+            session, payment.id, payment.status_rank, payment.status, values
+        ):
+            return False  # someone else moved it first
+        for key, value in values.items():
+            setattr(payment, key, value)
+        await self._consequences(session, payment, new, now)
+        return True
+
+    async def _consequences(
+        self, session: AsyncSession, p: Payment, new: Status, now: datetime
+    ) -> None:
+        user = await session.get(User, p.user_id)
+        locale = (user.locale if user else None) or "en"
+        base = {"payment_id": p.id, "plan": p.plan, "coin": p.pay_currency}
+
+        async def tell(kind: str, key: str, **extra: object) -> None:
+            await repos.enqueue(
+                session,
+                chat_platform=p.chat_platform,
+                chat_id=p.chat_id,
+                user_id=p.user_id,
+                kind=kind,
+                payload=jsonable({**base, **extra}),
+                locale=locale,
+                dedupe_key=f"payment:{p.id}:{key}",
+                created_at=now,
+            )
+
+        if new is Status.CONFIRMING:
+            await tell("payment.confirming", "confirming", amount=p.actually_paid)
+        elif new is Status.PARTIALLY_PAID:
+            remaining = p.pay_amount - p.actually_paid
+            await tell(
+                "payment.partial",
+                f"partial:{p.actually_paid.normalize()}",
+                paid=p.actually_paid,
+                asked=p.pay_amount,
+                remaining=remaining,
+                uri=payment_link(self.catalog, p, remaining),
+            )
+        elif new is Status.FINISHED:
+            await self._finish(session, p, now, tell)
+        elif new in (Status.FAILED, Status.REFUNDED, Status.EXPIRED):
+            await tell(f"payment.{new.value}", new.value)
+        if p.late and new is Status.FINISHED:
+            await self._alert(
+                session,
+                now,
+                f"late:{p.id}",
+                "alert.late",
+                payment_id=p.id,
+                paid=p.actually_paid,
+                coin=p.pay_currency,
+            )
+
+    async def _finish(self, session: AsyncSession, p: Payment, now: datetime, tell: Tell) -> None:
+        if p.late and not self.settings.activate_late:
+            await tell("payment.late_held", "late_held", paid=p.actually_paid)
+            return
+        plan = self.catalog.plan(p.plan)
+        start = now  # a renewal of the same plan extends from its current end
+        for active in await repos.active_activations(session, p.user_id, now):
+            if active.plan == plan.code:
+                start = max(start, active.period_end)
+        end = start + timedelta(days=plan.period_days)
+        if await repos.add_activation(
+            session,
+            payment_id=p.id,
+            user_id=p.user_id,
+            plan=plan.code,
+            period_start=start,
+            period_end=end,
+            source="payment",
+            created_at=now,
+        ):
+            await tell(
+                "payment.activated",
+                "activated",
+                period_end=end.isoformat(),
+                paid=p.actually_paid,
+                late=p.late,
+            )
+        if p.surplus:
+            await self._alert(
+                session,
+                now,
+                f"overpaid:{p.id}",
+                "alert.overpaid",
+                payment_id=p.id,
+                surplus=p.surplus,
+                coin=p.pay_currency,
+            )
+
+    async def _alert(
+        self, session: AsyncSession, now: datetime, key: str, kind: str, **payload: object
+    ) -> None:
+        """Tell every configured operator (their private chat is their user id) and audit."""
+        data = jsonable(payload)
+        await repos.audit(session, now, "system", kind, key, **data)
+        for platform, ids in self.operators.items():
+            for op_id in ids:
+                await repos.enqueue(
+                    session,
+                    chat_platform=platform,
+                    chat_id=str(op_id),
+                    user_id=None,
+                    kind=kind,
+                    payload=data,
+                    locale="en",
+                    dedupe_key=f"{key}:{platform}:{op_id}",
+                    created_at=now,
+                )
