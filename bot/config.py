@@ -114,8 +114,30 @@ class AgentConfig(_Section):
         return value
 
 
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+
+
 class DatabaseConfig(_Section):
     url: str = "sqlite+aiosqlite:///paybot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        """SQLite or PostgreSQL, always through their asyncio drivers (added when left out)."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. sqlite+aiosqlite:///paybot.db)") from None
+        backend = url.get_backend_name()
+        if backend not in ASYNC_DRIVERS:
+            raise ValueError(f"{backend!r} is not supported: use SQLite or PostgreSQL")
+        driver = ASYNC_DRIVERS[backend]
+        if url.get_driver_name() != driver:
+            url = url.set(drivername=f"{backend}+{driver}")
+        return url.render_as_string(hide_password=False)
 
 
 class OperatorsConfig(_Section):
@@ -211,7 +233,7 @@ def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> None:
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     elif first["type"] == "missing":
@@ -251,4 +273,7 @@ def masked(config: Config) -> dict[str, Any]:
     """The effective configuration as plain data, secrets masked."""
     data = config.model_dump(mode="json")
     data["secrets"] = {k: ("***" if v else "(not set)") for k, v in data["secrets"].items()}
+    from sqlalchemy.engine import make_url
+
+    data["database"]["url"] = make_url(config.database.url).render_as_string(hide_password=True)
     return data

@@ -186,7 +186,7 @@ class Conversation:
                 replies.append(
                     Outgoing(target, _("Sorry, I didn't understand that.") + "\n" + help_text())
                 )
-        await self._remember_turn(target, text, result.intent)
+        await self._remember_turn(target, text, result.text or result.summary or result.intent)
         return replies
 
     async def _history(self, chat: ChatRef) -> list[BaseMessage]:
@@ -200,12 +200,12 @@ class Conversation:
             HumanMessage(r.content) if r.role == "user" else AIMessage(r.content) for r in rows
         ]
 
-    async def _remember_turn(self, chat: ChatRef, text: str, intent: str) -> None:
+    async def _remember_turn(self, chat: ChatRef, text: str, answer: str) -> None:
         if not self.history_turns:
             return
         now = self.clock()
         async with self.db.transaction() as session:
-            for role, content in (("user", text), ("assistant", f"[{intent or 'unknown'}]")):
+            for role, content in (("user", text), ("assistant", answer or "[not understood]")):
                 await repos.add_chat_message(
                     session, chat.platform, chat.chat_id, role, content, now, self.history_turns
                 )

@@ -113,19 +113,26 @@ async def payment_by_provider_id(
     return (await session.scalars(query)).first()
 
 
-async def due_payments(
-    session: AsyncSession, now: datetime, limit: int, *, skip_locked: bool
-) -> Sequence[Payment]:
-    """Payments whose `next_check_at` has come, oldest first (served by its index)."""
+async def due_payment_ids(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Payments whose `next_check_at` has come, oldest first (an index range scan)."""
     query = (
-        select(Payment)
+        select(Payment.id)
         .where(Payment.next_check_at <= now)
         .order_by(Payment.next_check_at)
         .limit(limit)
     )
+    return list((await session.scalars(query)).all())
+
+
+async def claim_due_payment(
+    session: AsyncSession, payment_id: int, now: datetime, *, skip_locked: bool
+) -> Payment | None:
+    """Lock one due payment for this transaction; None if another worker holds it or it is
+    no longer due."""
+    query = select(Payment).where(Payment.id == payment_id, Payment.next_check_at <= now)
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    return (await session.scalars(query)).all()
+    return (await session.scalars(query)).first()
 
 
 async def compare_and_set_status(

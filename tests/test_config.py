@@ -60,6 +60,8 @@ def test_env_overrides_any_key() -> None:
         ({"PAYBOT_PLANS__PRO__PRICE": "-1"}, "plans.pro.price"),
         ({"PAYBOT_AGENT__MODEL": "gpt"}, "agent.model"),
         ({"PAYBOT_SHOP__DEFAULT_LOCALE": "fr"}, "default_locale 'fr' is not in locales"),
+        ({"PAYBOT_DATABASE__URL": "notaurl"}, "database.url: not a database URL"),
+        ({"PAYBOT_DATABASE__URL": "mysql://h/db"}, "database.url: 'mysql' is not supported"),
     ],
 )
 def test_bad_values_name_the_key(environ: dict[str, str], expected: str) -> None:
@@ -118,3 +120,11 @@ def test_cli_config_check_prints_masked(capsys, monkeypatch) -> None:
     assert main(["--config", str(EXAMPLE), "config", "check"]) == 0
     out = capsys.readouterr().out
     assert "sk-very-secret" not in out and '"nowpayments_api_key": "***"' in out
+
+
+def test_database_url_gets_the_async_driver_and_hides_its_password() -> None:
+    config = load_config(EXAMPLE, {"PAYBOT_DATABASE__URL": "postgresql://bob:pw@db:5432/shop"})
+    assert config.database.url == "postgresql+asyncpg://bob:pw@db:5432/shop"
+    assert masked(config)["database"]["url"] == "postgresql+asyncpg://bob:***@db:5432/shop"
+    config = load_config(EXAMPLE, {"PAYBOT_DATABASE__URL": "sqlite:///x.db"})
+    assert config.database.url == "sqlite+aiosqlite:///x.db"

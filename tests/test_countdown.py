@@ -132,3 +132,16 @@ async def test_sandbox_steps_arrive_through_the_webhook_path(app, fake, clock) -
     p = await _payment(app, pid)
     assert p.status == "finished" and p.actually_paid == p.pay_amount
     assert isinstance(p.actually_paid, Decimal)
+
+
+async def test_one_broken_payment_does_not_stall_the_others(app, fake, clock) -> None:
+    broken = await buy(fake, "/buy pro ltc")
+    good = await buy(fake, "/buy pro sol")
+    async with app.db.transaction() as session:
+        row = await session.get(Payment, broken)
+        row.status = "bogus"  # a row no code path understands
+    at = clock() + timedelta(minutes=10)
+    report = await app.countdown.sweep(at)
+    assert report.due == 2 and report.warnings == 1
+    assert await _outbox(app) == [f"payment:{good}:warn:300"]
+    assert (await _payment(app, broken)).next_check_at == at + timedelta(minutes=1)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
 
 from storage import repos
 from storage.models import Payment, User
@@ -18,6 +20,7 @@ from tools.states import Status
 from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
+RETRY_LATER = timedelta(minutes=1)
 
 
 @dataclass
@@ -45,11 +48,25 @@ class Countdown:
                 await self.events.handle_webhook(headers, body, source="sandbox")
                 report.webhooks += 1
         db = self.events.db
-        async with db.transaction() as session:
-            rows = await repos.due_payments(session, now, self.batch, skip_locked=not db.is_sqlite)
-            report.due = len(rows)
-            for payment in rows:
-                await self._check(session, payment, now, report)
+        async with db.sessions() as session:
+            due = await repos.due_payment_ids(session, now, self.batch)
+        report.due = len(due)
+        for payment_id in due:  # one transaction each: one bad row cannot stall the rest
+            try:
+                async with db.transaction() as session:
+                    payment = await repos.claim_due_payment(
+                        session, payment_id, now, skip_locked=not db.is_sqlite
+                    )
+                    if payment is not None:
+                        await self._check(session, payment, now, report)
+            except Exception:
+                log.exception("payment %s could not be checked; trying again later", payment_id)
+                async with db.transaction() as session:
+                    await session.execute(
+                        update(Payment)
+                        .where(Payment.id == payment_id)
+                        .values(next_check_at=now + RETRY_LATER)
+                    )
         if report.warnings or report.expired:
             self.events.on_change()
         return report

@@ -29,6 +29,7 @@ class TurnResult:
     cards: list[Card] = field(default_factory=list)
     text: str = ""
     intent: str = ""  # the tool called, or "help" / "unknown"
+    summary: str = ""  # what the tools said (kept as the assistant's turn in chat memory)
 
 
 class AgentRunner:
@@ -52,8 +53,10 @@ class AgentRunner:
         new = state["messages"][len(messages) :]
         result = TurnResult()
         for message in new:
-            if isinstance(message, ToolMessage) and message.artifact is not None:
-                result.cards.append(message.artifact)
+            if isinstance(message, ToolMessage):
+                result.summary = f"{result.summary} {message.text}".strip()[:1000]
+                if message.artifact is not None:
+                    result.cards.append(message.artifact)
             elif isinstance(message, AIMessage):
                 if message.tool_calls and not result.intent:
                     result.intent = message.tool_calls[0]["name"]
