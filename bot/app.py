@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -20,7 +21,7 @@ from bot.conversation import Conversation
 from bot.i18n import load_catalogs
 from bot.messages import Incoming
 from bot.notifier import Notifier
-from bot.scheduler import Sweeper
+from bot.scheduler import Scheduler
 from bot.webhooks import WebhookServer
 from storage.db import Database
 from storage.models import OutboxItem, Payment, User
@@ -32,18 +33,48 @@ from tools.currencies import CurrencyDesk
 from tools.payments import PaymentService
 from tools.plans import PlanBook
 from tools.policy import PaymentSettings
+from tools.providers.base import PaymentProvider
+from tools.providers.nowpayments import NowPaymentsProvider
 from tools.providers.sandbox import SandboxProvider
+from tools.reconcile import Reconciler
 from tools.states import OPEN, Status
 from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
 SANDBOX_COMMAND_PLATFORMS = frozenset({"console", "fake"})
+POLL_EVERY = 5.0  # seconds between reconciliation runs
 
 
 def offline_model(catalog: Catalog) -> OfflineRouterModel:
     plans = {p.code: [p.name] for p in catalog.plans}
     coins = {c.code: [c.name, c.symbol, *c.aliases] for c in catalog.coins}
     return OfflineRouterModel(router=IntentRouter(plans, coins))
+
+
+def make_provider(config: Config, db: Database, catalog: Catalog, clock: Clock) -> PaymentProvider:
+    if config.provider.name == "nowpayments":
+        settings = config.provider.nowpayments
+        return NowPaymentsProvider(
+            base_url=settings.base_url,
+            api_key=config.secrets.nowpayments_api_key or "",
+            ipn_secret=config.secrets.nowpayments_ipn_secret or "",
+            callback_url=config.webhooks.public_url.rstrip("/") + "/webhooks/nowpayments",
+            clock=clock,
+            codes={c.code: settings.codes.get(c.code, c.code) for c in catalog.coins},
+            timeout=settings.timeout_seconds,
+            retries=settings.retries,
+            cache_seconds=settings.cache_seconds,
+        )
+    sandbox = config.provider.sandbox
+    return SandboxProvider(
+        db,
+        clock,
+        rates=sandbox.rates,
+        min_amounts=sandbox.min_amounts,
+        confirm_seconds=sandbox.confirm_seconds,
+        finish_seconds=sandbox.finish_seconds,
+        quote_ttl_seconds=sandbox.quote_ttl_seconds,
+    )
 
 
 class App:
@@ -61,16 +92,7 @@ class App:
         load_catalogs(config.shop.locales)
         self.db = Database(config.database.url)
         self.catalog = Catalog.from_config(config.plans, config.coins, config.shop.price_currency)
-        sandbox = config.provider.sandbox
-        self.provider = SandboxProvider(
-            self.db,
-            clock,
-            rates=sandbox.rates,
-            min_amounts=sandbox.min_amounts,
-            confirm_seconds=sandbox.confirm_seconds,
-            finish_seconds=sandbox.finish_seconds,
-            quote_ttl_seconds=sandbox.quote_ttl_seconds,
-        )
+        self.provider = make_provider(config, self.db, self.catalog, clock)
         timers = config.timers
         settings = PaymentSettings(
             ttl=timedelta(seconds=timers.payment_ttl_seconds),
@@ -79,6 +101,8 @@ class App:
             underpaid_tolerance=config.payments.underpaid_tolerance,
             activate_late=config.payments.activate_late,
             max_open_per_user=config.payments.max_open_per_user,
+            poll_after=timedelta(seconds=config.reconcile.after_seconds),
+            poll_expired_every=timedelta(seconds=config.reconcile.expired_every_seconds),
         )
         self.events = PaymentEvents(
             self.db,
@@ -112,11 +136,17 @@ class App:
             else frozenset(),
         )
         self.countdown = Countdown(self.events)
-        self.sweeper = Sweeper(self.countdown, clock, timers.sweep_interval_seconds)
+        self.reconciler = Reconciler(
+            self.events,
+            per_run=max(1, math.ceil(config.reconcile.max_per_minute * POLL_EVERY / 60)),
+        )
+        self.scheduler = Scheduler(clock)
+        self.scheduler.every("sweep", timers.sweep_interval_seconds, self.countdown.sweep)
+        self.scheduler.every("reconcile", POLL_EVERY, self.reconciler.poll)
         self.notifier = Notifier(self.db, self.catalog, self.adapters, clock)
         self.webhooks = (
             WebhookServer(self.db, self.events, config.webhooks.host, config.webhooks.port)
-            if config.webhooks.enabled
+            if config.webhooks_needed
             else None
         )
         self._relay: asyncio.Task[None] | None = None
@@ -134,13 +164,13 @@ class App:
         for adapter in self.adapters.values():
             await adapter.start(self.handle)
         if background:
-            self.sweeper.start()
+            self.scheduler.start()
             self._relay = asyncio.create_task(self.notifier.run(), name="outbox-relay")
             if self.webhooks is not None:
                 await self.webhooks.start()
 
     async def stop(self) -> None:
-        self.sweeper.stop()
+        self.scheduler.stop()
         self.notifier.stop()
         if self._relay is not None:
             self._relay.cancel()
@@ -150,6 +180,9 @@ class App:
             await self.webhooks.stop()
         for adapter in self.adapters.values():
             await adapter.stop()
+        close = getattr(self.provider, "close", None)
+        if close is not None:
+            await close()
         await self.db.close()
 
     async def settled(self, platform: str, user: str) -> bool:

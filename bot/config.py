@@ -77,9 +77,26 @@ class SandboxConfig(_Section):
     min_amounts: dict[str, Decimal] = {}
 
 
+class NowPaymentsConfig(_Section):
+    base_url: str = (
+        "https://api.nowpayments.io/v1"  # sandbox: https://api-sandbox.nowpayments.io/v1
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
+    cache_seconds: float = Field(default=60.0, ge=0)
+    codes: dict[str, str] = {"pol": "maticmainnet", "bnb": "bnbbsc"}  # ours → their ticker
+
+
 class ProviderConfig(_Section):
-    name: Literal["sandbox"] = "sandbox"
+    name: Literal["sandbox", "nowpayments"] = "sandbox"
     sandbox: SandboxConfig = SandboxConfig()
+    nowpayments: NowPaymentsConfig = NowPaymentsConfig()
+
+
+class ReconcileConfig(_Section):
+    after_seconds: int = Field(default=300, gt=0)  # poll an open payment this long after its
+    expired_every_seconds: int = Field(default=900, gt=0)  # last event; expired ones this often
+    max_per_minute: int = Field(default=60, gt=0)  # never more provider reads than this
 
 
 class PaymentsConfig(_Section):
@@ -183,6 +200,7 @@ class Config(_Section):
     operators: OperatorsConfig = OperatorsConfig()
     console: ConsoleConfig = ConsoleConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
     secrets: Secrets = Secrets()
 
     @model_validator(mode="after")
@@ -201,7 +219,16 @@ class Config(_Section):
             missing = sorted(set(self.coins) - set(self.provider.sandbox.rates))
             if missing:
                 raise ValueError(f"provider.sandbox.rates has no rate for {', '.join(missing)}")
+        if self.provider.name == "nowpayments":
+            for secret in ("nowpayments_api_key", "nowpayments_ipn_secret"):
+                if not getattr(self.secrets, secret):
+                    raise ValueError(f"provider nowpayments needs {ENV_PREFIX}{secret.upper()}")
         return self
+
+    @property
+    def webhooks_needed(self) -> bool:
+        """The webhook server runs when the provider sends webhooks (or when asked to)."""
+        return self.webhooks.enabled or self.provider.name == "nowpayments"
 
 
 def _parse_env_value(raw: str) -> Any:

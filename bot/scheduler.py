@@ -1,43 +1,50 @@
-"""One APScheduler per process; its only job is a plain `sweep(now)` (DESIGN §5)."""
+"""One APScheduler per process (DESIGN §5): the sweeper every second and the reconciliation
+poller every few seconds. Their bodies are plain `async def ...(now)` that tests call with a
+fixed `now`; no job per payment."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from tools.clock import Clock
-from tools.countdown import Countdown
 
 log = logging.getLogger(__name__)
 
+Job = Callable[[datetime], Awaitable[object]]
 
-class Sweeper:
-    def __init__(self, countdown: Countdown, clock: Clock, interval_seconds: float) -> None:
-        self.countdown = countdown
+
+class Scheduler:
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.interval = interval_seconds
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.ticks = 0
+        self.ticks: dict[str, int] = {}
 
-    async def tick(self) -> None:
-        try:
-            await self.countdown.sweep(self.clock())
-        except Exception:
-            log.exception("sweep failed; the next tick tries again")
-        self.ticks += 1
+    def every(self, name: str, seconds: float, job: Job) -> None:
+        """Run `job(now)` every `seconds`; a run never overlaps the previous one."""
 
-    def start(self) -> None:
+        async def tick() -> None:
+            try:
+                await job(self.clock())
+            except Exception:
+                log.exception("%s failed; the next run tries again", name)
+            self.ticks[name] = self.ticks.get(name, 0) + 1
+
         self.scheduler.add_job(
-            self.tick,
-            IntervalTrigger(seconds=self.interval),
-            id="sweep",
+            tick,
+            IntervalTrigger(seconds=seconds),
+            id=name,
             misfire_grace_time=None,
             coalesce=True,
             max_instances=1,
             replace_existing=True,
         )
+
+    def start(self) -> None:
         self.scheduler.start()
 
     def stop(self) -> None:

@@ -66,7 +66,8 @@ class Payment(Base):
     provider_payment_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))
     status_rank: Mapped[int] = mapped_column(Integer)
-    actually_paid: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    actually_paid: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))  # incl. top-ups
+    topup_paid: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))  # from child payments
     outcome_amount: Mapped[Decimal | None] = mapped_column(Money)
     outcome_currency: Mapped[str | None] = mapped_column(String(20))
     fee_currency: Mapped[str | None] = mapped_column(String(20))
@@ -80,6 +81,7 @@ class Payment(Base):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     warnings_sent: Mapped[str] = mapped_column(String(100), default="")
     retried_from_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     purchase_id: Mapped[str | None] = mapped_column(String(64))

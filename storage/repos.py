@@ -113,15 +113,16 @@ async def payment_by_provider_id(
     return (await session.scalars(query)).first()
 
 
-async def due_payment_ids(session: AsyncSession, now: datetime, limit: int) -> list[int]:
-    """Payments whose `next_check_at` has come, oldest first (an index range scan)."""
+async def due_payments(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
+    """(id, status, expires_at, provider_payment_id) of payments whose `next_check_at` has
+    come, oldest first (an index range scan)."""
     query = (
-        select(Payment.id)
+        select(Payment.id, Payment.status, Payment.expires_at, Payment.provider_payment_id)
         .where(Payment.next_check_at <= now)
         .order_by(Payment.next_check_at)
         .limit(limit)
     )
-    return list((await session.scalars(query)).all())
+    return list((await session.execute(query)).all())
 
 
 async def claim_due_payment(
@@ -133,6 +134,11 @@ async def claim_due_payment(
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
     return (await session.scalars(query)).first()
+
+
+async def children(session: AsyncSession, parent_id: int) -> Sequence[Payment]:
+    query = select(Payment).where(Payment.parent_payment_id == parent_id).order_by(Payment.id)
+    return (await session.scalars(query)).all()
 
 
 async def compare_and_set_status(

@@ -15,8 +15,9 @@ from sqlalchemy import update
 
 from storage import repos
 from storage.models import Payment, User
+from tools.errors import ProviderError
 from tools.policy import due_warnings, next_check, sent_offsets
-from tools.states import Status
+from tools.states import MONEY_SEEN, Status
 from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,12 @@ class Countdown:
                 report.webhooks += 1
         db = self.events.db
         async with db.sessions() as session:
-            due = await repos.due_payment_ids(session, now, self.batch)
+            due = await repos.due_payments(session, now, self.batch)
         report.due = len(due)
-        for payment_id in due:  # one transaction each: one bad row cannot stall the rest
-            try:
+        for payment_id, status, expires_at, provider_payment_id in due:
+            if status == Status.WAITING and now >= expires_at:
+                await self._ask_before_expiring(payment_id, provider_payment_id)
+            try:  # one transaction each: one bad row cannot stall the rest
                 async with db.transaction() as session:
                     payment = await repos.claim_due_payment(
                         session, payment_id, now, skip_locked=not db.is_sqlite
@@ -70,6 +73,15 @@ class Countdown:
         if report.warnings or report.expired:
             self.events.on_change()
         return report
+
+    async def _ask_before_expiring(self, payment_id: int, provider_payment_id: str) -> None:
+        """A lost webhook must not turn a paid payment into an expired one: ask first."""
+        try:
+            event = await self.events.provider.get_payment(provider_payment_id)
+            if Status(event.status) in MONEY_SEEN:
+                await self.events.apply_event(event, "poll")
+        except (ProviderError, ValueError) as exc:
+            log.warning("payment %s: provider not asked before expiry: %s", payment_id, exc)
 
     async def _check(self, session, payment: Payment, now: datetime, report: SweepReport) -> None:
         status = Status(payment.status)

@@ -17,6 +17,20 @@ class PaymentSettings:
     underpaid_tolerance: Decimal = Decimal("0.005")
     activate_late: bool = True
     max_open_per_user: int = 3
+    poll_after: timedelta = timedelta(minutes=5)  # re-read an open payment after this silence
+    poll_expired_every: timedelta = timedelta(minutes=15)  # and an expired one this often
+
+
+def next_poll(
+    status: Status, now: datetime, expires_at: datetime, settings: PaymentSettings
+) -> datetime | None:
+    """When the reconciliation poller should next ask the provider about a payment."""
+    if status in (Status.FINISHED, Status.FAILED, Status.REFUNDED):
+        return None
+    if status is Status.EXPIRED:
+        at = now + settings.poll_expired_every
+        return at if at <= expires_at + settings.monitoring else None
+    return now + settings.poll_after
 
 
 def enough_paid(paid: Decimal, asked: Decimal, tolerance: Decimal) -> bool:

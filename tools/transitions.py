@@ -21,7 +21,7 @@ from storage.db import Database
 from storage.models import Payment, PaymentEvent, User
 from tools.catalog import Catalog
 from tools.clock import Clock
-from tools.policy import PaymentSettings, effective_status
+from tools.policy import PaymentSettings, effective_status, enough_paid, next_poll
 from tools.providers.base import PaymentProvider, ProviderEvent, WebhookRejected
 from tools.states import FINAL, MONEY_SEEN, RANK, Status, can_move, parse_status
 from tools.views import payment_link
@@ -39,6 +39,21 @@ class ApplyResult:
 def jsonable(data: Mapping[str, object]) -> dict[str, object]:
     """Outbox payloads are JSON: money travels as exact strings, never floats."""
     return {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in data.items()}
+
+
+def _settlement(event: ProviderEvent) -> dict[str, object]:
+    """The provider's settlement figures, kept for the operator ledger when it sends them."""
+    values: dict[str, object] = {}
+    if event.outcome_amount is not None:
+        values.update(outcome_amount=event.outcome_amount, outcome_currency=event.outcome_currency)
+    if event.fees:
+        values.update(
+            fee_currency=event.fee_currency,
+            fee_deposit=event.fees.get("deposit"),
+            fee_withdrawal=event.fees.get("withdrawal"),
+            fee_service=event.fees.get("service"),
+        )
+    return values
 
 
 class PaymentEvents:
@@ -79,6 +94,8 @@ class PaymentEvents:
             payment = await repos.payment_by_provider_id(
                 session, name, event.provider_payment_id, lock=not self.db.is_sqlite
             )
+            if payment is None and event.parent_payment_id:
+                payment = await self._top_up(session, event, now)
             if payment is None:
                 await repos.audit(
                     session,
@@ -124,7 +141,8 @@ class PaymentEvents:
     ) -> bool:
         """Apply one observation inside the caller's transaction; False when it changes nothing."""
         old = parse_status(payment.status)
-        paid = max(event.actually_paid if event else Decimal(0), payment.actually_paid)
+        own = event.actually_paid if event else Decimal(0)
+        paid = max(own + payment.topup_paid, payment.actually_paid)
         new = effective_status(
             observed, paid, payment.pay_amount, self.settings.underpaid_tolerance
         )
@@ -139,6 +157,7 @@ class PaymentEvents:
             last_event_at=now,
             late=payment.late or (old is Status.EXPIRED and new in MONEY_SEEN),
         )
+        values["next_poll_at"] = next_poll(new, now, payment.expires_at, self.settings)
         if new in MONEY_SEEN or new in FINAL:
             values["next_check_at"] = None  # nothing left to count down
         if new is Status.EXPIRED:
@@ -147,18 +166,84 @@ class PaymentEvents:
             values["paid_at"] = now
             if paid > payment.pay_amount:
                 values["surplus"] = paid - payment.pay_amount
-        if event is not None and event.outcome_amount is not None:
-            values.update(
-                outcome_amount=event.outcome_amount, outcome_currency=event.outcome_currency
-            )
+        if event is not None:
+            values.update(_settlement(event))
         if not await repos.compare_and_set_status(
             session, payment.id, payment.status_rank, payment.status, values
         ):
             return False  # someone else moved it first
         for key, value in values.items():
             setattr(payment, key, value)
-        await self._consequences(session, payment, new, now)
+        if payment.parent_payment_id is not None:
+            await self._roll_up(session, payment, now)  # a top-up speaks through its parent
+        else:
+            await self._consequences(session, payment, new, now)
         return True
+
+    async def _top_up(
+        self, session: AsyncSession, event: ProviderEvent, now: datetime
+    ) -> Payment | None:
+        """More money sent to an address already used arrives as a child payment."""
+        parent = await repos.payment_by_provider_id(
+            session,
+            self.provider.name,
+            str(event.parent_payment_id),
+            lock=not self.db.is_sqlite,
+        )
+        if parent is None or parent.parent_payment_id is not None:
+            return None
+        child = Payment(
+            user_id=parent.user_id,
+            chat_platform=parent.chat_platform,
+            chat_id=parent.chat_id,
+            order_id=f"{parent.order_id}-{event.provider_payment_id}"[:64],
+            plan=parent.plan,
+            price_amount=Decimal(0),
+            price_currency=parent.price_currency,
+            pay_currency=parent.pay_currency,
+            pay_amount=max(parent.pay_amount - parent.actually_paid, Decimal(0)),
+            pay_address=parent.pay_address,
+            payin_extra_id=parent.payin_extra_id,
+            provider=self.provider.name,
+            provider_payment_id=event.provider_payment_id,
+            status=Status.WAITING.value,
+            status_rank=RANK[Status.WAITING],
+            actually_paid=Decimal(0),
+            topup_paid=Decimal(0),
+            created_at=now,
+            updated_at=now,
+            expires_at=parent.expires_at,
+            next_check_at=None,
+            next_poll_at=now + self.settings.poll_after,
+            warnings_sent="",
+            parent_payment_id=parent.id,
+            purchase_id=parent.purchase_id,
+            late=False,
+        )
+        session.add(child)
+        await session.flush()
+        return child
+
+    async def _roll_up(self, session: AsyncSession, child: Payment, now: datetime) -> None:
+        """Re-judge the parent on everything paid so far: its own money plus its top-ups."""
+        parent = await session.get(Payment, child.parent_payment_id)
+        if parent is None or parse_status(parent.status) in FINAL:
+            return
+        children = await repos.children(session, parent.id)
+        counted = (Status.PARTIALLY_PAID.value, Status.FINISHED.value)
+        topups = sum((c.actually_paid for c in children if c.status in counted), Decimal(0))
+        own = parent.actually_paid - parent.topup_paid
+        total = own + topups
+        if total <= parent.actually_paid:
+            return
+        parent.topup_paid = topups
+        observed = (
+            Status.FINISHED
+            if enough_paid(total, parent.pay_amount, self.settings.underpaid_tolerance)
+            else Status.PARTIALLY_PAID
+        )
+        event = ProviderEvent(parent.provider_payment_id, observed.value, own)
+        await self.transition(session, parent, observed, event, now)
 
     async def _consequences(
         self, session: AsyncSession, p: Payment, new: Status, now: datetime

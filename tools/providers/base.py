@@ -38,8 +38,9 @@ class ProviderEvent:
     actually_paid: Decimal
     outcome_amount: Decimal | None = None
     outcome_currency: str | None = None
-    fees: Mapping[str, Decimal] = field(default_factory=dict)
+    fees: Mapping[str, Decimal] = field(default_factory=dict)  # deposit, withdrawal, service
     fee_currency: str | None = None
+    parent_payment_id: str | None = None  # a top-up: more money to an already used address
     raw: str = ""
 
     @property
