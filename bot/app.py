@@ -63,6 +63,7 @@ def make_provider(config: Config, db: Database, catalog: Catalog, clock: Clock) 
             codes={c.code: settings.codes.get(c.code, c.code) for c in catalog.coins},
             timeout=settings.timeout_seconds,
             retries=settings.retries,
+            backoff=settings.backoff_seconds,
             cache_seconds=settings.cache_seconds,
         )
     sandbox = config.provider.sandbox

@@ -83,6 +83,7 @@ class NowPaymentsConfig(_Section):
     )
     timeout_seconds: float = Field(default=10.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10)
+    backoff_seconds: float = Field(default=0.5, ge=0)
     cache_seconds: float = Field(default=60.0, ge=0)
     codes: dict[str, str] = {"pol": "maticmainnet", "bnb": "bnbbsc"}  # ours → their ticker
 

@@ -78,3 +78,49 @@ async def app(config: Config, fake: FakeAdapter, clock: ManualClock) -> AsyncIte
     await application.start(background=False)
     yield application
     await application.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def nowpayments():
+    """The fake NOWPayments API on a local port."""
+    from tests.fakes.nowpayments_server import FakeNowPayments
+
+    server = FakeNowPayments()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def nowpayments_config(db_url: str, api_url: str, port: int, **overrides: str) -> Config:
+    return make_config(
+        db_url,
+        PROVIDER__NAME="nowpayments",
+        PROVIDER__NOWPAYMENTS__BASE_URL=api_url,
+        PROVIDER__NOWPAYMENTS__RETRIES="2",
+        PROVIDER__NOWPAYMENTS__BACKOFF_SECONDS="0.01",
+        WEBHOOKS__PORT=str(port),
+        WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
+        NOWPAYMENTS_API_KEY="test-api-key",
+        NOWPAYMENTS_IPN_SECRET="test-ipn-secret",
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def np_app(db_url: str, nowpayments, fake: FakeAdapter, clock: ManualClock):
+    """The app selling through the fake NOWPayments, its webhook server on a local port."""
+    port = free_port()
+    config = nowpayments_config(db_url, nowpayments.url, port)
+    application = App(config, adapters=[fake], clock=clock)
+    await application.start(background=False)
+    await application.webhooks.start()
+    yield application
+    await application.stop()

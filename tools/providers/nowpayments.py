@@ -274,7 +274,8 @@ class NowPaymentsProvider:
         return parse_event(data)
 
     def verify_and_parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        """Check `x-nowpayments-sig` over the canonical body first, then read the event."""
+        """Check `x-nowpayments-sig` over the canonical body first, then read the event from
+        exactly what was signed (the canonical form), so unsigned bytes never count."""
         header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
         try:
             good = ipn_signature.verify(body, header, self._ipn_secret)
@@ -282,10 +283,9 @@ class NowPaymentsProvider:
             raise WebhookRejected(400, "body is not a JSON object") from None
         if not good:
             raise WebhookRejected(401, "missing or bad signature")
+        signed = ipn_signature.canonical_json(body)
         try:
-            data = json.loads(body, parse_float=Decimal)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-            return parse_event(data, raw=body.decode("utf-8"))
+            data = json.loads(signed, parse_float=Decimal)
+            return parse_event(data, raw=signed.decode("utf-8"))
         except (ValueError, KeyError, TypeError):
             raise WebhookRejected(400, "payment_id and payment_status are required") from None

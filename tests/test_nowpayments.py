@@ -1,0 +1,318 @@
+"""The NOWPayments provider and its IPN webhook, against the fake NOWPayments API."""
+
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from storage.models import Activation, AuditEntry, Payment, PaymentEvent
+from tests.helpers import buy, settle
+from tools.errors import ProviderError
+
+
+def _hook(app) -> str:
+    return app.config.webhooks.public_url + "/webhooks/nowpayments"
+
+
+async def _row(app, pid: int) -> Payment:
+    async with app.db.sessions() as session:
+        return await session.get(Payment, pid)
+
+
+async def _count(app, model, *where) -> int:
+    async with app.db.sessions() as session:
+        return (
+            await session.execute(select(func.count()).select_from(model).where(*where))
+        ).scalar_one()
+
+
+async def _provider_id(app, pid: int) -> int:
+    return int((await _row(app, pid)).provider_payment_id)
+
+
+# --- the client --------------------------------------------------------------------------
+
+
+async def test_buy_creates_the_payment_at_nowpayments(np_app, nowpayments, fake) -> None:
+    pid = await buy(fake, "/buy pro btc")
+    row = await _row(np_app, pid)
+    remote = nowpayments.payments[int(row.provider_payment_id)]
+    assert remote.callback == _hook(np_app)
+    assert remote.body["price_amount"] == Decimal(299) and remote.body["price_currency"] == "usd"
+    assert row.pay_amount == Decimal("0.00460000") and row.pay_address.startswith("bc1qfake")
+    assert row.provider == "nowpayments" and row.order_id.isascii()
+    # the provider's quote expiry is far away: our 15-minute countdown is the deadline
+    assert (row.expires_at - row.created_at).total_seconds() == 900
+
+
+async def test_coin_codes_are_mapped_and_currencies_intersected(np_app, nowpayments) -> None:
+    nowpayments.offered -= {"xrp"}
+    codes = await np_app.provider.currencies()
+    assert "pol" in codes and "bnb" in codes and "xrp" not in codes
+    pid_pol = np_app.catalog.coin("pol")
+    assert np_app.provider.code(pid_pol) == "maticmainnet"
+
+
+async def test_lists_and_estimates_are_cached(np_app, nowpayments, fake, clock) -> None:
+    for _ in range(3):
+        await fake.say("/estimate pro eth")
+        await fake.say("/currencies")
+    assert nowpayments.count("/v1/estimate") == 1
+    assert nowpayments.count("/v1/currencies") == 1
+    clock.advance(61)
+    await fake.say("/estimate pro eth")
+    assert nowpayments.count("/v1/estimate") == 2
+
+
+async def test_5xx_is_retried_and_4xx_is_not(np_app, nowpayments) -> None:
+    nowpayments.fail_next = [502, 503]
+    assert await np_app.provider.status()
+    assert nowpayments.count("/v1/status") == 3
+    nowpayments.fail_next = [500, 500, 500]
+    with pytest.raises(ProviderError) as err:
+        await np_app.provider.status()
+    assert err.value.code == "provider_down"
+    nowpayments.requests.clear()
+    with pytest.raises(ProviderError):
+        await np_app.provider.get_payment("404404")
+    assert len(nowpayments.requests) == 1  # a 4xx is final
+
+
+async def test_network_error_is_a_clear_answer(np_app, nowpayments, fake) -> None:
+    await nowpayments.stop()
+    reply = await fake.say("/buy pro btc")
+    assert "not reachable right now" in reply[0].text
+    assert await _count(np_app, Payment) == 0
+
+
+async def test_provider_minimum_and_unavailable_coin(np_app, nowpayments, fake) -> None:
+    nowpayments.offered -= {"ltc"}
+    reply = await fake.say("/buy pro ltc")
+    assert "LTC is temporarily unavailable" in reply[0].text
+    from tests.fakes import nowpayments_server
+
+    nowpayments_server.MINIMUM_USD = Decimal(100)
+    try:
+        reply = await fake.say("/buy starter eth")
+    finally:
+        nowpayments_server.MINIMUM_USD = Decimal(20)
+    assert "under the provider's minimum for ETH: at least 0.03125 ETH" in reply[0].text
+
+
+async def test_wrong_api_key_is_an_operator_problem(np_app, nowpayments, fake, caplog) -> None:
+    nowpayments.api_key = "rotated"
+    reply = await fake.say("/buy pro btc")
+    assert "not reachable right now" in reply[0].text
+    assert "INVALID_API_KEY" in caplog.text
+
+
+# --- IPNs end to end ---------------------------------------------------------------------
+
+
+async def test_ipns_move_the_payment_and_reach_the_chat(np_app, nowpayments, fake) -> None:
+    pid = await buy(fake, "/buy pro btc")
+    answers = await nowpayments.pay(await _provider_id(np_app, pid))
+    assert answers == [200, 200, 200, 200]
+    row = await _row(np_app, pid)
+    assert row.status == "finished" and row.actually_paid == Decimal("0.0046")
+    assert row.outcome_amount == Decimal("0.004577") and row.outcome_currency == "btc"
+    assert row.fee_deposit == Decimal("0.00001") and row.fee_service == Decimal("0.000023")
+    assert await _count(np_app, Activation, Activation.payment_id == pid) == 1
+    await settle(np_app, np_app.clock)
+    texts = fake.texts()
+    assert any(f"#{pid}: we see 0.0046 BTC" in t for t in texts)
+    assert any(f"Payment #{pid} is complete" in t for t in texts)
+
+
+async def test_partial_then_top_up_child_activates_once(np_app, nowpayments, fake) -> None:
+    pid = await buy(fake, "/buy pro usdttrc20")
+    remote = await _provider_id(np_app, pid)
+    await nowpayments.pay(remote, Decimal(200))
+    await settle(np_app, np_app.clock)
+    partial = [m for m in fake.sent if "received 200 of 299 USDT" in m.text]
+    assert partial and "Send 99 USDT more" in partial[0].text and partial[0].image
+    # the customer sends the rest to the same address: NOWPayments reports a child payment
+    child = 9_999_000_001
+    nowpayments.payments[child] = nowpayments.payments[remote]
+    for status in ("confirming", "finished"):
+        body = nowpayments.ipn_body(
+            child, status, Decimal(99), payment_id=child, parent_payment_id=remote
+        )
+        assert await nowpayments.send_ipn(child, body, url=_hook(np_app)) == 200
+        assert await nowpayments.send_ipn(child, body, url=_hook(np_app)) == 200  # replay
+    row = await _row(np_app, pid)
+    assert row.status == "finished" and row.actually_paid == Decimal(299)
+    assert row.topup_paid == Decimal(99)
+    assert await _count(np_app, Activation) == 1
+    await settle(np_app, np_app.clock)
+    assert sum(f"Payment #{pid} is complete" in t for t in fake.texts()) == 1
+
+
+async def test_refunded_and_failed_offer_a_retry(np_app, nowpayments, fake) -> None:
+    for status in ("failed", "refunded"):
+        pid = await buy(fake, f"/buy pro {'eth' if status == 'failed' else 'sol'}")
+        await nowpayments.pay(await _provider_id(np_app, pid), Decimal(0), steps=(status,))
+        assert (await _row(np_app, pid)).status == status
+    await settle(np_app, np_app.clock)
+    failed = [m for m in fake.sent if "failed" in m.text][-1]
+    assert failed.buttons and failed.buttons[0].action.startswith("/retry")
+    assert any("was refunded" in t for t in fake.texts())
+
+
+async def test_late_money_after_expiry(np_app, nowpayments, fake, clock) -> None:
+    pid = await buy(fake, "/buy pro btc")
+    await settle(np_app, clock, seconds=901, step=60)
+    assert (await _row(np_app, pid)).status == "expired"
+    await nowpayments.pay(await _provider_id(np_app, pid))
+    row = await _row(np_app, pid)
+    assert row.status == "finished" and row.late
+    assert await _count(np_app, Activation) == 1
+    assert await _count(np_app, AuditEntry, AuditEntry.action == "alert.late") == 1
+
+
+async def test_overpayment_records_the_surplus(np_app, nowpayments, fake) -> None:
+    pid = await buy(fake, "/buy pro btc")
+    await nowpayments.pay(await _provider_id(np_app, pid), Decimal("0.005"))
+    row = await _row(np_app, pid)
+    assert row.status == "finished" and row.surplus == Decimal("0.0004")
+    assert await _count(np_app, AuditEntry, AuditEntry.action == "alert.overpaid") == 1
+
+
+async def test_unknown_payment_is_200_and_audited(np_app, nowpayments, fake) -> None:
+    pid = await buy(fake, "/buy pro btc")
+    body = nowpayments.ipn_body(
+        await _provider_id(np_app, pid), "finished", Decimal(1), payment_id=123
+    )
+    assert await nowpayments.send_ipn(0, body, url=_hook(np_app)) == 200
+    assert await _count(np_app, AuditEntry, AuditEntry.action == "unknown_payment") == 1
+
+
+# --- reconciliation ----------------------------------------------------------------------
+
+
+async def test_reconciliation_finishes_payments_when_every_ipn_is_lost(
+    np_app, nowpayments, fake, clock
+) -> None:
+    nowpayments.ipn_enabled = False
+    paid = await buy(fake, "/buy pro btc")
+    partial = await buy(fake, "/buy pro eth")
+    unpaid = await buy(fake, "/buy pro sol")
+    await nowpayments.pay(await _provider_id(np_app, paid))
+    await nowpayments.pay(await _provider_id(np_app, partial), Decimal("0.01"))
+    assert nowpayments.ipn_responses == []
+    for _ in range(12):  # 12 minutes of sweeper and poller ticks
+        clock.advance(60)
+        await np_app.countdown.sweep(clock())
+        await np_app.reconciler.poll(clock())
+    assert (await _row(np_app, paid)).status == "finished"
+    assert (await _row(np_app, partial)).status == "partially_paid"
+    assert (await _row(np_app, unpaid)).status == "waiting"
+    assert await _count(np_app, Activation) == 1
+    for _ in range(5):
+        clock.advance(60)
+        await np_app.countdown.sweep(clock())
+        await np_app.reconciler.poll(clock())
+    assert (await _row(np_app, unpaid)).status == "expired"
+    assert await _count(np_app, PaymentEvent, PaymentEvent.source == "poll") >= 2
+
+
+async def test_a_paid_payment_is_not_expired_when_its_ipn_was_lost(
+    np_app, nowpayments, fake, clock
+) -> None:
+    nowpayments.ipn_enabled = False
+    pid = await buy(fake, "/buy pro btc")
+    await nowpayments.pay(await _provider_id(np_app, pid))
+    clock.advance(901)  # the deadline passes before the poller ever ran
+    await np_app.countdown.sweep(clock())
+    row = await _row(np_app, pid)
+    assert row.status == "finished" and not row.late
+
+
+async def test_the_poller_never_reads_more_than_its_budget(np_app, nowpayments, fake, clock):
+    for coin in ("btc", "eth", "sol"):
+        await buy(fake, f"/buy pro {coin}", user=f"u-{coin}")
+    np_app.reconciler.per_run = 2
+    nowpayments.requests.clear()
+    clock.advance(301)
+    report = await np_app.reconciler.poll(clock())
+    assert report.read == 2
+    assert sum(p.startswith("/v1/payment/") for _, p in nowpayments.requests) == 2
+
+
+# --- webhook robustness ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "headers", "status"),
+    [
+        ("GET", b"", {}, 405),
+        ("POST", b'{"payment_id":1,"payment_status":"finished"}', {}, 401),
+        (
+            "POST",
+            b'{"payment_id":1,"payment_status":"finished"}',
+            {"x-nowpayments-sig": "zz" * 64},
+            401,
+        ),
+        (
+            "POST",
+            b'{"payment_id":1,"payment_status":"finished"}',
+            {"x-nowpayments-sig": "a" * 127},
+            401,
+        ),
+        (
+            "POST",
+            b'{"payment_id":1,"payment_status":"finished"}',
+            {"x-nowpayments-sig": "0" * 128},
+            401,
+        ),
+        ("POST", b"x" * (1024 * 1024), {"x-nowpayments-sig": "0" * 128}, 413),
+        ("POST", b"[" * 5000 + b"]" * 5000, {"x-nowpayments-sig": "0" * 128}, 400),
+        ("POST", b'{"a":"\xff\xfe"}', {"x-nowpayments-sig": "0" * 128}, 400),
+        ("POST", b"[1,2,3]", {"x-nowpayments-sig": "0" * 128}, 400),
+        ("POST", b"not json", {"x-nowpayments-sig": "0" * 128}, 400),
+    ],
+)
+async def test_bad_webhooks_get_a_4xx_and_change_nothing(np_app, method, body, headers, status):
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, _hook(np_app), data=body, headers=headers) as response,
+    ):
+        assert response.status == status
+    assert await _count(np_app, PaymentEvent) == 0
+
+
+async def test_non_ascii_signature_header_is_401(np_app) -> None:
+    from aiohttp import ClientSession
+
+    async with (
+        ClientSession() as http,
+        http.post(_hook(np_app), data=b"{}", headers={"x-nowpayments-sig": "é" * 128}) as response,
+    ):
+        assert response.status == 401
+
+
+async def test_signed_but_incomplete_or_bad_status_is_400(np_app, nowpayments) -> None:
+    for data in ({"payment_status": "finished"}, {"payment_id": 1, "payment_status": "paid"}):
+        body = json.dumps(data).encode()
+        status = await nowpayments.send_ipn(0, body, url=_hook(np_app))
+        assert status == 400
+    assert await _count(np_app, PaymentEvent) == 0
+
+
+async def test_database_unavailable_is_503(np_app, nowpayments, fake) -> None:
+    pid = await buy(fake, "/buy pro btc")
+    body = nowpayments.ipn_body(await _provider_id(np_app, pid), "confirming", Decimal("0.0046"))
+    if np_app.db.is_sqlite:
+        await np_app.db.engine.dispose()
+        path = np_app.db.url.database
+        os.replace(path, path + ".moved")
+        os.mkdir(path)  # the database file is gone and cannot be opened
+    else:
+        async with np_app.db.engine.begin() as conn:
+            await conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+    assert await nowpayments.send_ipn(0, body, url=_hook(np_app)) == 503
