@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -24,7 +25,7 @@ from bot.notifier import Notifier
 from bot.scheduler import Scheduler
 from bot.webhooks import WebhookServer
 from storage.db import Database
-from storage.models import OutboxItem, Payment, User
+from storage.models import OutboxItem, Payment, SandboxTransfer, User
 from tools.actions import Shop
 from tools.catalog import Catalog
 from tools.clock import Clock, system_clock
@@ -37,7 +38,7 @@ from tools.providers.base import PaymentProvider
 from tools.providers.nowpayments import NowPaymentsProvider
 from tools.providers.sandbox import SandboxProvider
 from tools.reconcile import Reconciler
-from tools.states import OPEN, Status
+from tools.states import IN_FLIGHT, Status
 from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
@@ -186,26 +187,38 @@ class App:
             await close()
         await self.db.close()
 
-    async def settled(self, platform: str, user: str) -> bool:
-        """No open payment for this user and nothing left to tell them."""
+    async def settled(self, platform: str, user: str, *, waiting: bool = True) -> bool:
+        """Nothing left to happen for this user: no payment whose money is on its way (and,
+        with `waiting`, none waiting to be paid) and no notification still to deliver."""
         now = self.clock()
+        busy = [s.value for s in IN_FLIGHT] + ([Status.WAITING.value] if waiting else [])
+        mine = (User.platform == platform) & (User.platform_user_id == user)
         async with self.db.sessions() as session:
             open_count = (
                 await session.execute(
                     select(func.count())
                     .select_from(Payment)
                     .join(User, User.id == Payment.user_id)
+                    .where(mine)
                     .where(
-                        User.platform == platform,
-                        User.platform_user_id == user,
-                        Payment.status.in_([s.value for s in OPEN]),
-                    )
-                    .where(
-                        ~(
+                        Payment.status.in_(busy)
+                        | (
                             (Payment.status == Status.PARTIALLY_PAID.value)
-                            & (Payment.expires_at < now)
+                            & (Payment.expires_at > now)
                         )
                     )
+                )
+            ).scalar_one()
+            # money the sandbox has been told about but not yet reported counts as on its way
+            steps = (
+                await session.execute(
+                    select(func.count())
+                    .select_from(SandboxTransfer)
+                    .join(
+                        Payment, Payment.provider_payment_id == SandboxTransfer.provider_payment_id
+                    )
+                    .join(User, User.id == Payment.user_id)
+                    .where(mine, SandboxTransfer.delivered_at.is_(None))
                 )
             ).scalar_one()
             pending = (
@@ -215,4 +228,15 @@ class App:
                     .where(OutboxItem.status == "pending", OutboxItem.chat_platform == platform)
                 )
             ).scalar_one()
-        return open_count == 0 and pending == 0
+        return open_count == 0 and steps == 0 and pending == 0
+
+    async def wait_settled(
+        self, platform: str, user: str, *, waiting: bool, timeout: float | None
+    ) -> bool:
+        """Wait (on the real clock) until `settled`; False when `timeout` seconds ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not await self.settled(platform, user, waiting=waiting):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import signal
 import sys
-import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -19,14 +19,20 @@ EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paybot", description=__doc__)
-    parser.add_argument(
-        "--config", help="configuration file (default: $PAYBOT_CONFIG or ./config.toml)"
+    common = argparse.ArgumentParser(add_help=False)  # accepted before or after the command
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $PAYBOT_CONFIG or ./config.toml)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more"
+    )
+    parser = argparse.ArgumentParser(prog="paybot", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
+    add = functools.partial(sub.add_parser, parents=[common])
 
-    chat = sub.add_parser("chat", help="chat with the bot in this terminal")
+    chat = add("chat", help="chat with the bot in this terminal")
     chat.add_argument("--user", default="me", help="your user name in this chat")
     chat.add_argument("--locale", default=None, help="your language, e.g. de")
     chat.add_argument(
@@ -37,19 +43,19 @@ def _parser() -> argparse.ArgumentParser:
         help="after the input ends, wait at most this long for open payments",
     )
 
-    sub.add_parser("run", help="run the bot service (scheduler, relay, webhooks, adapters)")
+    add("run", help="run the bot service (scheduler, relay, webhooks, adapters)")
 
-    config = sub.add_parser("config", help="configuration")
+    config = add("config", help="configuration")
     config.add_subparsers(dest="action", required=True).add_parser(
         "check", help="print the effective configuration, secrets masked"
     )
 
-    db = sub.add_parser("db", help="database")
+    db = add("db", help="database")
     db.add_subparsers(dest="action", required=True).add_parser(
         "upgrade", help="apply the database migrations"
     )
 
-    sandbox = sub.add_parser("sandbox", help="the simulated payment provider")
+    sandbox = add("sandbox", help="the simulated payment provider")
     pay = sandbox.add_subparsers(dest="action", required=True).add_parser(
         "pay", help="pay a payment fully, or AMOUNT of it"
     )
@@ -61,18 +67,23 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "run" else logging.WARNING,
+        level=logging.INFO
+        if getattr(args, "verbose", False) or args.command == "run"
+        else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
-        config = load_config(args.config)
+        config = load_config(getattr(args, "config", None))
         if args.command == "config":
             print(json.dumps(masked(config), indent=2, ensure_ascii=False))
             return 0
         return asyncio.run(_run(args, config))
     except (ConfigError, DatabaseError) as exc:
         print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. the webhook port is taken, the QR folder cannot be made
+        print(f"cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -103,6 +114,8 @@ async def _sandbox_pay(config: Config, payment_id: int, raw_amount: str | None) 
         try:
             amount = Decimal(raw_amount)
         except InvalidOperation:
+            amount = None
+        if amount is None or not amount.is_finite() or amount <= 0:
             print(f"not an amount: {raw_amount}", file=sys.stderr)
             return EXIT_USAGE
     app = App(config)
@@ -122,16 +135,19 @@ async def _chat(config: Config, user: str, locale: str | None, linger: float | N
     from bot.adapters.console import ConsoleAdapter
     from bot.app import App
 
-    console = ConsoleAdapter(user, locale=locale, qr_dir=Path(config.console.qr_dir))
+    qr_dir = Path(config.console.qr_dir)
+    await asyncio.to_thread(qr_dir.mkdir, parents=True, exist_ok=True)  # fail early, one line
+    app: App
+
+    async def wait(everything: bool, seconds: float | None) -> bool:
+        return await app.wait_settled(console.platform, user, waiting=everything, timeout=seconds)
+
+    console = ConsoleAdapter(user, locale=locale, qr_dir=qr_dir, wait=wait)
     app = App(config, adapters=[console])
     await app.start()
     try:
         await console.input_done.wait()
-        deadline = None if linger is None else time.monotonic() + linger
-        while not await app.settled(console.platform, user):
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            await asyncio.sleep(0.2)
+        await app.wait_settled(console.platform, user, waiting=True, timeout=linger)
     finally:
         await app.stop()
     return 0

@@ -40,7 +40,7 @@ def usage(name: str) -> str:
         "buy": _("Usage: /buy PLAN COIN, e.g. /buy pro sol"),
         "status": _("Usage: /status [PAYMENT_ID], e.g. /status 42"),
         "history": _("Usage: /history [COUNT], e.g. /history 10"),
-        "retry": _("Usage: /retry PAYMENT_ID, e.g. /retry 42"),
+        "retry": _("Usage: /retry [PAYMENT_ID], e.g. /retry 42"),
         "language": _("Usage: /language CODE, e.g. /language de"),
         "pay": _("Usage: /pay PAYMENT_ID [AMOUNT], e.g. /pay 42 or /pay 42 0.5"),
     }
@@ -59,7 +59,7 @@ def help_text() -> str:
             _("/buy PLAN COIN – create a payment"),
             _("/status [ID] – status of a payment"),
             _("/history – your recent payments"),
-            _("/retry ID – a new payment for a failed or expired one"),
+            _("/retry [ID] – a new payment for a failed or expired one"),
             _("/language CODE – choose your language"),
             _("You can also just write, e.g. “I want to buy Pro with Solana”."),
         ]
@@ -130,8 +130,8 @@ async def run_tool_command(
                 raise UsageError("history")
             return await actions.get_payment_history(limit)
         case "retry":
-            _arity(a, "retry", 1, 1)
-            return await actions.retry_failed_payment(payment_id_arg(a[0], "retry"))
+            _arity(a, "retry", 0, 1)
+            return await actions.retry_failed_payment(payment_id_arg(a[0], "retry") if a else None)
         case "pay" if sandbox_commands:
             _arity(a, "pay", 1, 2)
             amount = amount_arg(a[1], "pay") if len(a) == 2 else None

@@ -78,7 +78,11 @@ class Conversation:
                     )
                 ]
             for reply in replies:
-                ref = await send(reply)
+                try:
+                    ref = await send(reply)
+                except Exception:  # one failed reply must not stop the conversation
+                    log.exception("reply to %s could not be sent", incoming.chat)
+                    continue
                 if ref and reply.payment_id and reply.edit_of is None:
                     await self._remember_card(reply.payment_id, caller, ref)
 

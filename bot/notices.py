@@ -12,6 +12,15 @@ from bot.render import payment_text
 from tools.cards import PaymentView
 from tools.qr import qr_png
 
+OPERATOR_ALERTS = {
+    "alert.late": "late payment #{id}: {paid} {coin} arrived after the deadline",
+    "alert.overpaid": "payment #{id} overpaid by {surplus} {coin}",
+    "alert.extra_money": "payment #{id} is {status}, but the provider reports {paid} {coin} "
+    "paid (recorded: {recorded}); check it",
+    "alert.unfinished": "payment #{id} left its monitoring window as {status}: {paid} of "
+    "{asked} {coin} received; check it",
+}
+
 
 def render_notice(
     kind: str,
@@ -99,19 +108,14 @@ def render_notice(
             buttons=retry_button,
         )
     elif kind == "payment.refunded":
-        out = Outgoing(target, _("↩️ Payment #{id} was refunded.").format(id=pid))
-    elif kind == "alert.late":
+        again = (Button(_("New payment"), f"/buy {payload.get('plan')} {payload.get('coin')}"),)
+        out = Outgoing(target, _("↩️ Payment #{id} was refunded.").format(id=pid), buttons=again)
+    elif kind in OPERATOR_ALERTS:  # operators read English (DESIGN: operator text may stay so)
         out = Outgoing(
             target,
-            "[operator] late payment #{id}: {paid} {coin} arrived after the deadline".format(
-                id=pid, paid=payload.get("paid"), coin=coin
-            ),
-        )
-    elif kind == "alert.overpaid":
-        out = Outgoing(
-            target,
-            "[operator] payment #{id} overpaid by {surplus} {coin}".format(
-                id=pid, surplus=payload.get("surplus"), coin=coin
+            "[operator] "
+            + OPERATOR_ALERTS[kind].format(
+                id=pid, coin=coin, **{k: v for k, v in payload.items() if k != "coin"}
             ),
         )
     else:

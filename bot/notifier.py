@@ -99,14 +99,18 @@ class Notifier:
         target = ChatRef(item.chat_platform, item.chat_id)
         try:
             messages = await self._render(item, target)
-            for message in messages:
-                if message.edit_of:
+            if not messages:  # outdated (a warning for a payment that moved on): not sent
+                await self._finish(item, "skipped")
+                return
+            with using_locale(item.locale):  # adapters may word their own labels too
+                for message in messages:
+                    if not message.edit_of:
+                        await adapter.send(message)
+                        continue
                     try:
                         await adapter.send(message)
                     except DeliveryError as exc:  # an edit is a courtesy; the notice matters
                         log.info("card edit for outbox %s skipped: %s", item.id, exc)
-                else:
-                    await adapter.send(message)
         except DeliveryError as exc:
             await self._failed(item, exc)
             return
@@ -114,9 +118,12 @@ class Notifier:
             log.exception("outbox %s could not be rendered or sent", item.id)
             await self._failed(item, DeliveryError(repr(exc)))
             return
+        await self._finish(item, "sent")
+
+    async def _finish(self, item: OutboxItem, status: str) -> None:
         async with self.db.transaction() as session:
             row = await session.get(OutboxItem, item.id)
-            row.status = "sent"
+            row.status = status
             row.sent_at = self.clock()
             row.last_error = None
 
@@ -130,6 +137,10 @@ class Notifier:
             if payment is not None:
                 view = payment_view(self.catalog, payment)
                 card_ref = payment.card_message_ref
+        if item.kind == "payment.warning" and (
+            view is None or view.status != "waiting" or self.clock() >= view.expires_at
+        ):
+            return []  # a retried warning must not arrive after the payment moved on
         with using_locale(item.locale):
             return render_notice(item.kind, item.payload, target, view, self.clock(), card_ref)
 

@@ -137,7 +137,12 @@ def error_text(code: str, params: dict[str, Any]) -> str:
         ),
         "sandbox_only": _("Paying by command only works with the sandbox provider."),
         "already_final": _("Payment #{payment_id} is already {status}."),
-        "bad_amount": _("The amount must be a number greater than zero."),
+        "bad_amount": _(
+            "The amount must be a number greater than zero, at most ten times the "
+            "price, with at most {decimals} decimals."
+        ),
+        "nothing_to_retry": _("You have no failed or expired payment to retry."),
+        "already_paid": _("Payment #{payment_id} is already paid; it is being confirmed."),
         "no_coin": _("No coin can pay for this plan right now. Please try again later."),
         "need_plan": _("Which plan would you like? Plans: {valid}."),
         "need_coin": _("Which coin would you like to pay with? Coins: {valid}."),

@@ -65,8 +65,19 @@ async def get_or_create_user(
 # --- payments --------------------------------------------------------------------------------
 
 
+MAX_ID = 2**63 - 1  # ids beyond a BIGINT cannot exist; asking for one is "not found"
+
+
+async def payment_by_id(session: AsyncSession, payment_id: int) -> Payment | None:
+    if not 0 < payment_id <= MAX_ID:
+        return None
+    return await session.get(Payment, payment_id)
+
+
 async def payment_of_user(session: AsyncSession, payment_id: int, user_id: int) -> Payment | None:
     """The payment only if it belongs to the user: others' ids look exactly like missing ones."""
+    if not 0 < payment_id <= MAX_ID:
+        return None
     query = select(Payment).where(Payment.id == payment_id, Payment.user_id == user_id)
     return (await session.scalars(query)).first()
 

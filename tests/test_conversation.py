@@ -38,8 +38,8 @@ async def test_under_the_minimum_names_the_minimum(app, fake) -> None:
     [
         ("/buy", "/buy PLAN COIN"),
         ("/buy pro", "/buy PLAN COIN"),
-        ("/retry", "/retry PAYMENT_ID"),
-        ("/retry abc", "/retry PAYMENT_ID"),
+        ("/retry", "no failed or expired payment to retry"),
+        ("/retry abc", "/retry [PAYMENT_ID]"),
         ("/status x y", "/status [PAYMENT_ID]"),
         ("/estimate pro", "/estimate PLAN COIN"),
         ("/pay 1 -5", "/pay PAYMENT_ID"),

@@ -38,10 +38,14 @@ async def test_each_warning_once_then_expiry(app, fake, clock) -> None:
     for _ in range(3):  # repeated ticks at the same moment warn once
         await app.countdown.sweep(t5)
     assert await _outbox(app) == [f"payment:{pid}:warn:300"]
+    clock.now = t5
+    await app.notifier.drain()
 
     t1 = created + timedelta(minutes=14)
     await app.countdown.sweep(t1)
     await app.countdown.sweep(t1 + timedelta(seconds=30))
+    clock.now = t1 + timedelta(seconds=30)
+    await app.notifier.drain()
     assert await _outbox(app) == [f"payment:{pid}:warn:300", f"payment:{pid}:warn:60"]
 
     end = created + timedelta(minutes=15)
@@ -145,3 +149,30 @@ async def test_one_broken_payment_does_not_stall_the_others(app, fake, clock) ->
     assert report.due == 2 and report.warnings == 1
     assert await _outbox(app) == [f"payment:{good}:warn:300"]
     assert (await _payment(app, broken)).next_check_at == at + timedelta(minutes=1)
+
+
+async def test_a_warning_delayed_past_payment_is_never_delivered(app, fake, clock) -> None:
+    from bot.adapters.base import DeliveryError
+
+    pid = await buy(fake, "/buy pro sol")
+    clock.advance(600)
+    await app.countdown.sweep(clock())
+    fake.fail_next(DeliveryError("timeout"))
+    await app.notifier.drain()  # the 5-minute warning fails once and waits for a retry
+    p = await _payment(app, pid)
+    await app.events.apply_event(
+        ProviderEvent(p.provider_payment_id, "finished", p.pay_amount), "ipn"
+    )
+    clock.advance(10)
+    while await app.notifier.drain():
+        pass
+    texts = fake.texts()
+    assert any(f"Payment #{pid} is complete" in t for t in texts)
+    assert not any("left to send" in t for t in texts)
+    async with app.db.sessions() as session:
+        statuses = (
+            await session.scalars(
+                select(OutboxItem.status).where(OutboxItem.kind == "payment.warning")
+            )
+        ).all()
+    assert statuses == ["skipped"]

@@ -151,8 +151,8 @@ async def test_terminal_without_money_notifies_and_offers_retry(app, fake, statu
     await settle(app, app.clock)
     notice = fake.sent[-1]
     assert f"#{pid}" in notice.text
-    if status != "refunded":
-        assert notice.buttons[0].action == f"/retry {pid}"
+    expected = "/buy pro sol" if status == "refunded" else f"/retry {pid}"
+    assert notice.buttons[0].action == expected
     assert await _count(app, Activation) == 0
 
 

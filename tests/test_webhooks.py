@@ -37,7 +37,7 @@ async def test_sandbox_webhook_applies_and_bad_ones_change_nothing(served, fake,
     app, http = served
     pid = await buy(fake, "/buy pro sol")
     await fake.say(f"/pay {pid}")
-    [(headers, body)] = await app.provider.due_webhooks(clock())
+    [(_step, headers, body)] = await app.provider.due_webhooks(clock())
 
     async with http.post(
         "/webhooks/sandbox", data=body, headers={"x-sandbox-sig": "0" * 128}

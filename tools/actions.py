@@ -133,9 +133,11 @@ class CustomerActions:
 
         return await self._run(work())
 
-    async def retry_failed_payment(self, payment_id: int) -> ToolResult:
+    async def retry_failed_payment(self, payment_id: int | None = None) -> ToolResult:
         async def work() -> tuple[str, Card]:
-            card = await self.shop.payments.retry(self.caller, int(payment_id))
+            card = await self.shop.payments.retry(
+                self.caller, None if payment_id is None else int(payment_id)
+            )
             return f"New payment created: {_payment_line(card.payment)}", card
 
         return await self._run(work())

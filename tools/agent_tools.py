@@ -79,11 +79,12 @@ def build_agent_tools(actions: CustomerActions) -> list[BaseTool]:
         return _pair(await actions.create_crypto_payment(plan, coin))
 
     @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
-    async def retry_failed_payment(payment_id: int) -> tuple[str, object]:
+    async def retry_failed_payment(payment_id: int | None = None) -> tuple[str, object]:
         """Create a fresh payment with the same plan and coin as a failed or expired one.
 
         Args:
-            payment_id: The number of the failed or expired payment (as shown, e.g. 12 for #12).
+            payment_id: The number of the failed or expired payment (as shown, e.g. 12 for #12);
+                leave empty for the latest one.
         """
         return _pair(await actions.retry_failed_payment(payment_id))
 

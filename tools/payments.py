@@ -20,7 +20,7 @@ from tools.clock import Clock
 from tools.errors import ProviderError, ShopError
 from tools.policy import PaymentSettings, deadline, next_check
 from tools.providers.base import Order, PaymentProvider
-from tools.states import FINAL, OPEN, RANK, RETRYABLE, Status, parse_status
+from tools.states import FINAL, IN_FLIGHT, OPEN, RANK, RETRYABLE, Status, parse_status
 from tools.views import payment_view
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,14 @@ class PaymentService:
             if p.plan == plan.code and p.pay_currency == coin.code and p.status == Status.WAITING:
                 if p.expires_at > self.clock():
                     return PaymentCard(self.view(p), reused=True)
-        if len(open_ones) >= self.settings.max_open_per_user:
+        now = self.clock()
+        live = [p for p in open_ones if p.status in IN_FLIGHT or p.expires_at > now]
+        if len(live) >= self.settings.max_open_per_user:
             raise ShopError(
                 "too_many_open",
-                f"You already have {len(open_ones)} open payments; finish or let them expire.",
-                count=len(open_ones),
-                ids=[p.id for p in open_ones],
+                f"You already have {len(live)} open payments; finish or let them expire.",
+                count=len(live),
+                ids=[p.id for p in live],
             )
         order = Order(
             order_id=f"paybot-{uuid.uuid4().hex[:20]}",
@@ -130,9 +132,19 @@ class PaymentService:
             raise _not_found(payment_id)
         return StatusCard(self.view(payment))
 
-    async def retry(self, caller: Caller, payment_id: int) -> PaymentCard:
+    async def retry(self, caller: Caller, payment_id: int | None) -> PaymentCard:
+        """A fresh payment like a failed or expired one (the latest such one without an id)."""
         async with self.db.sessions() as session:
-            old = await repos.payment_of_user(session, payment_id, caller.user_id)
+            if payment_id is None:
+                retryable = await repos.payments_with_status(
+                    session, caller.user_id, [s.value for s in RETRYABLE]
+                )
+                if not retryable:
+                    raise ShopError("nothing_to_retry", "There is no failed or expired payment.")
+                old = retryable[-1]
+                payment_id = old.id
+            else:
+                old = await repos.payment_of_user(session, payment_id, caller.user_id)
         if old is None:
             raise _not_found(payment_id)
         if parse_status(old.status) not in RETRYABLE:
@@ -163,7 +175,7 @@ class PaymentService:
             raise ShopError("sandbox_only", "Paying by command only works with the sandbox.")
         async with self.db.sessions() as session:
             if caller is None:
-                payment = await session.get(Payment, payment_id)
+                payment = await repos.payment_by_id(session, payment_id)
             else:
                 payment = await repos.payment_of_user(session, payment_id, caller.user_id)
         if payment is None:
@@ -175,13 +187,28 @@ class PaymentService:
                 payment_id=payment_id,
                 status=payment.status,
             )
-        if amount is not None and amount <= 0:
-            raise ShopError("bad_amount", "The amount must be more than zero.")
-        await pay(
-            payment.provider_payment_id,
-            payment.pay_amount,
-            amount if amount is not None else payment.pay_amount - payment.actually_paid,
-        )
+        coin = self.catalog.coin(payment.pay_currency)
+        if amount is None:
+            amount = payment.pay_amount - payment.actually_paid
+            if amount <= 0:
+                raise ShopError(
+                    "already_paid",
+                    f"Payment #{payment_id} is already paid.",
+                    payment_id=payment_id,
+                )
+        elif (
+            not amount.is_finite()
+            or amount <= 0
+            or amount > payment.pay_amount * 10
+            or amount.as_tuple().exponent < -coin.decimals  # type: ignore[operator]
+        ):
+            raise ShopError(
+                "bad_amount",
+                "The amount must be positive, at most ten times the price, "
+                f"with at most {coin.decimals} decimals.",
+                decimals=coin.decimals,
+            )
+        await pay(payment.provider_payment_id, payment.pay_amount, amount)
         self.on_change()
         return self.view(payment)
 

@@ -38,6 +38,8 @@ MONEY_SEEN = frozenset(
 OPEN = frozenset(
     {Status.WAITING, Status.CONFIRMING, Status.CONFIRMED, Status.SENDING, Status.PARTIALLY_PAID}
 )
+# Money seen and still on its way: never counted as abandoned, whatever the deadline.
+IN_FLIGHT = frozenset({Status.CONFIRMING, Status.CONFIRMED, Status.SENDING})
 RETRYABLE = frozenset({Status.FAILED, Status.EXPIRED})
 
 

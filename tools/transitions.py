@@ -139,7 +139,37 @@ class PaymentEvents:
         event: ProviderEvent | None,
         now: datetime,
     ) -> bool:
-        """Apply one observation inside the caller's transaction; False when it changes nothing."""
+        """Apply one observation inside the caller's transaction; False when it changes nothing.
+
+        The move is a compare-and-set on the rank we read. If another writer moved the payment
+        in between, the payment is read again and the observation judged anew, so concurrent
+        events never lose the higher status.
+        """
+        for _ in range(5):
+            decision = self._decide(payment, observed, event, now)
+            if decision is None:
+                await self._unexpected_money(session, payment, event, now)
+                return False
+            new, values = decision
+            if await repos.compare_and_set_status(
+                session, payment.id, payment.status_rank, payment.status, values
+            ):
+                break
+            await session.refresh(payment)  # someone else moved it first: look again
+        else:
+            raise RuntimeError(f"payment {payment.id} kept changing under us")
+        for key, value in values.items():
+            setattr(payment, key, value)
+        if payment.parent_payment_id is not None:
+            await self._roll_up(session, payment, now)  # a top-up speaks through its parent
+        else:
+            await self._consequences(session, payment, new, now)
+        return True
+
+    def _decide(
+        self, payment: Payment, observed: Status, event: ProviderEvent | None, now: datetime
+    ) -> tuple[Status, dict[str, object]] | None:
+        """The status the payment moves to and the columns that change, or None to stay."""
         old = parse_status(payment.status)
         own = event.actually_paid if event else Decimal(0)
         paid = max(own + payment.topup_paid, payment.actually_paid)
@@ -148,7 +178,7 @@ class PaymentEvents:
         )
         more_money = new is old is Status.PARTIALLY_PAID and paid > payment.actually_paid
         if not (can_move(old, new) or more_money):
-            return False
+            return None
         values: dict[str, object] = dict(
             status=new.value,
             status_rank=RANK[new],
@@ -156,11 +186,12 @@ class PaymentEvents:
             updated_at=now,
             last_event_at=now,
             late=payment.late or (old is Status.EXPIRED and new in MONEY_SEEN),
+            next_poll_at=next_poll(new, now, payment.expires_at, self.settings),
         )
-        values["next_poll_at"] = next_poll(new, now, payment.expires_at, self.settings)
-        if new in MONEY_SEEN or new in FINAL:
-            values["next_check_at"] = None  # nothing left to count down
-        if new is Status.EXPIRED:
+        if new in FINAL:
+            values["next_check_at"] = None  # nothing left to watch
+        elif new is Status.EXPIRED or new in MONEY_SEEN:
+            # watched until the monitoring window ends (late money, stuck partial payments)
             values["next_check_at"] = payment.expires_at + self.settings.monitoring
         if new is Status.FINISHED:
             values["paid_at"] = now
@@ -168,17 +199,31 @@ class PaymentEvents:
                 values["surplus"] = paid - payment.pay_amount
         if event is not None:
             values.update(_settlement(event))
-        if not await repos.compare_and_set_status(
-            session, payment.id, payment.status_rank, payment.status, values
-        ):
-            return False  # someone else moved it first
-        for key, value in values.items():
-            setattr(payment, key, value)
-        if payment.parent_payment_id is not None:
-            await self._roll_up(session, payment, now)  # a top-up speaks through its parent
-        else:
-            await self._consequences(session, payment, new, now)
-        return True
+        return new, values
+
+    async def _unexpected_money(
+        self,
+        session: AsyncSession,
+        payment: Payment,
+        event: ProviderEvent | None,
+        now: datetime,
+    ) -> None:
+        """Money reported for a payment that can no longer move must not vanish silently."""
+        if event is None or event.actually_paid <= payment.actually_paid - payment.topup_paid:
+            return
+        if parse_status(payment.status) not in FINAL:
+            return
+        await self.alert(
+            session,
+            now,
+            f"extra:{payment.id}:{event.actually_paid.normalize()}",
+            "alert.extra_money",
+            payment_id=payment.id,
+            paid=event.actually_paid,
+            recorded=payment.actually_paid,
+            status=payment.status,
+            coin=payment.pay_currency,
+        )
 
     async def _top_up(
         self, session: AsyncSession, event: ProviderEvent, now: datetime
@@ -282,7 +327,7 @@ class PaymentEvents:
         elif new in (Status.FAILED, Status.REFUNDED, Status.EXPIRED):
             await tell(f"payment.{new.value}", new.value)
         if p.late and new is Status.FINISHED:
-            await self._alert(
+            await self.alert(
                 session,
                 now,
                 f"late:{p.id}",
@@ -320,7 +365,7 @@ class PaymentEvents:
                 late=p.late,
             )
         if p.surplus:
-            await self._alert(
+            await self.alert(
                 session,
                 now,
                 f"overpaid:{p.id}",
@@ -330,7 +375,7 @@ class PaymentEvents:
                 coin=p.pay_currency,
             )
 
-    async def _alert(
+    async def alert(
         self, session: AsyncSession, now: datetime, key: str, kind: str, **payload: object
     ) -> None:
         """Tell every configured operator (their private chat is their user id) and audit."""

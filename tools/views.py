@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 
 from storage.models import Payment
 from tools.cards import PaymentView
@@ -26,10 +26,14 @@ ACTIONS: dict[Status, tuple[str, ...]] = {
 def payment_link(catalog: Catalog, p: Payment, amount: Decimal) -> str:
     """The wallet URI (BIP21, EIP-681, Solana Pay, ...) for sending `amount` to the payment."""
     coin = catalog.coin(p.pay_currency)
+    if amount <= 0:
+        amount = p.pay_amount
+    # a remainder finer than the coin can carry is rounded up: never ask for too little
+    amount = amount.quantize(Decimal(1).scaleb(-coin.decimals), rounding=ROUND_UP)
     return payment_uri(
         scheme=coin.uri_scheme,
         address=p.pay_address,
-        amount=amount if amount > 0 else p.pay_amount,
+        amount=amount,
         decimals=coin.decimals,
         chain_id=coin.chain_id,
         token_contract=coin.token_contract,

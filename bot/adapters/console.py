@@ -6,15 +6,21 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
+import stat
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
 from bot.adapters.base import Handler
+from bot.i18n import _
 from bot.messages import Incoming, Outgoing
 
 log = logging.getLogger(__name__)
 PLATFORM = "console"
+SETTLE_SECONDS = 60.0
+Wait = Callable[[bool, float | None], Awaitable[bool]]
 
 
 class ConsoleAdapter:
@@ -26,12 +32,14 @@ class ConsoleAdapter:
         *,
         locale: str | None,
         qr_dir: Path,
+        wait: Wait | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
     ) -> None:
         self.user = user
         self.locale = locale
         self.qr_dir = qr_dir
+        self._wait = wait
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         self.input_done = asyncio.Event()
@@ -48,28 +56,37 @@ class ConsoleAdapter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _lines(self):
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
+    def _streams(self) -> bool:
+        """True for pipes, sockets and terminals (read without blocking the loop)."""
         try:
-            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), self.stdin)
-        except (ValueError, OSError, AttributeError):
-            for line in self.stdin:  # a regular file: reading it never blocks for long
+            mode = os.fstat(self.stdin.fileno()).st_mode
+        except (OSError, ValueError, AttributeError):
+            return False
+        return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or self.stdin.isatty()
+
+    async def _lines(self):
+        if not self._streams():
+            for line in self.stdin:  # a file or /dev/null: reading it never blocks for long
                 yield line
             return
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), self.stdin)
         while raw := await reader.readline():
             yield raw.decode("utf-8", errors="replace")
 
     async def _read(self, handler: Handler) -> None:
         try:
             if not self._echo:
-                self._print("Type a message or /help. Ctrl-D ends the chat.")
+                self._print(_("Type a message or /help. Ctrl-D ends the chat."))
             async for raw in self._lines():
                 line = raw.strip()
                 if not line:
                     continue
                 if self._echo:
                     self._print(f"> {line}")
+                if await self._console_command(line):
+                    continue
                 await handler(
                     Incoming(
                         platform=PLATFORM,
@@ -80,8 +97,24 @@ class ConsoleAdapter:
                         text=line,
                     )
                 )
+                if self._echo and self._wait is not None:
+                    # piped input: let money already on its way arrive before the next line,
+                    # so a script reads like a conversation (`/pay 1` then `/history`)
+                    await self._wait(False, SETTLE_SECONDS)
         finally:
             self.input_done.set()
+
+    async def _console_command(self, line: str) -> bool:
+        """`/wait [SECONDS]`: wait until none of your payments is open (for scripts)."""
+        parts = line.split()
+        if parts[0] != "/wait" or self._wait is None:
+            return False
+        try:
+            seconds = float(parts[1]) if len(parts) > 1 else None
+        except ValueError:
+            seconds = None
+        await self._wait(True, seconds)
+        return True
 
     async def send(self, message: Outgoing) -> str | None:
         if message.edit_of:
@@ -92,9 +125,9 @@ class ConsoleAdapter:
             self.qr_dir.mkdir(parents=True, exist_ok=True)
             path = self.qr_dir / (message.image_name or f"image-{next(self._refs)}.png")
             path.write_bytes(message.image)
-            lines.append(f"QR code: {path}")
+            lines.append(_("QR code: {path}").format(path=path))
         if "uri" in message.extra:
-            lines.append(f"Payment link: {message.extra['uri']}")
+            lines.append(_("Payment link: {uri}").format(uri=message.extra["uri"]))
         for button in message.buttons:
             lines.append(f"  [{button.label} → {button.action}]")
         self._print("\n".join(lines) + "\n")

@@ -27,6 +27,10 @@ from tools.agent_tools import TOOL_NAMES
 
 TOOLS = TOOL_NAMES
 HELP = "help"
+MONEY_TOOLS = ("create_crypto_payment", "retry_failed_payment")
+_NEGATION_RE = re.compile(
+    r"\b(?:not|don'?t|doesn'?t|never|cancel|stop|nicht|kein\w*|nie|niemals|storniere\w*)\b"
+)
 
 TEMPERATURE = 0.5  # softmax temperature over intent scores
 NONE_SCORE = 1.0  # score of "not sure" before unknown words are counted
@@ -328,6 +332,8 @@ class IntentRouter:
         confidence = 1.0 / z
         if confidence < self.threshold:
             return None
+        if tool in MONEY_TOOLS and _NEGATION_RE.search(text.lower()):
+            return None  # "I don't want to buy Pro": never start a payment on a negation
         return Intent(tool, self._args(tool, p), round(confidence, 3))
 
     @staticmethod

@@ -122,7 +122,9 @@ async def test_the_core_issue_session(db_url: str, tmp_path: Path) -> None:
     assert await asyncio.wait_for(chat.process.wait(), TIMEOUT) == 0
 
 
-async def test_everything_piped_at_once_then_linger(db_url: str, tmp_path: Path) -> None:
+async def test_the_whole_session_piped_at_once(db_url: str, tmp_path: Path) -> None:
+    """`printf '...' | paybot chat`: money on its way settles before the next line is read,
+    and `/wait` lets a script sit out a countdown."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -132,6 +134,52 @@ async def test_everything_piped_at_once_then_linger(db_url: str, tmp_path: Path)
         "chat",
         "--user",
         "bob",
+        "--linger",
+        "20",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+        env=_env(db_url, tmp_path),
+    )
+    script = "\n".join(
+        [
+            "/plans",
+            "what is my plan",
+            "which currency should I use for pro",
+            "/buy pro sol",
+            "/pay 1",
+            "Zeige meine Zahlungen",
+            "/buy pro btc",
+            "/wait",
+            "/retry 2",
+            "/pay 3",
+            "",
+        ]
+    )
+    out, err = await asyncio.wait_for(process.communicate(script.encode()), 60)
+    text = out.decode()
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    history = text.split("> Zeige meine Zahlungen")[1].split("> /buy pro btc")[0]
+    assert "#1 · " in history and "· paid" in history and "1 successful, $299.00" in history
+    assert text.index("Payment #1 is complete") < text.index("> Zeige meine Zahlungen")
+    countdown = text.split("> /buy pro btc")[1].split("> /retry 2")[0]
+    assert "Payment #2: 4 seconds left" in countdown and "Payment #2: 2 seconds left" in countdown
+    assert "Payment #2 expired" in countdown
+    assert "Payment #3 · Pro plan" in text and "Payment #3 is complete" in text
+
+
+async def test_german_customer_piped(db_url: str, tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "chat",
+        "--config",
+        str(ROOT / "config.toml"),
+        "--user",
+        "carl",
         "--locale",
         "de",
         "--linger",
@@ -142,11 +190,12 @@ async def test_everything_piped_at_once_then_linger(db_url: str, tmp_path: Path)
         cwd=tmp_path,
         env=_env(db_url, tmp_path),
     )
-    script = "/plans\nWas ist mein aktueller Plan?\n/buy pro ltc\n/pay 1\n"
+    script = "/plans\nWas ist mein aktueller Plan?\n/buy pro ltc\n/pay 1\nZeige meine Zahlungen\n"
     out, err = await asyncio.wait_for(process.communicate(script.encode()), TIMEOUT)
     text = out.decode()
     assert process.returncode == 0, err.decode()
     assert "Sie haben keinen aktiven Plan" in text
-    assert "Zahlung #1" in text
-    assert "Ihr Plan Pro ist aktiv bis" in text  # it waited for the payment to finish
+    assert "Zahlung #1" in text and "QR-Code:" in text and "Zahlungslink: litecoin:" in text
+    assert "Ihr Plan Pro ist aktiv bis" in text
+    assert "1 erfolgreich" in text.split("> Zeige meine Zahlungen")[1]
     assert "Traceback" not in err.decode()

@@ -141,9 +141,12 @@ class SandboxProvider:
             return ProviderEvent(provider_payment_id, "waiting", Decimal(0))
         return ProviderEvent(provider_payment_id, row.status, row.actually_paid)
 
-    async def due_webhooks(self, now: datetime, limit: int = 500) -> list[tuple[dict, bytes]]:
-        """Signed webhook bodies for every simulated step that is due, oldest first."""
-        async with self._db.transaction() as session:
+    async def due_webhooks(
+        self, now: datetime, limit: int = 500
+    ) -> list[tuple[int, dict[str, str], bytes]]:
+        """(step id, headers, signed body) for every simulated step that is due, oldest first.
+        Mark each one with `delivered()` once it was handed over."""
+        async with self._db.sessions() as session:
             rows = (
                 await session.scalars(
                     select(SandboxTransfer)
@@ -152,9 +155,13 @@ class SandboxProvider:
                     .limit(limit)
                 )
             ).all()
-            for row in rows:
+        return [(row.id, *self._webhook(row)) for row in rows]
+
+    async def delivered(self, step_id: int, now: datetime) -> None:
+        async with self._db.transaction() as session:
+            row = await session.get(SandboxTransfer, step_id)
+            if row is not None:
                 row.delivered_at = now
-            return [self._webhook(row) for row in rows]
 
     def _webhook(self, row: SandboxTransfer) -> tuple[dict, bytes]:
         body = json.dumps(
