@@ -13,9 +13,11 @@ import logging
 from collections.abc import Mapping
 from datetime import timedelta
 
+from sqlalchemy import select, update
+
 from bot.adapters.base import Adapter, DeliveryError
 from bot.i18n import using_locale
-from bot.messages import ChatRef
+from bot.messages import ChatRef, Outgoing
 from bot.notices import render_notice
 from storage import repos
 from storage.db import Database
@@ -71,10 +73,29 @@ class Notifier:
         self._wake.set()
 
     async def drain(self) -> int:
-        """Deliver one batch of due notifications; returns how many were handled."""
+        """Deliver one batch of due notifications; returns how many were handled.
+
+        The batch costs a fixed number of database round trips (claim, load the payments,
+        record the outcomes), not a few per message.
+        """
         claimed = await self._claim()
+        if not claimed:
+            return 0
+        payments = await self._payments(claimed)
+        outcomes: dict[str, list[int]] = {"sent": [], "skipped": []}
         for item in claimed:
-            await self._deliver(item)
+            outcome = await self._deliver(item, payments)
+            if outcome is not None:
+                outcomes[outcome].append(item.id)
+        now = self.clock()
+        async with self.db.transaction() as session:
+            for status, ids in outcomes.items():
+                if ids:
+                    await session.execute(
+                        update(OutboxItem)
+                        .where(OutboxItem.id.in_(ids))
+                        .values(status=status, sent_at=now, last_error=None)
+                    )
         return len(claimed)
 
     async def _claim(self) -> list[OutboxItem]:
@@ -94,14 +115,22 @@ class Notifier:
                 row.next_attempt_at = now + LEASE
         return rows
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _payments(self, items: list[OutboxItem]) -> dict[int, Payment]:
+        ids = {int(i.payload["payment_id"]) for i in items if i.payload.get("payment_id")}
+        if not ids:
+            return {}
+        async with self.db.sessions() as session:
+            rows = (await session.scalars(select(Payment).where(Payment.id.in_(ids)))).all()
+        return {p.id: p for p in rows}
+
+    async def _deliver(self, item: OutboxItem, payments: dict[int, Payment]) -> str | None:
+        """Send one notification: "sent", "skipped" (outdated), or None after a failure."""
         adapter = self.adapters[item.chat_platform]
         target = ChatRef(item.chat_platform, item.chat_id)
         try:
-            messages = await self._render(item, target)
+            messages = self._render(item, target, payments)
             if not messages:  # outdated (a warning for a payment that moved on): not sent
-                await self._finish(item, "skipped")
-                return
+                return "skipped"
             with using_locale(item.locale):  # adapters may word their own labels too
                 for message in messages:
                     if not message.edit_of:
@@ -113,30 +142,22 @@ class Notifier:
                         log.info("card edit for outbox %s skipped: %s", item.id, exc)
         except DeliveryError as exc:
             await self._failed(item, exc)
-            return
+            return None
         except Exception as exc:  # a bug in rendering must not stop the relay
             log.exception("outbox %s could not be rendered or sent", item.id)
             await self._failed(item, DeliveryError(repr(exc)))
-            return
-        await self._finish(item, "sent")
+            return None
+        return "sent"
 
-    async def _finish(self, item: OutboxItem, status: str) -> None:
-        async with self.db.transaction() as session:
-            row = await session.get(OutboxItem, item.id)
-            row.status = status
-            row.sent_at = self.clock()
-            row.last_error = None
-
-    async def _render(self, item: OutboxItem, target: ChatRef) -> list:
+    def _render(
+        self, item: OutboxItem, target: ChatRef, payments: dict[int, Payment]
+    ) -> list[Outgoing]:
         view = None
         card_ref = None
-        payment_id = item.payload.get("payment_id")
-        if payment_id is not None:
-            async with self.db.sessions() as session:
-                payment = await session.get(Payment, int(payment_id))
-            if payment is not None:
-                view = payment_view(self.catalog, payment)
-                card_ref = payment.card_message_ref
+        payment = payments.get(int(item.payload.get("payment_id") or 0))
+        if payment is not None:
+            view = payment_view(self.catalog, payment)
+            card_ref = payment.card_message_ref
         if item.kind == "payment.warning" and (
             view is None or view.status != "waiting" or self.clock() >= view.expires_at
         ):

@@ -113,6 +113,51 @@ async def payments_with_status(
     return (await session.scalars(query)).all()
 
 
+def _plan_end(now: datetime) -> Any:
+    """End of the owner's active activation of the payment's plan (a renewal starts there)."""
+    return (
+        select(func.max(Activation.period_end))
+        .where(
+            Activation.user_id == Payment.user_id,
+            Activation.plan == Payment.plan,
+            Activation.revoked_at.is_(None),
+            Activation.period_end > now,
+        )
+        .scalar_subquery()
+    )
+
+
+async def payment_for_event(
+    session: AsyncSession, provider: str, provider_payment_id: str, now: datetime, *, lock: bool
+) -> tuple[Payment | None, str | None, datetime | None]:
+    """The payment a provider event is about, its owner's locale and current end of the same
+    plan, in one query (each round trip to the database counts on the webhook's hot path)."""
+    query = (
+        select(Payment, User.locale, _plan_end(now))
+        .join(User, User.id == Payment.user_id)
+        .where(Payment.provider == provider, Payment.provider_payment_id == provider_payment_id)
+    )
+    if lock:
+        query = query.with_for_update(of=Payment)
+    row = (await session.execute(query)).first()
+    return (row[0], row[1], row[2]) if row else (None, None, None)
+
+
+async def owner_facts(
+    session: AsyncSession, payment: Payment, now: datetime
+) -> tuple[str | None, datetime | None]:
+    """The owner's locale and current end of the same plan (see `payment_for_event`)."""
+    row = (
+        await session.execute(
+            select(User.locale, _plan_end(now))
+            .select_from(Payment)
+            .join(User, User.id == Payment.user_id)
+            .where(Payment.id == payment.id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
 async def payment_by_provider_id(
     session: AsyncSession, provider: str, provider_payment_id: str, *, lock: bool = False
 ) -> Payment | None:

@@ -15,10 +15,11 @@ from decimal import Decimal
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import repos
 from storage.db import Database
-from storage.models import Payment, PaymentEvent, User
+from storage.models import Payment, PaymentEvent
 from tools.catalog import Catalog
 from tools.clock import Clock
 from tools.policy import PaymentSettings, effective_status, enough_paid, next_poll
@@ -56,6 +57,14 @@ def _settlement(event: ProviderEvent) -> dict[str, object]:
     return values
 
 
+@dataclass(frozen=True)
+class Owner:
+    """What the consequences of a move need to know about the payment's owner."""
+
+    locale: str | None
+    plan_end: datetime | None  # end of their active activation of this plan, if any
+
+
 class PaymentEvents:
     def __init__(
         self,
@@ -91,8 +100,8 @@ class PaymentEvents:
         now = self.clock()
         name = self.provider.name
         async with self.db.transaction() as session:
-            payment = await repos.payment_by_provider_id(
-                session, name, event.provider_payment_id, lock=not self.db.is_sqlite
+            payment, locale, plan_end = await repos.payment_for_event(
+                session, name, event.provider_payment_id, now, lock=not self.db.is_sqlite
             )
             if payment is None and event.parent_payment_id:
                 payment = await self._top_up(session, event, now)
@@ -106,6 +115,7 @@ class PaymentEvents:
                     source=source,
                 )
                 return ApplyResult("unknown_payment")
+            decision = self._decide(payment, observed, event, now)
             fresh = await repos.record_event(
                 session,
                 payment_id=payment.id,
@@ -115,17 +125,25 @@ class PaymentEvents:
                 source=source,
                 old_status=payment.status,
                 new_status=observed.value,
-                applied=False,
+                applied=decision is not None,
                 raw=event.raw[:20000],
             )
             if not fresh:
                 return ApplyResult("duplicate", payment.id, payment.status)
-            moved = await self.transition(session, payment, observed, event, now)
-            if moved:
+            moved = await self.transition(
+                session,
+                payment,
+                observed,
+                event,
+                now,
+                decision=decision,
+                owner=Owner(locale, plan_end),
+            )
+            if decision is not None and not moved:  # lost a race after all (rare)
                 await session.execute(
                     update(PaymentEvent)
                     .where(PaymentEvent.dedupe_key == f"{name}:{event.dedupe_key}")
-                    .values(applied=True)
+                    .values(applied=False)
                 )
         if moved:
             self.on_change()
@@ -138,6 +156,9 @@ class PaymentEvents:
         observed: Status,
         event: ProviderEvent | None,
         now: datetime,
+        *,
+        decision: tuple[Status, dict[str, object]] | None = None,
+        owner: Owner | None = None,
     ) -> bool:
         """Apply one observation inside the caller's transaction; False when it changes nothing.
 
@@ -146,7 +167,7 @@ class PaymentEvents:
         events never lose the higher status.
         """
         for _ in range(5):
-            decision = self._decide(payment, observed, event, now)
+            decision = decision or self._decide(payment, observed, event, now)
             if decision is None:
                 await self._unexpected_money(session, payment, event, now)
                 return False
@@ -156,14 +177,15 @@ class PaymentEvents:
             ):
                 break
             await session.refresh(payment)  # someone else moved it first: look again
+            decision = None
         else:
             raise RuntimeError(f"payment {payment.id} kept changing under us")
-        for key, value in values.items():
-            setattr(payment, key, value)
+        for key, value in values.items():  # already written by the compare-and-set
+            set_committed_value(payment, key, value)
         if payment.parent_payment_id is not None:
             await self._roll_up(session, payment, now)  # a top-up speaks through its parent
         else:
-            await self._consequences(session, payment, new, now)
+            await self._consequences(session, payment, new, now, owner)
         return True
 
     def _decide(
@@ -291,10 +313,11 @@ class PaymentEvents:
         await self.transition(session, parent, observed, event, now)
 
     async def _consequences(
-        self, session: AsyncSession, p: Payment, new: Status, now: datetime
+        self, session: AsyncSession, p: Payment, new: Status, now: datetime, owner: Owner | None
     ) -> None:
-        user = await session.get(User, p.user_id)
-        locale = (user.locale if user else None) or "en"
+        if owner is None:
+            owner = Owner(*await repos.owner_facts(session, p, now))
+        locale = owner.locale or "en"
         base = {"payment_id": p.id, "plan": p.plan, "coin": p.pay_currency}
 
         async def tell(kind: str, key: str, **extra: object) -> None:
@@ -323,7 +346,7 @@ class PaymentEvents:
                 uri=payment_link(self.catalog, p, remaining),
             )
         elif new is Status.FINISHED:
-            await self._finish(session, p, now, tell)
+            await self._finish(session, p, now, tell, owner.plan_end)
         elif new in (Status.FAILED, Status.REFUNDED, Status.EXPIRED):
             await tell(f"payment.{new.value}", new.value)
         if p.late and new is Status.FINISHED:
@@ -337,15 +360,19 @@ class PaymentEvents:
                 coin=p.pay_currency,
             )
 
-    async def _finish(self, session: AsyncSession, p: Payment, now: datetime, tell: Tell) -> None:
+    async def _finish(
+        self,
+        session: AsyncSession,
+        p: Payment,
+        now: datetime,
+        tell: Tell,
+        plan_end: datetime | None,
+    ) -> None:
         if p.late and not self.settings.activate_late:
             await tell("payment.late_held", "late_held", paid=p.actually_paid)
             return
         plan = self.catalog.plan(p.plan)
-        start = now  # a renewal of the same plan extends from its current end
-        for active in await repos.active_activations(session, p.user_id, now):
-            if active.plan == plan.code:
-                start = max(start, active.period_end)
+        start = max(now, plan_end) if plan_end else now  # a renewal extends from the end
         end = start + timedelta(days=plan.period_days)
         if await repos.add_activation(
             session,
