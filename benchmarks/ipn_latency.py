@@ -60,6 +60,10 @@ async def main() -> None:
     count = int(args.rate * args.seconds)
     tmp = tempfile.TemporaryDirectory()
     url = args.db or f"sqlite+aiosqlite:///{tmp.name}/bench.db"
+    if url.startswith("postgresql"):  # a clean schema, like the tests
+        from tests.conftest import _fresh_postgres
+
+        await _fresh_postgres(url)
     server = FakeNowPayments()
     await server.start()
     port = free_port()

@@ -6,17 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     Activation,
-    AuditEntry,
     ChatMessage,
     OutboxItem,
     Payment,
-    PaymentEvent,
     User,
 )
 
@@ -113,62 +111,6 @@ async def payments_with_status(
     return (await session.scalars(query)).all()
 
 
-def _plan_end(now: datetime) -> Any:
-    """End of the owner's active activation of the payment's plan (a renewal starts there)."""
-    return (
-        select(func.max(Activation.period_end))
-        .where(
-            Activation.user_id == Payment.user_id,
-            Activation.plan == Payment.plan,
-            Activation.revoked_at.is_(None),
-            Activation.period_end > now,
-        )
-        .scalar_subquery()
-    )
-
-
-async def payment_for_event(
-    session: AsyncSession, provider: str, provider_payment_id: str, now: datetime, *, lock: bool
-) -> tuple[Payment | None, str | None, datetime | None]:
-    """The payment a provider event is about, its owner's locale and current end of the same
-    plan, in one query (each round trip to the database counts on the webhook's hot path)."""
-    query = (
-        select(Payment, User.locale, _plan_end(now))
-        .join(User, User.id == Payment.user_id)
-        .where(Payment.provider == provider, Payment.provider_payment_id == provider_payment_id)
-    )
-    if lock:
-        query = query.with_for_update(of=Payment)
-    row = (await session.execute(query)).first()
-    return (row[0], row[1], row[2]) if row else (None, None, None)
-
-
-async def owner_facts(
-    session: AsyncSession, payment: Payment, now: datetime
-) -> tuple[str | None, datetime | None]:
-    """The owner's locale and current end of the same plan (see `payment_for_event`)."""
-    row = (
-        await session.execute(
-            select(User.locale, _plan_end(now))
-            .select_from(Payment)
-            .join(User, User.id == Payment.user_id)
-            .where(Payment.id == payment.id)
-        )
-    ).first()
-    return (row[0], row[1]) if row else (None, None)
-
-
-async def payment_by_provider_id(
-    session: AsyncSession, provider: str, provider_payment_id: str, *, lock: bool = False
-) -> Payment | None:
-    query = select(Payment).where(
-        Payment.provider == provider, Payment.provider_payment_id == provider_payment_id
-    )
-    if lock:
-        query = query.with_for_update()
-    return (await session.scalars(query)).first()
-
-
 async def due_payments(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
     """(id, status, expires_at, provider_payment_id) of payments whose `next_check_at` has
     come, oldest first (an index range scan)."""
@@ -181,57 +123,12 @@ async def due_payments(session: AsyncSession, now: datetime, limit: int) -> list
     return list((await session.execute(query)).all())
 
 
-async def claim_due_payment(
-    session: AsyncSession, payment_id: int, now: datetime, *, skip_locked: bool
-) -> Payment | None:
-    """Lock one due payment for this transaction; None if another worker holds it or it is
-    no longer due."""
-    query = select(Payment).where(Payment.id == payment_id, Payment.next_check_at <= now)
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    return (await session.scalars(query)).first()
-
-
-async def children(session: AsyncSession, parent_id: int) -> Sequence[Payment]:
-    query = select(Payment).where(Payment.parent_payment_id == parent_id).order_by(Payment.id)
-    return (await session.scalars(query)).all()
-
-
-async def compare_and_set_status(
-    session: AsyncSession,
-    payment_id: int,
-    old_rank: int,
-    old_status: str,
-    values: dict[str, Any],
-) -> bool:
-    """Move a payment only if nobody moved it since we read it."""
-    result = await session.execute(
-        update(Payment)
-        .where(
-            Payment.id == payment_id,
-            Payment.status_rank == old_rank,
-            Payment.status == old_status,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
-
-
 async def sum_finished(session: AsyncSession, user_id: int) -> list[Payment]:
     query = select(Payment).where(Payment.user_id == user_id, Payment.status == "finished")
     return list((await session.scalars(query)).all())
 
 
 # --- events, activations ---------------------------------------------------------------------
-
-
-async def record_event(session: AsyncSession, **values: Any) -> bool:
-    return await insert_ignore(session, PaymentEvent, values)
-
-
-async def add_activation(session: AsyncSession, **values: Any) -> bool:
-    return await insert_ignore(session, Activation, values)
 
 
 async def active_activations(
@@ -250,14 +147,6 @@ async def active_activations(
 
 
 # --- outbox ----------------------------------------------------------------------------------
-
-
-async def enqueue(session: AsyncSession, **values: Any) -> bool:
-    """Queue a notification once: a second row with the same dedupe key is ignored."""
-    values.setdefault("status", "pending")
-    values.setdefault("attempts", 0)
-    values.setdefault("next_attempt_at", values["created_at"])
-    return await insert_ignore(session, OutboxItem, values)
 
 
 async def due_outbox(
@@ -281,13 +170,6 @@ async def due_outbox(
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
     return (await session.scalars(query)).all()
-
-
-async def pending_outbox_count(session: AsyncSession, chat_platform: str | None = None) -> int:
-    query = select(func.count()).select_from(OutboxItem).where(OutboxItem.status == "pending")
-    if chat_platform:
-        query = query.where(OutboxItem.chat_platform == chat_platform)
-    return int((await session.execute(query)).scalar_one())
 
 
 # --- chat history, audit ---------------------------------------------------------------------
@@ -329,14 +211,3 @@ async def chat_messages(session: AsyncSession, platform: str, chat_id: str, limi
         .limit(limit)
     )
     return list(reversed((await session.scalars(query)).all()))
-
-
-async def audit(
-    session: AsyncSession,
-    now: datetime,
-    actor: str,
-    action: str,
-    subject: str = "",
-    **detail: Any,
-) -> None:
-    session.add(AuditEntry(at=now, actor=actor, action=action, subject=subject, detail=detail))

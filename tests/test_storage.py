@@ -4,9 +4,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import inspect, select, text
 
-from storage import repos
+from storage import repos, writes
 from storage.db import Database
-from storage.models import OutboxItem, SandboxTransfer
+from storage.models import AuditEntry, OutboxItem, SandboxTransfer
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 AMOUNTS = ["0.1", "19.99", "1e-18", "123456789.123456789012345678"]
@@ -83,6 +83,22 @@ async def test_money_refuses_floats(db: Database) -> None:
             await session.flush()
 
 
+async def test_run_is_one_transaction(db: Database) -> None:
+    """A unit of work run through `Database.run` commits as a whole or not at all."""
+
+    def half_done(session) -> None:
+        writes.audit(session, NOW, "test", "first")
+        session.flush()
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await db.run(half_done)
+    await db.run(lambda session: writes.audit(session, NOW, "test", "kept"))
+    async with db.sessions() as session:
+        actions = (await session.scalars(select(AuditEntry.action))).all()
+    assert actions == ["kept"]
+
+
 async def test_datetimes_come_back_aware_utc(db: Database) -> None:
     async with db.transaction() as session:
         session.add(
@@ -98,7 +114,9 @@ async def test_datetimes_come_back_aware_utc(db: Database) -> None:
 async def test_outbox_dedupe_key_writes_once(db: Database) -> None:
     async with db.transaction() as session:
         user = await repos.get_or_create_user(session, "fake", "u1", "U", NOW)
-        first = await repos.enqueue(
+
+    def twice(session) -> tuple[bool, bool]:
+        first = writes.enqueue(
             session,
             chat_platform="fake",
             chat_id="u1",
@@ -109,7 +127,7 @@ async def test_outbox_dedupe_key_writes_once(db: Database) -> None:
             dedupe_key="payment:1:x",
             created_at=NOW,
         )
-        second = await repos.enqueue(
+        second = writes.enqueue(
             session,
             chat_platform="fake",
             chat_id="u1",
@@ -120,7 +138,9 @@ async def test_outbox_dedupe_key_writes_once(db: Database) -> None:
             dedupe_key="payment:1:x",
             created_at=NOW,
         )
-    assert (first, second) == (True, False)
+        return first, second
+
+    assert await db.run(twice) == (True, False)
     async with db.sessions() as session:
         assert len((await session.scalars(select(OutboxItem))).all()) == 1
 

@@ -11,10 +11,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy.orm import Session
 
-from storage import repos
-from storage.models import Payment, User
+from storage import repos, writes
 from tools.errors import ProviderError
 from tools.policy import due_warnings, next_check, sent_offsets
 from tools.states import MONEY_SEEN, Status
@@ -60,20 +59,16 @@ class Countdown:
             if status == Status.WAITING and now >= expires_at:
                 await self._ask_before_expiring(payment_id, provider_payment_id)
             try:  # one transaction each: one bad row cannot stall the rest
-                async with db.transaction() as session:
-                    payment = await repos.claim_due_payment(
-                        session, payment_id, now, skip_locked=not db.is_sqlite
-                    )
-                    if payment is not None:
-                        await self._check(session, payment, now, report)
+                await db.run(
+                    lambda session, pid=payment_id: self._check(session, pid, now, report)
+                )
             except Exception:
                 log.exception("payment %s could not be checked; trying again later", payment_id)
-                async with db.transaction() as session:
-                    await session.execute(
-                        update(Payment)
-                        .where(Payment.id == payment_id)
-                        .values(next_check_at=now + RETRY_LATER)
+                await db.run(
+                    lambda session, pid=payment_id: writes.push_check(
+                        session, pid, now + RETRY_LATER
                     )
+                )
         if report.warnings or report.expired:
             self.events.on_change()
         return report
@@ -87,17 +82,24 @@ class Countdown:
         except (ProviderError, ValueError) as exc:
             log.warning("payment %s: provider not asked before expiry: %s", payment_id, exc)
 
-    async def _check(self, session, payment: Payment, now: datetime, report: SweepReport) -> None:
+    def _check(
+        self, session: Session, payment_id: int, now: datetime, report: SweepReport
+    ) -> None:
+        payment = writes.claim_due_payment(
+            session, payment_id, now, skip_locked=not self.events.db.is_sqlite
+        )
+        if payment is None:
+            return  # another worker has it, or it is no longer due
         status = Status(payment.status)
         offsets = self.events.settings.warnings
         if status is Status.WAITING and now >= payment.expires_at:
-            if await self.events.transition(session, payment, Status.EXPIRED, None, now):
+            if self.events.transition(session, payment, Status.EXPIRED, None, now):
                 report.expired += 1
             return
         if status is not Status.WAITING:  # the monitoring window is over
             payment.next_check_at = None
             if status is Status.PARTIALLY_PAID or status in MONEY_SEEN:
-                await self.events.alert(
+                self.events.alert(
                     session,
                     now,
                     f"unfinished:{payment.id}",
@@ -114,8 +116,8 @@ class Countdown:
         if due:
             closest = min(due)  # after a pause, warn once with the nearest offset
             seconds_left = max(math.ceil((payment.expires_at - now).total_seconds()), 0)
-            user = await session.get(User, payment.user_id)
-            await repos.enqueue(
+            locale, _ = writes.owner_facts(session, payment, now)
+            writes.enqueue(
                 session,
                 chat_platform=payment.chat_platform,
                 chat_id=payment.chat_id,
@@ -127,7 +129,7 @@ class Countdown:
                     "seconds_left": seconds_left,
                     "expires_at": payment.expires_at.isoformat(),
                 },
-                locale=(user.locale if user else None) or "en",
+                locale=locale or "en",
                 dedupe_key=f"payment:{payment.id}:warn:{closest}",
                 created_at=now,
             )

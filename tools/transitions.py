@@ -8,18 +8,17 @@ and the activation (unique per payment) and outbox rows are written alongside.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage import repos
+from storage import writes
 from storage.db import Database
-from storage.models import Payment, PaymentEvent
+from storage.models import Payment
 from tools.catalog import Catalog
 from tools.clock import Clock
 from tools.policy import PaymentSettings, effective_status, enough_paid, next_poll
@@ -27,7 +26,7 @@ from tools.providers.base import PaymentProvider, ProviderEvent, WebhookRejected
 from tools.states import FINAL, MONEY_SEEN, RANK, Status, can_move, parse_status
 from tools.views import payment_link
 
-Tell = Callable[..., Awaitable[None]]
+Tell = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -93,65 +92,70 @@ class PaymentEvents:
         return await self.apply_event(event, source)
 
     async def apply_event(self, event: ProviderEvent, source: str) -> ApplyResult:
+        """Record and apply one provider event in one transaction (DESIGN §3)."""
         try:
             observed = parse_status(event.status)
         except ValueError:
             raise WebhookRejected(400, f"unknown status {event.status!r}") from None
         now = self.clock()
-        name = self.provider.name
-        async with self.db.transaction() as session:
-            payment, locale, plan_end = await repos.payment_for_event(
-                session, name, event.provider_payment_id, now, lock=not self.db.is_sqlite
-            )
-            if payment is None and event.parent_payment_id:
-                payment = await self._top_up(session, event, now)
-            if payment is None:
-                await repos.audit(
-                    session,
-                    now,
-                    f"provider:{name}",
-                    "unknown_payment",
-                    event.provider_payment_id,
-                    source=source,
-                )
-                return ApplyResult("unknown_payment")
-            decision = self._decide(payment, observed, event, now)
-            fresh = await repos.record_event(
-                session,
-                payment_id=payment.id,
-                provider=name,
-                dedupe_key=f"{name}:{event.dedupe_key}",
-                received_at=now,
-                source=source,
-                old_status=payment.status,
-                new_status=observed.value,
-                applied=decision is not None,
-                raw=event.raw[:20000],
-            )
-            if not fresh:
-                return ApplyResult("duplicate", payment.id, payment.status)
-            moved = await self.transition(
-                session,
-                payment,
-                observed,
-                event,
-                now,
-                decision=decision,
-                owner=Owner(locale, plan_end),
-            )
-            if decision is not None and not moved:  # lost a race after all (rare)
-                await session.execute(
-                    update(PaymentEvent)
-                    .where(PaymentEvent.dedupe_key == f"{name}:{event.dedupe_key}")
-                    .values(applied=False)
-                )
-        if moved:
+        result = await self.db.run(
+            lambda session: self._apply(session, event, observed, source, now)
+        )
+        if result.outcome == "applied":
             self.on_change()
+        return result
+
+    def _apply(
+        self, session: Session, event: ProviderEvent, observed: Status, source: str, now: datetime
+    ) -> ApplyResult:
+        name = self.provider.name
+        payment, locale, plan_end = writes.payment_for_event(
+            session, name, event.provider_payment_id, now, lock=not self.db.is_sqlite
+        )
+        if payment is None and event.parent_payment_id:
+            payment = self._top_up(session, event, now)
+        if payment is None:
+            writes.audit(
+                session,
+                now,
+                f"provider:{name}",
+                "unknown_payment",
+                event.provider_payment_id,
+                source=source,
+            )
+            return ApplyResult("unknown_payment")
+        decision = self._decide(payment, observed, event, now)
+        key = f"{name}:{event.dedupe_key}"
+        fresh = writes.record_event(
+            session,
+            payment_id=payment.id,
+            provider=name,
+            dedupe_key=key,
+            received_at=now,
+            source=source,
+            old_status=payment.status,
+            new_status=observed.value,
+            applied=decision is not None,
+            raw=event.raw[:20000],
+        )
+        if not fresh:
+            return ApplyResult("duplicate", payment.id, payment.status)
+        moved = self.transition(
+            session,
+            payment,
+            observed,
+            event,
+            now,
+            decision=decision,
+            owner=Owner(locale, plan_end),
+        )
+        if decision is not None and not moved:  # lost a race after all (rare)
+            writes.mark_event(session, key, applied=False)
         return ApplyResult("applied" if moved else "ignored", payment.id, payment.status)
 
-    async def transition(
+    def transition(
         self,
-        session: AsyncSession,
+        session: Session,
         payment: Payment,
         observed: Status,
         event: ProviderEvent | None,
@@ -169,23 +173,23 @@ class PaymentEvents:
         for _ in range(5):
             decision = decision or self._decide(payment, observed, event, now)
             if decision is None:
-                await self._unexpected_money(session, payment, event, now)
+                self._unexpected_money(session, payment, event, now)
                 return False
             new, values = decision
-            if await repos.compare_and_set_status(
+            if writes.compare_and_set_status(
                 session, payment.id, payment.status_rank, payment.status, values
             ):
                 break
-            await session.refresh(payment)  # someone else moved it first: look again
+            session.refresh(payment)  # someone else moved it first: look again
             decision = None
         else:
             raise RuntimeError(f"payment {payment.id} kept changing under us")
         for key, value in values.items():  # already written by the compare-and-set
             set_committed_value(payment, key, value)
         if payment.parent_payment_id is not None:
-            await self._roll_up(session, payment, now)  # a top-up speaks through its parent
+            self._roll_up(session, payment, now)  # a top-up speaks through its parent
         else:
-            await self._consequences(session, payment, new, now, owner)
+            self._consequences(session, payment, new, now, owner)
         return True
 
     def _decide(
@@ -223,9 +227,9 @@ class PaymentEvents:
             values.update(_settlement(event))
         return new, values
 
-    async def _unexpected_money(
+    def _unexpected_money(
         self,
-        session: AsyncSession,
+        session: Session,
         payment: Payment,
         event: ProviderEvent | None,
         now: datetime,
@@ -235,7 +239,7 @@ class PaymentEvents:
             return
         if parse_status(payment.status) not in FINAL:
             return
-        await self.alert(
+        self.alert(
             session,
             now,
             f"extra:{payment.id}:{event.actually_paid.normalize()}",
@@ -247,11 +251,9 @@ class PaymentEvents:
             coin=payment.pay_currency,
         )
 
-    async def _top_up(
-        self, session: AsyncSession, event: ProviderEvent, now: datetime
-    ) -> Payment | None:
+    def _top_up(self, session: Session, event: ProviderEvent, now: datetime) -> Payment | None:
         """More money sent to an address already used arrives as a child payment."""
-        parent = await repos.payment_by_provider_id(
+        parent = writes.payment_by_provider_id(
             session,
             self.provider.name,
             str(event.parent_payment_id),
@@ -288,15 +290,15 @@ class PaymentEvents:
             late=False,
         )
         session.add(child)
-        await session.flush()
+        session.flush()
         return child
 
-    async def _roll_up(self, session: AsyncSession, child: Payment, now: datetime) -> None:
+    def _roll_up(self, session: Session, child: Payment, now: datetime) -> None:
         """Re-judge the parent on everything paid so far: its own money plus its top-ups."""
-        parent = await session.get(Payment, child.parent_payment_id)
+        parent = session.get(Payment, child.parent_payment_id)
         if parent is None or parse_status(parent.status) in FINAL:
             return
-        children = await repos.children(session, parent.id)
+        children = writes.children(session, parent.id)
         counted = (Status.PARTIALLY_PAID.value, Status.FINISHED.value)
         topups = sum((c.actually_paid for c in children if c.status in counted), Decimal(0))
         own = parent.actually_paid - parent.topup_paid
@@ -310,18 +312,18 @@ class PaymentEvents:
             else Status.PARTIALLY_PAID
         )
         event = ProviderEvent(parent.provider_payment_id, observed.value, own)
-        await self.transition(session, parent, observed, event, now)
+        self.transition(session, parent, observed, event, now)
 
-    async def _consequences(
-        self, session: AsyncSession, p: Payment, new: Status, now: datetime, owner: Owner | None
+    def _consequences(
+        self, session: Session, p: Payment, new: Status, now: datetime, owner: Owner | None
     ) -> None:
         if owner is None:
-            owner = Owner(*await repos.owner_facts(session, p, now))
+            owner = Owner(*writes.owner_facts(session, p, now))
         locale = owner.locale or "en"
         base = {"payment_id": p.id, "plan": p.plan, "coin": p.pay_currency}
 
-        async def tell(kind: str, key: str, **extra: object) -> None:
-            await repos.enqueue(
+        def tell(kind: str, key: str, **extra: object) -> None:
+            writes.enqueue(
                 session,
                 chat_platform=p.chat_platform,
                 chat_id=p.chat_id,
@@ -334,10 +336,10 @@ class PaymentEvents:
             )
 
         if new is Status.CONFIRMING:
-            await tell("payment.confirming", "confirming", amount=p.actually_paid)
+            tell("payment.confirming", "confirming", amount=p.actually_paid)
         elif new is Status.PARTIALLY_PAID:
             remaining = p.pay_amount - p.actually_paid
-            await tell(
+            tell(
                 "payment.partial",
                 f"partial:{p.actually_paid.normalize()}",
                 paid=p.actually_paid,
@@ -346,11 +348,11 @@ class PaymentEvents:
                 uri=payment_link(self.catalog, p, remaining),
             )
         elif new is Status.FINISHED:
-            await self._finish(session, p, now, tell, owner.plan_end)
+            self._finish(session, p, now, tell, owner.plan_end)
         elif new in (Status.FAILED, Status.REFUNDED, Status.EXPIRED):
-            await tell(f"payment.{new.value}", new.value)
+            tell(f"payment.{new.value}", new.value)
         if p.late and new is Status.FINISHED:
-            await self.alert(
+            self.alert(
                 session,
                 now,
                 f"late:{p.id}",
@@ -360,21 +362,21 @@ class PaymentEvents:
                 coin=p.pay_currency,
             )
 
-    async def _finish(
+    def _finish(
         self,
-        session: AsyncSession,
+        session: Session,
         p: Payment,
         now: datetime,
         tell: Tell,
         plan_end: datetime | None,
     ) -> None:
         if p.late and not self.settings.activate_late:
-            await tell("payment.late_held", "late_held", paid=p.actually_paid)
+            tell("payment.late_held", "late_held", paid=p.actually_paid)
             return
         plan = self.catalog.plan(p.plan)
         start = max(now, plan_end) if plan_end else now  # a renewal extends from the end
         end = start + timedelta(days=plan.period_days)
-        if await repos.add_activation(
+        if writes.add_activation(
             session,
             payment_id=p.id,
             user_id=p.user_id,
@@ -384,7 +386,7 @@ class PaymentEvents:
             source="payment",
             created_at=now,
         ):
-            await tell(
+            tell(
                 "payment.activated",
                 "activated",
                 period_end=end.isoformat(),
@@ -392,7 +394,7 @@ class PaymentEvents:
                 late=p.late,
             )
         if p.surplus:
-            await self.alert(
+            self.alert(
                 session,
                 now,
                 f"overpaid:{p.id}",
@@ -402,15 +404,15 @@ class PaymentEvents:
                 coin=p.pay_currency,
             )
 
-    async def alert(
-        self, session: AsyncSession, now: datetime, key: str, kind: str, **payload: object
+    def alert(
+        self, session: Session, now: datetime, key: str, kind: str, **payload: object
     ) -> None:
         """Tell every configured operator (their private chat is their user id) and audit."""
         data = jsonable(payload)
-        await repos.audit(session, now, "system", kind, key, **data)
+        writes.audit(session, now, "system", kind, key, **data)
         for platform, ids in self.operators.items():
             for op_id in ids:
-                await repos.enqueue(
+                writes.enqueue(
                     session,
                     chat_platform=platform,
                     chat_id=str(op_id),

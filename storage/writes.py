@@ -1,0 +1,144 @@
+"""The write side of payments as synchronous queries on one `Session`.
+
+State changes (provider events, countdown steps) run as one synchronous unit of work through
+`Database.run`: on SQLite in one worker-thread hop instead of several per statement, on
+PostgreSQL through the async session's `run_sync`. Everything here happens inside the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from storage.models import Activation, AuditEntry, OutboxItem, Payment, PaymentEvent, User
+
+
+def insert_ignore(session: Session, model: type, values: dict[str, Any]) -> bool:
+    """INSERT unless a unique key already exists; True when a row was written."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def plan_end_of_owner(now: datetime) -> Any:
+    """End of the owner's active activation of the payment's plan (a renewal starts there)."""
+    return (
+        select(func.max(Activation.period_end))
+        .where(
+            Activation.user_id == Payment.user_id,
+            Activation.plan == Payment.plan,
+            Activation.revoked_at.is_(None),
+            Activation.period_end > now,
+        )
+        .scalar_subquery()
+    )
+
+
+def payment_for_event(
+    session: Session, provider: str, provider_payment_id: str, now: datetime, *, lock: bool
+) -> tuple[Payment | None, str | None, datetime | None]:
+    """The payment an event is about, its owner's locale and current end of the same plan."""
+    query = (
+        select(Payment, User.locale, plan_end_of_owner(now))
+        .join(User, User.id == Payment.user_id)
+        .where(Payment.provider == provider, Payment.provider_payment_id == provider_payment_id)
+    )
+    if lock:
+        query = query.with_for_update(of=Payment)
+    row = session.execute(query).first()
+    return (row[0], row[1], row[2]) if row else (None, None, None)
+
+
+def owner_facts(
+    session: Session, payment: Payment, now: datetime
+) -> tuple[str | None, datetime | None]:
+    """The owner's locale and current end of the same plan (see `payment_for_event`)."""
+    row = session.execute(
+        select(User.locale, plan_end_of_owner(now))
+        .select_from(Payment)
+        .join(User, User.id == Payment.user_id)
+        .where(Payment.id == payment.id)
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def payment_by_provider_id(
+    session: Session, provider: str, provider_payment_id: str, *, lock: bool
+) -> Payment | None:
+    query = select(Payment).where(
+        Payment.provider == provider, Payment.provider_payment_id == provider_payment_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def claim_due_payment(
+    session: Session, payment_id: int, now: datetime, *, skip_locked: bool
+) -> Payment | None:
+    """Lock one due payment; None if another worker holds it or it is no longer due."""
+    query = select(Payment).where(Payment.id == payment_id, Payment.next_check_at <= now)
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).first()
+
+
+def children(session: Session, parent_id: int) -> Sequence[Payment]:
+    query = select(Payment).where(Payment.parent_payment_id == parent_id).order_by(Payment.id)
+    return session.scalars(query).all()
+
+
+def compare_and_set_status(
+    session: Session, payment_id: int, old_rank: int, old_status: str, values: dict[str, Any]
+) -> bool:
+    """Move a payment only if nobody moved it since we read it."""
+    result = session.execute(
+        update(Payment)
+        .where(
+            Payment.id == payment_id,
+            Payment.status_rank == old_rank,
+            Payment.status == old_status,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def record_event(session: Session, **values: Any) -> bool:
+    return insert_ignore(session, PaymentEvent, values)
+
+
+def mark_event(session: Session, dedupe_key: str, applied: bool) -> None:
+    session.execute(
+        update(PaymentEvent).where(PaymentEvent.dedupe_key == dedupe_key).values(applied=applied)
+    )
+
+
+def add_activation(session: Session, **values: Any) -> bool:
+    return insert_ignore(session, Activation, values)
+
+
+def enqueue(session: Session, **values: Any) -> bool:
+    """Queue a notification once: a second row with the same dedupe key is ignored."""
+    values.setdefault("status", "pending")
+    values.setdefault("attempts", 0)
+    values.setdefault("next_attempt_at", values["created_at"])
+    return insert_ignore(session, OutboxItem, values)
+
+
+def audit(
+    session: Session, now: datetime, actor: str, action: str, subject: str = "", **detail: Any
+) -> None:
+    session.add(AuditEntry(at=now, actor=actor, action=action, subject=subject, detail=detail))
+
+
+def push_check(session: Session, payment_id: int, at: datetime) -> None:
+    session.execute(update(Payment).where(Payment.id == payment_id).values(next_check_at=at))
