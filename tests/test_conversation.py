@@ -128,3 +128,63 @@ async def test_nothing_a_user_types_crashes_or_creates_payments(app, fake, text)
             )
         ).scalar_one()
     assert others == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I don't want to buy pro with btc", "Nicht kaufen: Pro mit Bitcoin",
+     "please do not retry payment 1"],
+)
+async def test_negations_never_start_a_payment(app, fake, text) -> None:
+    await buy(fake, "/buy pro sol", user="neg")
+    await fake.say("/pay 1", user="neg")
+    before = await _payments(app)
+    await fake.say(text, user="neg")
+    assert await _payments(app) == before
+
+
+async def test_ids_beyond_any_payment_are_not_found(app, fake) -> None:
+    huge = "9" * 25
+    for text in (f"/status {huge[:18]}", f"Retry payment {huge}", f"status of payment {huge}"):
+        reply = await fake.say(text)
+        assert "was not found" in reply[0].text or "no failed or expired" in reply[0].text, text
+        assert "something went wrong" not in reply[0].text
+
+
+@pytest.mark.parametrize(
+    ("amount", "answer"),
+    [("1e6", "at most ten times"), ("0.0000000001", "at most 9 decimals")],
+)
+async def test_sandbox_pay_checks_the_amount(app, fake, amount, answer) -> None:
+    pid = await buy(fake, "/buy pro sol")
+    reply = await fake.say(f"/pay {pid} {amount}")
+    assert answer in reply[0].text
+
+
+async def test_sandbox_pay_twice_when_already_paid(app, fake, clock) -> None:
+    pid = await buy(fake, "/buy pro sol")
+    await fake.say(f"/pay {pid}")
+    await app.countdown.sweep(clock())
+    reply = await fake.say(f"/pay {pid}")
+    assert "already paid" in reply[0].text
+
+
+async def test_retry_without_id_takes_the_latest_failed_or_expired(app, fake, clock) -> None:
+    from tests.helpers import settle
+
+    pid = await buy(fake, "/buy pro ltc")
+    await settle(app, clock, seconds=901, step=60)
+    reply = await fake.say("retry my payment")
+    assert "Payment #" in reply[0].text and f"#{pid} " not in reply[0].text
+    async with app.db.sessions() as session:
+        newest = (await session.scalars(select(Payment).order_by(Payment.id.desc()))).first()
+    assert newest.retried_from_id == pid
+
+
+async def test_a_failed_reply_does_not_stop_the_conversation(app, fake) -> None:
+    from bot.adapters.base import DeliveryError
+
+    fake.fail_next(DeliveryError("network down"))
+    await fake.say("/plans")  # this answer is lost, and logged
+    reply = await fake.say("/plans")
+    assert reply and reply[0].text.startswith("Plans:")

@@ -197,3 +197,36 @@ def test_state_machine_rules() -> None:
     assert not can_move(Status.EXPIRED, Status.FAILED)
     assert not can_move(Status.CONFIRMING, Status.EXPIRED)
     assert can_move(Status.WAITING, Status.EXPIRED)
+
+
+async def test_a_remainder_finer_than_the_coin_is_rounded_up_in_the_link(app, fake) -> None:
+    pid = await buy(fake, "/buy pro usdttrc20")  # USDT on TRON has 6 decimals
+    assert await _event(app, pid, "partially_paid", "100.0000001") == "applied"
+    await settle(app, app.clock)
+    notice = await fake.wait_for(lambda m: "received" in m.text)
+    assert "Send 198.9999999 USDT more" in notice.text  # what is missing, exactly
+    assert "amount=199&" in notice.extra["uri"]  # a wallet cannot send less than that
+    status = await fake.say(f"/status {pid}")
+    assert "partially paid" in status[0].text
+
+
+async def test_extra_money_on_a_finished_payment_is_reported(app, fake) -> None:
+    pid = await buy(fake, "/buy pro usdttrc20")
+    assert await _event(app, pid, "finished", "299") == "applied"
+    assert await _event(app, pid, "finished", "350") == "ignored"
+    assert await _count(app, AuditEntry, AuditEntry.action == "alert.extra_money") == 1
+    assert await _count(app, OutboxItem, OutboxItem.kind == "alert.extra_money") == 1
+
+
+async def test_an_unfinished_payment_is_reported_when_monitoring_ends(app, fake, clock) -> None:
+    pid = await buy(fake, "/buy pro usdttrc20")
+    assert await _event(app, pid, "partially_paid", "100") == "applied"
+    await settle(app, clock)
+    clock.advance(15 * 60 + 24 * 3600 + 1)
+    await app.countdown.sweep(clock())
+    assert await _count(app, OutboxItem, OutboxItem.kind == "alert.unfinished") == 1
+    assert (await _payment(app, pid)).next_check_at is None
+    # and it no longer blocks new purchases
+    for coin in ("sol", "eth", "ltc"):
+        reply = await fake.say(f"/buy pro {coin}")
+        assert "Payment #" in reply[0].text
