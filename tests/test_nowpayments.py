@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from decimal import Decimal
 
 import aiohttp
@@ -48,6 +49,14 @@ async def test_buy_creates_the_payment_at_nowpayments(np_app, nowpayments, fake)
     assert row.provider == "nowpayments" and row.order_id.isascii()
     # the provider's quote expiry is far away: our 15-minute countdown is the deadline
     assert (row.expires_at - row.created_at).total_seconds() == 900
+
+
+async def test_the_providers_quote_expiry_shortens_the_countdown(np_app, nowpayments, fake):
+    nowpayments.quote_expiry = "2026-11-21T12:07:30.000Z"  # the test clock starts at 12:00
+    pid = await buy(fake, "/buy pro btc")
+    row = await _row(np_app, pid)
+    assert (row.expires_at - row.created_at).total_seconds() == 450
+    assert row.next_check_at == row.expires_at - timedelta(minutes=5)
 
 
 async def test_coin_codes_are_mapped_and_currencies_intersected(np_app, nowpayments) -> None:

@@ -71,6 +71,7 @@ class FakeNowPayments:
         self.ipn_enabled = True
         self.ipn_responses: list[int] = []
         self.offered = set(RATES)
+        self.quote_expiry = "2099-01-01T00:00:00.000Z"  # expiration_estimate_date of new ones
         self._ids = itertools.count(5_077_125_051)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -182,7 +183,7 @@ class FakeNowPayments:
             "order_description": data.get("order_description"),
             "purchase_id": str(payment_id + 7),
             "payin_extra_id": "123456789" if coin == "xrp" else None,
-            "expiration_estimate_date": "2099-01-01T00:00:00.000Z",
+            "expiration_estimate_date": self.quote_expiry,
             "created_at": "2026-11-21T12:00:00.000Z",
             "updated_at": "2026-11-21T12:00:00.000Z",
             "actually_paid": 0,
