@@ -132,8 +132,11 @@ async def test_nothing_a_user_types_crashes_or_creates_payments(app, fake, text)
 
 @pytest.mark.parametrize(
     "text",
-    ["I don't want to buy pro with btc", "Nicht kaufen: Pro mit Bitcoin",
-     "please do not retry payment 1"],
+    [
+        "I don't want to buy pro with btc",
+        "Nicht kaufen: Pro mit Bitcoin",
+        "please do not retry payment 1",
+    ],
 )
 async def test_negations_never_start_a_payment(app, fake, text) -> None:
     await buy(fake, "/buy pro sol", user="neg")
