@@ -174,6 +174,7 @@ class App:
     async def stop(self) -> None:
         self.scheduler.stop()
         self.notifier.stop()
+        await self.notifier.edits_done()
         if self._relay is not None:
             self._relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from bot.i18n import _
+from bot.messages import Button, ChatRef, Outgoing
 from tools.actions import CustomerActions, ToolResult
 
 
@@ -137,3 +138,45 @@ async def run_tool_command(
             amount = amount_arg(a[1], "pay") if len(a) == 2 else None
             return await actions.sandbox_pay(payment_id_arg(a[0], "pay"), amount)
     return None
+
+
+# --- groups and deep links ---------------------------------------------------------------
+
+PUBLIC = frozenset({"help", "plans", "currencies", "coins", "language"})
+DEEP_LINKED = frozenset({"buy", "recommend", "estimate", "status", "history", "retry", "plan"})
+_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_public(command: Command) -> bool:
+    """Commands whose answers hold nothing personal, so they may be answered in a group."""
+    return command.name in PUBLIC or (command.name == "start" and not command.args)
+
+
+def start_payload(command: Command | None) -> str:
+    """The deep-link payload that reopens `command` in the private chat (`/start PAYLOAD`)."""
+    if command is None or command.name not in DEEP_LINKED:
+        return ""
+    payload = "_".join((command.name, *command.args))
+    return payload if _PAYLOAD.fullmatch(payload) else command.name
+
+
+def from_start_payload(payload: str) -> Command | None:
+    """`buy_pro_sol` → /buy pro sol, `buy_pro` → /recommend pro, `status_42` → /status 42."""
+    if not _PAYLOAD.fullmatch(payload):
+        return None
+    name, *args = payload.split("_")
+    if name == "buy" and len(args) == 1:
+        return Command("recommend", tuple(args))
+    return Command(name, tuple(args)) if name in DEEP_LINKED else None
+
+
+def private_link(target: ChatRef, command: Command | None) -> Outgoing:
+    """The answer in a group: a button that continues the same request in the private chat."""
+    payload = start_payload(command)
+    return Outgoing(
+        target,
+        _("Payment details stay between us: let's continue in a private chat."),
+        buttons=(
+            Button(_("Continue in private chat"), f"/start {payload}".strip(), private=True),
+        ),
+    )

@@ -10,7 +10,17 @@ from dataclasses import replace
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from bot.agent.runner import AgentRunner
-from bot.commands import UsageError, help_text, parse_command, run_tool_command, usage
+from bot.commands import (
+    Command,
+    UsageError,
+    from_start_payload,
+    help_text,
+    is_public,
+    parse_command,
+    private_link,
+    run_tool_command,
+    usage,
+)
 from bot.i18n import _, normalize_locale, using_locale
 from bot.messages import ChatRef, Incoming, Outgoing
 from bot.render import render_card
@@ -96,7 +106,9 @@ class Conversation:
             if not user.locale_chosen and hinted and user.locale != hinted:
                 user.locale = hinted
             locale = user.locale or self.default_locale
-            return Caller(user.id, incoming.platform, incoming.chat_id, locale)
+            # pushes about payments go to the private chat, never to a group
+            chat = incoming.chat_id if incoming.is_private else incoming.private_chat_id
+            return Caller(user.id, incoming.platform, chat or incoming.chat_id, locale)
 
     async def _remember_card(self, payment_id: int, caller: Caller, ref: str) -> None:
         async with self.db.transaction() as session:
@@ -111,12 +123,13 @@ class Conversation:
             return []
         actions = CustomerActions(self.shop, caller)
         command = parse_command(line)
+        if not incoming.is_private and (command is None or not is_public(command)):
+            return [private_link(target, command)]  # no payment details in a group, ever
         if command is None:
             return await self._agent_turn(actions, target, line[:MAX_TEXT])
+        if command.name == "start" and command.args:
+            command = from_start_payload(command.args[0]) or Command("start", ())
         if command.name in ("start", "help"):
-            start = await self._start_payload(actions, target, command.args)
-            if start is not None:
-                return start
             return [Outgoing(target, self._welcome() if command.name == "start" else help_text())]
         if command.name == "language":
             return [await self._language(caller, target, command.args)]
@@ -139,21 +152,6 @@ class Conversation:
 
     def _welcome(self) -> str:
         return _("Welcome! I sell subscription plans for cryptocurrency.") + "\n" + help_text()
-
-    async def _start_payload(
-        self, actions: CustomerActions, target: ChatRef, args: tuple[str, ...]
-    ) -> list[Outgoing] | None:
-        """Deep links: `/start buy_pro` recommends coins for Pro, `/start buy_pro_sol` buys."""
-        if not args or not args[0].startswith("buy_"):
-            return None
-        parts = args[0].split("_")[1:]
-        if len(parts) == 1:
-            result = await actions.recommend_best_currency(parts[0])
-        elif len(parts) == 2:
-            result = await actions.create_crypto_payment(parts[0], parts[1])
-        else:
-            return None
-        return render_card(result.card, target, self.clock())
 
     async def _language(self, caller: Caller, target: ChatRef, args: tuple[str, ...]) -> Outgoing:
         choice = normalize_locale(args[0], self.locales) if len(args) == 1 else None

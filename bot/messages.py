@@ -19,7 +19,9 @@ class ChatRef:
 @dataclass(frozen=True)
 class Button:
     label: str
-    action: str  # a command line, e.g. "/status 42": buttons map onto commands
+    action: str = ""  # a command line, e.g. "/status 42": buttons map onto commands
+    copy: str | None = None  # a "copy this text" button (an address), where the platform has it
+    private: bool = False  # the action must run in the user's private chat (a deep link)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Incoming:
     text: str = ""  # free text, or a command line starting with "/"
     button: str | None = None  # the action of a pressed button
     message_id: str | None = None
+    private_chat_id: str | None = None  # the user's private chat with the bot, when known
 
     @property
     def chat(self) -> ChatRef:
@@ -43,6 +46,7 @@ class Incoming:
 class Outgoing:
     target: ChatRef
     text: str
+    html: str | None = None  # the same text with HTML markup (bold, code), already escaped
     image: bytes | None = None  # PNG (payment QR codes)
     image_name: str | None = None
     buttons: tuple[Button, ...] = ()

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.i18n import _, crypto, duration, when
 from bot.messages import Button, ChatRef, Outgoing
-from bot.render import payment_text
+from bot.render import HTML, payment_buttons, payment_text
 from tools.cards import PaymentView
 from tools.qr import qr_png
 
@@ -19,6 +19,10 @@ OPERATOR_ALERTS = {
     "paid (recorded: {recorded}); check it",
     "alert.unfinished": "payment #{id} left its monitoring window as {status}: {paid} of "
     "{asked} {coin} received; check it",
+    "alert.closed_with_money": "payment #{id} is {status} after {paid} {coin} arrived; check "
+    "whether it was returned",
+    "alert.unknown_status": "provider payment {provider_payment_id} reported the unknown "
+    "status {status!r} ({source}); nothing was changed",
 }
 
 
@@ -123,6 +127,13 @@ def render_notice(
     result = [out]
     if view is not None and card_ref:
         result.append(
-            Outgoing(target, payment_text(view, now), edit_of=card_ref, payment_id=view.id)
+            Outgoing(
+                target,
+                payment_text(view, now),
+                html=payment_text(view, now, markup=HTML),
+                edit_of=card_ref,
+                payment_id=view.id,
+                buttons=payment_buttons(view),
+            )
         )
     return result

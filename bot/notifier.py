@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from bot.adapters.base import Adapter, DeliveryError
+from bot.adapters.base import Adapter, DeliveryError, RateLimited
 from bot.i18n import using_locale
 from bot.messages import ChatRef, Outgoing
 from bot.notices import render_notice
@@ -29,6 +29,7 @@ from tools.views import payment_view
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+DEFER_AFTER = 0.25  # a chat busy for longer than this is skipped for now, not waited for
 
 
 class Notifier:
@@ -51,6 +52,7 @@ class Notifier:
         self.max_attempts = max_attempts
         self.idle_seconds = idle_seconds
         self._wake = asyncio.Event()
+        self._edits: set[asyncio.Task[None]] = set()
         self._stopped = False
 
     def wake(self) -> None:
@@ -71,6 +73,11 @@ class Notifier:
     def stop(self) -> None:
         self._stopped = True
         self._wake.set()
+
+    async def edits_done(self) -> None:
+        """Wait for the card edits still under way (tests, shutdown)."""
+        while self._edits:
+            await asyncio.gather(*list(self._edits), return_exceptions=True)
 
     async def drain(self) -> int:
         """Deliver one batch of due notifications; returns how many were handled.
@@ -127,19 +134,23 @@ class Notifier:
         """Send one notification: "sent", "skipped" (outdated), or None after a failure."""
         adapter = self.adapters[item.chat_platform]
         target = ChatRef(item.chat_platform, item.chat_id)
+        send_wait = getattr(adapter, "send_wait", None)
+        if send_wait is not None and (wait := send_wait(target)) > DEFER_AFTER:
+            await self._defer(item, wait)  # this chat is busy: others go first
+            return None
         try:
             messages = self._render(item, target, payments)
             if not messages:  # outdated (a warning for a payment that moved on): not sent
                 return "skipped"
             with using_locale(item.locale):  # adapters may word their own labels too
                 for message in messages:
-                    if not message.edit_of:
+                    if message.edit_of:
+                        self._edit_soon(adapter, message, item.id)
+                    else:
                         await adapter.send(message)
-                        continue
-                    try:
-                        await adapter.send(message)
-                    except DeliveryError as exc:  # an edit is a courtesy; the notice matters
-                        log.info("card edit for outbox %s skipped: %s", item.id, exc)
+        except RateLimited as exc:
+            await self._defer(item, exc.retry_after)
+            return None
         except DeliveryError as exc:
             await self._failed(item, exc)
             return None
@@ -164,6 +175,29 @@ class Notifier:
             return []  # a retried warning must not arrive after the payment moved on
         with using_locale(item.locale):
             return render_notice(item.kind, item.payload, target, view, self.clock(), card_ref)
+
+    def _edit_soon(self, adapter: Adapter, message: Outgoing, item_id: int) -> None:
+        """Edit the card in place in the background: a courtesy, paced by the adapter, that
+        must not hold up the notices behind it."""
+
+        async def edit() -> None:
+            try:
+                await adapter.send(message)
+            except (DeliveryError, RateLimited) as exc:
+                log.info("card edit for outbox %s skipped: %s", item_id, exc)
+            except Exception:
+                log.exception("card edit for outbox %s failed", item_id)
+
+        task = asyncio.create_task(edit())
+        self._edits.add(task)
+        task.add_done_callback(self._edits.discard)
+
+    async def _defer(self, item: OutboxItem, seconds: float) -> None:
+        """Try again later without counting an attempt (limits are not failures)."""
+        async with self.db.transaction() as session:
+            row = await session.get(OutboxItem, item.id)
+            row.attempts = max(row.attempts - 1, 0)
+            row.next_attempt_at = self.clock() + timedelta(seconds=seconds)
 
     async def _failed(self, item: OutboxItem, exc: DeliveryError) -> None:
         now = self.clock()

@@ -5,6 +5,7 @@ Everything here runs inside `using_locale(...)`; every customer-facing word goes
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -38,8 +39,10 @@ def _status_label_strings() -> None:  # pragma: no cover - only for message extr
     _("expired")
 
 
-def _buttons(p: c.PaymentView) -> tuple[Button, ...]:
+def payment_buttons(p: c.PaymentView) -> tuple[Button, ...]:
     out = []
+    if p.status in ("waiting", "partially_paid"):
+        out.append(Button(_("Copy address"), copy=p.pay_address))
     if "status" in p.actions:
         out.append(Button(_("Check status"), f"/status {p.id}"))
     if "retry" in p.actions:
@@ -54,49 +57,89 @@ def _left(expires_at: datetime, now: datetime) -> str:
     return duration(seconds)
 
 
-def payment_text(p: c.PaymentView, now: datetime, *, reused: bool = False) -> str:
+class Markup:
+    """How the card marks text up: plain text here, HTML in `Html` (Telegram)."""
+
+    def esc(self, text: str) -> str:
+        return text
+
+    def b(self, text: str) -> str:
+        return self.esc(text)
+
+    def code(self, text: str) -> str:
+        return self.esc(text)
+
+
+class Html(Markup):
+    def esc(self, text: str) -> str:
+        return html.escape(text, quote=False)
+
+    def b(self, text: str) -> str:
+        return f"<b>{self.esc(text)}</b>"
+
+    def code(self, text: str) -> str:
+        return f"<code>{self.esc(text)}</code>"
+
+
+PLAIN, HTML = Markup(), Html()
+
+
+def payment_text(
+    p: c.PaymentView, now: datetime, *, reused: bool = False, markup: Markup = PLAIN
+) -> str:
+    """The payment card. Every template and value is escaped for `markup`; the amount and the
+    address are code spans (monospace, easy to copy), the title is bold."""
+    m = markup
     lines = []
     if reused:
-        lines.append(_("You already have an open payment for this plan and coin:"))
+        lines.append(m.esc(_("You already have an open payment for this plan and coin:")))
     lines.append(
-        _("Payment #{id} · {plan} plan ({days} days)").format(
-            id=p.id, plan=p.plan.name, days=p.plan.period_days
+        m.b(
+            _("Payment #{id} · {plan} plan ({days} days)").format(
+                id=p.id, plan=p.plan.name, days=p.plan.period_days
+            )
         )
     )
-    lines.append(_("Status: {status}").format(status=status_label(p.status)))
-    lines.append(_("Price: {price}").format(price=money(p.price, p.price_currency)))
-    if p.status in ("waiting", "partially_paid", "expired") or p.status == "confirming":
+    lines.append(m.esc(_("Status: {status}")).format(status=m.esc(status_label(p.status))))
+    lines.append(m.esc(_("Price: {price}")).format(price=m.esc(money(p.price, p.price_currency))))
+    if p.status in ("waiting", "partially_paid", "expired", "confirming"):
         amount = p.remaining if p.status == "partially_paid" else p.pay_amount
         lines.append(
-            _("Send exactly: {amount} {coin}").format(amount=crypto(amount), coin=p.coin.symbol)
+            m.esc(_("Send exactly: {amount} {coin}")).format(
+                amount=m.code(crypto(amount)), coin=m.esc(p.coin.symbol)
+            )
         )
         lines.append(
-            _("Network: {network} (send only on this network)").format(network=p.coin.network)
+            m.esc(_("Network: {network} (send only on this network)")).format(
+                network=m.b(p.coin.network)
+            )
         )
-        lines.append(_("Address: {address}").format(address=p.pay_address))
+        lines.append(m.esc(_("Address: {address}")).format(address=m.code(p.pay_address)))
         if p.memo:
             lines.append(
-                _("Memo / destination tag: {memo} (required, or the payment is lost)").format(
-                    memo=p.memo
-                )
+                m.esc(
+                    _("Memo / destination tag: {memo} (required, or the payment is lost)")
+                ).format(memo=m.code(p.memo))
             )
     if p.actually_paid:
         lines.append(
-            _("Received so far: {paid} {coin}").format(
-                paid=crypto(p.actually_paid), coin=p.coin.symbol
+            m.esc(_("Received so far: {paid} {coin}")).format(
+                paid=m.esc(crypto(p.actually_paid)), coin=m.esc(p.coin.symbol)
             )
         )
     if p.status == "waiting":
         lines.append(
-            _("Pay before {deadline} ({left} left).").format(
-                deadline=when(p.expires_at), left=_left(p.expires_at, now)
+            m.esc(_("Pay before {deadline} ({left} left).")).format(
+                deadline=m.esc(when(p.expires_at)), left=m.esc(_left(p.expires_at, now))
             )
         )
-        lines.append(_("Send the exact amount; network fees are on you."))
+        lines.append(m.esc(_("Send the exact amount; network fees are on you.")))
     elif p.status == "expired":
-        lines.append(_("This quote has expired; do not send money to this address any more."))
+        lines.append(
+            m.esc(_("This quote has expired; do not send money to this address any more."))
+        )
     if p.late:
-        lines.append(_("This payment arrived after its deadline."))
+        lines.append(m.esc(_("This payment arrived after its deadline.")))
     return "\n".join(lines)
 
 
@@ -107,9 +150,10 @@ def _payment_out(
     return Outgoing(
         target=target,
         text=payment_text(p, now, reused=reused),
+        html=payment_text(p, now, reused=reused, markup=HTML),
         image=qr_png(p.uri) if show_qr else None,
         image_name=f"payment-{p.id}.png" if show_qr else None,
-        buttons=_buttons(p),
+        buttons=payment_buttons(p),
         payment_id=p.id,
         extra={"uri": p.uri} if show_qr else {},
     )
@@ -348,7 +392,7 @@ def _history(card: c.HistoryCard, target: ChatRef) -> Outgoing:
                 status=status_label(p.status),
             )
         )
-        for b in _buttons(p):
+        for b in (b for b in payment_buttons(p) if not b.copy):
             buttons.append(Button(f"#{p.id}: {b.label}", b.action))
     lines.append(
         _("{count} successful, {total} spent in total.").format(

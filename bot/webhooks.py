@@ -55,6 +55,9 @@ class WebhookServer:
         except web.HTTPRequestEntityTooLarge:
             self.counts["ipn_rejected"] += 1
             return web.json_response({"error": "body too large"}, status=413)
+        except Exception:  # e.g. a Content-Encoding the body does not have
+            self.counts["ipn_rejected"] += 1
+            return web.json_response({"error": "unreadable body"}, status=400)
         try:
             result = await self.events.handle_webhook(request.headers, body, source="ipn")
         except WebhookRejected as exc:
@@ -64,6 +67,7 @@ class WebhookServer:
             log.exception("webhook could not be applied")
             return web.json_response({"error": "try again later"}, status=503)
         self.counts[f"ipn_{result.outcome}"] += 1
+        log.debug("IPN %s: %s", result.payment_id, result.outcome)
         return web.json_response({"ok": True, "outcome": result.outcome})
 
     async def healthz(self, request: web.Request) -> web.Response:

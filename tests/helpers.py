@@ -22,6 +22,7 @@ async def settle(app: App, clock: ManualClock, seconds: float = 0, step: float =
         await app.countdown.sweep(clock())
         while await app.notifier.drain():
             pass
+        await app.notifier.edits_done()
         if elapsed >= seconds:
             return
         clock.advance(step)

@@ -92,6 +92,7 @@ async def test_a_state_change_wakes_the_relay_at_once(app, fake, clock) -> None:
 async def test_card_is_edited_in_place_with_the_notice(app, fake, clock) -> None:
     pid = await _confirming(app, fake)
     await app.notifier.drain()
+    await app.notifier.edits_done()
     card_ref = "fake:1"  # the payment card was the first message sent
     assert fake.edits and fake.edits[-1].edit_of == card_ref
     assert "payment seen, confirming" in fake.edits[-1].text

@@ -305,12 +305,72 @@ async def test_non_ascii_signature_header_is_401(np_app) -> None:
         assert response.status == 401
 
 
-async def test_signed_but_incomplete_or_bad_status_is_400(np_app, nowpayments) -> None:
-    for data in ({"payment_status": "finished"}, {"payment_id": 1, "payment_status": "paid"}):
+async def test_signed_but_incomplete_or_nonsense_is_400(np_app, nowpayments) -> None:
+    for data in (
+        {"payment_status": "finished"},
+        {"payment_id": 1, "payment_status": "finished", "actually_paid": -5},
+        {"payment_id": 1, "payment_status": "finished", "actually_paid": "1e999999999"},
+        {"payment_id": 1, "payment_status": "finished", "fee": {"currency": "x" * 200}},
+    ):
         body = json.dumps(data).encode()
-        status = await nowpayments.send_ipn(0, body, url=_hook(np_app))
-        assert status == 400
+        assert await nowpayments.send_ipn(0, body, url=_hook(np_app)) == 400, data
     assert await _count(np_app, PaymentEvent) == 0
+
+
+async def test_an_unknown_status_is_kept_for_an_operator(np_app, nowpayments, fake) -> None:
+    pid = await buy(fake, "/buy pro btc")
+    body = nowpayments.ipn_body(
+        await _provider_id(np_app, pid), "wrong_asset_confirmed", Decimal("0.0046")
+    )
+    assert await nowpayments.send_ipn(0, body, url=_hook(np_app)) == 200
+    assert (await _row(np_app, pid)).status == "waiting"
+    assert await _count(np_app, AuditEntry, AuditEntry.action == "alert.unknown_status") == 1
+
+
+async def test_a_body_that_lies_about_its_encoding_is_400(np_app) -> None:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            _hook(np_app),
+            data=b'{"payment_id": 1}',
+            headers={"content-encoding": "gzip", "x-nowpayments-sig": "0" * 128},
+        ) as response,
+    ):
+        assert response.status == 400
+
+
+async def test_one_unreadable_payment_does_not_stop_reconciliation(
+    np_app, nowpayments, fake, clock
+) -> None:
+    nowpayments.ipn_enabled = False
+    broken = await buy(fake, "/buy pro eth")
+    paid = await buy(fake, "/buy pro btc")
+    nowpayments.set_state(await _provider_id(np_app, broken), "wrong_asset_confirmed", Decimal(1))
+    await nowpayments.pay(await _provider_id(np_app, paid))
+    clock.advance(301)
+    report = await np_app.reconciler.poll(clock())
+    assert report.read == 2
+    assert (await _row(np_app, paid)).status == "finished"
+
+
+async def test_polling_stops_when_the_monitoring_window_ends(np_app, nowpayments, fake, clock):
+    pid = await buy(fake, "/buy pro usdttrc20")
+    await nowpayments.pay(await _provider_id(np_app, pid), Decimal(100))
+    assert (await _row(np_app, pid)).status == "partially_paid"
+    for _ in range(26):
+        clock.advance(3600)
+        await np_app.countdown.sweep(clock())
+        await np_app.reconciler.poll(clock())
+    row = await _row(np_app, pid)
+    assert row.next_poll_at is None and row.next_check_at is None
+    assert await _count(np_app, AuditEntry, AuditEntry.action == "alert.unfinished") == 1
+
+
+async def test_a_create_that_fails_on_the_server_is_not_sent_twice(np_app, nowpayments, fake):
+    nowpayments.fail_next = [502]
+    reply = await fake.say("/buy pro btc")
+    assert "not reachable" in reply[0].text
+    assert nowpayments.count("/v1/payment") == 1
 
 
 async def test_database_unavailable_is_503(np_app, nowpayments, fake) -> None:

@@ -6,6 +6,7 @@ tick costs what is due, not what is open.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
 RETRY_LATER = timedelta(minutes=1)
+ASK_AT_ONCE = 20  # provider reads before expiry per tick, concurrently
+ASK_TIMEOUT = 3.0  # seconds; a tick must never hang on the provider
 
 
 @dataclass
@@ -55,9 +58,17 @@ class Countdown:
         async with db.sessions() as session:
             due = await repos.due_payments(session, now, self.batch)
         report.due = len(due)
-        for payment_id, status, expires_at, provider_payment_id in due:
-            if status == Status.WAITING and now >= expires_at:
-                await self._ask_before_expiring(payment_id, provider_payment_id)
+        expiring = [
+            (pid, ppid)
+            for pid, status, expires_at, ppid in due
+            if status == Status.WAITING and now >= expires_at
+        ]
+        await asyncio.gather(
+            *(self._ask_before_expiring(pid, ppid) for pid, ppid in expiring[:ASK_AT_ONCE])
+        )
+        for payment_id, _status, _expires, provider_payment_id in due:
+            if (payment_id, provider_payment_id) in expiring[ASK_AT_ONCE:]:
+                continue  # not asked yet: expires at a later tick, never unasked
             try:  # one transaction each: one bad row cannot stall the rest
                 await db.run(
                     lambda session, pid=payment_id: self._check(session, pid, now, report)
@@ -74,13 +85,17 @@ class Countdown:
         return report
 
     async def _ask_before_expiring(self, payment_id: int, provider_payment_id: str) -> None:
-        """A lost webhook must not turn a paid payment into an expired one: ask first."""
+        """A lost webhook must not turn a paid payment into an expired one: ask first (briefly;
+        when the provider cannot answer in time the payment expires and the poller still
+        catches late money)."""
         try:
-            event = await self.events.provider.get_payment(provider_payment_id)
+            event = await asyncio.wait_for(
+                self.events.provider.get_payment(provider_payment_id), ASK_TIMEOUT
+            )
             if Status(event.status) in MONEY_SEEN:
                 await self.events.apply_event(event, "poll")
-        except (ProviderError, ValueError) as exc:
-            log.warning("payment %s: provider not asked before expiry: %s", payment_id, exc)
+        except (ProviderError, ValueError, TimeoutError) as exc:
+            log.warning("payment %s: provider not asked before expiry: %r", payment_id, exc)
 
     def _check(
         self, session: Session, payment_id: int, now: datetime, report: SweepReport
@@ -98,6 +113,7 @@ class Countdown:
             return
         if status is not Status.WAITING:  # the monitoring window is over
             payment.next_check_at = None
+            payment.next_poll_at = None
             if status is Status.PARTIALLY_PAID or status in MONEY_SEEN:
                 self.events.alert(
                     session,

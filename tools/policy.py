@@ -27,10 +27,9 @@ def next_poll(
     """When the reconciliation poller should next ask the provider about a payment."""
     if status in (Status.FINISHED, Status.FAILED, Status.REFUNDED):
         return None
-    if status is Status.EXPIRED:
-        at = now + settings.poll_expired_every
-        return at if at <= expires_at + settings.monitoring else None
-    return now + settings.poll_after
+    every = settings.poll_expired_every if status is Status.EXPIRED else settings.poll_after
+    at = now + every
+    return at if at <= expires_at + settings.monitoring else None  # the window is over
 
 
 def enough_paid(paid: Decimal, asked: Decimal, tolerance: Decimal) -> bool:

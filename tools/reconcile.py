@@ -57,6 +57,10 @@ class Reconciler:
                 log.warning("reconcile: payment %s not readable: %s", payment_id, exc)
                 report.failed += 1
                 result = None
+            except Exception:  # one bad payment must never stop the others
+                log.exception("reconcile: payment %s could not be applied", payment_id)
+                report.failed += 1
+                result = None
             if result is not None and result.outcome == "applied":
                 report.applied += 1
                 continue  # the transition set the next poll time

@@ -22,7 +22,7 @@ from storage.models import Payment
 from tools.catalog import Catalog
 from tools.clock import Clock
 from tools.policy import PaymentSettings, effective_status, enough_paid, next_poll
-from tools.providers.base import PaymentProvider, ProviderEvent, WebhookRejected
+from tools.providers.base import PaymentProvider, ProviderEvent
 from tools.states import FINAL, MONEY_SEEN, RANK, Status, can_move, parse_status
 from tools.views import payment_link
 
@@ -93,15 +93,27 @@ class PaymentEvents:
 
     async def apply_event(self, event: ProviderEvent, source: str) -> ApplyResult:
         """Record and apply one provider event in one transaction (DESIGN §3)."""
+        now = self.clock()
         try:
             observed = parse_status(event.status)
-        except ValueError:
-            raise WebhookRejected(400, f"unknown status {event.status!r}") from None
-        now = self.clock()
+        except ValueError:  # a status the provider added later: keep it, tell an operator
+            await self.db.run(
+                lambda session: self.alert(
+                    session,
+                    now,
+                    f"status:{event.provider_payment_id}:{event.status}",
+                    "alert.unknown_status",
+                    provider_payment_id=event.provider_payment_id,
+                    status=event.status,
+                    source=source,
+                )
+            )
+            self.on_change()
+            return ApplyResult("unknown_status")
         result = await self.db.run(
             lambda session: self._apply(session, event, observed, source, now)
         )
-        if result.outcome == "applied":
+        if result.outcome in ("applied", "ignored"):  # ignored events may have raised alerts
             self.on_change()
         return result
 
@@ -296,7 +308,21 @@ class PaymentEvents:
     def _roll_up(self, session: Session, child: Payment, now: datetime) -> None:
         """Re-judge the parent on everything paid so far: its own money plus its top-ups."""
         parent = session.get(Payment, child.parent_payment_id)
-        if parent is None or parse_status(parent.status) in FINAL:
+        if parent is None:
+            return
+        if parse_status(parent.status) in FINAL:  # money for a purchase that is over
+            if child.status in (Status.PARTIALLY_PAID.value, Status.FINISHED.value):
+                self.alert(
+                    session,
+                    now,
+                    f"extra:{parent.id}:{child.provider_payment_id}",
+                    "alert.extra_money",
+                    payment_id=parent.id,
+                    paid=child.actually_paid,
+                    recorded=parent.actually_paid,
+                    status=parent.status,
+                    coin=parent.pay_currency,
+                )
             return
         children = writes.children(session, parent.id)
         counted = (Status.PARTIALLY_PAID.value, Status.FINISHED.value)
@@ -351,6 +377,17 @@ class PaymentEvents:
             self._finish(session, p, now, tell, owner.plan_end)
         elif new in (Status.FAILED, Status.REFUNDED, Status.EXPIRED):
             tell(f"payment.{new.value}", new.value)
+            if new is not Status.EXPIRED and p.actually_paid > 0:
+                self.alert(
+                    session,
+                    now,
+                    f"closed:{p.id}",
+                    "alert.closed_with_money",
+                    payment_id=p.id,
+                    status=new.value,
+                    paid=p.actually_paid,
+                    coin=p.pay_currency,
+                )
         if p.late and new is Status.FINISHED:
             self.alert(
                 session,

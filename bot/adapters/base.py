@@ -21,6 +21,17 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class RateLimited(Exception):
+    """Not sent because of the platform's limits; try again after `retry_after` seconds.
+
+    Not a failure: the relay defers the notification without counting an attempt.
+    """
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:.2f}s")
+        self.retry_after = retry_after
+
+
 class Adapter(Protocol):
     platform: str
 
@@ -30,4 +41,8 @@ class Adapter(Protocol):
     async def stop(self) -> None: ...
 
     async def send(self, message: Outgoing) -> str | None:
-        """Deliver one message (or edit one in place); returns the platform's message ref."""
+        """Deliver one message (or edit one in place); returns the platform's message ref.
+
+        Raises `DeliveryError` (permanent or not) or `RateLimited`. Adapters of platforms with
+        send limits also offer `send_wait(target) -> float`: seconds until a send to that
+        chat would go out without waiting (the relay defers instead of blocking)."""

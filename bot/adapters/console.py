@@ -129,6 +129,8 @@ class ConsoleAdapter:
         if "uri" in message.extra:
             lines.append(_("Payment link: {uri}").format(uri=message.extra["uri"]))
         for button in message.buttons:
+            if button.copy is not None:
+                continue  # the text to copy is printed in the message already
             lines.append(f"  [{button.label} → {button.action}]")
         self._print("\n".join(lines) + "\n")
         return f"console:{next(self._refs)}"

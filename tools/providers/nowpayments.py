@@ -13,7 +13,7 @@ import json
 import logging
 import random
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,14 +29,32 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "x-nowpayments-sig"
 
 
+MAX_AMOUNT = Decimal("1e15")
+
+
 def _decimal(value: Any) -> Decimal | None:
+    """An amount as the provider wrote it; None when absent. Nonsense (negative, infinite,
+    absurdly large or small) raises ValueError: a signed body that holds it is a 400."""
     if value is None or value == "":
         return None
     try:
         result = Decimal(str(value))
     except ArithmeticError:
+        raise ValueError(f"not an amount: {value!r}") from None
+    if not result.is_finite() or result < 0 or result > MAX_AMOUNT:
+        raise ValueError(f"amount out of range: {value!r}")
+    if result and result.adjusted() < -30:
+        raise ValueError(f"amount out of range: {value!r}")
+    return result
+
+
+def _short(value: Any, limit: int = 20) -> str | None:
+    if value in (None, ""):
         return None
-    return result if result.is_finite() else None
+    text = str(value)
+    if len(text) > limit:
+        raise ValueError(f"value too long: {text[:30]!r}")
+    return text
 
 
 def _json_body(data: Mapping[str, Any]) -> bytes:
@@ -52,9 +70,10 @@ def _when(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # no zone given: UTC
 
 
 def parse_event(data: Mapping[str, Any], raw: str = "") -> ProviderEvent:
@@ -71,14 +90,14 @@ def parse_event(data: Mapping[str, Any], raw: str = "") -> ProviderEvent:
     }
     parent = data.get("parent_payment_id")
     return ProviderEvent(
-        provider_payment_id=str(data["payment_id"]),
-        status=str(data["payment_status"]),
+        provider_payment_id=_short(data["payment_id"], 64) or "",
+        status=_short(data["payment_status"], 40) or "",
         actually_paid=_decimal(data.get("actually_paid")) or Decimal(0),
         outcome_amount=_decimal(data.get("outcome_amount")),
-        outcome_currency=data.get("outcome_currency") or None,
+        outcome_currency=_short(data.get("outcome_currency")),
         fees=fees,
-        fee_currency=fee.get("currency") or None,
-        parent_payment_id=str(parent) if parent not in (None, "", 0) else None,
+        fee_currency=_short(fee.get("currency")),
+        parent_payment_id=_short(parent, 64) if parent not in (None, "", 0) else None,
         raw=raw,
     )
 
@@ -147,19 +166,31 @@ class NowPaymentsProvider:
     ) -> Any:
         content = _json_body(body) if body is not None else None
         headers = {"content-type": "application/json"} if content else None
+        # A create is not idempotent: retry it only when the request surely never arrived.
+        safe = method == "GET"
         for attempt in range(self._retries + 1):
             try:
                 response = await self._http.request(
                     method, path.lstrip("/"), params=params, content=content, headers=headers
                 )
-            except httpx.TransportError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                problem = f"cannot connect: {exc!r}"
+            except httpx.HTTPError as exc:
                 problem = f"network error: {exc!r}"
+                if not safe:
+                    break
             else:
                 if response.status_code < 400:
-                    return json.loads(response.content, parse_float=Decimal)
+                    try:
+                        return json.loads(response.content, parse_float=Decimal)
+                    except ValueError:
+                        problem = "answer is not JSON"
+                        break
                 if response.status_code < 500:
                     raise self._client_error(path, response)
                 problem = f"HTTP {response.status_code}"
+                if not safe:
+                    break
             if attempt < self._retries:
                 delay = self._backoff * 2**attempt + random.uniform(0, self._backoff)
                 log.warning("NOWPayments %s %s: %s; retry in %.2fs", method, path, problem, delay)
@@ -180,9 +211,13 @@ class NowPaymentsProvider:
         log.error("NOWPayments %s answered %s: %s %s", path, response.status_code, code, message)
         if response.status_code in (401, 403):
             return ProviderError("provider_down", "The payment provider refused our API key.")
+        if response.status_code == 429:
+            return ProviderError("provider_down", "The payment provider is busy.")
         if "minimal" in text or "too small" in text or "less than" in text:
             return ProviderError("below_minimum", message or "amount under the minimum")
-        if "currenc" in text:
+        if "currenc" in text and any(
+            w in text for w in ("unavailable", "not supported", "not found", "disabled")
+        ):
             return ProviderError("coin_unavailable", message or "currency unavailable")
         return ProviderError("provider_error", message or f"HTTP {response.status_code}")
 
@@ -271,7 +306,10 @@ class NowPaymentsProvider:
         if not isinstance(data, dict) or "payment_status" not in data:
             raise ProviderError("provider_down", "unexpected payment answer")
         data.setdefault("payment_id", provider_payment_id)
-        return parse_event(data)
+        try:
+            return parse_event(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderError("provider_down", f"unusable payment answer: {exc}") from None
 
     def verify_and_parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         """Check `x-nowpayments-sig` over the canonical body first, then read the event from

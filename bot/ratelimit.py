@@ -1,0 +1,47 @@
+"""Pacing for platforms with send limits (Telegram: ~30 messages/s overall, 1/s per chat,
+20/min per group).
+
+Each limit is a virtual schedule: a key (e.g. the chat) may send again `1/rate` seconds after
+its last reserved slot. `reserve()` books the next slot under every rule that applies and says
+how long to wait for it; `wait()` only looks, so the relay can defer a notification instead of
+blocking behind one busy chat. A 429 from the platform pushes a key back with `pause()`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: Hashable
+    per_second: float
+
+
+class Pacer:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._next: dict[Hashable, float] = {}
+
+    def wait(self, rules: Sequence[Rule]) -> float:
+        """Seconds until all `rules` allow a send (0 when they do now); books nothing."""
+        now = self._clock()
+        return max([0.0, *(self._next.get(r.key, now) - now for r in rules)])
+
+    def reserve(self, rules: Sequence[Rule]) -> float:
+        """Book the earliest slot every rule allows; returns how long to wait for it."""
+        now = self._clock()
+        start = now + self.wait(rules)
+        for rule in rules:
+            self._next[rule.key] = start + 1.0 / rule.per_second
+        if len(self._next) > 50_000:  # forget chats that are long idle
+            self._next = {k: v for k, v in self._next.items() if v > now}
+        return start - now
+
+    def pause(self, rules: Sequence[Rule], seconds: float) -> None:
+        """The platform said "too many requests": nothing under these rules before then."""
+        until = self._clock() + seconds
+        for rule in rules:
+            self._next[rule.key] = max(self._next.get(rule.key, 0.0), until)
