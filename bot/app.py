@@ -151,6 +151,11 @@ class App:
             if config.webhooks_needed
             else None
         )
+        for adapter in self.adapters.values():
+            for path, handler in getattr(adapter, "webhook_routes", list)():
+                if self.webhooks is None:
+                    raise RuntimeError("webhook routes need the webhook server")
+                self.webhooks.add_route(path, handler)
         self._relay: asyncio.Task[None] | None = None
 
     def _changed(self) -> None:
@@ -161,15 +166,16 @@ class App:
         await self.conversation.handle(incoming, adapter.send)
 
     async def start(self, *, background: bool = True) -> None:
-        """Upgrade the schema, then start adapters and (unless tests drive them) the timers."""
+        """Upgrade the schema, then start the webhook server, the adapters and (unless tests
+        drive them) the timers."""
         await self.db.upgrade()
+        if background and self.webhooks is not None:
+            await self.webhooks.start()  # first: a Telegram webhook must find it listening
         for adapter in self.adapters.values():
             await adapter.start(self.handle)
         if background:
             self.scheduler.start()
             self._relay = asyncio.create_task(self.notifier.run(), name="outbox-relay")
-            if self.webhooks is not None:
-                await self.webhooks.start()
 
     async def stop(self) -> None:
         self.scheduler.stop()

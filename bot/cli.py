@@ -156,13 +156,20 @@ async def _chat(config: Config, user: str, locale: str | None, linger: float | N
 async def _serve(config: Config) -> int:
     from bot.app import App
 
-    app = App(config)
+    adapters = []
+    if config.telegram.enabled:
+        from bot.adapters.telegram import from_config
+
+        adapters.append(from_config(config))
+    app = App(config, adapters=adapters)
     await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logging.getLogger("paybot").info("paybot is running; no chat platform is enabled yet")
+    logging.getLogger("paybot").info(
+        "paybot is running: %s", ", ".join(app.adapters) or "no chat platform enabled"
+    )
     try:
         await stop.wait()
     finally:

@@ -180,3 +180,21 @@ def private_link(target: ChatRef, command: Command | None) -> Outgoing:
             Button(_("Continue in private chat"), f"/start {payload}".strip(), private=True),
         ),
     )
+
+
+def command_menu() -> list[tuple[str, str]]:
+    """The command list platforms show in their menus, in the current locale."""
+    return [
+        ("start", _("Start and see what I can do")),
+        ("plans", _("Plans and prices")),
+        ("plan", _("Your current plan")),
+        ("currencies", _("Coins I accept")),
+        ("recommend", _("The best coin for a plan")),
+        ("estimate", _("What a plan costs in a coin")),
+        ("buy", _("Buy a plan")),
+        ("status", _("Status of a payment")),
+        ("history", _("Your recent payments")),
+        ("retry", _("A new payment for a failed one")),
+        ("language", _("Choose your language")),
+        ("help", _("Help")),
+    ]

@@ -175,10 +175,20 @@ class WebhooksConfig(_Section):
     public_url: str = "http://127.0.0.1:8080"
 
 
+class TelegramConfig(_Section):
+    enabled: bool = False
+    mode: Literal["polling", "webhook"] = "polling"  # webhook: for several workers
+    base_url: str = "https://api.telegram.org"  # a local Bot API server works too
+    global_per_second: float = Field(default=30.0, gt=0)  # Telegram's limits: the relay
+    per_chat_per_second: float = Field(default=1.0, gt=0)  # paces itself to stay under them
+    per_group_per_minute: float = Field(default=20.0, gt=0)
+
+
 class Secrets(_Section):
     """Read only from the environment, never from the file."""
 
     telegram_token: str | None = None
+    telegram_webhook_secret: str | None = None
     discord_token: str | None = None
     nowpayments_api_key: str | None = None
     nowpayments_ipn_secret: str | None = None
@@ -202,6 +212,7 @@ class Config(_Section):
     console: ConsoleConfig = ConsoleConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    telegram: TelegramConfig = TelegramConfig()
     secrets: Secrets = Secrets()
 
     @model_validator(mode="after")
@@ -220,16 +231,26 @@ class Config(_Section):
             missing = sorted(set(self.coins) - set(self.provider.sandbox.rates))
             if missing:
                 raise ValueError(f"provider.sandbox.rates has no rate for {', '.join(missing)}")
+        needed = []
         if self.provider.name == "nowpayments":
-            for secret in ("nowpayments_api_key", "nowpayments_ipn_secret"):
-                if not getattr(self.secrets, secret):
-                    raise ValueError(f"provider nowpayments needs {ENV_PREFIX}{secret.upper()}")
+            needed += ["nowpayments_api_key", "nowpayments_ipn_secret"]
+        if self.telegram.enabled:
+            needed.append("telegram_token")
+            if self.telegram.mode == "webhook":
+                needed.append("telegram_webhook_secret")
+        for secret in needed:
+            if not getattr(self.secrets, secret):
+                raise ValueError(f"{ENV_PREFIX}{secret.upper()} is not set")
         return self
 
     @property
     def webhooks_needed(self) -> bool:
         """The webhook server runs when the provider sends webhooks (or when asked to)."""
-        return self.webhooks.enabled or self.provider.name == "nowpayments"
+        return (
+            self.webhooks.enabled
+            or self.provider.name == "nowpayments"
+            or (self.telegram.enabled and self.telegram.mode == "webhook")
+        )
 
 
 def _parse_env_value(raw: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
@@ -9,6 +10,7 @@ from dataclasses import replace
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
+from bot.adapters.base import RateLimited
 from bot.agent.runner import AgentRunner
 from bot.commands import (
     Command,
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[Outgoing], Awaitable[str | None]]
 MAX_TEXT = 2000  # longer messages are cut before they reach the agent
+MAX_REPLY_WAIT = 10.0  # seconds a direct reply may wait for the platform's rate limit
 
 
 def clean_text(text: str) -> str:
@@ -89,7 +92,11 @@ class Conversation:
                 ]
             for reply in replies:
                 try:
-                    ref = await send(reply)
+                    try:
+                        ref = await send(reply)
+                    except RateLimited as exc:  # the platform asks us to slow down: once
+                        await asyncio.sleep(min(exc.retry_after, MAX_REPLY_WAIT))
+                        ref = await send(reply)
                 except Exception:  # one failed reply must not stop the conversation
                     log.exception("reply to %s could not be sent", incoming.chat)
                     continue

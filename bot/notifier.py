@@ -90,8 +90,9 @@ class Notifier:
             return 0
         payments = await self._payments(claimed)
         outcomes: dict[str, list[int]] = {"sent": [], "skipped": []}
+        waiting: dict[tuple[str, str], int] = {}  # per chat: how many we deferred so far
         for item in claimed:
-            outcome = await self._deliver(item, payments)
+            outcome = await self._deliver(item, payments, waiting)
             if outcome is not None:
                 outcomes[outcome].append(item.id)
         now = self.clock()
@@ -130,13 +131,19 @@ class Notifier:
             rows = (await session.scalars(select(Payment).where(Payment.id.in_(ids)))).all()
         return {p.id: p for p in rows}
 
-    async def _deliver(self, item: OutboxItem, payments: dict[int, Payment]) -> str | None:
-        """Send one notification: "sent", "skipped" (outdated), or None after a failure."""
+    async def _deliver(
+        self, item: OutboxItem, payments: dict[int, Payment], waiting: dict[tuple[str, str], int]
+    ) -> str | None:
+        """Send one notification: "sent", "skipped" (outdated), or None when it failed or
+        was deferred."""
         adapter = self.adapters[item.chat_platform]
         target = ChatRef(item.chat_platform, item.chat_id)
         send_wait = getattr(adapter, "send_wait", None)
-        if send_wait is not None and (wait := send_wait(target)) > DEFER_AFTER:
-            await self._defer(item, wait)  # this chat is busy: others go first
+        chat = (item.chat_platform, item.chat_id)
+        ahead = waiting.get(chat, 0)
+        if send_wait is not None and (wait := send_wait(target, ahead)) > DEFER_AFTER:
+            waiting[chat] = ahead + 1  # this chat is busy: others go first, in order
+            await self._defer(item, wait)
             return None
         try:
             messages = self._render(item, target, payments)

@@ -21,21 +21,25 @@ class Rule:
 
 
 class Pacer:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, slack: float = 0.05) -> None:
         self._clock = clock
+        self._slack = 1.0 + slack  # requests travel for a while: keep a little air between them
         self._next: dict[Hashable, float] = {}
 
-    def wait(self, rules: Sequence[Rule]) -> float:
-        """Seconds until all `rules` allow a send (0 when they do now); books nothing."""
+    def wait(self, rules: Sequence[Rule], ahead: int = 0) -> float:
+        """Seconds until all `rules` allow a send (0 when they do now), after `ahead` other
+        sends already waiting in line; books nothing."""
         now = self._clock()
-        return max([0.0, *(self._next.get(r.key, now) - now for r in rules)])
+        return max(
+            [0.0, *(self._next.get(r.key, now) - now + ahead / r.per_second for r in rules)]
+        )
 
     def reserve(self, rules: Sequence[Rule]) -> float:
         """Book the earliest slot every rule allows; returns how long to wait for it."""
         now = self._clock()
         start = now + self.wait(rules)
         for rule in rules:
-            self._next[rule.key] = start + 1.0 / rule.per_second
+            self._next[rule.key] = start + self._slack / rule.per_second
         if len(self._next) > 50_000:  # forget chats that are long idle
             self._next = {k: v for k, v in self._next.items() if v > now}
         return start - now

@@ -35,6 +35,10 @@ class WebhookServer:
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
+    def add_route(self, path: str, handler) -> None:
+        """Another webhook on this server (e.g. Telegram's), before it starts."""
+        self.app.router.add_post(path, handler)
+
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()

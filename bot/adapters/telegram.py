@@ -1,0 +1,317 @@
+"""Telegram, on python-telegram-bot, inside paybot's own event loop (the only module that
+imports `telegram`).
+
+Polling (`updater.start_polling()`) or webhook mode (updates arrive at paybot's webhook server
+on `/webhooks/telegram`, Telegram's secret token checked). Cards become native messages: the
+payment card is the QR photo with an HTML caption and an inline keyboard (copy address, check
+status, new payment); buttons are callback queries that are answered and map onto commands;
+in groups only commands and mentions are read, and payment details go to the private chat.
+Sends are paced under Telegram's limits; a 429 pauses and defers, a 403 is permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import logging
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    CopyTextButton,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    LinkPreviewOptions,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bot.adapters.base import DeliveryError, Handler, RateLimited
+from bot.i18n import using_locale
+from bot.messages import Button, Incoming, Outgoing
+from bot.ratelimit import Pacer, Rule
+
+log = logging.getLogger(__name__)
+PLATFORM = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+CAPTION_LIMIT = 1024
+UPDATES = ["message", "callback_query"]
+
+
+class TelegramAdapter:
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str,
+        mode: str,
+        per_second: float,
+        per_chat: float,
+        per_group_minute: float,
+        locales: Sequence[str],
+        default_locale: str,
+        menu: Callable[[], list[tuple[str, str]]],
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+    ) -> None:
+        base = base_url.rstrip("/")
+        builder = Application.builder().token(token).base_url(f"{base}/bot")
+        builder = builder.base_file_url(f"{base}/file/bot").concurrent_updates(16)
+        if mode == "webhook":
+            builder = builder.updater(None)
+        self.app = builder.build()
+        self.app.add_handler(
+            MessageHandler(filters.TEXT & ~filters.UpdateType.EDITED, self._on_message)
+        )
+        self.app.add_handler(CallbackQueryHandler(self._on_callback))
+        self.mode = mode
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret or ""
+        self.locales = list(locales)
+        self.default_locale = default_locale
+        self.menu = menu
+        self.pacer = Pacer()
+        self._limits = (per_second, per_chat, per_group_minute / 60)
+        self._handler: Handler | None = None
+        self.username = ""
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+        await self.app.initialize()  # getMe: we learn our @username for mentions and links
+        self.username = self.app.bot.username or ""
+        await self._register_commands()
+        await self.app.start()
+        if self.mode == "webhook":
+            await self.app.bot.set_webhook(
+                self.webhook_url, secret_token=self.webhook_secret, allowed_updates=UPDATES
+            )
+        else:
+            await self.app.updater.start_polling(allowed_updates=UPDATES)
+
+    async def stop(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    def webhook_routes(self) -> list[tuple[str, Callable]]:
+        return [("/webhooks/telegram", self.handle_webhook)] if self.mode == "webhook" else []
+
+    async def _register_commands(self) -> None:
+        for locale in [None, *self.locales]:
+            with using_locale(locale or self.default_locale):
+                commands = [BotCommand(name, text) for name, text in self.menu()]
+            await self.app.bot.set_my_commands(commands, language_code=locale)
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        """`POST /webhooks/telegram`: only Telegram knows the secret token."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            return web.json_response({"error": "bad secret token"}, status=403)
+        try:
+            update = Update.de_json(await request.json(), self.app.bot)
+        except Exception:  # not JSON, or not an update
+            return web.json_response({"error": "not an update"}, status=400)
+        await self.app.update_queue.put(update)
+        return web.json_response({"ok": True})
+
+    # --- incoming ------------------------------------------------------------------------
+
+    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, chat, user = (
+            update.effective_message,
+            update.effective_chat,
+            update.effective_user,
+        )
+        if message is None or chat is None or user is None or user.is_bot or not message.text:
+            return
+        private = chat.type == ChatType.PRIVATE
+        text = message.text.strip()
+        if not private:
+            text = self._addressed_to_me(text, message)
+            if text is None:
+                return  # groups: only commands and mentions are for us
+        await self._dispatch(
+            Incoming(
+                platform=PLATFORM,
+                chat_id=str(chat.id),
+                user_id=str(user.id),
+                user_name=user.full_name,
+                locale_hint=user.language_code,
+                is_private=private,
+                text=text,
+                message_id=str(message.message_id),
+                private_chat_id=str(user.id),
+            )
+        )
+
+    def _addressed_to_me(self, text: str, message) -> str | None:
+        mention = f"@{self.username}".lower()
+        if text.startswith("/"):
+            head, _, rest = text.partition(" ")
+            name, _, bot = head.partition("@")
+            if bot and bot.lower() != self.username.lower():
+                return None  # a command for another bot
+            return f"{name} {rest}".strip()
+        if mention in text.lower():
+            start = text.lower().index(mention)
+            return (text[:start] + text[start + len(mention) :]).strip() or "/help"
+        reply = message.reply_to_message
+        if reply is not None and reply.from_user is not None and reply.from_user.is_bot:
+            return text
+        return None
+
+    async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        try:
+            await query.answer()  # stop the button's spinner at once
+        except TelegramError as exc:
+            log.info("callback %s not answered: %s", query.id, exc)
+        chat = query.message.chat if query.message else None
+        if chat is None or not query.data:
+            return
+        user = query.from_user
+        await self._dispatch(
+            Incoming(
+                platform=PLATFORM,
+                chat_id=str(chat.id),
+                user_id=str(user.id),
+                user_name=user.full_name,
+                locale_hint=user.language_code,
+                is_private=chat.type == ChatType.PRIVATE,
+                button=query.data,
+                private_chat_id=str(user.id),
+            )
+        )
+
+    async def _dispatch(self, incoming: Incoming) -> None:
+        if self._handler is not None:
+            await self._handler(incoming)
+
+    # --- outgoing ------------------------------------------------------------------------
+
+    def _rules(self, chat_id: int) -> list[Rule]:
+        overall, per_chat, per_group = self._limits
+        rules = [Rule("all", overall), Rule(("chat", chat_id), per_chat)]
+        if chat_id < 0:  # groups and channels have negative ids
+            rules.append(Rule(("group", chat_id), per_group))
+        return rules
+
+    def send_wait(self, target, ahead: int = 0) -> float:
+        return self.pacer.wait(self._rules(int(target.chat_id)), ahead)
+
+    def _keyboard(self, buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+        rows = []
+        for b in buttons:
+            if b.copy is not None:
+                rows.append([InlineKeyboardButton(b.label, copy_text=CopyTextButton(b.copy))])
+            elif b.private:
+                payload = b.action.removeprefix("/start").strip()
+                url = f"https://t.me/{self.username}" + (f"?start={payload}" if payload else "")
+                rows.append([InlineKeyboardButton(b.label, url=url)])
+            elif b.action and len(b.action.encode()) <= 64:
+                rows.append([InlineKeyboardButton(b.label, callback_data=b.action)])
+        return InlineKeyboardMarkup(rows) if rows else None
+
+    async def send(self, message: Outgoing) -> str | None:
+        chat_id = int(message.target.chat_id)
+        rules = self._rules(chat_id)
+        wait = self.pacer.reserve(rules)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        text = message.html or html.escape(message.text, quote=False)
+        markup = self._keyboard(message.buttons)
+        bot = self.app.bot
+        try:
+            if message.edit_of:
+                return await self._edit(message.edit_of, text, markup)
+            if message.image and len(text) <= CAPTION_LIMIT:
+                sent = await bot.send_photo(
+                    chat_id,
+                    InputFile(message.image, filename=message.image_name or "qr.png"),
+                    caption=text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                )
+                return f"p:{chat_id}:{sent.message_id}"
+            sent = await bot.send_message(
+                chat_id,
+                text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+            return f"t:{chat_id}:{sent.message_id}"
+        except RetryAfter as exc:
+            seconds = _seconds(exc.retry_after)
+            self.pacer.pause(rules[1:], seconds)  # this chat (and group) waits; others go on
+            raise RateLimited(seconds) from None
+        except Forbidden as exc:  # blocked by the user, kicked from the group: final
+            raise DeliveryError(f"forbidden: {exc.message}", permanent=True) from None
+        except BadRequest as exc:  # our message or the chat is wrong: retrying cannot help
+            raise DeliveryError(f"bad request: {exc.message}", permanent=True) from None
+        except NetworkError as exc:
+            raise DeliveryError(f"network: {exc.message}") from None
+
+    async def _edit(self, ref: str, text: str, markup: InlineKeyboardMarkup | None) -> str:
+        kind, chat, message_id = ref.split(":")
+        try:
+            if kind == "p":
+                await self.app.bot.edit_message_caption(
+                    chat_id=int(chat),
+                    message_id=int(message_id),
+                    caption=text[:CAPTION_LIMIT],
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                )
+            else:
+                await self.app.bot.edit_message_text(
+                    text,
+                    chat_id=int(chat),
+                    message_id=int(message_id),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                raise
+        return ref
+
+
+def _seconds(retry_after: int | float | timedelta) -> float:
+    return (
+        retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+    )
+
+
+def from_config(config) -> TelegramAdapter:
+    """The adapter `[telegram]` describes (token and webhook secret from the environment)."""
+    from bot.commands import command_menu
+
+    settings = config.telegram
+    return TelegramAdapter(
+        config.secrets.telegram_token or "",
+        base_url=settings.base_url,
+        mode=settings.mode,
+        per_second=settings.global_per_second,
+        per_chat=settings.per_chat_per_second,
+        per_group_minute=settings.per_group_per_minute,
+        locales=config.shop.locales,
+        default_locale=config.shop.default_locale,
+        menu=command_menu,
+        webhook_url=config.webhooks.public_url.rstrip("/") + "/webhooks/telegram",
+        webhook_secret=config.secrets.telegram_webhook_secret,
+    )

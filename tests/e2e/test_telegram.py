@@ -1,0 +1,269 @@
+"""Telegram end to end: the real python-telegram-bot client against the fake Bot API server.
+
+The app runs as in production (polling or webhook, scheduler, relay) on the real clock; the
+sandbox provider plays the chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import time
+
+import pytest
+import zxingcpp
+from PIL import Image
+from sqlalchemy import func, select
+
+from bot.adapters.telegram import from_config
+from bot.app import App
+from storage import writes
+from storage.models import OutboxItem, Payment
+from tests.conftest import free_port, make_config
+from tests.fakes.telegram_server import FakeTelegram
+from tools.clock import system_clock
+from tools.views import payment_link
+
+USER = 424242
+GROUP = -100777
+
+
+def telegram_config(db_url: str, fake: FakeTelegram, **overrides: str):
+    port = free_port()
+    values = {
+        "TELEGRAM__ENABLED": "true",
+        "TELEGRAM__BASE_URL": fake.url,
+        "TELEGRAM_TOKEN": fake.token,
+        "TELEGRAM__GLOBAL_PER_SECOND": str(fake.global_per_second),
+        "TELEGRAM__PER_CHAT_PER_SECOND": str(fake.per_chat_per_second),
+        "WEBHOOKS__PORT": str(port),
+        "WEBHOOKS__PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "TIMERS__SWEEP_INTERVAL_SECONDS": "0.2",
+        "PROVIDER__SANDBOX__CONFIRM_SECONDS": "0",
+        "PROVIDER__SANDBOX__FINISH_SECONDS": "1",
+    }
+    values.update(overrides)
+    return make_config(db_url, **values)
+
+
+@pytest.fixture
+async def telegram():
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def tg_app(db_url, telegram):
+    app = App(telegram_config(db_url, telegram), adapters=[], clock=system_clock)
+    adapter = from_config(app.config)
+    app.adapters[adapter.platform] = adapter
+    app.notifier.adapters[adapter.platform] = adapter
+    await app.start()
+    yield app
+    await app.stop()
+
+
+def _calls(fake: FakeTelegram, method: str, chat: int | None = None) -> list:
+    """Successful calls of `method` (to `chat`, when given)."""
+    return [
+        r
+        for r in fake.calls(method)
+        if (chat is None or str(r.chat_id) == str(chat)) and r.status == 200
+    ]
+
+
+async def _payment(app: App, pid: int) -> Payment:
+    async with app.db.sessions() as session:
+        return await session.get(Payment, pid)
+
+
+async def test_private_chat_buys_pays_and_sees_the_card_change(tg_app, telegram) -> None:
+    # the commands menu is registered in every language
+    assert [c["command"] for c in telegram.my_commands("de")][:3] == ["start", "plans", "plan"]
+    assert (
+        telegram.my_commands("de")[1]["description"]
+        != telegram.my_commands("en")[1]["description"]
+    )
+
+    telegram.push_message(USER, "/buy pro sol", user_id=USER, language_code="en")
+    photo = (await telegram.wait_for(lambda f: _calls(f, "sendPhoto", USER)))[0]
+    caption = photo.params["caption"]
+    pid = int(re.search(r"Payment #(\d+)", caption).group(1))
+    row = await _payment(tg_app, pid)
+    assert "<code>1.99333334</code> SOL" in caption
+    assert f"<code>{row.pay_address}</code>" in caption and "Solana" in caption
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(photo.files["photo"])))
+    assert decoded[0].text == payment_link(tg_app.catalog, row, row.pay_amount)
+    keyboard = [b for rowb in photo.params["reply_markup"]["inline_keyboard"] for b in rowb]
+    assert keyboard[0]["copy_text"]["text"] == row.pay_address
+    assert keyboard[1]["callback_data"] == f"/status {pid}"
+
+    card_id = telegram.sent(USER)[-1]["message_id"]
+    telegram.push_callback(USER, card_id, f"/status {pid}", user_id=USER)
+    await telegram.wait_for(lambda f: f.answered_callbacks)
+    await telegram.wait_for(lambda f: len(_calls(f, "sendPhoto", USER)) == 2)
+
+    await tg_app.payments.sandbox_pay(None, pid, None)
+    await telegram.wait_for(
+        lambda f: any(
+            "is complete" in r.params.get("text", "") for r in _calls(f, "sendMessage", USER)
+        ),
+        timeout=10,
+    )
+    edit = await telegram.wait_for(
+        lambda f: [
+            r
+            for r in _calls(f, "editMessageCaption", USER)
+            if "Status: paid" in r.params["caption"]
+        ],
+        timeout=5,
+    )
+    assert "Pay before" not in edit[-1].params["caption"]
+    assert (await _payment(tg_app, pid)).status == "finished"
+
+
+async def test_a_group_gets_a_deep_link_and_no_payment_details(tg_app, telegram) -> None:
+    telegram.push_message(GROUP, "good morning everyone", user_id=USER, chat_type="group")
+    telegram.push_message(GROUP, "/buy@paybot_test_bot pro sol", user_id=USER, chat_type="group")
+    telegram.push_message(
+        GROUP, "@paybot_test_bot what is my plan?", user_id=USER, chat_type="group"
+    )
+    telegram.push_message(GROUP, "/plans", user_id=USER, chat_type="group")
+    await telegram.wait_for(lambda f: len(_calls(f, "sendMessage", GROUP)) == 3, timeout=8)
+    await asyncio.sleep(0.5)
+    sent = _calls(telegram, "sendMessage", GROUP)
+    assert len(sent) == 3  # nothing for the chatter
+    links = [
+        b["url"]
+        for r in sent
+        for rowb in (r.params.get("reply_markup") or {}).get("inline_keyboard", [])
+        for b in rowb
+        if "url" in b
+    ]
+    assert "https://t.me/paybot_test_bot?start=buy_pro_sol" in links
+    assert not _calls(telegram, "sendPhoto", GROUP)
+    async with tg_app.db.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(Payment))).scalar() == 0
+    assert any("Pro: $299.00" in r.params["text"] for r in sent)  # prices are public
+
+    telegram.push_message(USER, "/start buy_pro_sol", user_id=USER)  # the deep link, privately
+    await telegram.wait_for(lambda f: _calls(f, "sendPhoto", USER))
+
+
+async def _enqueue(app: App, chats: list[int], kind: str = "payment.expired") -> None:
+    now = app.clock()
+
+    def work(session) -> None:
+        for n, chat in enumerate(chats):
+            writes.enqueue(
+                session,
+                chat_platform="telegram",
+                chat_id=str(chat),
+                user_id=None,
+                kind=kind,
+                payload={"payment_id": 900000 + n, "plan": "pro", "coin": "sol"},
+                locale="en",
+                dedupe_key=f"load:{chat}:{n}",
+                created_at=now,
+            )
+
+    await app.db.run(work)
+    app.notifier.wake()
+
+
+async def until(read, done, timeout: float) -> None:
+    """Poll `await read()` until `done(value)`, at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done(await read()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not done within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
+async def _outbox(app: App) -> dict[str, int]:
+    async with app.db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+            )
+        ).all()
+    return dict(rows)
+
+
+@pytest.fixture
+async def fast_telegram():
+    """Telegram's limits scaled up tenfold on both sides, so the load test takes seconds."""
+    fake = FakeTelegram(global_per_second=300.0, per_chat_per_second=10.0)
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def test_a_thousand_chats_and_one_busy_chat_without_a_single_429(db_url, fast_telegram):
+    app = App(
+        telegram_config(db_url, fast_telegram),
+        clock=system_clock,
+        adapters=[from_config(telegram_config(db_url, fast_telegram))],
+    )
+    await app.start()
+    try:
+        started = time.monotonic()
+        await _enqueue(app, [10_000 + n for n in range(1000)] + [USER] * 100)
+        await until(lambda: _outbox(app), lambda rows: rows.get("sent", 0) == 1100, 60)
+        elapsed = time.monotonic() - started
+        assert (await _outbox(app)) == {"sent": 1100}
+        assert fast_telegram.too_many == 0
+        busy = [r.at for r in _calls(fast_telegram, "sendMessage", USER)]
+        assert len(busy) == 100
+        assert min(b - a for a, b in zip(busy, busy[1:], strict=False)) >= 0.09  # 10/s paced
+        print(f"1100 messages in {elapsed:.1f}s, zero 429")
+    finally:
+        await app.stop()
+
+
+async def test_injected_429s_are_delivered_after_retry_after(tg_app, telegram) -> None:
+    telegram.fail_next("sendMessage", 429, retry_after=1, times=3)
+    await _enqueue(tg_app, [501, 502, 503])
+    await telegram.wait_for(lambda f: len(_calls(f, "sendMessage")) == 3, timeout=10)
+    for chat in (501, 502, 503):
+        tries = [r for r in telegram.calls("sendMessage") if str(r.chat_id) == str(chat)]
+        assert [r.status for r in tries] == [429, 200]
+        assert tries[1].at - tries[0].at >= 1.0
+    assert (await _outbox(tg_app)) == {"sent": 3}
+
+
+async def test_a_blocked_user_is_dead_after_one_attempt(tg_app, telegram) -> None:
+    telegram.block(USER)
+    await _enqueue(tg_app, [USER])
+    await until(lambda: _outbox(tg_app), lambda rows: "dead" in rows, 5)
+    async with tg_app.db.sessions() as session:
+        row = (await session.scalars(select(OutboxItem))).one()
+    assert (row.status, row.attempts) == ("dead", 1)
+    assert len(telegram.calls("sendMessage")) == 1
+
+
+async def test_webhook_mode_checks_the_secret(db_url, telegram) -> None:
+    config = telegram_config(
+        db_url, telegram, TELEGRAM__MODE="webhook", TELEGRAM_WEBHOOK_SECRET="s3cret-token"
+    )
+    app = App(config, clock=system_clock, adapters=[from_config(config)])
+    await app.start()
+    try:
+        url = config.webhooks.public_url + "/webhooks/telegram"
+        assert telegram.webhook["url"] == url
+        assert telegram.webhook["secret_token"] == "s3cret-token"
+        update = telegram.push_message(USER, "/plans", user_id=USER)
+        telegram._pending.clear()  # delivered by webhook below, not by polling
+        assert await telegram.post_update(url, update, secret_token="wrong") == 403
+        assert await telegram.post_update(url, update) == 403
+        assert await telegram.post_update(
+            url, {"nonsense": True}, secret_token="s3cret-token"
+        ) in (200, 400)
+        assert await telegram.post_update(url, update, secret_token="s3cret-token") == 200
+        await telegram.wait_for(lambda f: _calls(f, "sendMessage", USER))
+        assert len(_calls(telegram, "sendMessage", USER)) == 1
+    finally:
+        await app.stop()
