@@ -80,19 +80,30 @@ class WebhookServer:
 
     async def metrics(self, request: web.Request) -> web.Response:
         lines = ["# TYPE paybot_ipn_total counter"]
-        for key in ("applied", "duplicate", "ignored", "unknown_payment", "rejected"):
+        for key in (
+            "applied",
+            "duplicate",
+            "ignored",
+            "unknown_payment",
+            "unknown_status",
+            "rejected",
+        ):
             lines.append(f'paybot_ipn_total{{outcome="{key}"}} {self.counts[f"ipn_{key}"]}')
-        async with self.db.sessions() as session:
-            by_status = (
-                await session.execute(
-                    select(Payment.status, func.count()).group_by(Payment.status)
-                )
-            ).all()
-            outbox = (
-                await session.execute(
-                    select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
-                )
-            ).all()
+        try:
+            async with self.db.sessions() as session:
+                by_status = (
+                    await session.execute(
+                        select(Payment.status, func.count()).group_by(Payment.status)
+                    )
+                ).all()
+                outbox = (
+                    await session.execute(
+                        select(OutboxItem.status, func.count()).group_by(OutboxItem.status)
+                    )
+                ).all()
+        except Exception:
+            log.exception("metrics: database not readable")
+            return web.Response(text="database unavailable\n", status=503)
         lines.append("# TYPE paybot_payments gauge")
         lines += [f'paybot_payments{{status="{s}"}} {n}' for s, n in by_status]
         lines.append("# TYPE paybot_outbox gauge")

@@ -385,3 +385,8 @@ async def test_database_unavailable_is_503(np_app, nowpayments, fake) -> None:
         async with np_app.db.engine.begin() as conn:
             await conn.exec_driver_sql("DROP SCHEMA public CASCADE")
     assert await nowpayments.send_ipn(0, body, url=_hook(np_app)) == 503
+    base = np_app.config.webhooks.public_url
+    async with aiohttp.ClientSession() as http:
+        for path in ("/healthz", "/metrics"):
+            async with http.get(base + path) as response:
+                assert response.status == 503, path

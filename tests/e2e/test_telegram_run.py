@@ -21,19 +21,29 @@ async def test_paybot_run_serves_telegram(db_url: str, tmp_path: Path, mode: str
     await fake.start()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
-    env.update({
-        "PAYBOT_DATABASE__URL": db_url,
-        "PAYBOT_TELEGRAM__ENABLED": "true",
-        "PAYBOT_TELEGRAM__MODE": mode,
-        "PAYBOT_TELEGRAM__BASE_URL": fake.url,
-        "PAYBOT_TELEGRAM_TOKEN": fake.token,
-        "PAYBOT_TELEGRAM_WEBHOOK_SECRET": "run-secret",
-        "PAYBOT_WEBHOOKS__PORT": str(port),
-        "PAYBOT_WEBHOOKS__PUBLIC_URL": f"http://127.0.0.1:{port}",
-    })
+    env.update(
+        {
+            "PAYBOT_DATABASE__URL": db_url,
+            "PAYBOT_TELEGRAM__ENABLED": "true",
+            "PAYBOT_TELEGRAM__MODE": mode,
+            "PAYBOT_TELEGRAM__BASE_URL": fake.url,
+            "PAYBOT_TELEGRAM_TOKEN": fake.token,
+            "PAYBOT_TELEGRAM_WEBHOOK_SECRET": "run-secret",
+            "PAYBOT_WEBHOOKS__PORT": str(port),
+            "PAYBOT_WEBHOOKS__PUBLIC_URL": f"http://127.0.0.1:{port}",
+        }
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--config", str(ROOT / "config.toml"),
-        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        "--config",
+        str(ROOT / "config.toml"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         await fake.wait_for(lambda f: f.commands, timeout=20)
