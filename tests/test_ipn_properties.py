@@ -81,7 +81,23 @@ async def test_any_delivery_order_ends_right(np_app, nowpayments, fake, clock, c
     assert ranks == sorted(set(ranks)), "a status moved backwards or applied twice"
     assert activations == (1 if highest == "finished" else 0)
     assert kinds.count("payment.activated") == activations
-    assert len(kinds) == len(set(kinds)) or kinds.count("payment.partial") <= 1
+    # every applied step that speaks to the customer queued its notice exactly once ...
+    speaks = {
+        "confirming": "payment.confirming",
+        "partially_paid": "payment.partial",
+        "finished": "payment.activated",
+    }
+    assert sorted(kinds) == sorted(speaks[s] for s in applied if s in speaks)
+    # ... and each one reaches the chat exactly once
+    while await np_app.notifier.drain():
+        pass
+    said = [m.text for m in fake.sent if f"#{pid}" in m.text and m.target.chat_id != "admin"]
+    for kind, words in (
+        ("payment.confirming", "we see"),
+        ("payment.partial", "received"),
+        ("payment.activated", "is complete"),
+    ):
+        assert sum(words in t for t in said) == kinds.count(kind), (kind, said)
 
     clock.advance(86400)  # a finished IPN replayed much later changes nothing
     status = await nowpayments.send_ipn(remote, bodies[highest], url=hook)
