@@ -157,13 +157,22 @@ class App:
                     raise RuntimeError("webhook routes need the webhook server")
                 self.webhooks.add_route(path, handler)
         self._relay: asyncio.Task[None] | None = None
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _changed(self) -> None:
         self.notifier.wake()
 
     async def handle(self, incoming: Incoming) -> None:
+        """One user's messages are answered in order (two quick taps cannot race)."""
         adapter = self.adapters[incoming.platform]
-        await self.conversation.handle(incoming, adapter.send)
+        key = (incoming.platform, incoming.user_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                await self.conversation.handle(incoming, adapter.send)
+        finally:
+            if not lock.locked() and self._locks.get(key) is lock:
+                del self._locks[key]
 
     async def start(self, *, background: bool = True) -> None:
         """Upgrade the schema, then start the webhook server, the adapters and (unless tests

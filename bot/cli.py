@@ -162,15 +162,15 @@ async def _serve(config: Config) -> int:
 
         adapters.append(from_config(config))
     app = App(config, adapters=adapters)
-    await app.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logging.getLogger("paybot").info(
-        "paybot is running: %s", ", ".join(app.adapters) or "no chat platform enabled"
-    )
     try:
+        await app.start()  # a platform that cannot be reached stops us with one line
+        logging.getLogger("paybot").info(
+            "paybot is running: %s", ", ".join(app.adapters) or "no chat platform enabled"
+        )
         await stop.wait()
     finally:
         await app.stop()

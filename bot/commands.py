@@ -154,6 +154,8 @@ def is_public(command: Command) -> bool:
 
 def start_payload(command: Command | None) -> str:
     """The deep-link payload that reopens `command` in the private chat (`/start PAYLOAD`)."""
+    if command is not None and command.name == "start" and command.args:
+        return command.args[0] if _PAYLOAD.fullmatch(command.args[0]) else ""
     if command is None or command.name not in DEEP_LINKED:
         return ""
     payload = "_".join((command.name, *command.args))

@@ -7,6 +7,7 @@ Money values are read from TOML as `Decimal` (never float).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -241,6 +242,12 @@ class Config(_Section):
         for secret in needed:
             if not getattr(self.secrets, secret):
                 raise ValueError(f"{ENV_PREFIX}{secret.upper()} is not set")
+        webhook_secret = self.secrets.telegram_webhook_secret
+        if webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret):
+            raise ValueError(
+                "PAYBOT_TELEGRAM_WEBHOOK_SECRET may hold only letters, digits, _ and - "
+                "(at most 256)"
+            )
         return self
 
     @property

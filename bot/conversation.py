@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from bot.adapters.base import RateLimited
+from bot.adapters.base import DeliveryError, RateLimited
 from bot.agent.runner import AgentRunner
 from bot.commands import (
     Command,
@@ -90,18 +90,29 @@ class Conversation:
                         ),
                     )
                 ]
+            replies = await self._edit_pressed_card(incoming, caller, replies)
             for reply in replies:
                 try:
-                    try:
-                        ref = await send(reply)
-                    except RateLimited as exc:  # the platform asks us to slow down: once
-                        await asyncio.sleep(min(exc.retry_after, MAX_REPLY_WAIT))
-                        ref = await send(reply)
+                    ref = await self._send_with_retry(send, reply)
                 except Exception:  # one failed reply must not stop the conversation
                     log.exception("reply to %s could not be sent", incoming.chat)
                     continue
                 if ref and reply.payment_id and reply.edit_of is None:
                     await self._remember_card(reply.payment_id, caller, ref)
+
+    @staticmethod
+    async def _send_with_retry(send: Send, reply: Outgoing) -> str | None:
+        """A reply gets one more try when the platform asks us to slow down or the network
+        hiccups (a lost payment card would leave the customer without an address)."""
+        try:
+            return await send(reply)
+        except RateLimited as exc:
+            await asyncio.sleep(min(exc.retry_after, MAX_REPLY_WAIT))
+        except DeliveryError as exc:
+            if exc.permanent:
+                raise
+            await asyncio.sleep(1.0)
+        return await send(reply)
 
     async def _caller(self, incoming: Incoming) -> Caller:
         now = self.clock()
@@ -116,6 +127,24 @@ class Conversation:
             # pushes about payments go to the private chat, never to a group
             chat = incoming.chat_id if incoming.is_private else incoming.private_chat_id
             return Caller(user.id, incoming.platform, chat or incoming.chat_id, locale)
+
+    async def _edit_pressed_card(
+        self, incoming: Incoming, caller: Caller, replies: list[Outgoing]
+    ) -> list[Outgoing]:
+        """A button pressed on a payment's card updates that card in place, no new card."""
+        if not incoming.button or not incoming.message_id:
+            return replies
+        out = []
+        for reply in replies:
+            if reply.payment_id and reply.edit_of is None:
+                async with self.db.sessions() as session:
+                    payment = await repos.payment_of_user(
+                        session, reply.payment_id, caller.user_id
+                    )
+                if payment is not None and payment.card_message_ref == incoming.message_id:
+                    reply = replace(reply, edit_of=incoming.message_id, image=None)
+            out.append(reply)
+        return out
 
     async def _remember_card(self, payment_id: int, caller: Caller, ref: str) -> None:
         async with self.db.transaction() as session:

@@ -42,6 +42,7 @@ class Notifier:
         *,
         batch: int = 50,
         max_attempts: int = 8,
+        give_up_after: timedelta = timedelta(hours=24),
         idle_seconds: float = 1.0,
     ) -> None:
         self.db = db
@@ -50,6 +51,7 @@ class Notifier:
         self.clock = clock
         self.batch = batch
         self.max_attempts = max_attempts
+        self.give_up_after = give_up_after  # a platform outage must not kill notices
         self.idle_seconds = idle_seconds
         self._wake = asyncio.Event()
         self._edits: set[asyncio.Task[None]] = set()
@@ -188,12 +190,20 @@ class Notifier:
         must not hold up the notices behind it."""
 
         async def edit() -> None:
-            try:
-                await adapter.send(message)
-            except (DeliveryError, RateLimited) as exc:
-                log.info("card edit for outbox %s skipped: %s", item_id, exc)
-            except Exception:
-                log.exception("card edit for outbox %s failed", item_id)
+            for attempt in range(3):
+                try:
+                    await adapter.send(message)
+                    return
+                except RateLimited as exc:
+                    await asyncio.sleep(min(exc.retry_after, 30))
+                except DeliveryError as exc:
+                    if exc.permanent or attempt == 2:
+                        log.info("card edit for outbox %s skipped: %s", item_id, exc)
+                        return
+                    await asyncio.sleep(2**attempt)
+                except Exception:
+                    log.exception("card edit for outbox %s failed", item_id)
+                    return
 
         task = asyncio.create_task(edit())
         self._edits.add(task)
@@ -211,7 +221,8 @@ class Notifier:
         async with self.db.transaction() as session:
             row = await session.get(OutboxItem, item.id)
             row.last_error = str(exc)[:500]
-            if exc.permanent or row.attempts >= self.max_attempts:
+            expired = now - row.created_at > self.give_up_after
+            if exc.permanent or (row.attempts >= self.max_attempts and expired):
                 row.status = "dead"
                 log.warning("outbox %s dead after %s attempts: %s", item.id, row.attempts, exc)
                 return

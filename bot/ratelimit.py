@@ -34,6 +34,16 @@ class Pacer:
             [0.0, *(self._next.get(r.key, now) - now + ahead / r.per_second for r in rules)]
         )
 
+    def try_reserve(self, rules: Sequence[Rule]) -> float:
+        """Book a slot if every rule allows a send right now (returns 0); otherwise book
+        nothing and return how long to wait before asking again. Booking only at the moment
+        of sending keeps one slow chat from pushing the shared limits ahead."""
+        wait = self.wait(rules)
+        if wait > 0:
+            return wait
+        self.reserve(rules)
+        return 0.0
+
     def reserve(self, rules: Sequence[Rule]) -> float:
         """Book the earliest slot every rule allows; returns how long to wait for it."""
         now = self._clock()

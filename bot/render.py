@@ -14,6 +14,7 @@ from bot.i18n import _, crypto, duration, money, when
 from bot.messages import Button, ChatRef, Outgoing
 from tools import cards as c
 from tools.qr import qr_png
+from tools.uris import format_plain
 
 STATUS_LABELS = {
     "waiting": "waiting for payment",
@@ -43,6 +44,8 @@ def payment_buttons(p: c.PaymentView) -> tuple[Button, ...]:
     out = []
     if p.status in ("waiting", "partially_paid"):
         out.append(Button(_("Copy address"), copy=p.pay_address))
+        if p.memo:
+            out.append(Button(_("Copy memo / tag"), copy=p.memo))
     if "status" in p.actions:
         out.append(Button(_("Check status"), f"/status {p.id}"))
     if "retry" in p.actions:
@@ -104,9 +107,9 @@ def payment_text(
     lines.append(m.esc(_("Price: {price}")).format(price=m.esc(money(p.price, p.price_currency))))
     if p.status in ("waiting", "partially_paid", "expired", "confirming"):
         amount = p.remaining if p.status == "partially_paid" else p.pay_amount
-        lines.append(
+        lines.append(  # the amount is copied into wallets: always with a dot, every digit
             m.esc(_("Send exactly: {amount} {coin}")).format(
-                amount=m.code(crypto(amount)), coin=m.esc(p.coin.symbol)
+                amount=m.code(format_plain(amount)), coin=m.esc(p.coin.symbol)
             )
         )
         lines.append(

@@ -67,13 +67,27 @@ async def test_permanent_error_goes_dead_without_retry(app, fake, clock) -> None
     assert not any("we see" in t for t in fake.texts())
 
 
-async def test_gives_up_after_max_attempts(app, fake, clock) -> None:
+async def test_an_outage_of_hours_does_not_kill_notices(app, fake, clock) -> None:
     await _confirming(app, fake)
-    fake.fail_next(DeliveryError("down"), times=100)
-    for _ in range(app.notifier.max_attempts):
+    fake.fail_next(DeliveryError("down"), times=12)
+    for _ in range(12):  # an hour of a platform answering errors
         await app.notifier.drain()
-        clock.advance(400)
-    assert (await _item(app)).status == "dead"
+        clock.advance(301)
+    assert (await _item(app)).status == "pending"
+    await app.notifier.drain()
+    assert (await _item(app)).status == "sent"
+
+
+async def test_gives_up_after_a_day_of_failures(app, fake, clock) -> None:
+    await _confirming(app, fake)
+    fake.fail_next(DeliveryError("down"), times=1000)
+    for _ in range(300):
+        await app.notifier.drain()
+        clock.advance(301)
+        if (await _item(app)).status == "dead":
+            break
+    item = await _item(app)
+    assert item.status == "dead" and item.attempts >= app.notifier.max_attempts
 
 
 async def test_a_state_change_wakes_the_relay_at_once(app, fake, clock) -> None:

@@ -26,10 +26,18 @@ from telegram import (
     InlineKeyboardMarkup,
     InputFile,
     LinkPreviewOptions,
+    MessageEntity,
     Update,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.adapters.base import DeliveryError, Handler, RateLimited
@@ -64,7 +72,7 @@ class TelegramAdapter:
     ) -> None:
         base = base_url.rstrip("/")
         builder = Application.builder().token(token).base_url(f"{base}/bot")
-        builder = builder.base_file_url(f"{base}/file/bot").concurrent_updates(16)
+        builder = builder.base_file_url(f"{base}/file/bot").concurrent_updates(256)
         if mode == "webhook":
             builder = builder.updater(None)
         self.app = builder.build()
@@ -87,16 +95,19 @@ class TelegramAdapter:
 
     async def start(self, handler: Handler) -> None:
         self._handler = handler
-        await self.app.initialize()  # getMe: we learn our @username for mentions and links
-        self.username = self.app.bot.username or ""
-        await self._register_commands()
-        await self.app.start()
-        if self.mode == "webhook":
-            await self.app.bot.set_webhook(
-                self.webhook_url, secret_token=self.webhook_secret, allowed_updates=UPDATES
-            )
-        else:
-            await self.app.updater.start_polling(allowed_updates=UPDATES)
+        try:
+            await self.app.initialize()  # getMe: our @username for mentions and deep links
+            self.username = self.app.bot.username or ""
+            await self._register_commands()
+            await self.app.start()
+            if self.mode == "webhook":
+                await self.app.bot.set_webhook(
+                    self.webhook_url, secret_token=self.webhook_secret, allowed_updates=UPDATES
+                )
+            else:
+                await self.app.updater.start_polling(allowed_updates=UPDATES)
+        except TelegramError as exc:  # unreachable, bad token, rejected webhook: one line
+            raise ConnectionError(f"Telegram: {type(exc).__name__}: {exc.message}") from None
 
     async def stop(self) -> None:
         if self.app.updater is not None and self.app.updater.running:
@@ -164,11 +175,16 @@ class TelegramAdapter:
             if bot and bot.lower() != self.username.lower():
                 return None  # a command for another bot
             return f"{name} {rest}".strip()
-        if mention in text.lower():
-            start = text.lower().index(mention)
-            return (text[:start] + text[start + len(mention) :]).strip() or "/help"
+        mentions = message.parse_entities([MessageEntity.MENTION]).values()
+        if any(m.lower() == mention for m in mentions):
+            cleaned = " ".join(w for w in text.split() if w.lower() != mention)
+            return cleaned.strip() or "/help"
         reply = message.reply_to_message
-        if reply is not None and reply.from_user is not None and reply.from_user.is_bot:
+        if (
+            reply is not None
+            and reply.from_user is not None
+            and reply.from_user.id == self.app.bot.id
+        ):
             return text
         return None
 
@@ -184,6 +200,8 @@ class TelegramAdapter:
         if chat is None or not query.data:
             return
         user = query.from_user
+        pressed = query.message
+        kind = "p" if getattr(pressed, "photo", None) else "t"
         await self._dispatch(
             Incoming(
                 platform=PLATFORM,
@@ -193,6 +211,7 @@ class TelegramAdapter:
                 locale_hint=user.language_code,
                 is_private=chat.type == ChatType.PRIVATE,
                 button=query.data,
+                message_id=f"{kind}:{chat.id}:{pressed.message_id}",
                 private_chat_id=str(user.id),
             )
         )
@@ -229,16 +248,17 @@ class TelegramAdapter:
     async def send(self, message: Outgoing) -> str | None:
         chat_id = int(message.target.chat_id)
         rules = self._rules(chat_id)
-        wait = self.pacer.reserve(rules)
-        if wait > 0:
+        while (wait := self.pacer.try_reserve(rules)) > 0:  # noqa: ASYNC110 - paced by time
             await asyncio.sleep(wait)
         text = message.html or html.escape(message.text, quote=False)
         markup = self._keyboard(message.buttons)
         bot = self.app.bot
         try:
             if message.edit_of:
+                if message.edit_of.startswith("p:") and len(message.text) > CAPTION_LIMIT:
+                    text = html.escape(message.text[: CAPTION_LIMIT - 1], quote=False) + "…"
                 return await self._edit(message.edit_of, text, markup)
-            if message.image and len(text) <= CAPTION_LIMIT:
+            if message.image and len(message.text) <= CAPTION_LIMIT:
                 sent = await bot.send_photo(
                     chat_id,
                     InputFile(message.image, filename=message.image_name or "qr.png"),
@@ -257,14 +277,13 @@ class TelegramAdapter:
             return f"t:{chat_id}:{sent.message_id}"
         except RetryAfter as exc:
             seconds = _seconds(exc.retry_after)
-            self.pacer.pause(rules[1:], seconds)  # this chat (and group) waits; others go on
+            self.pacer.pause(rules, seconds)
             raise RateLimited(seconds) from None
-        except Forbidden as exc:  # blocked by the user, kicked from the group: final
-            raise DeliveryError(f"forbidden: {exc.message}", permanent=True) from None
-        except BadRequest as exc:  # our message or the chat is wrong: retrying cannot help
-            raise DeliveryError(f"bad request: {exc.message}", permanent=True) from None
-        except NetworkError as exc:
-            raise DeliveryError(f"network: {exc.message}") from None
+        except (Forbidden, BadRequest, ChatMigrated, InvalidToken) as exc:
+            # blocked, kicked, chat gone or moved, our message wrong: retrying cannot help
+            raise DeliveryError(f"{type(exc).__name__}: {exc.message}", permanent=True) from None
+        except TelegramError as exc:  # network trouble, 5xx, conflicts: worth another try
+            raise DeliveryError(f"{type(exc).__name__}: {exc.message}") from None
 
     async def _edit(self, ref: str, text: str, markup: InlineKeyboardMarkup | None) -> str:
         kind, chat, message_id = ref.split(":")
@@ -273,7 +292,7 @@ class TelegramAdapter:
                 await self.app.bot.edit_message_caption(
                     chat_id=int(chat),
                     message_id=int(message_id),
-                    caption=text[:CAPTION_LIMIT],
+                    caption=text,
                     parse_mode=ParseMode.HTML,
                     reply_markup=markup,
                 )
