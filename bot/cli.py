@@ -47,17 +47,17 @@ def _parser() -> argparse.ArgumentParser:
 
     config = add("config", help="configuration")
     config.add_subparsers(dest="action", required=True).add_parser(
-        "check", help="print the effective configuration, secrets masked"
+        "check", parents=[common], help="print the effective configuration, secrets masked"
     )
 
     db = add("db", help="database")
     db.add_subparsers(dest="action", required=True).add_parser(
-        "upgrade", help="apply the database migrations"
+        "upgrade", parents=[common], help="apply the database migrations"
     )
 
     sandbox = add("sandbox", help="the simulated payment provider")
     pay = sandbox.add_subparsers(dest="action", required=True).add_parser(
-        "pay", help="pay a payment fully, or AMOUNT of it"
+        "pay", parents=[common], help="pay a payment fully, or AMOUNT of it"
     )
     pay.add_argument("payment_id", type=int)
     pay.add_argument("amount", nargs="?", default=None)

@@ -45,3 +45,10 @@ async def test_sandbox_pay_from_the_terminal(app, fake, db_url, monkeypatch, cap
     assert await asyncio.to_thread(main, _argv("sandbox", "pay", "999")) == 1
     assert "not found" in capsys.readouterr().err
     assert await asyncio.to_thread(main, _argv("sandbox", "pay", str(pid), "abc")) == 2
+
+
+def test_options_go_before_or_after_the_command(db_url, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PAYBOT_DATABASE__URL", db_url)
+    assert main(["db", "upgrade", "--config", str(ROOT / "config.toml")]) == 0
+    assert main(["db", "upgrade", "--config", "/nonexistent.toml"]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -7,12 +7,11 @@ webhook server, and the console shows each step and the activation within a seco
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT, free_port
-from tests.e2e.test_console_session import Chat, _env
+from tests.conftest import free_port
+from tests.e2e.test_console_session import Chat, _env, spawn
 
 
 async def test_chat_sells_through_nowpayments(db_url: str, tmp_path: Path, nowpayments) -> None:
@@ -29,21 +28,7 @@ async def test_chat_sells_through_nowpayments(db_url: str, tmp_path: Path, nowpa
             "PAYBOT_TIMERS__PAYMENT_TTL_SECONDS": "900",
         }
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "--config",
-        str(ROOT / "config.toml"),
-        "chat",
-        "--user",
-        "dana",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        cwd=tmp_path,
-        env=env,
-    )
+    process = await spawn("chat", "--user", "dana", cwd=tmp_path, env=env)
     chat = Chat(process)
     try:
         await chat.say("/buy pro btc")

@@ -64,22 +64,28 @@ def _env(db_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-async def _start(db_url: str, tmp_path: Path, *args: str) -> Chat:
-    process = await asyncio.create_subprocess_exec(
+async def spawn(
+    *args: str, cwd: Path, env: dict[str, str], stderr: int = asyncio.subprocess.STDOUT
+) -> asyncio.subprocess.Process:
+    """`paybot ARGS...` as a real process with a piped stdin and stdout."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot.cli",
         "--config",
         str(ROOT / "config.toml"),
-        "chat",
-        "--user",
-        "alice",
         *args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        cwd=tmp_path,
-        env=_env(db_url, tmp_path),
+        stderr=stderr,
+        cwd=cwd,
+        env=env,
+    )
+
+
+async def _start(db_url: str, tmp_path: Path, *args: str) -> Chat:
+    process = await spawn(
+        "chat", "--user", "alice", *args, cwd=tmp_path, env=_env(db_url, tmp_path)
     )
     return Chat(process)
 
@@ -125,22 +131,15 @@ async def test_the_core_issue_session(db_url: str, tmp_path: Path) -> None:
 async def test_the_whole_session_piped_at_once(db_url: str, tmp_path: Path) -> None:
     """`printf '...' | paybot chat`: money on its way settles before the next line is read,
     and `/wait` lets a script sit out a countdown."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "--config",
-        str(ROOT / "config.toml"),
+    process = await spawn(
         "chat",
         "--user",
         "bob",
         "--linger",
         "20",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
         cwd=tmp_path,
         env=_env(db_url, tmp_path),
+        stderr=asyncio.subprocess.PIPE,
     )
     script = "\n".join(
         [
@@ -171,24 +170,17 @@ async def test_the_whole_session_piped_at_once(db_url: str, tmp_path: Path) -> N
 
 
 async def test_german_customer_piped(db_url: str, tmp_path: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
+    process = await spawn(
         "chat",
-        "--config",
-        str(ROOT / "config.toml"),
         "--user",
         "carl",
         "--locale",
         "de",
         "--linger",
         "20",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
         cwd=tmp_path,
         env=_env(db_url, tmp_path),
+        stderr=asyncio.subprocess.PIPE,
     )
     script = "/plans\nWas ist mein aktueller Plan?\n/buy pro ltc\n/pay 1\nZeige meine Zahlungen\n"
     out, err = await asyncio.wait_for(process.communicate(script.encode()), TIMEOUT)
