@@ -339,3 +339,41 @@ async def test_telegram_unreachable_at_start_is_one_line(db_url, tmp_path) -> No
     lines = [line for line in err.decode().splitlines() if "INFO" not in line]
     assert process.returncode == 2, err.decode()
     assert lines[-1].startswith("cannot start: Telegram:") and "Traceback" not in err.decode()
+
+
+async def test_warnings_edit_the_card_and_language_follows_the_user(db_url, telegram) -> None:
+    config = telegram_config(
+        db_url, telegram, TIMERS__PAYMENT_TTL_SECONDS="6", TIMERS__WARNING_SECONDS="[4]"
+    )
+    app = App(config, clock=system_clock, adapters=[from_config(config)])
+    await app.start()
+    try:
+        telegram.push_message(USER, "/plans", user_id=USER, language_code="de-AT")
+        first = await telegram.wait_for(lambda f: _calls(f, "sendMessage", USER))
+        assert first[0].params["text"].startswith("Pläne:")
+        telegram.push_message(USER, "/language en", user_id=USER, language_code="de-AT")
+        telegram.push_message(USER, "/buy pro sol", user_id=USER, language_code="de-AT")
+        photo = await telegram.wait_for(lambda f: _calls(f, "sendPhoto", USER), timeout=8)
+        assert "Send exactly" in photo[0].params["caption"]  # the choice beats the hint
+        warning = await telegram.wait_for(
+            lambda f: [
+                r for r in _calls(f, "sendMessage", USER) if "left to send" in r.params["text"]
+            ],
+            timeout=10,
+        )
+        assert "1.99333334 SOL" in warning[0].params["text"]
+        edit = await telegram.wait_for(
+            lambda f: [
+                r for r in _calls(f, "editMessageCaption", USER) if "left)" in r.params["caption"]
+            ],
+            timeout=5,
+        )
+        assert "seconds left" in edit[0].params["caption"]
+        expired = await telegram.wait_for(
+            lambda f: [r for r in _calls(f, "sendMessage", USER) if "expired" in r.params["text"]],
+            timeout=10,
+        )
+        buttons = expired[0].params["reply_markup"]["inline_keyboard"]
+        assert buttons[0][0]["callback_data"] == "/retry 1"
+    finally:
+        await app.stop()
