@@ -230,3 +230,12 @@ async def test_an_unfinished_payment_is_reported_when_monitoring_ends(app, fake,
     for coin in ("sol", "eth", "ltc"):
         reply = await fake.say(f"/buy pro {coin}")
         assert "Payment #" in reply[0].text
+
+
+async def test_amounts_beyond_28_digits_stay_exact(app, fake) -> None:
+    pid = await buy(fake, "/buy pro usdttrc20")
+    paid = "299.000000000000000000000000001"  # 30 significant digits
+    assert await _event(app, pid, "finished", paid) == "applied"
+    payment = await _payment(app, pid)
+    assert payment.actually_paid == Decimal(paid)
+    assert payment.surplus == Decimal("1e-27")

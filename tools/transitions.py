@@ -21,6 +21,7 @@ from storage.db import Database
 from storage.models import Payment
 from tools.catalog import Catalog
 from tools.clock import Clock
+from tools.money import exact
 from tools.policy import PaymentSettings, effective_status, enough_paid, next_poll
 from tools.providers.base import PaymentProvider, ProviderEvent
 from tools.states import FINAL, MONEY_SEEN, RANK, Status, can_move, parse_status
@@ -117,6 +118,7 @@ class PaymentEvents:
             self.on_change()
         return result
 
+    @exact
     def _apply(
         self, session: Session, event: ProviderEvent, observed: Status, source: str, now: datetime
     ) -> ApplyResult:
@@ -165,6 +167,7 @@ class PaymentEvents:
             writes.mark_event(session, key, applied=False)
         return ApplyResult("applied" if moved else "ignored", payment.id, payment.status)
 
+    @exact
     def transition(
         self,
         session: Session,
