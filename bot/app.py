@@ -124,7 +124,12 @@ class App:
             self.payments,
             clock,
         )
-        self.agent = AgentRunner(model or offline_model(self.catalog), config.shop.name)
+        self.agent = AgentRunner(
+            model or offline_model(self.catalog),
+            config.shop.name,
+            self.catalog.plan_codes,
+            self.catalog.coin_codes,
+        )
         self.conversation = Conversation(
             self.db,
             self.shop,

@@ -26,7 +26,7 @@ FORBIDDEN = (
 
 
 def _tools(app):
-    return build_agent_tools(CustomerActions(app.shop, Caller(1, "fake", "c", "en")))
+    return build_agent_tools(app.catalog.plan_codes, app.catalog.coin_codes)
 
 
 async def test_eight_tools_with_clean_schemas(app) -> None:
@@ -41,13 +41,13 @@ async def test_eight_tools_with_clean_schemas(app) -> None:
         assert t.description.strip()
 
 
-async def test_tools_return_content_and_a_card(app) -> None:
-    tools = {t.name: t for t in _tools(app)}
-    message = await tools["get_available_cryptocurrencies"].ainvoke(
-        {"type": "tool_call", "name": "get_available_cryptocurrencies", "args": {}, "id": "1"}
-    )
-    assert "sol (Solana)" in message.content
-    assert type(message.artifact).__name__ == "CurrenciesCard"
+async def test_tools_return_content_and_a_card(app, fake) -> None:
+    await fake.say("/plans")  # the caller exists
+    actions = CustomerActions(app.shop, Caller(1, "fake", "alice", "en"))
+    result = await app.agent.turn(actions, [], "which coins do you accept")
+    assert result.intent == "get_available_cryptocurrencies"
+    assert "sol (Solana)" in result.summary
+    assert [type(card).__name__ for card in result.cards] == ["CurrenciesCard"]
 
 
 async def test_another_users_payment_is_not_found(app, fake) -> None:

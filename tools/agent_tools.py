@@ -1,12 +1,17 @@
-"""The agent's eight LangChain tools, bound to one caller by closure.
+"""The agent's eight LangChain tools. The caller reaches them through LangChain's injected
+runtime context (`ToolContext`, set by the chat layer from the adapter), never through the
+model: no schema has a user id, chat id, price or URL, and prices come from the catalog.
 
-No schema has a user id, chat id, price or URL: the caller comes from the chat adapter and
-prices from the catalog. Tools whose card says everything end the agent's turn
+The tools are built once per process; tools whose card says everything end the agent's turn
 (`return_direct`), so no second model call is made for them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, tool
 
 from tools.actions import CustomerActions, ToolResult
@@ -27,35 +32,47 @@ def _pair(result: ToolResult) -> tuple[str, object]:
     return result.content, result.card
 
 
-def build_agent_tools(actions: CustomerActions) -> list[BaseTool]:
-    plans = ", ".join(actions.shop.plans.catalog.plan_codes)
-    coins = ", ".join(actions.shop.currencies.catalog.coin_codes)
+@dataclass(frozen=True)
+class ToolContext:
+    """What one agent turn runs for: the actions bound to the caller the adapter named."""
+
+    actions: CustomerActions
+
+
+Runtime = ToolRuntime[ToolContext]
+
+
+def build_agent_tools(plan_codes: Sequence[str], coin_codes: Sequence[str]) -> list[BaseTool]:
+    plans = ", ".join(plan_codes)
+    coins = ", ".join(coin_codes)
 
     @tool(parse_docstring=True, response_format="content_and_artifact")
-    async def get_user_plan() -> tuple[str, object]:
+    async def get_user_plan(runtime: Runtime) -> tuple[str, object]:
         """Show the customer's current subscription plan, its features and end date, and what
         the next plan up would add and cost.
         """
-        return _pair(await actions.get_user_plan())
+        return _pair(await runtime.context.actions.get_user_plan())
 
     @tool(parse_docstring=True, response_format="content_and_artifact")
-    async def recommend_best_currency(plan: str | None = None) -> tuple[str, object]:
+    async def recommend_best_currency(
+        runtime: Runtime, plan: str | None = None
+    ) -> tuple[str, object]:
         """Recommend the three cheapest and fastest coins to pay for a plan, with the total
         cost including the typical network fee.
 
         Args:
             plan: Plan code; leave empty to use the customer's current plan.
         """
-        return _pair(await actions.recommend_best_currency(plan))
+        return _pair(await runtime.context.actions.recommend_best_currency(plan))
 
     @tool(parse_docstring=True, response_format="content_and_artifact")
-    async def get_available_cryptocurrencies() -> tuple[str, object]:
+    async def get_available_cryptocurrencies(runtime: Runtime) -> tuple[str, object]:
         """List the cryptocurrencies (with their networks) the shop accepts."""
-        return _pair(await actions.get_available_cryptocurrencies())
+        return _pair(await runtime.context.actions.get_available_cryptocurrencies())
 
     @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
     async def get_payment_estimate(
-        plan: str | None = None, coin: str | None = None
+        runtime: Runtime, plan: str | None = None, coin: str | None = None
     ) -> tuple[str, object]:
         """Tell how much of a coin a plan costs right now, without creating a payment.
 
@@ -63,11 +80,11 @@ def build_agent_tools(actions: CustomerActions) -> list[BaseTool]:
             plan: Plan code (ask the customer when they did not say).
             coin: Coin code (ask the customer when they did not say).
         """
-        return _pair(await actions.get_payment_estimate(plan, coin))
+        return _pair(await runtime.context.actions.get_payment_estimate(plan, coin))
 
     @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
     async def create_crypto_payment(
-        plan: str | None = None, coin: str | None = None
+        runtime: Runtime, plan: str | None = None, coin: str | None = None
     ) -> tuple[str, object]:
         """Create a payment for a plan in a coin and show the payment card (amount, address,
         QR code, deadline). Only when the customer clearly wants to buy.
@@ -76,35 +93,39 @@ def build_agent_tools(actions: CustomerActions) -> list[BaseTool]:
             plan: Plan code (ask the customer when they did not say).
             coin: Coin code (ask the customer when they did not say).
         """
-        return _pair(await actions.create_crypto_payment(plan, coin))
+        return _pair(await runtime.context.actions.create_crypto_payment(plan, coin))
 
     @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
-    async def retry_failed_payment(payment_id: int | None = None) -> tuple[str, object]:
+    async def retry_failed_payment(
+        runtime: Runtime, payment_id: int | None = None
+    ) -> tuple[str, object]:
         """Create a fresh payment with the same plan and coin as a failed or expired one.
 
         Args:
             payment_id: The number of the failed or expired payment (as shown, e.g. 12 for #12);
                 leave empty for the latest one.
         """
-        return _pair(await actions.retry_failed_payment(payment_id))
+        return _pair(await runtime.context.actions.retry_failed_payment(payment_id))
 
     @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
-    async def check_payment_status(payment_id: int | None = None) -> tuple[str, object]:
+    async def check_payment_status(
+        runtime: Runtime, payment_id: int | None = None
+    ) -> tuple[str, object]:
         """Show the status of one of the customer's payments.
 
         Args:
             payment_id: The payment's number; leave empty for the latest payment.
         """
-        return _pair(await actions.check_payment_status(payment_id))
+        return _pair(await runtime.context.actions.check_payment_status(payment_id))
 
     @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
-    async def get_payment_history(limit: int = 5) -> tuple[str, object]:
+    async def get_payment_history(runtime: Runtime, limit: int = 5) -> tuple[str, object]:
         """Show the customer's recent payments with what can be done with each.
 
         Args:
             limit: How many payments to show (1 to 20).
         """
-        return _pair(await actions.get_payment_history(limit))
+        return _pair(await runtime.context.actions.get_payment_history(limit))
 
     tools = [
         get_user_plan,

@@ -1,17 +1,20 @@
-"""One agent turn: `create_agent` with the caller's tools, bounded chat memory, typed cards out."""
+"""Agent turns: one `create_agent` graph per process, the caller passed as runtime context,
+bounded chat memory in, typed cards out."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from langchain.agents import create_agent
+from langchain.agents.middleware import ModelRequest, dynamic_prompt
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from bot.agent.offline_model import INTENT_KEY
 from tools.actions import CustomerActions
-from tools.agent_tools import build_agent_tools
+from tools.agent_tools import ToolContext, build_agent_tools
 from tools.cards import Card
 
 log = logging.getLogger(__name__)
@@ -33,22 +36,36 @@ class TurnResult:
 
 
 class AgentRunner:
-    def __init__(self, model: BaseChatModel, shop_name: str, max_steps: int = 5) -> None:
-        self.model = model
-        self.shop_name = shop_name
+    def __init__(
+        self,
+        model: BaseChatModel,
+        shop_name: str,
+        plan_codes: Sequence[str],
+        coin_codes: Sequence[str],
+        max_steps: int = 5,
+    ) -> None:
         self.max_steps = max_steps
+
+        @dynamic_prompt
+        def prompt(request: ModelRequest) -> str:
+            caller = request.runtime.context.actions.caller
+            return SYSTEM_PROMPT.format(shop=shop_name, locale=caller.locale)
+
+        self.agent = create_agent(
+            model,
+            build_agent_tools(plan_codes, coin_codes),
+            middleware=[prompt],
+            context_schema=ToolContext,
+        )
 
     async def turn(
         self, actions: CustomerActions, history: list[BaseMessage], text: str
     ) -> TurnResult:
-        agent = create_agent(
-            self.model,
-            build_agent_tools(actions),
-            system_prompt=SYSTEM_PROMPT.format(shop=self.shop_name, locale=actions.caller.locale),
-        )
         messages = [*history, HumanMessage(text)]
-        state = await agent.ainvoke(
-            {"messages": messages}, config={"recursion_limit": 2 * self.max_steps + 1}
+        state = await self.agent.ainvoke(
+            {"messages": messages},
+            config={"recursion_limit": 2 * self.max_steps + 1},
+            context=ToolContext(actions),
         )
         new = state["messages"][len(messages) :]
         result = TurnResult()

@@ -247,7 +247,7 @@ async def test_injected_429s_are_delivered_after_retry_after(tg_app, telegram) -
         assert tries[-1].status == 200 and {r.status for r in tries[:-1]} <= {429}
         if len(tries) > 1:  # never before the retry_after Telegram asked for
             assert tries[-1].at - tries[-2].at >= 1.0
-    assert (await _outbox(tg_app)) == {"sent": 3}
+    await until(lambda: _outbox(tg_app), lambda rows: rows == {"sent": 3}, 5)
     assert [r.status for r in telegram.calls("sendMessage")].count(429) == 3
 
 
