@@ -57,10 +57,8 @@ async def telegram():
 
 @pytest.fixture
 async def tg_app(db_url, telegram):
-    app = App(telegram_config(db_url, telegram), adapters=[], clock=system_clock)
-    adapter = from_config(app.config)
-    app.adapters[adapter.platform] = adapter
-    app.notifier.adapters[adapter.platform] = adapter
+    config = telegram_config(db_url, telegram)
+    app = App(config, adapters=[from_config(config)], clock=system_clock)
     await app.start()
     yield app
     await app.stop()
