@@ -56,10 +56,6 @@ def normalize_locale(hint: str | None, supported: Iterable[str]) -> str | None:
     return parsed.language if parsed.language in supported else None
 
 
-def current_locale() -> str:
-    return _current.get()
-
-
 @contextmanager
 def using_locale(locale: str) -> Iterator[None]:
     token = _current.set(locale)
@@ -72,13 +68,6 @@ def using_locale(locale: str) -> Iterator[None]:
 def _(message: str) -> str:
     catalog = _catalogs.get(_current.get())
     return catalog.gettext(message) if catalog else message
-
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    catalog = _catalogs.get(_current.get())
-    if catalog is None:
-        return singular if n == 1 else plural
-    return catalog.ngettext(singular, plural, n)
 
 
 def money(amount: Decimal, currency: str) -> str:

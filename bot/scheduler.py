@@ -22,7 +22,6 @@ class Scheduler:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.scheduler = AsyncIOScheduler(timezone="UTC")
-        self.ticks: dict[str, int] = {}
 
     def every(self, name: str, seconds: float, job: Job) -> None:
         """Run `job(now)` every `seconds`; a run never overlaps the previous one."""
@@ -32,7 +31,6 @@ class Scheduler:
                 await job(self.clock())
             except Exception:
                 log.exception("%s failed; the next run tries again", name)
-            self.ticks[name] = self.ticks.get(name, 0) + 1
 
         self.scheduler.add_job(
             tick,

@@ -113,11 +113,6 @@ async def test_finished_after_expiry_is_a_late_payment(app, fake, clock) -> None
     )
 
 
-@pytest.fixture
-def config(db_url: str):
-    return make_config(db_url)
-
-
 async def test_late_payment_held_when_configured(db_url, fake, clock) -> None:
     config = make_config(db_url, PAYMENTS__ACTIVATE_LATE="false")
     app = App(config, adapters=[fake], clock=clock)

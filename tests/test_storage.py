@@ -115,30 +115,19 @@ async def test_outbox_dedupe_key_writes_once(db: Database) -> None:
     async with db.transaction() as session:
         user = await repos.get_or_create_user(session, "fake", "u1", "U", NOW)
 
+    row = dict(
+        chat_platform="fake",
+        chat_id="u1",
+        user_id=user.id,
+        kind="k",
+        payload={},
+        locale="en",
+        dedupe_key="payment:1:x",
+        created_at=NOW,
+    )
+
     def twice(session) -> tuple[bool, bool]:
-        first = writes.enqueue(
-            session,
-            chat_platform="fake",
-            chat_id="u1",
-            user_id=user.id,
-            kind="k",
-            payload={},
-            locale="en",
-            dedupe_key="payment:1:x",
-            created_at=NOW,
-        )
-        second = writes.enqueue(
-            session,
-            chat_platform="fake",
-            chat_id="u1",
-            user_id=user.id,
-            kind="k",
-            payload={},
-            locale="en",
-            dedupe_key="payment:1:x",
-            created_at=NOW,
-        )
-        return first, second
+        return writes.enqueue(session, **row), writes.enqueue(session, **row)
 
     assert await db.run(twice) == (True, False)
     async with db.sessions() as session:

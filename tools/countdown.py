@@ -33,10 +33,6 @@ class SweepReport:
     warnings: int = 0
     expired: int = 0
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.webhooks or self.warnings or self.expired)
-
 
 class Countdown:
     def __init__(self, events: PaymentEvents, batch: int = 500) -> None:
