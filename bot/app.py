@@ -13,7 +13,7 @@ from datetime import timedelta
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy import func, select
 
-from bot.adapters.base import Adapter
+from bot.adapters.base import Adapter, Send
 from bot.agent.offline_model import OfflineRouterModel
 from bot.agent.router import IntentRouter
 from bot.agent.runner import AgentRunner
@@ -141,6 +141,7 @@ class App:
             sandbox_platforms=SANDBOX_COMMAND_PLATFORMS
             if config.provider.name == "sandbox"
             else frozenset(),
+            operators=config.operators.model_dump(),
         )
         self.countdown = Countdown(self.events)
         self.reconciler = Reconciler(
@@ -167,14 +168,15 @@ class App:
     def _changed(self) -> None:
         self.notifier.wake()
 
-    async def handle(self, incoming: Incoming) -> None:
-        """One user's messages are answered in order (two quick taps cannot race)."""
+    async def handle(self, incoming: Incoming, reply: Send | None = None) -> None:
+        """One user's messages are answered in order (two quick taps cannot race); answers
+        go through `reply` when the adapter gives one, else through its `send`."""
         adapter = self.adapters[incoming.platform]
         key = (incoming.platform, incoming.user_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             async with lock:
-                await self.conversation.handle(incoming, adapter.send)
+                await self.conversation.handle(incoming, reply or adapter.send)
         finally:
             if not lock.locked() and self._locks.get(key) is lock:
                 del self._locks[key]

@@ -158,9 +158,13 @@ async def _serve(config: Config) -> int:
 
     adapters = []
     if config.telegram.enabled:
-        from bot.adapters.telegram import from_config
+        from bot.adapters import telegram
 
-        adapters.append(from_config(config))
+        adapters.append(telegram.from_config(config))
+    if config.discord.enabled:
+        from bot.adapters import discord
+
+        adapters.append(discord.from_config(config))
     app = App(config, adapters=adapters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

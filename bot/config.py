@@ -185,6 +185,15 @@ class TelegramConfig(_Section):
     per_group_per_minute: float = Field(default=20.0, gt=0)
 
 
+class DiscordConfig(_Section):
+    enabled: bool = False
+    api_base: str = "https://discord.com/api/v10"  # a local fake in tests
+    guild_ids: list[int] = []  # commands are synced to these servers at once (testing)
+    message_content: bool = True  # free text in DMs and mentions goes to the agent
+    global_per_second: float = Field(default=50.0, gt=0)  # Discord's global request limit
+    per_channel_per_second: float = Field(default=1.0, gt=0)  # 5 messages per 5 s per channel
+
+
 class Secrets(_Section):
     """Read only from the environment, never from the file."""
 
@@ -214,6 +223,7 @@ class Config(_Section):
     webhooks: WebhooksConfig = WebhooksConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     telegram: TelegramConfig = TelegramConfig()
+    discord: DiscordConfig = DiscordConfig()
     secrets: Secrets = Secrets()
 
     @model_validator(mode="after")
@@ -239,6 +249,8 @@ class Config(_Section):
             needed.append("telegram_token")
             if self.telegram.mode == "webhook":
                 needed.append("telegram_webhook_secret")
+        if self.discord.enabled:
+            needed.append("discord_token")
         for secret in needed:
             if not getattr(self.secrets, secret):
                 raise ValueError(f"{ENV_PREFIX}{secret.upper()} is not set")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from bot.adapters.base import DeliveryError, RateLimited
+from bot.adapters.base import DeliveryError, RateLimited, Send
 from bot.agent.runner import AgentRunner
 from bot.commands import (
     Command,
@@ -26,7 +26,7 @@ from bot.commands import (
 from bot.i18n import _, normalize_locale, using_locale
 from bot.messages import ChatRef, Incoming, Outgoing
 from bot.render import render_card
-from storage import repos
+from storage import repos, writes
 from storage.db import Database
 from storage.models import Payment
 from tools.actions import CustomerActions, Shop
@@ -35,7 +35,6 @@ from tools.clock import Clock
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[Outgoing], Awaitable[str | None]]
 MAX_TEXT = 2000  # longer messages are cut before they reach the agent
 MAX_REPLY_WAIT = 10.0  # seconds a direct reply may wait for the platform's rate limit
 
@@ -57,6 +56,7 @@ class Conversation:
         default_locale: str,
         history_turns: int,
         sandbox_platforms: frozenset[str] = frozenset(),
+        operators: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.db = db
         self.shop = shop
@@ -66,6 +66,7 @@ class Conversation:
         self.default_locale = default_locale
         self.history_turns = history_turns
         self.sandbox_platforms = sandbox_platforms  # where /pay (sandbox) is offered
+        self.operators = {k: frozenset(v) for k, v in (operators or {}).items()}
 
     async def handle(self, incoming: Incoming, send: Send) -> None:
         """Answer one message. Nothing a user sends escapes as an exception."""
@@ -159,6 +160,8 @@ class Conversation:
             return []
         actions = CustomerActions(self.shop, caller)
         command = parse_command(line)
+        if command is not None and command.name == "admin":
+            return [await self._admin(incoming, target, line)]
         if not incoming.is_private and (command is None or not is_public(command)):
             return [private_link(target, command)]  # no payment details in a group, ever
         if command is None:
@@ -176,15 +179,32 @@ class Conversation:
         except UsageError as exc:
             return [Outgoing(target, usage(exc.command))]
         if result is None:
-            return [
-                Outgoing(
-                    target,
-                    _("Unknown command /{name}.").format(name=command.name[:30])
-                    + "\n"
-                    + help_text(),
-                )
-            ]
+            return [self._unknown(target, command.name)]
         return render_card(result.card, target, self.clock())
+
+    @staticmethod
+    def _unknown(target: ChatRef, name: str) -> Outgoing:
+        return Outgoing(
+            target, _("Unknown command /{name}.").format(name=name[:30]) + "\n" + help_text()
+        )
+
+    async def _admin(self, incoming: Incoming, target: ChatRef, line: str) -> Outgoing:
+        """Operator commands: only for the operators configured for this platform. Anyone
+        else gets the ordinary "unknown command" answer, and the attempt is audited."""
+        actor = f"{incoming.platform}:{incoming.user_id}"
+        allowed = incoming.user_id in self.operators.get(incoming.platform, ())
+        async with self.db.transaction() as session:
+            writes.audit(
+                session,
+                self.clock(),
+                actor,
+                "admin.command" if allowed else "admin.refused",
+                line[:200],
+            )
+        if not allowed:
+            log.warning("operator command refused for %s", actor)
+            return self._unknown(target, "admin")
+        return Outgoing(target, "[operator] no operator commands in this version yet.")
 
     def _welcome(self) -> str:
         return _("Welcome! I sell subscription plans for cryptocurrency.") + "\n" + help_text()

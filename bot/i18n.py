@@ -56,6 +56,15 @@ def normalize_locale(hint: str | None, supported: Iterable[str]) -> str | None:
     return parsed.language if parsed.language in supported else None
 
 
+def language_name(code: str) -> str:
+    """A language's name in that language ("Deutsch" for de)."""
+    try:
+        name = Locale.parse(code).get_display_name(code) or code
+    except (ValueError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:]
+
+
 @contextmanager
 def using_locale(locale: str) -> Iterator[None]:
     token = _current.set(locale)

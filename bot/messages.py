@@ -47,9 +47,11 @@ class Outgoing:
     target: ChatRef
     text: str
     html: str | None = None  # the same text with HTML markup (bold, code), already escaped
+    markdown: str | None = None  # the same text in Discord markdown, with live timestamps
     image: bytes | None = None  # PNG (payment QR codes)
     image_name: str | None = None
     buttons: tuple[Button, ...] = ()
     edit_of: str | None = None  # message ref to edit in place, where the platform can
     payment_id: int | None = None  # set on payment cards so their message ref is kept
-    extra: dict[str, str] = field(default_factory=dict)  # e.g. the payment URI
+    extra: dict[str, str] = field(default_factory=dict)  # e.g. the payment URI, the status
+    key: str | None = None  # stable per notification: a retried send must not post twice

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.i18n import _, crypto, duration, when
 from bot.messages import Button, ChatRef, Outgoing
-from bot.render import HTML, payment_buttons, payment_text
+from bot.render import payment_out
 from tools.cards import PaymentView
 from tools.qr import qr_png
 
@@ -126,14 +126,5 @@ def render_notice(
         out = Outgoing(target, _("Update on payment #{id}.").format(id=pid))
     result = [out]
     if view is not None and card_ref:
-        result.append(
-            Outgoing(
-                target,
-                payment_text(view, now),
-                html=payment_text(view, now, markup=HTML),
-                edit_of=card_ref,
-                payment_id=view.id,
-                buttons=payment_buttons(view),
-            )
-        )
+        result.append(payment_out(target, view, now, edit_of=card_ref))
     return result

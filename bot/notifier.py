@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -152,7 +153,8 @@ class Notifier:
             if not messages:  # outdated (a warning for a payment that moved on): not sent
                 return "skipped"
             with using_locale(item.locale):  # adapters may word their own labels too
-                for message in messages:
+                for n, message in enumerate(messages):
+                    message = replace(message, key=f"outbox:{item.id}:{n}")  # same on retries
                     if message.edit_of:
                         self._edit_soon(adapter, message, item.id)
                     else:

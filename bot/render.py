@@ -6,7 +6,8 @@ Everything here runs inside `using_locale(...)`; every customer-facing word goes
 from __future__ import annotations
 
 import html
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -61,7 +62,8 @@ def _left(expires_at: datetime, now: datetime) -> str:
 
 
 class Markup:
-    """How the card marks text up: plain text here, HTML in `Html` (Telegram)."""
+    """How the card marks text up: plain text here, HTML in `Html` (Telegram), Discord
+    markdown in `Markdown`."""
 
     def esc(self, text: str) -> str:
         return text
@@ -71,6 +73,15 @@ class Markup:
 
     def code(self, text: str) -> str:
         return self.esc(text)
+
+    def block(self, text: str) -> str:
+        """Something to copy on its own (an address)."""
+        return self.code(text)
+
+    def deadline(self, expires_at: datetime, now: datetime) -> str:
+        return self.esc(_("Pay before {deadline} ({left} left).")).format(
+            deadline=self.esc(when(expires_at)), left=self.esc(_left(expires_at, now))
+        )
 
 
 class Html(Markup):
@@ -84,7 +95,32 @@ class Html(Markup):
         return f"<code>{self.esc(text)}</code>"
 
 
-PLAIN, HTML = Markup(), Html()
+class Markdown(Markup):
+    """Discord: escaped markdown; the deadline is a timestamp every client shows in its own
+    time zone and counts down live (`<t:UNIX:R>`), so the card never goes stale."""
+
+    SPECIAL = re.compile(r"([\\*_~`|<>\[\]#])")
+
+    def esc(self, text: str) -> str:
+        return self.SPECIAL.sub(r"\\\1", text)
+
+    def b(self, text: str) -> str:
+        return f"**{self.esc(text)}**"
+
+    def code(self, text: str) -> str:
+        return f"`{text.replace('`', '')}`"
+
+    def block(self, text: str) -> str:
+        return f"```{text.replace('`', '')}```"
+
+    def deadline(self, expires_at: datetime, now: datetime) -> str:
+        stamp = int(expires_at.replace(tzinfo=expires_at.tzinfo or UTC).timestamp())
+        return self.esc(_("Pay before {deadline} ({countdown}).")).format(
+            deadline=f"<t:{stamp}:t>", countdown=f"<t:{stamp}:R>"
+        )
+
+
+PLAIN, HTML, MARKDOWN = Markup(), Html(), Markdown()
 
 
 def payment_text(
@@ -117,7 +153,7 @@ def payment_text(
                 network=m.b(p.coin.network)
             )
         )
-        lines.append(m.esc(_("Address: {address}")).format(address=m.code(p.pay_address)))
+        lines.append(m.esc(_("Address: {address}")).format(address=m.block(p.pay_address)))
         if p.memo:
             lines.append(
                 m.esc(
@@ -131,11 +167,7 @@ def payment_text(
             )
         )
     if p.status == "waiting":
-        lines.append(
-            m.esc(_("Pay before {deadline} ({left} left).")).format(
-                deadline=m.esc(when(p.expires_at)), left=m.esc(_left(p.expires_at, now))
-            )
-        )
+        lines.append(m.deadline(p.expires_at, now))
         lines.append(m.esc(_("Send the exact amount; network fees are on you.")))
     elif p.status == "expired":
         lines.append(
@@ -146,19 +178,28 @@ def payment_text(
     return "\n".join(lines)
 
 
-def _payment_out(
-    target: ChatRef, p: c.PaymentView, now: datetime, reused: bool = False, with_qr: bool = True
+def payment_out(
+    target: ChatRef,
+    p: c.PaymentView,
+    now: datetime,
+    *,
+    reused: bool = False,
+    edit_of: str | None = None,
 ) -> Outgoing:
-    show_qr = with_qr and p.status in ("waiting", "partially_paid")
+    """The payment card in every markup. An edit carries no image: the platform keeps the QR
+    it shows (`image_name` says whether the card still shows one)."""
+    show_qr = p.status in ("waiting", "partially_paid")
     return Outgoing(
         target=target,
         text=payment_text(p, now, reused=reused),
         html=payment_text(p, now, reused=reused, markup=HTML),
-        image=qr_png(p.uri) if show_qr else None,
+        markdown=payment_text(p, now, reused=reused, markup=MARKDOWN),
+        image=qr_png(p.uri) if show_qr and edit_of is None else None,
         image_name=f"payment-{p.id}.png" if show_qr else None,
         buttons=payment_buttons(p),
+        edit_of=edit_of,
         payment_id=p.id,
-        extra={"uri": p.uri} if show_qr else {},
+        extra={"status": p.status, **({"uri": p.uri} if show_qr else {})},
     )
 
 
@@ -217,9 +258,9 @@ def error_text(code: str, params: dict[str, Any]) -> str:
 def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
     match card:
         case c.PaymentCard(payment=p, reused=reused):
-            return [_payment_out(target, p, now, reused)]
+            return [payment_out(target, p, now, reused=reused)]
         case c.StatusCard(payment=p):
-            return [_payment_out(target, p, now)]
+            return [payment_out(target, p, now)]
         case c.PlansCard():
             return [_plans(card, target)]
         case c.PlanCard():

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from storage.models import Activation, AuditEntry, OutboxItem, Payment, PaymentEvent, User
@@ -135,7 +136,12 @@ def enqueue(session: Session, **values: Any) -> bool:
 
 
 def audit(
-    session: Session, now: datetime, actor: str, action: str, subject: str = "", **detail: Any
+    session: Session | AsyncSession,
+    now: datetime,
+    actor: str,
+    action: str,
+    subject: str = "",
+    **detail: Any,
 ) -> None:
     session.add(AuditEntry(at=now, actor=actor, action=action, subject=subject, detail=detail))
 

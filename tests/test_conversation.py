@@ -194,3 +194,44 @@ async def test_a_failed_reply_does_not_stop_the_conversation(app, fake) -> None:
     await fake.say("/plans")  # this answer is lost, and logged
     reply = await fake.say("/plans")
     assert reply and reply[0].text.startswith("Plans:")
+
+
+async def test_operator_commands_are_refused_to_everyone_else_and_audited(db_url, clock) -> None:
+    from bot.adapters.fake import FakeAdapter
+    from bot.app import App
+    from storage.models import AuditEntry
+    from tests.conftest import make_config
+
+    config = make_config(db_url, OPERATORS__DISCORD='["op1"]')
+    chat = FakeAdapter("discord")
+    app = App(config, adapters=[chat], clock=clock)
+    await app.start(background=False)
+    try:
+        refused = await chat.say("/admin stats 7d", user="mallory")
+        assert refused[0].text.startswith("Unknown command /admin.")  # nothing to discover
+        allowed = await chat.say("/admin stats", user="op1")
+        assert "Unknown command" not in allowed[0].text
+        async with app.db.sessions() as session:
+            rows = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
+        assert [(r.actor, r.action, r.subject) for r in rows] == [
+            ("discord:mallory", "admin.refused", "/admin stats 7d"),
+            ("discord:op1", "admin.command", "/admin stats"),
+        ]
+    finally:
+        await app.stop()
+
+
+async def test_cards_carry_discord_markdown_with_a_live_countdown(app, fake) -> None:
+    from bot.render import MARKDOWN
+
+    card = (await fake.say("/buy pro sol"))[0]
+    async with app.db.sessions() as session:
+        payment = (await session.scalars(select(Payment))).one()
+    stamp = int(payment.expires_at.timestamp())
+    assert card.markdown.startswith(f"**Payment \\#{payment.id} · Pro plan (30 days)**")
+    assert f"<t:{stamp}:t> (<t:{stamp}:R>)" in card.markdown  # each client counts down
+    assert f"```{payment.pay_address}```" in card.markdown
+    assert card.extra["status"] == "waiting" and card.image_name == f"payment-{payment.id}.png"
+    assert MARKDOWN.esc("*bold* _it_ `x` <@1> [a](b) # h") == (
+        r"\*bold\* \_it\_ \`x\` \<@1\> \[a\](b) \# h"
+    )

@@ -7,7 +7,13 @@ from typing import Protocol
 
 from bot.messages import Incoming, Outgoing
 
-Handler = Callable[[Incoming], Awaitable[None]]
+Send = Callable[[Outgoing], Awaitable[str | None]]
+
+
+class Handler(Protocol):
+    async def __call__(self, incoming: Incoming, reply: Send | None = None) -> None:
+        """Answer `incoming`. An adapter passes `reply` when answers travel another way than
+        its `send` (a Discord interaction is answered through the interaction)."""
 
 
 class DeliveryError(Exception):

@@ -1,0 +1,505 @@
+"""Discord, on discord.py 2.x, inside paybot's event loop (the only module that imports
+`discord`).
+
+Slash commands (`app_commands`, descriptions localized through a `Translator`) and buttons
+(persistent `DynamicItem`s with stable `paybot:<command>` custom ids, so they keep working after
+a restart) become `Incoming` lines; DMs and messages that mention the bot are free text. Every
+interaction is deferred at once (Discord allows 3 s) and answered through the interaction:
+ephemerally in a server, so payment details stay private, and in the DM in a DM. Pushes go by
+DM; cards are embeds with the QR attached and a live `<t:UNIX:R>` countdown, edited in place.
+
+Message refs: `m:CHANNEL:MESSAGE` (a message the bot can edit any time) and `e:CHANNEL:MESSAGE`
+(an ephemeral reply: editable only through its interaction, for 15 minutes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+import shlex
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from bot.adapters.base import DeliveryError, Handler, RateLimited, Send
+from bot.i18n import _, language_name, normalize_locale, using_locale
+from bot.messages import Button, ChatRef, Incoming, Outgoing
+from bot.ratelimit import Pacer, Rule
+
+log = logging.getLogger(__name__)
+PLATFORM = "discord"
+CHANNEL = "channel:"  # chat ids of server channels; a bare id is the user's DM
+TOKEN_LIFE = 15 * 60 - 30  # seconds an interaction's token can still edit its replies
+SEND_TIMEOUT = 20.0  # discord.py retries 5xx itself; past this the relay tries again later
+CANNOT_DM = 50007
+COLOURS = {"waiting": 0xF1C40F, "partially_paid": 0xE67E22, "confirming": 0x3498DB}
+COLOURS |= {"finished": 0x2ECC71, "failed": 0xE74C3C, "expired": 0x95A5A6}
+BARE = ("start", "help", "plans", "plan", "currencies")
+
+
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paybot:(?P<action>.+)"):
+    """A button whose custom id is the command it runs (`paybot:/status 42`)."""
+
+    def __init__(self, action: str, label: str = "…") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label[:80], custom_id=f"paybot:{action}", style=discord.ButtonStyle.primary
+            )
+        )
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match) -> ActionButton:
+        return cls(match["action"], item.label or "…")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.adapter.on_button(interaction, self.action)
+
+
+class _Client(discord.AutoShardedClient):  # asks Discord where its gateway is
+    def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
+        super().__init__(**options)
+        self.adapter = adapter
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter.on_message(message)
+
+
+class _Translator(app_commands.Translator):
+    """Command and option descriptions in every shipped language (Discord localizations)."""
+
+    def __init__(self, locales: Sequence[str]) -> None:
+        self.locales = list(locales)
+
+    async def translate(self, string, locale, context) -> str | None:
+        code = normalize_locale(locale.value, self.locales)
+        msgid = string.extras.get("msgid")
+        if code is None or msgid is None:
+            return None
+        with using_locale(code):
+            return _(msgid)[:100]
+
+
+def _text(msgid: str) -> app_commands.locale_str:
+    """An English description (Discord's default) that Discord also gets in every language."""
+    return app_commands.locale_str(msgid[:100], msgid=msgid)
+
+
+class DiscordAdapter:
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_base: str,
+        guild_ids: Sequence[int],
+        message_content: bool,
+        per_second: float,
+        per_channel: float,
+        locales: Sequence[str],
+        default_locale: str,
+        menu: Any,
+        plans: Sequence[tuple[str, str]],
+        coins: Sequence[tuple[str, str]],
+    ) -> None:
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice here
+        intents = discord.Intents.none()
+        intents.guilds = intents.dm_messages = intents.guild_messages = True
+        intents.message_content = message_content
+        self.client = _Client(self, intents=intents, max_ratelimit_timeout=5.0)
+        self.tree = app_commands.CommandTree(self.client)
+        self.token = token
+        self.api_base = api_base.rstrip("/")
+        self.guild_ids = list(guild_ids)
+        self.message_content = message_content
+        self.locales = list(locales)
+        self.default_locale = default_locale
+        self.menu = menu
+        self.plans = list(plans)
+        self.coins = list(coins)
+        self.pacer = Pacer()
+        self._limits = (per_second, per_channel)
+        self._handler: Handler | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._editable: dict[int, tuple[discord.Webhook, float]] = {}  # ephemeral replies
+        self._recent: dict[int, tuple[discord.Interaction, float]] = {}  # per user
+        self._told_closed: set[int] = set()
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    async def start(self, handler: Handler) -> None:
+        self._handler = handler
+        discord.http.Route.BASE = self.api_base  # discord.py has one API base per process
+        self.client.add_dynamic_items(ActionButton)
+        try:
+            await self.client.login(self.token)
+            await self._sync_commands()
+        except discord.LoginFailure:
+            raise ConnectionError(
+                "Discord: the token was refused (PAYBOT_DISCORD_TOKEN)"
+            ) from None
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            raise ConnectionError(f"Discord: {type(exc).__name__}: {exc}") from None
+        self._runner = asyncio.create_task(self.client.connect(), name="discord-gateway")
+        ready = asyncio.create_task(self.client.wait_until_ready())
+        done, _pending = await asyncio.wait(
+            {self._runner, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ready not in done:
+            ready.cancel()
+            error = self._runner.exception() if self._runner in done else None
+            if isinstance(error, discord.PrivilegedIntentsRequired):
+                raise ConnectionError(
+                    "Discord: the message content intent is not enabled for this application "
+                    "(developer portal, Bot, Privileged Gateway Intents); enable it or set "
+                    "[discord] message_content = false"
+                )
+            raise ConnectionError(f"Discord: the gateway did not get ready ({error or 'timeout'})")
+
+    async def stop(self) -> None:
+        await self.client.close()
+        if self._runner is not None:
+            await asyncio.gather(self._runner, return_exceptions=True)
+
+    async def _sync_commands(self) -> None:
+        await self.tree.set_translator(_Translator(self.locales))
+        with using_locale("en"):  # the source texts; the translator adds every language
+            for command in self._commands():
+                self.tree.add_command(command)
+        if not self.guild_ids:  # global commands reach every server, after a while
+            await self.tree.sync()
+        for guild_id in self.guild_ids:  # test servers: at once
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+
+    def _commands(self) -> list[app_commands.Command]:
+        run = self.on_command
+
+        async def bare(interaction: discord.Interaction) -> None:
+            await run(interaction)
+
+        @app_commands.describe(plan=_text(_("The plan, e.g. pro")))
+        async def plan_only(interaction: discord.Interaction, plan: str | None = None) -> None:
+            await run(interaction, plan)
+
+        @app_commands.describe(
+            plan=_text(_("The plan, e.g. pro")), coin=_text(_("The coin, e.g. sol"))
+        )
+        async def plan_coin(interaction: discord.Interaction, plan: str, coin: str) -> None:
+            await run(interaction, plan, coin)
+
+        @app_commands.describe(payment=_text(_("The payment number, e.g. 42")))
+        async def payment_only(
+            interaction: discord.Interaction, payment: app_commands.Range[int, 1] | None = None
+        ) -> None:
+            await run(interaction, payment)
+
+        @app_commands.describe(count=_text(_("How many payments (1-20)")))
+        async def count_only(
+            interaction: discord.Interaction, count: app_commands.Range[int, 1, 20] | None = None
+        ) -> None:
+            await run(interaction, count)
+
+        @app_commands.describe(code=_text(_("The language")))
+        async def language(interaction: discord.Interaction, code: str) -> None:
+            await run(interaction, code)
+
+        @app_commands.guild_only()
+        @app_commands.default_permissions(administrator=True)
+        @app_commands.describe(command="Operator command and its arguments")
+        async def admin(interaction: discord.Interaction, command: str = "") -> None:
+            await run(interaction, *command.split())
+
+        shapes = {"recommend": plan_only, "estimate": plan_coin, "buy": plan_coin}
+        shapes |= {"status": payment_only, "retry": payment_only, "history": count_only}
+        shapes |= {"language": language} | dict.fromkeys(BARE, bare)
+        commands = []
+        for name, description in self.menu():
+            command = app_commands.Command(
+                name=name, description=_text(description), callback=shapes[name]
+            )
+            for param, choices in (
+                ("plan", self._plan_choices),
+                ("coin", self._coin_choices),
+                ("code", self._language_choices),
+            ):
+                if param in command._params:
+                    command.autocomplete(param)(choices)
+            commands.append(command)
+        commands.append(
+            app_commands.Command(name="admin", description="Operator commands", callback=admin)
+        )
+        return commands
+
+    async def _plan_choices(self, interaction, current: str) -> list[app_commands.Choice[str]]:
+        return _choices(self.plans, current)
+
+    async def _coin_choices(self, interaction, current: str) -> list[app_commands.Choice[str]]:
+        return _choices(self.coins, current)
+
+    async def _language_choices(self, interaction, current: str):
+        return _choices([(code, language_name(code)) for code in self.locales], current)
+
+    # --- incoming ------------------------------------------------------------------------
+
+    async def on_command(self, interaction: discord.Interaction, *args: object) -> None:
+        """A slash command: acknowledged at once, then answered through the interaction."""
+        if not await self._defer(interaction, thinking=True):
+            return
+        words = [interaction.command.name if interaction.command else "help"]
+        words += [shlex.quote(str(a)) for a in args if a is not None]
+        await self._dispatch(interaction, text="/" + " ".join(words))
+
+    async def on_button(self, interaction: discord.Interaction, action: str) -> None:
+        if await self._defer(interaction, thinking=False):
+            await self._dispatch(interaction, button=action)
+
+    async def _defer(self, interaction: discord.Interaction, *, thinking: bool) -> bool:
+        try:
+            await interaction.response.defer(
+                ephemeral=interaction.guild_id is not None, thinking=thinking
+            )
+        except discord.HTTPException as exc:  # too late (3 s) or already answered
+            log.warning("interaction %s not acknowledged: %s", interaction.id, exc)
+            return False
+        return True
+
+    async def _dispatch(
+        self, interaction: discord.Interaction, *, text: str = "", button: str | None = None
+    ) -> None:
+        user = interaction.user
+        now = time.monotonic()
+        self._recent = {u: v for u, v in self._recent.items() if v[1] > now}
+        self._recent[user.id] = (interaction, now + TOKEN_LIFE)
+        pressed = _ref(interaction.message) if interaction.message else None
+        incoming = Incoming(
+            platform=PLATFORM,
+            chat_id=str(user.id),  # answers are private: the DM is the conversation
+            user_id=str(user.id),
+            user_name=user.display_name,
+            locale_hint=str(interaction.locale),
+            is_private=True,
+            text=text,
+            button=button,
+            message_id=pressed,
+            private_chat_id=str(user.id),
+        )
+        if self._handler is not None:
+            await self._handler(incoming, self._replier(interaction, pressed))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """DMs and mentions are free text for the agent; other channel talk is not for us."""
+        me = self.client.user
+        if message.author.bot or me is None or message.webhook_id is not None:
+            return
+        private = message.guild is None
+        if not private and me not in message.mentions:
+            return
+        text = message.content.replace(f"<@{me.id}>", " ").replace(f"<@!{me.id}>", " ")
+        text = " ".join(text.split())
+        target = str(message.author.id) if private else f"{CHANNEL}{message.channel.id}"
+        if (not self.message_content or not text) and not text.startswith("/"):
+            with using_locale(self.default_locale):
+                hint = _("Please use my slash commands here, e.g. /plans or /buy.")
+            await self.send(Outgoing(ChatRef(PLATFORM, target), hint))
+            return
+        if self._handler is not None:
+            await self._handler(
+                Incoming(
+                    platform=PLATFORM,
+                    chat_id=target,
+                    user_id=str(message.author.id),
+                    user_name=message.author.display_name,
+                    is_private=private,
+                    text=text,
+                    message_id=_ref(message),
+                    private_chat_id=str(message.author.id),
+                )
+            )
+
+    # --- outgoing ------------------------------------------------------------------------
+
+    def _replier(self, interaction: discord.Interaction, pressed: str | None) -> Send:
+        ephemeral = interaction.guild_id is not None
+
+        async def reply(message: Outgoing) -> str | None:
+            try:
+                if message.edit_of and message.edit_of == pressed:
+                    await interaction.edit_original_response(**self._parts(message, edit=True))
+                    self._keep_editable(interaction, pressed)
+                    return pressed
+                if message.edit_of:
+                    return await self.send(message)
+                sent = await interaction.followup.send(
+                    ephemeral=ephemeral, wait=True, **self._parts(message)
+                )
+            except discord.HTTPException as exc:
+                raise _delivery_error(exc) from None
+            ref = _ref(sent)
+            self._keep_editable(interaction, ref)
+            return ref
+
+        return reply
+
+    def _keep_editable(self, interaction: discord.Interaction, ref: str | None) -> None:
+        if ref and ref.startswith("e:"):
+            now = time.monotonic()
+            self._editable = {k: v for k, v in self._editable.items() if v[1] > now}
+            self._editable[int(ref.rsplit(":", 1)[1])] = (interaction.followup, now + TOKEN_LIFE)
+
+    def _rules(self, chat_id: str) -> list[Rule]:
+        overall, per_channel = self._limits
+        return [Rule("all", overall), Rule(("chat", chat_id), per_channel)]
+
+    def send_wait(self, target, ahead: int = 0) -> float:
+        return self.pacer.wait(self._rules(target.chat_id), ahead)
+
+    async def send(self, message: Outgoing) -> str | None:
+        rules = self._rules(message.target.chat_id)
+        while (wait := self.pacer.try_reserve(rules)) > 0:  # noqa: ASYNC110 - paced by time
+            await asyncio.sleep(wait)
+        try:
+            if message.edit_of:
+                await asyncio.wait_for(self._edit(message), SEND_TIMEOUT)
+                return message.edit_of
+            channel = await self._channel(message.target.chat_id)
+            sent = await asyncio.wait_for(
+                channel.send(nonce=_nonce(message.key), **self._parts(message)), SEND_TIMEOUT
+            )
+        except discord.RateLimited as exc:  # longer than discord.py itself waits
+            self.pacer.pause(rules, exc.retry_after)
+            raise RateLimited(exc.retry_after) from None
+        except discord.HTTPException as exc:
+            if getattr(exc, "code", 0) == CANNOT_DM:
+                await self._tell_dms_closed(message.target.chat_id)
+            raise _delivery_error(exc) from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+        self._told_closed.discard(int(message.target.chat_id.removeprefix(CHANNEL)))
+        return _ref(sent)
+
+    async def _channel(self, chat_id: str) -> discord.abc.Messageable:
+        if chat_id.startswith(CHANNEL):
+            return self.client.get_partial_messageable(int(chat_id.removeprefix(CHANNEL)))
+        return await self.client.create_dm(discord.Object(int(chat_id)))  # cached after once
+
+    async def _edit(self, message: Outgoing) -> None:
+        kind, channel_id, message_id = message.edit_of.split(":")
+        parts = self._parts(message, edit=True)
+        if kind == "m":
+            channel = self.client.get_partial_messageable(int(channel_id))
+            await channel.get_partial_message(int(message_id)).edit(**parts)
+            return
+        webhook, until = self._editable.get(int(message_id), (None, 0.0))
+        if webhook is None or until < time.monotonic():
+            raise DeliveryError(
+                "an ephemeral reply is editable for 15 minutes only", permanent=True
+            )
+        await webhook.edit_message(int(message_id), **parts)
+
+    async def _tell_dms_closed(self, chat_id: str) -> None:
+        """The user's DMs are closed: say so once, privately, where they last talked to us."""
+        user_id = int(chat_id)
+        interaction, until = self._recent.get(user_id, (None, 0.0))
+        if interaction is None or until < time.monotonic() or user_id in self._told_closed:
+            return
+        self._told_closed.add(user_id)
+        text = _(
+            "I can't send you direct messages, so payment updates can't reach you. Allow "
+            "direct messages from this server's members, or check with /status."
+        )
+        try:
+            await interaction.followup.send(text, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.info("could not tell %s that their DMs are closed: %s", user_id, exc)
+
+    def _parts(self, message: Outgoing, *, edit: bool = False) -> dict[str, Any]:
+        """Outgoing → discord.py keyword arguments: cards (payment messages, pictures) are
+        embeds with the QR attached; other answers are plain, escaped text."""
+        parts: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+        if message.payment_id or message.image:
+            text = message.markdown or discord.utils.escape_markdown(message.text)
+            embed = discord.Embed(
+                description=text[:4096], colour=COLOURS.get(message.extra.get("status", ""))
+            )
+            if message.image_name and (message.image or edit):
+                embed.set_image(url=f"attachment://{message.image_name}")
+            if message.image and not edit:
+                parts["file"] = discord.File(io.BytesIO(message.image), message.image_name)
+            if edit and not message.image_name:
+                parts["attachments"] = []  # the card no longer asks for money: drop the QR
+            parts["embed"] = embed
+            if edit:
+                parts["content"] = None
+        else:
+            parts["content"] = discord.utils.escape_markdown(message.text)[:2000]
+        view = _view(message.buttons)
+        if view is not None or edit:
+            parts["view"] = view
+        return parts
+
+
+def _view(buttons: Sequence[Button]) -> discord.ui.View | None:
+    """Buttons that run commands; copy buttons are left out (Discord has none: the address
+    is a code block, which every client copies)."""
+    view = discord.ui.View(timeout=None)
+    for b in buttons:
+        if b.copy is None and b.action and len(b.action) <= 93 and len(view.children) < 25:
+            view.add_item(ActionButton(b.action, b.label))
+    return view if view.children else None
+
+
+def _choices(options: Sequence[tuple[str, str]], current: str) -> list[app_commands.Choice[str]]:
+    needle = current.strip().lower()
+    found = [(code, label) for code, label in options if needle in f"{code} {label}".lower()]
+    return [
+        app_commands.Choice(name=f"{label} ({code})"[:100], value=code) for code, label in found
+    ][:25]
+
+
+def _ref(message: discord.Message | discord.InteractionMessage) -> str:
+    kind = "e" if message.flags.ephemeral else "m"
+    return f"{kind}:{message.channel.id}:{message.id}"
+
+
+def _nonce(key: str | None) -> str | None:
+    """Discord drops a second message with the same nonce (`enforce_nonce`): a retried
+    notification is posted once."""
+    return hashlib.sha256(key.encode()).hexdigest()[:25] if key else None
+
+
+def _delivery_error(exc: discord.HTTPException) -> DeliveryError:
+    """Cannot DM, no access, gone, or our message is wrong: permanent. 5xx: worth a retry."""
+    reason = f"{exc.status} {getattr(exc, 'code', 0)}: {exc.text}"
+    return DeliveryError(reason, permanent=exc.status < 500 and exc.status != 429)
+
+
+def from_config(config) -> DiscordAdapter:
+    """The adapter `[discord]` describes (token from the environment)."""
+    from bot.commands import command_menu
+
+    settings = config.discord
+    return DiscordAdapter(
+        config.secrets.discord_token or "",
+        api_base=settings.api_base,
+        guild_ids=settings.guild_ids,
+        message_content=settings.message_content,
+        per_second=settings.global_per_second,
+        per_channel=settings.per_channel_per_second,
+        locales=config.shop.locales,
+        default_locale=config.shop.default_locale,
+        menu=command_menu,
+        plans=[(code, plan.name) for code, plan in config.plans.items()],
+        coins=[
+            (code, f"{coin.symbol} {coin.name}, {coin.network}")
+            for code, coin in config.coins.items()
+        ],
+    )
