@@ -20,7 +20,7 @@ import io
 import logging
 import shlex
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -97,35 +97,29 @@ class DiscordAdapter:
     def __init__(
         self,
         token: str,
+        settings: Any,  # the [discord] section
         *,
-        api_base: str,
-        guild_ids: Sequence[int],
-        message_content: bool,
-        per_second: float,
-        per_channel: float,
         locales: Sequence[str],
         default_locale: str,
-        menu: Any,
+        menu: Callable[[], list[tuple[str, str]]],
         plans: Sequence[tuple[str, str]],
         coins: Sequence[tuple[str, str]],
     ) -> None:
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice here
         intents = discord.Intents.none()
         intents.guilds = intents.dm_messages = intents.guild_messages = True
-        intents.message_content = message_content
+        intents.message_content = settings.message_content
         self.client = _Client(self, intents=intents, max_ratelimit_timeout=5.0)
         self.tree = app_commands.CommandTree(self.client)
         self.token = token
-        self.api_base = api_base.rstrip("/")
-        self.guild_ids = list(guild_ids)
-        self.message_content = message_content
+        self.settings = settings
         self.locales = list(locales)
         self.default_locale = default_locale
         self.menu = menu
-        self.plans = list(plans)
-        self.coins = list(coins)
+        self.choices = {"plan": list(plans), "coin": list(coins)}
+        self.choices["code"] = [(code, language_name(code)) for code in self.locales]
         self.pacer = Pacer()
-        self._limits = (per_second, per_channel)
+        self._limits = (settings.global_per_second, settings.per_channel_per_second)
         self._handler: Handler | None = None
         self._runner: asyncio.Task[None] | None = None
         self._editable: dict[int, tuple[discord.Webhook, float]] = {}  # ephemeral replies
@@ -136,7 +130,8 @@ class DiscordAdapter:
 
     async def start(self, handler: Handler) -> None:
         self._handler = handler
-        discord.http.Route.BASE = self.api_base  # discord.py has one API base per process
+        # discord.py has one API base per process (Discord's, unless a test points elsewhere)
+        discord.http.Route.BASE = self.settings.api_base.rstrip("/")
         self.client.add_dynamic_items(ActionButton)
         try:
             await self.client.login(self.token)
@@ -173,9 +168,9 @@ class DiscordAdapter:
         with using_locale("en"):  # the source texts; the translator adds every language
             for command in self._commands():
                 self.tree.add_command(command)
-        if not self.guild_ids:  # global commands reach every server, after a while
+        if not self.settings.guild_ids:  # global commands reach every server, after a while
             await self.tree.sync()
-        for guild_id in self.guild_ids:  # test servers: at once
+        for guild_id in self.settings.guild_ids:  # test servers: at once
             guild = discord.Object(guild_id)
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
@@ -226,27 +221,25 @@ class DiscordAdapter:
             command = app_commands.Command(
                 name=name, description=_text(description), callback=shapes[name]
             )
-            for param, choices in (
-                ("plan", self._plan_choices),
-                ("coin", self._coin_choices),
-                ("code", self._language_choices),
-            ):
-                if param in command._params:
-                    command.autocomplete(param)(choices)
+            for param in command._params.keys() & self.choices.keys():
+                command.autocomplete(param)(self._completer(param))
             commands.append(command)
         commands.append(
             app_commands.Command(name="admin", description="Operator commands", callback=admin)
         )
         return commands
 
-    async def _plan_choices(self, interaction, current: str) -> list[app_commands.Choice[str]]:
-        return _choices(self.plans, current)
+    def _completer(self, param: str):
+        async def complete(interaction, current: str) -> list[app_commands.Choice[str]]:
+            needle = current.strip().lower()
+            found = [
+                app_commands.Choice(name=f"{label} ({code})"[:100], value=code)
+                for code, label in self.choices[param]
+                if needle in f"{code} {label}".lower()
+            ]
+            return found[:25]
 
-    async def _coin_choices(self, interaction, current: str) -> list[app_commands.Choice[str]]:
-        return _choices(self.coins, current)
-
-    async def _language_choices(self, interaction, current: str):
-        return _choices([(code, language_name(code)) for code in self.locales], current)
+        return complete
 
     # --- incoming ------------------------------------------------------------------------
 
@@ -280,17 +273,8 @@ class DiscordAdapter:
         self._recent = {u: v for u, v in self._recent.items() if v[1] > now}
         self._recent[user.id] = (interaction, now + TOKEN_LIFE)
         pressed = _ref(interaction.message) if interaction.message else None
-        incoming = Incoming(
-            platform=PLATFORM,
-            chat_id=str(user.id),  # answers are private: the DM is the conversation
-            user_id=str(user.id),
-            user_name=user.display_name,
-            locale_hint=str(interaction.locale),
-            is_private=True,
-            text=text,
-            button=button,
-            message_id=pressed,
-            private_chat_id=str(user.id),
+        incoming = _incoming(  # answers are private: the user's DM is the conversation
+            user, str(user.id), True, text, button, pressed, str(interaction.locale)
         )
         if self._handler is not None:
             await self._handler(incoming, self._replier(interaction, pressed))
@@ -306,23 +290,14 @@ class DiscordAdapter:
         text = message.content.replace(f"<@{me.id}>", " ").replace(f"<@!{me.id}>", " ")
         text = " ".join(text.split())
         target = str(message.author.id) if private else f"{CHANNEL}{message.channel.id}"
-        if (not self.message_content or not text) and not text.startswith("/"):
+        if (not self.settings.message_content or not text) and not text.startswith("/"):
             with using_locale(self.default_locale):
                 hint = _("Please use my slash commands here, e.g. /plans or /buy.")
             await self.send(Outgoing(ChatRef(PLATFORM, target), hint))
             return
         if self._handler is not None:
             await self._handler(
-                Incoming(
-                    platform=PLATFORM,
-                    chat_id=target,
-                    user_id=str(message.author.id),
-                    user_name=message.author.display_name,
-                    is_private=private,
-                    text=text,
-                    message_id=_ref(message),
-                    private_chat_id=str(message.author.id),
-                )
+                _incoming(message.author, target, private, text, None, _ref(message))
             )
 
     # --- outgoing ------------------------------------------------------------------------
@@ -457,12 +432,27 @@ def _view(buttons: Sequence[Button]) -> discord.ui.View | None:
     return view if view.children else None
 
 
-def _choices(options: Sequence[tuple[str, str]], current: str) -> list[app_commands.Choice[str]]:
-    needle = current.strip().lower()
-    found = [(code, label) for code, label in options if needle in f"{code} {label}".lower()]
-    return [
-        app_commands.Choice(name=f"{label} ({code})"[:100], value=code) for code, label in found
-    ][:25]
+def _incoming(
+    user: discord.abc.User,
+    chat_id: str,
+    private: bool,
+    text: str,
+    button: str | None,
+    message_id: str | None,
+    locale: str | None = None,
+) -> Incoming:
+    return Incoming(
+        platform=PLATFORM,
+        chat_id=chat_id,
+        user_id=str(user.id),
+        user_name=user.display_name,
+        locale_hint=locale,
+        is_private=private,
+        text=text,
+        button=button,
+        message_id=message_id,
+        private_chat_id=str(user.id),
+    )
 
 
 def _ref(message: discord.Message | discord.InteractionMessage) -> str:
@@ -486,14 +476,9 @@ def from_config(config) -> DiscordAdapter:
     """The adapter `[discord]` describes (token from the environment)."""
     from bot.commands import command_menu
 
-    settings = config.discord
     return DiscordAdapter(
         config.secrets.discord_token or "",
-        api_base=settings.api_base,
-        guild_ids=settings.guild_ids,
-        message_content=settings.message_content,
-        per_second=settings.global_per_second,
-        per_channel=settings.per_channel_per_second,
+        config.discord,
         locales=config.shop.locales,
         default_locale=config.shop.default_locale,
         menu=command_menu,

@@ -283,3 +283,37 @@ async def test_message_content_intent_refused_says_how_to_fix_it(db_url, monkeyp
         await adapter.stop()
     finally:
         await fake.stop()
+
+
+async def test_pushes_stay_under_discords_limits(dc_app, fake_discord):
+    """Three paid payments of one user (six DMs into one channel, more than Discord's five per
+    five seconds) and one of another user: everything arrives, and Discord never says 429."""
+    other = USER + 1
+    for user, command in [(USER, "pro sol"), (USER, "pro btc"), (USER, "pro eth")]:
+        await fake_discord.dispatch(
+            "INTERACTION_CREATE",
+            fake_discord.slash_payload(
+                "buy",
+                dict(zip(("plan", "coin"), command.split(), strict=True)),
+                user_id=user,
+                guild_id=GUILD,
+                channel_id=CHANNEL,
+            ),
+        )
+    _, other_pid = await _buy_in_guild(fake_discord, other)
+    await fake_discord.wait_for(
+        lambda m: len([x for x in fake_discord.messages if x["embeds"]]) == 4
+    )
+    async with dc_app.db.sessions() as session:
+        pids = [p.id for p in (await session.scalars(select(Payment))).all()]
+    for pid in pids:
+        await dc_app.payments.sandbox_pay(None, pid, None)
+    for user in (USER, other):
+        assert await dc_app.wait_settled("discord", str(user), waiting=True, timeout=30)
+    mine = [
+        m
+        for m in fake_discord.messages
+        if m["channel_id"] == str(fake_discord.dm_channel_of(USER))
+    ]
+    assert len([m for m in mine if "is complete" in m["content"]]) == 3
+    assert fake_discord.rate_limited == 0
