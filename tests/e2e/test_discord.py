@@ -317,3 +317,20 @@ async def test_pushes_stay_under_discords_limits(dc_app, fake_discord):
     ]
     assert len([m for m in mine if "is complete" in m["content"]]) == 3
     assert fake_discord.rate_limited == 0
+
+
+async def test_without_free_text_a_dm_gets_a_pointer_to_the_slash_commands(db_url, fake_discord):
+    config = discord_config(db_url, fake_discord, DISCORD__MESSAGE_CONTENT="false")
+    app = App(config, adapters=[from_config(config)], clock=system_clock)
+    await app.start()
+    try:
+        assert not fake_discord.identify["intents"] & (1 << 15)  # the intent is not asked for
+        channel = fake_discord.dm_channel_for(USER)
+        await fake_discord.dispatch(
+            "MESSAGE_CREATE",
+            fake_discord.message_payload("buy pro with sol", user_id=USER, channel_id=channel),
+        )
+        answer = await fake_discord.wait_for(lambda m: m["via"] == "channel")
+        assert "slash commands" in answer["content"] and not answer["embeds"]
+    finally:
+        await app.stop()
