@@ -55,7 +55,6 @@ def report(label: str, samples: list[tuple[float, float]]) -> None:
 async def main(db: str | None, users: int) -> None:
     workdir = tempfile.mkdtemp()
     fake = FakeDiscord()
-    fake.interaction_timeout = 3.0
     await fake.start()
     environ = {
         "PAYBOT_DATABASE__URL": db or f"sqlite+aiosqlite:///{workdir}/bench.db",

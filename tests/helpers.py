@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
+from pathlib import Path
 
 from bot.adapters.fake import FakeAdapter
 from bot.app import App
-from tests.conftest import ManualClock
+from tests.conftest import ROOT, ManualClock
 
 
 def payment_id_in(text: str) -> int:
@@ -33,3 +37,23 @@ async def buy(fake: FakeAdapter, command: str, user: str = "alice") -> int:
     replies = await fake.say(command, user=user)
     assert replies, "no reply"
     return payment_id_in(replies[0].text)
+
+
+async def paybot_run(db_url: str, cwd: Path, **settings: str) -> asyncio.subprocess.Process:
+    """`paybot run` as a real process on the shipped config.toml; `settings` become
+    `PAYBOT_<KEY>` variables (e.g. `TELEGRAM__ENABLED="true"`), nothing else of ours leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
+    env["PAYBOT_DATABASE__URL"] = db_url
+    env.update({f"PAYBOT_{key.upper()}": value for key, value in settings.items()})
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        "--config",
+        str(ROOT / "config.toml"),
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )

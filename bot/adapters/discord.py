@@ -269,9 +269,7 @@ class DiscordAdapter:
         self, interaction: discord.Interaction, *, text: str = "", button: str | None = None
     ) -> None:
         user = interaction.user
-        now = time.monotonic()
-        self._recent = {u: v for u, v in self._recent.items() if v[1] > now}
-        self._recent[user.id] = (interaction, now + TOKEN_LIFE)
+        _remember(self._recent, user.id, interaction)
         pressed = _ref(interaction.message) if interaction.message else None
         incoming = _incoming(  # answers are private: the user's DM is the conversation
             user, str(user.id), True, text, button, pressed, str(interaction.locale)
@@ -326,9 +324,7 @@ class DiscordAdapter:
 
     def _keep_editable(self, interaction: discord.Interaction, ref: str | None) -> None:
         if ref and ref.startswith("e:"):
-            now = time.monotonic()
-            self._editable = {k: v for k, v in self._editable.items() if v[1] > now}
-            self._editable[int(ref.rsplit(":", 1)[1])] = (interaction.followup, now + TOKEN_LIFE)
+            _remember(self._editable, int(ref.rsplit(":", 1)[1]), interaction.followup)
 
     def _rules(self, chat_id: str) -> list[Rule]:
         overall, per_channel = self._limits
@@ -430,6 +426,16 @@ def _view(buttons: Sequence[Button]) -> discord.ui.View | None:
         if b.copy is None and b.action and len(b.action) <= 93 and len(view.children) < 25:
             view.add_item(ActionButton(b.action, b.label))
     return view if view.children else None
+
+
+def _remember(store: dict[int, tuple[Any, float]], key: int, value: Any) -> None:
+    """Keep `value` for as long as an interaction token lives (expired entries are ignored
+    when read, and swept out only when the store grows large)."""
+    now = time.monotonic()
+    if len(store) > 10_000:
+        for old in [k for k, (_v, until) in store.items() if until <= now]:
+            del store[old]
+    store[key] = (value, now + TOKEN_LIFE)
 
 
 def _incoming(

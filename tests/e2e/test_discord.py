@@ -266,6 +266,8 @@ async def test_a_lost_answer_is_not_posted_twice(dc_app, fake_discord):
     dms = [m for m in fake_discord.messages if m["via"] == "channel"]
     texts = [m["content"] for m in dms]
     assert len(texts) == len(set(texts)) and any("is complete" in t for t in texts)
+    posts = [r for r in fake_discord.requests if r[0] == "POST" and "/messages" in r[1]]
+    assert len(posts) > len(dms)  # the lost answer was really retried
 
 
 async def test_message_content_intent_refused_says_how_to_fix_it(db_url, monkeypatch):

@@ -3,45 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
 from tests.e2e.test_discord import CHANNEL, GUILD, USER
 from tests.e2e.test_telegram import _calls
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegram
+from tests.helpers import paybot_run
 
 
 async def test_paybot_run_serves_discord_next_to_telegram(db_url: str, tmp_path: Path) -> None:
     discord_fake, telegram_fake = FakeDiscord(), FakeTelegram()
     await discord_fake.start()
     await telegram_fake.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
-    env.update(
-        {
-            "PAYBOT_DATABASE__URL": db_url,
-            "PAYBOT_DISCORD__ENABLED": "true",
-            "PAYBOT_DISCORD__API_BASE": discord_fake.api_base,
-            "PAYBOT_DISCORD_TOKEN": discord_fake.token,
-            "PAYBOT_TELEGRAM__ENABLED": "true",
-            "PAYBOT_TELEGRAM__BASE_URL": telegram_fake.url,
-            "PAYBOT_TELEGRAM_TOKEN": telegram_fake.token,
-        }
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        "--config",
-        str(ROOT / "config.toml"),
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    process = await paybot_run(
+        db_url,
+        tmp_path,
+        DISCORD__ENABLED="true",
+        DISCORD__API_BASE=discord_fake.api_base,
+        DISCORD_TOKEN=discord_fake.token,
+        TELEGRAM__ENABLED="true",
+        TELEGRAM__BASE_URL=telegram_fake.url,
+        TELEGRAM_TOKEN=telegram_fake.token,
     )
     try:
         await discord_fake.wait_ready(timeout=30)
@@ -76,26 +60,13 @@ async def test_paybot_run_serves_discord_next_to_telegram(db_url: str, tmp_path:
 async def test_a_refused_token_stops_paybot_run_with_one_line(db_url: str, tmp_path: Path) -> None:
     fake = FakeDiscord()
     await fake.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
-    env.update(
-        {
-            "PAYBOT_DATABASE__URL": db_url,
-            "PAYBOT_DISCORD__ENABLED": "true",
-            "PAYBOT_DISCORD__API_BASE": fake.api_base,
-            "PAYBOT_DISCORD_TOKEN": "not-the-token",
-        }
-    )
     try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "run",
-            "--config",
-            str(ROOT / "config.toml"),
-            cwd=tmp_path,
-            env=env,
-            stderr=asyncio.subprocess.PIPE,
+        process = await paybot_run(
+            db_url,
+            tmp_path,
+            DISCORD__ENABLED="true",
+            DISCORD__API_BASE=fake.api_base,
+            DISCORD_TOKEN="not-the-token",
         )
         _, err = await asyncio.wait_for(process.communicate(), 30)
     finally:

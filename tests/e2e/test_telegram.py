@@ -22,6 +22,7 @@ from storage import writes
 from storage.models import OutboxItem, Payment
 from tests.conftest import free_port, make_config
 from tests.fakes.telegram_server import FakeTelegram
+from tests.helpers import paybot_run
 from tools.clock import system_clock
 from tools.views import payment_link
 
@@ -307,31 +308,12 @@ async def test_a_dropped_connection_does_not_lose_the_payment_card(tg_app, teleg
 
 
 async def test_telegram_unreachable_at_start_is_one_line(db_url, tmp_path) -> None:
-    import os
-    import sys
-
-    from tests.conftest import ROOT
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
-    env.update(
-        {
-            "PAYBOT_DATABASE__URL": db_url,
-            "PAYBOT_TELEGRAM__ENABLED": "true",
-            "PAYBOT_TELEGRAM__BASE_URL": f"http://127.0.0.1:{free_port()}",
-            "PAYBOT_TELEGRAM_TOKEN": "1:x",
-        }
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        "--config",
-        str(ROOT / "config.toml"),
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    process = await paybot_run(
+        db_url,
+        tmp_path,
+        TELEGRAM__ENABLED="true",
+        TELEGRAM__BASE_URL=f"http://127.0.0.1:{free_port()}",
+        TELEGRAM_TOKEN="1:x",
     )
     _, err = await asyncio.wait_for(process.communicate(), 60)
     lines = [line for line in err.decode().splitlines() if "INFO" not in line]

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
 from tests.e2e.test_telegram import USER, _calls
 from tests.fakes.telegram_server import FakeTelegram
+from tests.helpers import paybot_run
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
@@ -20,30 +19,16 @@ async def test_paybot_run_serves_telegram(db_url: str, tmp_path: Path, mode: str
     fake = FakeTelegram()
     await fake.start()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
-    env.update(
-        {
-            "PAYBOT_DATABASE__URL": db_url,
-            "PAYBOT_TELEGRAM__ENABLED": "true",
-            "PAYBOT_TELEGRAM__MODE": mode,
-            "PAYBOT_TELEGRAM__BASE_URL": fake.url,
-            "PAYBOT_TELEGRAM_TOKEN": fake.token,
-            "PAYBOT_TELEGRAM_WEBHOOK_SECRET": "run-secret",
-            "PAYBOT_WEBHOOKS__PORT": str(port),
-            "PAYBOT_WEBHOOKS__PUBLIC_URL": f"http://127.0.0.1:{port}",
-        }
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        "--config",
-        str(ROOT / "config.toml"),
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    process = await paybot_run(
+        db_url,
+        tmp_path,
+        TELEGRAM__ENABLED="true",
+        TELEGRAM__MODE=mode,
+        TELEGRAM__BASE_URL=fake.url,
+        TELEGRAM_TOKEN=fake.token,
+        TELEGRAM_WEBHOOK_SECRET="run-secret",
+        WEBHOOKS__PORT=str(port),
+        WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
     try:
         await fake.wait_for(lambda f: f.commands, timeout=20)
