@@ -10,13 +10,15 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
+from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy import func, select
 
 from bot.adapters.base import Adapter, Send
+from bot.agent.metrics import AgentMetrics
 from bot.agent.offline_model import OfflineRouterModel
 from bot.agent.router import IntentRouter
-from bot.agent.runner import AgentRunner
+from bot.agent.runner import AgentRunner, AgentSettings
 from bot.config import Config
 from bot.conversation import Conversation
 from bot.i18n import load_catalogs
@@ -50,6 +52,22 @@ def offline_model(catalog: Catalog) -> OfflineRouterModel:
     plans = {p.code: [p.name] for p in catalog.plans}
     coins = {c.code: [c.name, c.symbol, *c.aliases] for c in catalog.coins}
     return OfflineRouterModel(router=IntentRouter(plans, coins))
+
+
+def hosted_model(config: Config) -> BaseChatModel | None:
+    """The OpenAI-compatible chat model `[agent] model` names, or None for offline."""
+    agent = config.agent
+    if not agent.hosted:
+        return None
+    return init_chat_model(
+        agent.model,
+        base_url=agent.base_url,
+        # local servers (Ollama, llama.cpp, vLLM) take any key; the client insists on one
+        api_key=config.secrets.openai_api_key or "local",
+        timeout=agent.timeout_seconds,
+        max_retries=agent.max_retries,
+        temperature=agent.temperature,
+    )
 
 
 def make_provider(config: Config, db: Database, catalog: Catalog, clock: Clock) -> PaymentProvider:
@@ -124,11 +142,20 @@ class App:
             self.payments,
             clock,
         )
+        self.metrics = AgentMetrics()
         self.agent = AgentRunner(
-            model or offline_model(self.catalog),
+            offline_model(self.catalog),
             config.shop.name,
             self.catalog.plan_codes,
             self.catalog.coin_codes,
+            model=model or hosted_model(config),
+            settings=AgentSettings(
+                max_tool_calls=config.agent.max_tool_calls,
+                router_confidence=config.agent.router_confidence,
+                calls_per_minute=config.agent.calls_per_minute,
+            ),
+            metrics=self.metrics,
+            secrets=config.secrets.model_dump().values(),
         )
         self.conversation = Conversation(
             self.db,
@@ -153,7 +180,9 @@ class App:
         self.scheduler.every("reconcile", POLL_EVERY, self.reconciler.poll)
         self.notifier = Notifier(self.db, self.catalog, self.adapters, clock)
         self.webhooks = (
-            WebhookServer(self.db, self.events, config.webhooks.host, config.webhooks.port)
+            WebhookServer(
+                self.db, self.events, config.webhooks.host, config.webhooks.port, self.metrics
+            )
             if config.webhooks_needed
             else None
         )

@@ -122,15 +122,37 @@ class TimersConfig(_Section):
 
 
 class AgentConfig(_Section):
-    model: str = "offline"
+    """Who answers free text: the built-in router, or an OpenAI-compatible model with the
+    router in front of it (and behind it, when the model cannot answer)."""
+
+    model: str = "offline"  # or "openai:<model name>"
+    base_url: str | None = None  # any OpenAI-compatible endpoint; None = api.openai.com
+    timeout_seconds: float = Field(default=20.0, gt=0)  # per model request
+    max_retries: int = Field(default=1, ge=0, le=5)  # per model request, on 429/5xx/timeouts
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tool_calls: int = Field(default=5, ge=1, le=20)  # tool iterations in one turn
+    router_confidence: float = Field(default=0.9, gt=0, le=1)  # at or above: no model call
+    calls_per_minute: int = Field(default=20, ge=1)  # model calls per customer
     history_turns: int = Field(default=10, ge=0)
 
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:
-        if value != "offline":
-            raise ValueError("only 'offline' is available in this version")
+        if value != "offline" and not re.fullmatch(r"openai:[\w.:/@+-]+", value):
+            raise ValueError("use 'offline' or 'openai:<model name>'")
         return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:11434/v1")
+        return value
+
+    @property
+    def hosted(self) -> str | None:
+        """The model name at the OpenAI-compatible endpoint, or None for offline."""
+        return self.model.removeprefix("openai:") if self.model != "offline" else None
 
 
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -206,7 +228,9 @@ class Secrets(_Section):
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> Secrets:
-        return cls(**{name: environ.get(ENV_PREFIX + name.upper()) for name in cls.model_fields})
+        values = {name: environ.get(ENV_PREFIX + name.upper()) for name in cls.model_fields}
+        values["openai_api_key"] = values["openai_api_key"] or environ.get("OPENAI_API_KEY")
+        return cls(**values)
 
 
 class Config(_Section):
@@ -254,6 +278,11 @@ class Config(_Section):
         for secret in needed:
             if not getattr(self.secrets, secret):
                 raise ValueError(f"{ENV_PREFIX}{secret.upper()} is not set")
+        if self.agent.hosted and not self.agent.base_url and not self.secrets.openai_api_key:
+            raise ValueError(
+                "PAYBOT_OPENAI_API_KEY (or OPENAI_API_KEY) is not set; a local model server "
+                "needs [agent] base_url instead"
+            )
         webhook_secret = self.secrets.telegram_webhook_secret
         if webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret):
             raise ValueError(

@@ -238,12 +238,16 @@ class Conversation:
         if result.text:
             replies.append(Outgoing(target, result.text))
         if not replies:
-            if result.intent == "help":
+            if result.notice:  # the model is unreachable or the customer is over the limit
+                replies.append(Outgoing(target, result.notice + "\n" + help_text()))
+            elif result.intent == "help":
                 replies.append(Outgoing(target, help_text()))
             else:
                 replies.append(
                     Outgoing(target, _("Sorry, I didn't understand that.") + "\n" + help_text())
                 )
+        elif result.notice:
+            replies.insert(0, Outgoing(target, result.notice))
         await self._remember_turn(target, text, result.text or result.summary or result.intent)
         return replies
 

@@ -8,6 +8,7 @@ from collections import Counter
 from aiohttp import web
 from sqlalchemy import func, select
 
+from bot.agent.metrics import AgentMetrics
 from storage.db import Database
 from storage.models import OutboxItem, Payment
 from tools.providers.base import WebhookRejected
@@ -18,8 +19,16 @@ MAX_BODY = 64 * 1024
 
 
 class WebhookServer:
-    def __init__(self, db: Database, events: PaymentEvents, host: str, port: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        events: PaymentEvents,
+        host: str,
+        port: int,
+        agent_metrics: AgentMetrics | None = None,
+    ) -> None:
         self.db = db
+        self.agent_metrics = agent_metrics or AgentMetrics()
         self.events = events
         self.host = host
         self.port = port
@@ -108,4 +117,5 @@ class WebhookServer:
         lines += [f'paybot_payments{{status="{s}"}} {n}' for s, n in by_status]
         lines.append("# TYPE paybot_outbox gauge")
         lines += [f'paybot_outbox{{status="{s}"}} {n}' for s, n in outbox]
+        lines += self.agent_metrics.lines()
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

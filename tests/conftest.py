@@ -124,3 +124,38 @@ async def np_app(db_url: str, nowpayments, fake: FakeAdapter, clock: ManualClock
     await application.webhooks.start()
     yield application
     await application.stop()
+
+
+OPENAI_KEY = "sk-test-0123456789abcdef"
+
+
+@pytest.fixture
+async def model_server():
+    """The fake OpenAI-compatible endpoint on a local port, expecting OPENAI_KEY."""
+    from tests.fakes.openai_server import FakeOpenAI
+
+    server = FakeOpenAI(api_key=OPENAI_KEY)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def hosted_config(db_url: str, base_url: str, **overrides: str) -> Config:
+    """The app's config with `[agent] model` pointing at an OpenAI-compatible endpoint."""
+    settings = {
+        "AGENT__MODEL": "openai:test-model",
+        "AGENT__BASE_URL": base_url,
+        "AGENT__TIMEOUT_SECONDS": "1",
+        "AGENT__MAX_RETRIES": "0",
+        "OPENAI_API_KEY": OPENAI_KEY,
+    }
+    return make_config(db_url, **(settings | overrides))
+
+
+@pytest.fixture
+async def hosted_app(db_url: str, model_server, fake: FakeAdapter, clock: ManualClock):
+    """The app on the fake adapter, its agent backed by the fake model server."""
+    application = App(hosted_config(db_url, model_server.url), adapters=[fake], clock=clock)
+    await application.start(background=False)
+    yield application
+    await application.stop()

@@ -64,6 +64,20 @@ class CustomerActions:
 
         return await self._run(work())
 
+    async def situation(self) -> str:
+        """A few words on the caller for the model's prompt: plan and open payments (only
+        the caller's own, and no addresses)."""
+        now = self.shop.clock()
+        code, end = await self.shop.plans.current(self.caller.user_id, now)
+        plan = f"{code} until {end:%Y-%m-%d}" if code and end else "none"
+        open_ones = await self.shop.payments.open_payments(self.caller)
+        payments = "; ".join(
+            f"#{p.id} {p.plan.code} {format_plain(p.remaining)} {p.coin.code} {p.status}, "
+            f"due {p.expires_at:%H:%M} UTC"
+            for p in open_ones[:3]
+        )
+        return f"current plan: {plan}; open payments: {payments or 'none'}"
+
     async def get_user_plan(self) -> ToolResult:
         async def work() -> tuple[str, Card]:
             card = await self.shop.plans.user_plan(self.caller.user_id, self.shop.clock())

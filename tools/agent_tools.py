@@ -2,8 +2,9 @@
 runtime context (`ToolContext`, set by the chat layer from the adapter), never through the
 model: no schema has a user id, chat id, price or URL, and prices come from the catalog.
 
-The tools are built once per process; tools whose card says everything end the agent's turn
-(`return_direct`), so no second model call is made for them.
+The tools are built once per process. `CARD_TOOLS` are those whose card says everything: the
+agent ends its turn after them (see `bot.agent.guards.CardsEndTheTurn`), so no second model
+call is made for them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, tool
+from pydantic import ValidationError
 
 from tools.actions import CustomerActions, ToolResult
 
@@ -28,15 +30,34 @@ TOOL_NAMES = (
 )
 
 
+CARD_TOOLS = (
+    "get_payment_estimate",
+    "create_crypto_payment",
+    "retry_failed_payment",
+    "check_payment_status",
+    "get_payment_history",
+)
+
+
+def _bad_arguments(error: ValidationError) -> str:
+    """Arguments the schema refused go back to the model as one short line."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:3]
+    )
+    return f"Error: invalid arguments ({problems})."
+
+
 def _pair(result: ToolResult) -> tuple[str, object]:
     return result.content, result.card
 
 
 @dataclass(frozen=True)
 class ToolContext:
-    """What one agent turn runs for: the actions bound to the caller the adapter named."""
+    """What one agent turn runs for: the actions bound to the caller the adapter named, and
+    a few words on that caller for the model's prompt."""
 
     actions: CustomerActions
+    situation: str = ""
 
 
 Runtime = ToolRuntime[ToolContext]
@@ -70,7 +91,7 @@ def build_agent_tools(plan_codes: Sequence[str], coin_codes: Sequence[str]) -> l
         """List the cryptocurrencies (with their networks) the shop accepts."""
         return _pair(await runtime.context.actions.get_available_cryptocurrencies())
 
-    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    @tool(parse_docstring=True, response_format="content_and_artifact")
     async def get_payment_estimate(
         runtime: Runtime, plan: str | None = None, coin: str | None = None
     ) -> tuple[str, object]:
@@ -82,7 +103,7 @@ def build_agent_tools(plan_codes: Sequence[str], coin_codes: Sequence[str]) -> l
         """
         return _pair(await runtime.context.actions.get_payment_estimate(plan, coin))
 
-    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    @tool(parse_docstring=True, response_format="content_and_artifact")
     async def create_crypto_payment(
         runtime: Runtime, plan: str | None = None, coin: str | None = None
     ) -> tuple[str, object]:
@@ -95,7 +116,7 @@ def build_agent_tools(plan_codes: Sequence[str], coin_codes: Sequence[str]) -> l
         """
         return _pair(await runtime.context.actions.create_crypto_payment(plan, coin))
 
-    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    @tool(parse_docstring=True, response_format="content_and_artifact")
     async def retry_failed_payment(
         runtime: Runtime, payment_id: int | None = None
     ) -> tuple[str, object]:
@@ -107,7 +128,7 @@ def build_agent_tools(plan_codes: Sequence[str], coin_codes: Sequence[str]) -> l
         """
         return _pair(await runtime.context.actions.retry_failed_payment(payment_id))
 
-    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    @tool(parse_docstring=True, response_format="content_and_artifact")
     async def check_payment_status(
         runtime: Runtime, payment_id: int | None = None
     ) -> tuple[str, object]:
@@ -118,7 +139,7 @@ def build_agent_tools(plan_codes: Sequence[str], coin_codes: Sequence[str]) -> l
         """
         return _pair(await runtime.context.actions.check_payment_status(payment_id))
 
-    @tool(parse_docstring=True, response_format="content_and_artifact", return_direct=True)
+    @tool(parse_docstring=True, response_format="content_and_artifact")
     async def get_payment_history(runtime: Runtime, limit: int = 5) -> tuple[str, object]:
         """Show the customer's recent payments with what can be done with each.
 
@@ -139,5 +160,5 @@ def build_agent_tools(plan_codes: Sequence[str], coin_codes: Sequence[str]) -> l
     ]
     for t in tools:
         t.description += f" Plans: {plans}. Coins: {coins}."
-        t.handle_validation_error = True  # bad arguments go back to the model as text
+        t.handle_validation_error = _bad_arguments
     return tools

@@ -157,6 +157,15 @@ class PaymentService:
             )
         return await self.create(caller, old.plan, old.pay_currency, retried_from=old.id)
 
+    async def open_payments(self, caller: Caller) -> list[PaymentView]:
+        """The caller's payments still waiting for money or with money on its way."""
+        now = self.clock()
+        async with self.db.sessions() as session:
+            rows = await repos.payments_with_status(
+                session, caller.user_id, [s.value for s in OPEN]
+            )
+        return [self.view(p) for p in rows if p.status in IN_FLIGHT or p.expires_at > now]
+
     async def history(self, caller: Caller, limit: int = 5) -> HistoryCard:
         limit = max(1, min(int(limit), 20))
         async with self.db.sessions() as session:
