@@ -64,3 +64,35 @@ async def test_another_users_payment_is_not_found(app, fake) -> None:
     assert answer[0].text == error_text("not_found", {"payment_id": pid})
     status = await fake.say(f"/status {pid}", user="alice")
     assert "waiting for payment" in status[0].text
+
+
+OPERATOR_WORDS = ("admin", "operator", "grant", "revoke", "export", "reconcile", "resend")
+
+
+async def test_the_agent_reaches_only_the_eight_customer_actions(hosted_app) -> None:
+    """Structural: both agent graphs hold exactly the eight tools, each tool does nothing but
+    call the customer action of its own name, and nothing the agent is built from imports
+    operator code."""
+    import ast
+
+    from tests.conftest import ROOT
+
+    for graph in (hosted_app.agent.offline, hosted_app.agent.hosted):
+        tools = graph.nodes["tools"].bound.tools_by_name
+        assert tuple(tools) == TOOL_NAMES
+        for name, t in tools.items():
+            assert set(t.coroutine.__code__.co_names) == {"_pair", "context", "actions", name}
+            schema = t.tool_call_schema.model_json_schema()
+            for field in schema.get("properties", {}):
+                assert not any(word in field.lower() for word in FORBIDDEN), (name, field)
+    for name in TOOL_NAMES:
+        assert callable(getattr(CustomerActions, name))
+    public = {n for n in vars(CustomerActions) if not n.startswith("_")}
+    assert not any(word in n for n in public for word in OPERATOR_WORDS)
+    sources = [*(ROOT / "bot" / "agent").glob("*.py"), ROOT / "tools" / "agent_tools.py"]
+    sources.append(ROOT / "tools" / "actions.py")
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [getattr(node, "module", None) or ""] + [a.name for a in node.names]
+                assert not any(w in n.lower() for n in names for w in OPERATOR_WORDS), path

@@ -38,7 +38,7 @@ from bot.agent.offline_model import INTENT_KEY, OfflineRouterModel
 from bot.agent.router import MONEY_TOOLS, Intent
 from bot.i18n import _, language_name
 from tools.actions import CustomerActions
-from tools.agent_tools import CARD_TOOLS, ToolContext, build_agent_tools
+from tools.agent_tools import CARD_TOOLS, TOOL_NAMES, ToolContext, build_agent_tools
 from tools.cards import Card
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,15 @@ class AgentRunner:
                     ModelCallLimitMiddleware(
                         run_limit=settings.max_tool_calls + 1, exit_behavior="error"
                     ),
-                    ToolCallLimitMiddleware(run_limit=settings.max_tool_calls),
-                    *(ToolCallLimitMiddleware(tool_name=t, run_limit=1) for t in MONEY_TOOLS),
+                    # one limiter per tool (two limiters answering the same blocked call
+                    # would give it two results, which OpenAI refuses); money tools once
+                    *(
+                        ToolCallLimitMiddleware(
+                            tool_name=t,
+                            run_limit=1 if t in MONEY_TOOLS else settings.max_tool_calls,
+                        )
+                        for t in TOOL_NAMES
+                    ),
                     ToolErrorMiddleware(tool_failure),
                     ModelFallbackMiddleware(offline),
                     MeteredModel(model, self.metrics, self.budget),
@@ -178,9 +185,9 @@ class AgentRunner:
         self, agent, messages: list[BaseMessage], context: ToolContext, path: str
     ) -> TurnResult:
         result = TurnResult(path=path)
-        # every middleware hook is a graph step: about seven per model call; the real bound
+        # every middleware hook is a graph step: about a dozen per model call; the real bound
         # is ModelCallLimitMiddleware
-        config = {"recursion_limit": 12 * (self.settings.max_tool_calls + 2)}
+        config = {"recursion_limit": 20 * (self.settings.max_tool_calls + 2)}
         try:
             async for update in agent.astream(
                 {"messages": messages}, config=config, context=context, stream_mode="updates"

@@ -61,6 +61,7 @@ class FakeOpenAI:
         self.script: list[Step | Responder] = []
         self.requests: list[dict[str, Any]] = []
         self.unscripted = 0
+        self.refused: list[str] = []  # why requests were answered 400
         self._ids = itertools.count(1)
         self._app = web.Application()
         self._app.router.add_post("/v1/chat/completions", self._completions)
@@ -105,6 +106,7 @@ class FakeOpenAI:
             return _error(400, "We could not parse the JSON body of your request.")
         problem = _invalid(body)
         if problem:
+            self.refused.append(problem)
             return _error(400, problem)
         self.requests.append(body)
         if not self.script:
