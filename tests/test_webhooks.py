@@ -31,6 +31,11 @@ async def test_health_and_metrics(served, fake) -> None:
         text = await response.text()
     assert 'paybot_payments{status="waiting"} 1' in text
     assert 'paybot_ipn_total{outcome="applied"} 0' in text
+    assert 'paybot_model_calls_total{outcome="ok"} 0' in text  # the offline router only
+    assert "paybot_model_latency_seconds_count 0" in text
+    await fake.say("which coins do you take?")
+    async with http.get("/metrics") as response:
+        assert 'paybot_agent_turns_total{path="router"} 1' in await response.text()
 
 
 async def test_sandbox_webhook_applies_and_bad_ones_change_nothing(served, fake, clock) -> None:

@@ -44,13 +44,16 @@ EN: Lexicon = {
             "current+plan": 1.5, "current+subscription": 1.5, "plan+have": 1.5,
             "subscription+have": 1.5, "am i on": 2.5, "subscribed": 2.5, "active": 1.0,
             "expire*": 1.5, "current": 0.8, "currently": 0.5, "subscription": 0.8,
-            "membership": 0.8, "plan": 0.5, "tier": 0.5, "do i have": 1.5,
+            "membership": 0.8, "plan": 0.5, "tier": 0.5, "do i have": 1.5, "worth": 2.5,
+            "upgrade+give*": 3.0, "upgrade+get": 2.5, "upgrade+offer*": 2.5, "what+upgrade": 1.5,
+            "upgrade+worth": 1.5,
         },
         "recommend_best_currency": {
             "recommend*": 3.0, "recomend*": 3.0, "suggest*": 3.0, "best": 1.5, "cheapest": 2.5,
             "lowest": 1.5, "fee*": 1.0, "should": 1.2, "should+pay": 1.5, "choose": 1.0,
             "best+coin": 1.0, "best+currency": 1.0, "best+crypto*": 1.0, "which+coin": 0.8,
             "which+currency": 0.8, "which+crypto": 0.5, "what+coin": 0.8, "use": 0.3,
+            "currency for": 2.5, "coin for": 2.5, "crypto for": 2.5,
         },
         "get_available_cryptocurrencies": {
             "accept*": 3.0, "support*": 2.5, "available": 2.0, "coins": 1.2, "currencies": 1.2,
@@ -73,7 +76,7 @@ EN: Lexicon = {
         "retry_failed_payment": {
             "retry": 4.0, "re try": 4.0, "try again": 3.0, "again": 1.5, "redo": 3.0,
             "restart": 3.0, "once more": 2.0, "one more time": 2.0, "fail*": 1.5, "expired": 1.0,
-            "try": 0.5,
+            "try": 0.5, "try+again": 1.5,
         },
         "check_payment_status": {
             "status": 2.5, "confirm*": 2.0, "go through": 2.5, "went through": 2.5,
@@ -86,7 +89,7 @@ EN: Lexicon = {
             "history": 3.0, "payments": 2.0, "transactions": 2.5, "invoices": 2.0,
             "purchases": 2.0, "my payments": 1.0, "all+payments": 1.0, "previous": 1.0,
             "past": 1.0, "before": 1.0, "so far": 1.5, "did+pay": 2.0, "made": 0.5, "last": 0.5,
-            "show": 0.3, "list": 0.5,
+            "show": 0.3, "list": 0.5, "payment+fail*": 3.0, "payment+went wrong": 3.0,
         },
         "help": {
             "^hi": 2.0, "^hello": 2.0, "^hey": 2.0, "^yo": 2.0, "help": 2.5, "bot": 2.0,
@@ -133,14 +136,16 @@ DE: Lexicon = {
             "welch*+abo*": 1.0, "welch*+tarif": 1.0, "plan+hab*": 1.5, "abo*+hab*": 1.5,
             "tarif+hab*": 1.5, "hab* ich": 1.0, "aktuell*": 1.0, "aktiv*": 1.0, "lauft+ab": 1.5,
             "ablauf*": 1.5, "abonniert": 2.5, "bin ich": 1.5, "kunde": 0.8, "momentan": 0.5,
-            "abo": 0.8, "abonnement": 0.8, "tarif": 0.8, "plan": 0.5,
+            "abo": 0.8, "abonnement": 0.8, "tarif": 0.8, "plan": 0.5, "lohn*": 2.5,
+            "upgrade+bring*": 3.0, "upgrade+bekomm*": 2.5, "was+upgrade": 1.5,
+            "upgrade+lohn*": 1.5,
         },
         "recommend_best_currency": {
             "empfehl*": 3.0, "empfiehl*": 3.0, "beste*": 1.5, "am besten": 2.0, "gunstigst*": 2.5,
             "billigst*": 2.5, "niedrigst*": 1.5, "gebuhr*": 1.0, "soll": 1.2, "sollte": 1.2,
             "womit": 1.5, "welch*+wahrung": 0.8, "welch*+coin": 0.8, "welch*+kryptowahrung": 0.5,
             "beste*+wahrung": 1.0, "beste*+coin": 1.0, "beste*+krypto*": 1.0, "verwenden": 0.3,
-            "nehmen": 0.3,
+            "nehmen": 0.3, "wahrung fur": 2.5, "coin fur": 2.5, "krypto fur": 2.5,
         },
         "get_available_cryptocurrencies": {
             "akzeptier*": 3.0, "unterstutz*": 2.5, "verfugbar*": 2.0, "nehmt+ihr": 2.5,
@@ -178,7 +183,8 @@ DE: Lexicon = {
             "zahlungen": 2.0, "zahlungsverlauf": 3.0, "verlauf": 2.5, "*historie": 3.0,
             "transaktionen": 2.5, "rechnungen": 2.0, "bisher*": 1.5, "bisher+*zahlt": 1.5,
             "fruher*": 1.0, "alle+zahlungen": 1.0, "letzte*": 0.5, "zeig*": 0.3, "anzeigen": 0.3,
-            "auflisten": 0.5, "liste": 0.5,
+            "auflisten": 0.5, "liste": 0.5, "zahlung+fehlgeschlagen*": 3.0,
+            "zahlung+gescheitert": 3.0, "zahlung+schiefgegangen": 3.0,
         },
         "help": {
             "^hallo": 2.0, "^servus": 2.0, "^moin": 2.0, "^guten morgen": 2.5, "^guten tag": 2.5,

@@ -3,7 +3,8 @@
 It answers `POST /v1/chat/completions` the way OpenAI does for non-streaming requests, with
 answers a test scripts in advance: text, tool calls (arguments as JSON text, or any raw text
 to play a malformed call), a delay, or an HTTP error. A script step may also be a function of
-the request, for dialogues whose next answer depends on what the bot sent. Every request is
+the request, and `responder` answers every request once the script is used up: for dialogues
+whose next answer depends on what the bot sent (`by_last_message`). Every request is
 kept, so tests can check what the model was told.
 
 Like the real API it refuses what a real endpoint would refuse: no model, a streaming request
@@ -62,6 +63,7 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.unscripted = 0
         self.refused: list[str] = []  # why requests were answered 400
+        self.responder: Responder | None = None  # answers when the script is empty
         self._ids = itertools.count(1)
         self._app = web.Application()
         self._app.router.add_post("/v1/chat/completions", self._completions)
@@ -109,10 +111,13 @@ class FakeOpenAI:
             self.refused.append(problem)
             return _error(400, problem)
         self.requests.append(body)
-        if not self.script:
+        if self.script:
+            step = self.script.pop(0)
+        elif self.responder is not None:
+            step = self.responder
+        else:
             self.unscripted += 1
             return _error(500, "no scripted answer left", "server_error")
-        step = self.script.pop(0)
         if callable(step):
             step = step(body)
         while isinstance(step, Delay):
@@ -196,3 +201,17 @@ def _error(status: int, message: str, code: str = "invalid_request_error") -> we
     return web.json_response(
         {"error": {"message": message, "type": code, "param": None, "code": code}}, status=status
     )
+
+
+def by_last_message(dialogue: dict[str, list[Step]]) -> Responder:
+    """A model for a known dialogue: the customer's latest message picks the list of answers,
+    and the number of model answers already given to it picks the answer."""
+
+    def respond(body: dict[str, Any]) -> Step:
+        messages = body["messages"]
+        last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+        answered = sum(1 for m in messages[last:] if m["role"] == "assistant")
+        steps = dialogue.get(messages[last]["content"], [])
+        return steps[answered] if answered < len(steps) else Fail(500)
+
+    return respond
