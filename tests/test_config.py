@@ -58,7 +58,15 @@ def test_env_overrides_any_key() -> None:
         ({"PAYBOT_TIMERS__PAYMENT_TTL": "5"}, "config error: timers.payment_ttl: unknown key"),
         ({"PAYBOT_TIMERS__PAYMENT_TTL_SECONDS": "soon"}, "timers.payment_ttl_seconds"),
         ({"PAYBOT_PLANS__PRO__PRICE": "-1"}, "plans.pro.price"),
-        ({"PAYBOT_AGENT__MODEL": "gpt"}, "agent.model"),
+        ({"PAYBOT_AGENT__MODEL": "gpt"}, "agent.model: use 'offline' or 'openai:<model name>'"),
+        ({"PAYBOT_AGENT__MODEL": "openai:"}, "agent.model"),
+        (
+            {"PAYBOT_AGENT__MODEL": "openai:gpt-4o-mini"},
+            "PAYBOT_OPENAI_API_KEY (or OPENAI_API_KEY)",
+        ),
+        ({"PAYBOT_AGENT__BASE_URL": "localhost:11434"}, "agent.base_url: must be an http(s) URL"),
+        ({"PAYBOT_AGENT__TIMEOUT_SECONDS": "0"}, "agent.timeout_seconds"),
+        ({"PAYBOT_AGENT__MAX_TOOL_CALLS": "50"}, "agent.max_tool_calls"),
         ({"PAYBOT_SHOP__DEFAULT_LOCALE": "fr"}, "default_locale 'fr' is not in locales"),
         ({"PAYBOT_DATABASE__URL": "notaurl"}, "database.url: not a database URL"),
         ({"PAYBOT_DATABASE__URL": "mysql://h/db"}, "database.url: 'mysql' is not supported"),
@@ -70,6 +78,26 @@ def test_bad_values_name_the_key(environ: dict[str, str], expected: str) -> None
     message = str(err.value)
     assert expected in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"PAYBOT_OPENAI_API_KEY": "sk-paybot", "OPENAI_API_KEY": "sk-other"}, "sk-paybot"),
+        ({"OPENAI_API_KEY": "sk-other"}, "sk-other"),
+        ({"PAYBOT_AGENT__BASE_URL": "http://127.0.0.1:11434/v1"}, None),  # a local server
+    ],
+)
+def test_hosted_model_settings(environ: dict[str, str], key: str | None) -> None:
+    from bot.app import hosted_model
+
+    config = load_config(EXAMPLE, {"PAYBOT_AGENT__MODEL": "openai:llama3.1:8b", **environ})
+    assert config.agent.hosted == "llama3.1:8b" and config.secrets.openai_api_key == key
+    model = hosted_model(config)
+    assert model.model_name == "llama3.1:8b"
+    assert model.openai_api_key.get_secret_value() == (key or "local")
+    assert model.request_timeout == 20.0 and model.max_retries == 1
+    assert hosted_model(load_config(EXAMPLE, {})) is None
 
 
 def test_secret_in_file_is_refused(tmp_path) -> None:
