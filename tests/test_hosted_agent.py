@@ -141,6 +141,19 @@ async def test_an_endpoint_that_is_down_falls_back(db_url, fake, clock) -> None:
         await app.stop()
 
 
+async def test_a_failed_model_is_asked_once_per_turn(hosted_app, model_server, fake) -> None:
+    """The router stands in after the first failure and ends the turn after its tool, even
+    one whose answer would normally go back to the model (the plan)."""
+    text = "is an upgrade worth it?"
+    model_bound(hosted_app, text)
+    assert hosted_app.agent.router.route(text).tool == "get_user_plan"
+    model_server.then(Fail(500), Reply("never asked"))
+    replies = await fake.say(text)
+    assert len(model_server.requests) == 1
+    assert replies[0].text.startswith("Sorry, our assistant is not reachable right now.")
+    assert "You have no active plan" in replies[1].text
+
+
 async def test_a_server_error_falls_back(hosted_app, model_server, fake) -> None:
     text = "what about pro?"
     model_bound(hosted_app, text)

@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.runtime import Runtime
 
 from bot.agent.metrics import AgentMetrics
+from bot.agent.offline_model import INTENT_KEY
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,9 @@ class MeteredModel(AgentMiddleware):
 class CardsEndTheTurn(AgentMiddleware):
     """When every tool just called answered with a card that says it all (a payment card,
     history, an estimate, or a clear error such as "no such plan"), the turn ends without
-    another model call. A tool call that failed (bad arguments, a crash) goes back to the
-    model, which can correct itself or explain."""
+    another model call; so does a turn the offline router stood in for (it adds nothing after
+    its tool, and a failing model would only fail again). A tool call that failed (bad
+    arguments, a crash) goes back to the model, which can correct itself or explain."""
 
     def __init__(self, card_tools: Iterable[str]) -> None:
         super().__init__()
@@ -109,7 +111,12 @@ class CardsEndTheTurn(AgentMiddleware):
             if not isinstance(message, ToolMessage):
                 break
             answers.append(message)
-        if answers and all(
+        if not answers:
+            return None
+        asked = state["messages"][-len(answers) - 1]
+        if isinstance(asked, AIMessage) and INTENT_KEY in asked.response_metadata:
+            return {"jump_to": "end"}  # the router stood in for the model: it adds no text
+        if all(
             m.name in self.card_tools and m.status != "error" and m.artifact is not None
             for m in answers
         ):
