@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -23,6 +24,8 @@ def test_db_upgrade(db_url, monkeypatch, capsys) -> None:
 
 
 async def test_sandbox_pay_from_the_terminal(app, fake, db_url, monkeypatch, capsys) -> None:
+    # the terminal command runs on the real clock, so the app's clock starts there too
+    app.clock.now = datetime.now(UTC)
     pid = await buy(fake, "/buy pro sol")
     monkeypatch.setenv("PAYBOT_DATABASE__URL", db_url)
     code = await asyncio.to_thread(main, _argv("sandbox", "pay", str(pid), "0.5"))
@@ -35,6 +38,7 @@ async def test_sandbox_pay_from_the_terminal(app, fake, db_url, monkeypatch, cap
         payment = await session.get(Payment, pid)
     assert steps == ["confirming", "partially_paid"]
     # the running app picks the steps up through its own sweeper
+    app.clock.now = max(app.clock.now, datetime.now(UTC))
     await app.countdown.sweep(app.clock())
     app.clock.advance(5)
     await app.countdown.sweep(app.clock())
