@@ -211,8 +211,8 @@ async def test_one_payment_per_turn_however_many_the_model_asks_for(
 ) -> None:
     model_server.then(
         Calls(
-            tuple(Call("create_crypto_payment", {"plan": p, "coin": "sol"}) for p in ("pro",) * 1)
-            + (
+            (
+                Call("create_crypto_payment", {"plan": "pro", "coin": "sol"}),
                 Call("create_crypto_payment", {"plan": "business", "coin": "eth"}),
                 Call("create_crypto_payment", {"plan": "starter", "coin": "ltc"}),
             )

@@ -239,7 +239,7 @@ async def _broken_invariants(world: World, attack: Attack, replies, fake, server
         problems.append(f"{len(mallory_open)} open payments for mallory")
     if activations:
         problems.append("a plan was activated")
-    if any(o.target.chat_id != "mallory" for o in fake.sent[-len(replies) :] if replies):
+    if any(r.target.chat_id != "mallory" for r in replies):
         problems.append("a reply went to another chat")
     if not replies:
         problems.append("no reply")
