@@ -15,6 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from sqlalchemy import func, select
 
 from bot.adapters.base import Adapter, Send
+from bot.admin.commands import OperatorCommands
 from bot.agent.metrics import AgentMetrics
 from bot.agent.offline_model import OfflineRouterModel
 from bot.agent.router import IntentRouter
@@ -29,6 +30,8 @@ from bot.webhooks import WebhookServer
 from storage.db import Database
 from storage.models import OutboxItem, Payment, SandboxTransfer, User
 from tools.actions import Shop
+from tools.admin.desk import OperatorDesk
+from tools.alerts import OperatorAlerts
 from tools.catalog import Catalog
 from tools.clock import Clock, system_clock
 from tools.countdown import Countdown
@@ -39,7 +42,9 @@ from tools.policy import PaymentSettings
 from tools.providers.base import PaymentProvider
 from tools.providers.nowpayments import NowPaymentsProvider
 from tools.providers.sandbox import SandboxProvider
+from tools.providers.watched import WatchedProvider
 from tools.reconcile import Reconciler
+from tools.renewals import Renewals
 from tools.states import IN_FLIGHT, Status
 from tools.transitions import PaymentEvents
 
@@ -70,7 +75,24 @@ def hosted_model(config: Config) -> BaseChatModel | None:
     )
 
 
-def make_provider(config: Config, db: Database, catalog: Catalog, clock: Clock) -> PaymentProvider:
+def make_provider(
+    config: Config,
+    db: Database,
+    catalog: Catalog,
+    clock: Clock,
+    alerts: OperatorAlerts | None = None,
+) -> PaymentProvider:
+    """The configured provider; with `alerts`, watched for outages (`WatchedProvider`)."""
+    provider = _bare_provider(config, db, catalog, clock)
+    if alerts is None:
+        return provider
+    down_after = timedelta(seconds=config.alerts.provider_down_seconds)
+    return WatchedProvider(provider, alerts, clock, down_after)
+
+
+def _bare_provider(
+    config: Config, db: Database, catalog: Catalog, clock: Clock
+) -> PaymentProvider:
     if config.provider.name == "nowpayments":
         settings = config.provider.nowpayments
         return NowPaymentsProvider(
@@ -112,7 +134,10 @@ class App:
         load_catalogs(config.shop.locales)
         self.db = Database(config.database.url)
         self.catalog = Catalog.from_config(config.plans, config.coins, config.shop.price_currency)
-        self.provider = make_provider(config, self.db, self.catalog, clock)
+        self.alerts = OperatorAlerts(
+            self.db, clock, config.operators.model_dump(), on_change=self._changed
+        )
+        self.provider = make_provider(config, self.db, self.catalog, clock, self.alerts)
         timers = config.timers
         settings = PaymentSettings(
             ttl=timedelta(seconds=timers.payment_ttl_seconds),
@@ -130,7 +155,7 @@ class App:
             self.provider,
             clock,
             settings,
-            operators=config.operators.model_dump(),
+            alerts=self.alerts,
             on_change=self._changed,
         )
         self.payments = PaymentService(
@@ -157,6 +182,18 @@ class App:
             metrics=self.metrics,
             secrets=config.secrets.model_dump().values(),
         )
+        self.desk = OperatorDesk(
+            self.db, self.catalog, self.events, clock, on_change=self._changed
+        )
+        self.operator_commands = OperatorCommands(
+            self.desk,
+            self.db,
+            self.catalog,
+            clock,
+            shop_name=config.shop.name,
+            currency=config.shop.price_currency,
+            monitoring=settings.monitoring,
+        )
         self.conversation = Conversation(
             self.db,
             self.shop,
@@ -169,19 +206,33 @@ class App:
             if config.provider.name == "sandbox"
             else frozenset(),
             operators=config.operators.model_dump(),
+            operator_commands=self.operator_commands,
         )
         self.countdown = Countdown(self.events)
         self.reconciler = Reconciler(
             self.events,
             per_run=max(1, math.ceil(config.reconcile.max_per_minute * POLL_EVERY / 60)),
         )
+        subscriptions = config.subscriptions
+        self.renewals = Renewals(
+            self.db, self.catalog, subscriptions.reminder_days, on_change=self._changed
+        )
         self.scheduler = Scheduler(clock)
         self.scheduler.every("sweep", timers.sweep_interval_seconds, self.countdown.sweep)
         self.scheduler.every("reconcile", POLL_EVERY, self.reconciler.poll)
-        self.notifier = Notifier(self.db, self.catalog, self.adapters, clock)
+        self.scheduler.every("renewals", subscriptions.check_every_seconds, self.renewals.sweep)
+        self.notifier = Notifier(self.db, self.catalog, self.adapters, clock, alerts=self.alerts)
         self.webhooks = (
             WebhookServer(
-                self.db, self.events, config.webhooks.host, config.webhooks.port, self.metrics
+                self.db,
+                self.events,
+                config.webhooks.host,
+                config.webhooks.port,
+                self.metrics,
+                alerts=self.alerts,
+                clock=clock,
+                bad_signatures=config.alerts.bad_signatures,
+                bad_signature_window=timedelta(seconds=config.alerts.bad_signature_window_seconds),
             )
             if config.webhooks_needed
             else None

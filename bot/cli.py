@@ -1,4 +1,5 @@
-"""`paybot` on the terminal: chat, run, config check, db upgrade, sandbox pay."""
+"""`paybot` on the terminal: chat, run, operator commands, config check, db upgrade, sandbox
+pay."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from bot.admin.parser import add_commands
 from bot.config import Config, ConfigError, load_config, masked
 from storage.db import Database, DatabaseError
 
@@ -44,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     add("run", help="run the bot service (scheduler, relay, webhooks, adapters)")
+
+    admin = add("admin", help="operator commands: stats, export, payment, user, grant, ...")
+    add_commands(
+        admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND"),
+        terminal=True,
+        parents=[common],
+    )
 
     config = add("config", help="configuration")
     config.add_subparsers(dest="action", required=True).add_parser(
@@ -98,6 +107,10 @@ async def _run(args: argparse.Namespace, config: Config) -> int:
             await db.close()
         print("database is up to date")
         return 0
+    if args.command == "admin":
+        from bot.admin.terminal import run_admin
+
+        return await run_admin(config, args)
     if args.command == "sandbox":
         return await _sandbox_pay(config, args.payment_id, args.amount)
     if args.command == "chat":

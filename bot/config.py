@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -119,6 +120,30 @@ class TimersConfig(_Section):
         if any(v <= 0 for v in value):
             raise ValueError("warning offsets must be positive seconds")
         return sorted(set(value), reverse=True)
+
+
+class SubscriptionsConfig(_Section):
+    """The subscription life cycle: reminders before a plan ends, a notice when it lapses."""
+
+    reminder_days: list[StrictInt] = [3, 1]  # days before the end; empty: no reminders
+    check_every_seconds: float = Field(default=60.0, gt=0)  # how often the sweeper looks
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _distinct_positive(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 for v in value):
+            raise ValueError("reminder days must be positive whole days")
+        if len(set(value)) != len(value):
+            raise ValueError("reminder days must not repeat")
+        return sorted(value, reverse=True)
+
+
+class AlertsConfig(_Section):
+    """When operators are told about trouble that is not one payment's (see docs)."""
+
+    bad_signatures: int = Field(default=10, gt=0)  # rejected IPN signatures in the window
+    bad_signature_window_seconds: int = Field(default=60, gt=0)
+    provider_down_seconds: int = Field(default=120, gt=0)  # failing this long: provider down
 
 
 class AgentConfig(_Section):
@@ -240,12 +265,14 @@ class Config(_Section):
     provider: ProviderConfig = ProviderConfig()
     payments: PaymentsConfig = PaymentsConfig()
     timers: TimersConfig = TimersConfig()
+    subscriptions: SubscriptionsConfig = SubscriptionsConfig()
     agent: AgentConfig = AgentConfig()
     database: DatabaseConfig = DatabaseConfig()
     operators: OperatorsConfig = OperatorsConfig()
     console: ConsoleConfig = ConsoleConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    alerts: AlertsConfig = AlertsConfig()
     telegram: TelegramConfig = TelegramConfig()
     discord: DiscordConfig = DiscordConfig()
     secrets: Secrets = Secrets()

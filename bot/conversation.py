@@ -11,6 +11,8 @@ from dataclasses import replace
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from bot.adapters.base import DeliveryError, RateLimited, Send
+from bot.admin.commands import OperatorCommands, discard
+from bot.admin.parser import AdminUsage, parse_chat
 from bot.agent.runner import AgentRunner
 from bot.commands import (
     Command,
@@ -57,6 +59,7 @@ class Conversation:
         history_turns: int,
         sandbox_platforms: frozenset[str] = frozenset(),
         operators: Mapping[str, Sequence[str]] | None = None,
+        operator_commands: OperatorCommands | None = None,
     ) -> None:
         self.db = db
         self.shop = shop
@@ -67,6 +70,7 @@ class Conversation:
         self.history_turns = history_turns
         self.sandbox_platforms = sandbox_platforms  # where /pay (sandbox) is offered
         self.operators = {k: frozenset(v) for k, v in (operators or {}).items()}
+        self.operator_commands = operator_commands
 
     async def handle(self, incoming: Incoming, send: Send) -> None:
         """Answer one message. Nothing a user sends escapes as an exception."""
@@ -92,14 +96,19 @@ class Conversation:
                     )
                 ]
             replies = await self._edit_pressed_card(incoming, caller, replies)
-            for reply in replies:
-                try:
-                    ref = await self._send_with_retry(send, reply)
-                except Exception:  # one failed reply must not stop the conversation
-                    log.exception("reply to %s could not be sent", incoming.chat)
-                    continue
-                if ref and reply.payment_id and reply.edit_of is None:
-                    await self._remember_card(reply.payment_id, caller, ref)
+            try:
+                for reply in replies:
+                    try:
+                        ref = await self._send_with_retry(send, reply)
+                    except Exception:  # one failed reply must not stop the conversation
+                        log.exception("reply to %s could not be sent", incoming.chat)
+                        continue
+                    if ref and reply.payment_id and reply.edit_of is None:
+                        await self._remember_card(reply.payment_id, caller, ref)
+            finally:
+                for reply in replies:
+                    if reply.file is not None:
+                        discard(reply.file)
 
     @staticmethod
     async def _send_with_retry(send: Send, reply: Outgoing) -> str | None:
@@ -161,7 +170,7 @@ class Conversation:
         actions = CustomerActions(self.shop, caller)
         command = parse_command(line)
         if command is not None and command.name == "admin":
-            return [await self._admin(incoming, target, line)]
+            return await self._admin(incoming, target, line)
         if not incoming.is_private and (command is None or not is_public(command)):
             return [private_link(target, command)]  # no payment details in a group, ever
         if command is None:
@@ -188,9 +197,10 @@ class Conversation:
             target, _("Unknown command /{name}.").format(name=name[:30]) + "\n" + help_text()
         )
 
-    async def _admin(self, incoming: Incoming, target: ChatRef, line: str) -> Outgoing:
+    async def _admin(self, incoming: Incoming, target: ChatRef, line: str) -> list[Outgoing]:
         """Operator commands: only for the operators configured for this platform. Anyone
-        else gets the ordinary "unknown command" answer, and the attempt is audited."""
+        else gets the ordinary "unknown command" answer, and the attempt is audited. Answers
+        are English (operators' text) and only ever go to a private chat."""
         actor = f"{incoming.platform}:{incoming.user_id}"
         allowed = incoming.user_id in self.operators.get(incoming.platform, ())
         async with self.db.transaction() as session:
@@ -201,10 +211,28 @@ class Conversation:
                 "admin.command" if allowed else "admin.refused",
                 line[:200],
             )
-        if not allowed:
+        if not allowed or self.operator_commands is None:
             log.warning("operator command refused for %s", actor)
-            return self._unknown(target, "admin")
-        return Outgoing(target, "[operator] no operator commands in this version yet.")
+            return [self._unknown(target, "admin")]
+        if not incoming.is_private:
+            return [Outgoing(target, "Operator commands answer in a private chat with me only.")]
+        rest = line.split(maxsplit=1)[1] if len(line.split(maxsplit=1)) > 1 else ""
+        try:
+            args = parse_chat(rest)
+        except AdminUsage as exc:
+            return [Outgoing(target, str(exc))]
+        replies = await self.operator_commands.run(actor, args)
+        return [
+            Outgoing(
+                target,
+                r.text,
+                image=r.image,
+                image_name=r.image_name,
+                file=r.file,
+                buttons=r.buttons,
+            )
+            for r in replies
+        ]
 
     def _welcome(self) -> str:
         return _("Welcome! I sell subscription plans for cryptocurrency.") + "\n" + help_text()
@@ -242,6 +270,9 @@ class Conversation:
                 replies.append(Outgoing(target, result.notice + "\n" + help_text()))
             elif result.intent == "help":
                 replies.append(Outgoing(target, help_text()))
+            elif result.intent == "language":  # "passer en anglais": same as /language en
+                code = (result.language,) if result.language else ()
+                replies.append(await self._language(actions.caller, target, code))
             else:
                 replies.append(
                     Outgoing(target, _("Sorry, I didn't understand that.") + "\n" + help_text())

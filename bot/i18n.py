@@ -103,3 +103,15 @@ def duration(seconds: float) -> str:
     return format_timedelta(
         seconds, granularity="second", threshold=1.0, format="long", locale=_current.get()
     )
+
+
+def time_until(seconds: float) -> str:
+    """How far ahead a moment is, the locale's way: "in 3 days", "in 3 Tagen"."""
+    return format_timedelta(
+        max(seconds, 0),
+        granularity="second",
+        threshold=1.0,
+        add_direction=True,
+        format="long",
+        locale=_current.get(),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Outgoing:
     markdown: str | None = None  # the same text in Discord markdown, with live timestamps
     image: bytes | None = None  # PNG (payment QR codes)
     image_name: str | None = None
+    file: Path | None = None  # a document to attach (an operator's CSV export)
     buttons: tuple[Button, ...] = ()
     edit_of: str | None = None  # message ref to edit in place, where the platform can
     payment_id: int | None = None  # set on payment cards so their message ref is kept

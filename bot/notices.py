@@ -1,12 +1,14 @@
-"""Outbox notifications (kind + payload) → localized `Outgoing` messages."""
+"""Outbox notifications (kind + payload) → localized `Outgoing` messages: payment notices
+(with an in-place edit of the payment card), plan reminders and lapses, operator alerts."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.i18n import _, crypto, duration, when
+from bot.i18n import _, crypto, duration, time_until, when
 from bot.messages import Button, ChatRef, Outgoing
 from bot.render import payment_out
 from tools.cards import PaymentView
@@ -23,7 +25,28 @@ OPERATOR_ALERTS = {
     "whether it was returned",
     "alert.unknown_status": "provider payment {provider_payment_id} reported the unknown "
     "status {status!r} ({source}); nothing was changed",
+    "alert.partial_expired": "payment #{id} expired partially paid: {paid} of {asked} {coin} "
+    "received; the customer can still top up until {until}",
+    "alert.dead_notice": "a {notice} notification to {chat}{about} was given up: {error}",
+    "alert.bad_signatures": "{count} {provider} webhooks with a missing or bad signature in "
+    "{window} s, the last from {sender}; check the IPN secret, or someone is probing",
+    "alert.provider_down": "the payment provider {provider} has been unreachable since "
+    "{since}; last error: {error}",
+    "alert.provider_up": "the payment provider {provider} answers again (unreachable since "
+    "{since}, {seconds} s)",
 }
+
+
+def operator_text(kind: str, payload: dict[str, Any], pid: object, coin: str) -> str:
+    """An operator alert in English: times as UTC, the payment named only when there is one."""
+    values = {k: v for k, v in payload.items() if k != "coin"}
+    for key in ("until", "since"):
+        if isinstance(values.get(key), str):
+            with contextlib.suppress(ValueError):
+                moment = datetime.fromisoformat(values[key]).astimezone(UTC)
+                values[key] = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    values["about"] = f" about payment #{pid}" if pid else ""
+    return "[operator] " + OPERATOR_ALERTS[kind].format(id=pid, coin=coin, **values)
 
 
 def render_notice(
@@ -114,17 +137,49 @@ def render_notice(
     elif kind == "payment.refunded":
         again = (Button(_("New payment"), f"/buy {payload.get('plan')} {payload.get('coin')}"),)
         out = Outgoing(target, _("↩️ Payment #{id} was refunded.").format(id=pid), buttons=again)
-    elif kind in OPERATOR_ALERTS:  # operators read English (DESIGN: operator text may stay so)
+    elif kind == "plan.granted":
         out = Outgoing(
             target,
-            "[operator] "
-            + OPERATOR_ALERTS[kind].format(
-                id=pid, coin=coin, **{k: v for k, v in payload.items() if k != "coin"}
+            _("🎁 We gave you the {plan} plan until {end}. Enjoy!").format(
+                plan=payload.get("plan_name") or payload.get("plan"),
+                end=when(datetime.fromisoformat(payload["period_end"])),
             ),
         )
+    elif kind == "plan.revoked":
+        out = Outgoing(
+            target,
+            _(
+                "Your {plan} plan was ended by the shop. If you think this is a mistake, "
+                "please contact us."
+            ).format(plan=payload.get("plan_name") or payload.get("plan")),
+        )
+    elif kind in ("plan.reminder", "plan.lapsed"):
+        out = _plan_notice(kind, payload, target, now)
+    elif kind in OPERATOR_ALERTS:  # operators read English (DESIGN: operator text may stay so)
+        return [Outgoing(target, operator_text(kind, payload, pid, coin))]  # no card edit
     else:
         out = Outgoing(target, _("Update on payment #{id}.").format(id=pid))
     result = [out]
     if view is not None and card_ref:
         result.append(payment_out(target, view, now, edit_of=card_ref))
     return result
+
+
+def _plan_notice(kind: str, payload: dict[str, Any], target: ChatRef, now: datetime) -> Outgoing:
+    """A plan is about to end, or has ended; the Renew button (when the plan is still sold)
+    runs the same command as typing it, which creates a payment for the same plan."""
+    plan = payload.get("plan_name") or payload.get("plan")
+    renew = str(payload.get("renew") or "")
+    end = datetime.fromisoformat(payload["period_end"])
+    if kind == "plan.reminder":
+        text = _("🔔 Your {plan} plan ends on {date} ({left}).").format(
+            plan=plan, date=when(end), left=time_until((end - now).total_seconds())
+        )
+        if renew:
+            text += " " + _("Renew now to keep it without a gap.")
+    else:
+        text = _("⌛ Your {plan} plan has ended.").format(plan=plan)
+        if renew:
+            text += " " + _("Tap “Renew” to get it back.")
+    buttons = (Button(_("Renew"), renew),) if renew else ()
+    return Outgoing(target, text, buttons=buttons)

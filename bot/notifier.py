@@ -2,7 +2,9 @@
 
 Rows are claimed with a short lease (and `SKIP LOCKED` on PostgreSQL, so each row goes to one
 worker), sent outside the claiming transaction, then marked sent, retried with backoff, or
-moved to `dead` when the error is permanent. A state change wakes the relay at once.
+moved to `dead` when the error is permanent. A state change wakes the relay at once. A
+notification that goes dead raises `alert.dead_notice` for the operators in the same
+transaction, unless it was an operator alert itself (then it is only logged: no loops).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import Adapter, DeliveryError, RateLimited
 from bot.i18n import using_locale
@@ -23,6 +26,7 @@ from bot.notices import render_notice
 from storage import repos
 from storage.db import Database
 from storage.models import OutboxItem, Payment
+from tools.alerts import OperatorAlerts
 from tools.catalog import Catalog
 from tools.clock import Clock
 from tools.views import payment_view
@@ -45,8 +49,10 @@ class Notifier:
         max_attempts: int = 8,
         give_up_after: timedelta = timedelta(hours=24),
         idle_seconds: float = 1.0,
+        alerts: OperatorAlerts | None = None,
     ) -> None:
         self.db = db
+        self.alerts = alerts
         self.catalog = catalog
         self.adapters = dict(adapters)
         self.clock = clock
@@ -184,6 +190,10 @@ class Notifier:
             view is None or view.status != "waiting" or self.clock() >= view.expires_at
         ):
             return []  # a retried warning must not arrive after the payment moved on
+        if item.kind == "plan.reminder" and self.clock() >= datetime.fromisoformat(
+            item.payload["period_end"]
+        ):
+            return []  # a reminder held up past the end: the lapse notice says it instead
         with using_locale(item.locale):
             return render_notice(item.kind, item.payload, target, view, self.clock(), card_ref)
 
@@ -227,7 +237,37 @@ class Notifier:
             if exc.permanent or (row.attempts >= self.max_attempts and expired):
                 row.status = "dead"
                 log.warning("outbox %s dead after %s attempts: %s", item.id, row.attempts, exc)
+                await self._tell_dead(session, row)
                 return
             delay = exc.retry_after if exc.retry_after else min(2**row.attempts, 300)
             row.next_attempt_at = now + timedelta(seconds=delay)
             log.info("outbox %s retry in %ss: %s", item.id, delay, exc)
+
+    async def _tell_dead(self, session: AsyncSession, row: OutboxItem) -> None:
+        """Tell the operators that a notification will never arrive (same transaction)."""
+        if row.kind.startswith("alert."):  # an alert about an alert could loop forever
+            log.error(
+                "operator alert %s to %s:%s could not be delivered: %s",
+                row.kind,
+                row.chat_platform,
+                row.chat_id,
+                row.last_error,
+            )
+            return
+        if self.alerts is None:
+            return
+        now = self.clock()
+        alerts = self.alerts
+        await session.run_sync(
+            lambda sync: alerts.write(
+                sync,
+                now,
+                f"dead:{row.id}",
+                "alert.dead_notice",
+                payment_id=row.payload.get("payment_id"),
+                notice=row.kind,
+                chat=f"{row.chat_platform}:{row.chat_id}",
+                error=row.last_error,
+            )
+        )
+        self.wake()

@@ -1,6 +1,6 @@
-"""One APScheduler per process (DESIGN §5): the sweeper every second and the reconciliation
-poller every few seconds. Their bodies are plain `async def ...(now)` that tests call with a
-fixed `now`; no job per payment."""
+"""One APScheduler per process (DESIGN §5): the sweeper every second, the reconciliation
+poller every few seconds and the plan reminders every minute. Their bodies are plain
+`async def ...(now)` that tests call with a fixed `now`; no job per payment."""
 
 from __future__ import annotations
 

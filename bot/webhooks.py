@@ -1,9 +1,15 @@
-"""The HTTP side: provider webhooks in, health and metrics out (aiohttp)."""
+"""The HTTP side: provider webhooks in, health and metrics out (aiohttp).
+
+Webhooks rejected for a missing or bad signature (401) are counted in a sliding window on the
+injected clock; a burst of them raises `alert.bad_signatures` for the operators, at most once
+per window.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy import func, select
@@ -11,11 +17,36 @@ from sqlalchemy import func, select
 from bot.agent.metrics import AgentMetrics
 from storage.db import Database
 from storage.models import OutboxItem, Payment
+from tools.alerts import OperatorAlerts
+from tools.clock import Clock, system_clock
 from tools.providers.base import WebhookRejected
 from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+
+
+class RejectionBurst:
+    """Counts rejections in a sliding window; says when `threshold` is reached, at most once
+    per `window`."""
+
+    def __init__(self, threshold: int, window: timedelta) -> None:
+        self.threshold = threshold
+        self.window = window
+        self._times: deque[datetime] = deque()
+        self._alerted_at: datetime | None = None
+
+    def add(self, now: datetime) -> int | None:
+        """Count one rejection; the count in the window when it is time to alert, else None."""
+        self._times.append(now)
+        while self._times and self._times[0] <= now - self.window:
+            self._times.popleft()
+        if len(self._times) < self.threshold:
+            return None
+        if self._alerted_at is not None and now - self._alerted_at < self.window:
+            return None
+        self._alerted_at = now
+        return len(self._times)
 
 
 class WebhookServer:
@@ -26,8 +57,16 @@ class WebhookServer:
         host: str,
         port: int,
         agent_metrics: AgentMetrics | None = None,
+        *,
+        alerts: OperatorAlerts | None = None,
+        clock: Clock = system_clock,
+        bad_signatures: int = 10,
+        bad_signature_window: timedelta = timedelta(seconds=60),
     ) -> None:
         self.db = db
+        self.alerts = alerts
+        self.clock = clock
+        self.bad_signatures = RejectionBurst(bad_signatures, bad_signature_window)
         self.agent_metrics = agent_metrics or AgentMetrics()
         self.events = events
         self.host = host
@@ -75,6 +114,8 @@ class WebhookServer:
             result = await self.events.handle_webhook(request.headers, body, source="ipn")
         except WebhookRejected as exc:
             self.counts["ipn_rejected"] += 1
+            if exc.http_status == 401:
+                await self._bad_signature(request)
             return web.json_response({"error": exc.reason}, status=exc.http_status)
         except Exception:
             log.exception("webhook could not be applied")
@@ -82,6 +123,27 @@ class WebhookServer:
         self.counts[f"ipn_{result.outcome}"] += 1
         log.debug("IPN %s: %s", result.payment_id, result.outcome)
         return web.json_response({"ok": True, "outcome": result.outcome})
+
+    async def _bad_signature(self, request: web.Request) -> None:
+        """Count a 401; a burst tells the operators (the answer stays 401 whatever happens)."""
+        now = self.clock()
+        count = self.bad_signatures.add(now)
+        if count is None or self.alerts is None:
+            return
+        window = int(self.bad_signatures.window.total_seconds())
+        sender = request.remote or "unknown"
+        log.warning("%s webhooks with a bad signature in %ss, last from %s", count, window, sender)
+        try:
+            await self.alerts.raise_alert(
+                f"bad_signatures:{now.isoformat()}",
+                "alert.bad_signatures",
+                count=count,
+                window=window,
+                sender=sender,
+                provider=self.events.provider.name,
+            )
+        except Exception:
+            log.exception("the bad-signature alert could not be written")
 
     async def healthz(self, request: web.Request) -> web.Response:
         ok = await self.db.ping()

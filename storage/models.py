@@ -116,6 +116,10 @@ class Activation(Base):
     source: Mapped[str] = mapped_column(String(40), default="payment")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    # the renewal sweeper's due time (reminders before the end, the lapse at it), indexed
+    next_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    notices_sent: Mapped[str] = mapped_column(String(100), default="")
 
 
 class OutboxItem(Base):

@@ -146,6 +146,18 @@ async def active_activations(
     return (await session.scalars(query)).all()
 
 
+async def due_activations(session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Ids of activations whose `next_notice_at` has come, oldest first (an index range
+    scan)."""
+    query = (
+        select(Activation.id)
+        .where(Activation.next_notice_at <= now)
+        .order_by(Activation.next_notice_at, Activation.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
 # --- outbox ----------------------------------------------------------------------------------
 
 

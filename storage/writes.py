@@ -127,6 +127,51 @@ def add_activation(session: Session, **values: Any) -> bool:
     return insert_ignore(session, Activation, values)
 
 
+def claim_due_activation(
+    session: Session, activation_id: int, now: datetime, *, skip_locked: bool
+) -> Activation | None:
+    """Lock one activation whose notice is due; None if another worker holds it or it is no
+    longer due."""
+    query = select(Activation).where(
+        Activation.id == activation_id, Activation.next_notice_at <= now
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return session.scalars(query).first()
+
+
+def later_activation_exists(session: Session, activation: Activation) -> bool:
+    """Whether the same user holds a non-revoked activation of the same plan ending later
+    (a renewal): that one carries the notices."""
+    query = select(Activation.id).where(
+        Activation.user_id == activation.user_id,
+        Activation.plan == activation.plan,
+        Activation.revoked_at.is_(None),
+        Activation.period_end > activation.period_end,
+        Activation.id != activation.id,
+    )
+    return session.scalars(query.limit(1)).first() is not None
+
+
+def activation_owner(session: Session, activation: Activation) -> tuple[User, str | None]:
+    """The activation's user and the coin of the payment that activated it (None for a grant
+    or a payment gone)."""
+    row = session.execute(
+        select(User, Payment.pay_currency)
+        .select_from(Activation)
+        .join(User, User.id == Activation.user_id)
+        .outerjoin(Payment, Payment.id == Activation.payment_id)
+        .where(Activation.id == activation.id)
+    ).one()
+    return row[0], row[1]
+
+
+def push_notice(session: Session, activation_id: int, at: datetime) -> None:
+    session.execute(
+        update(Activation).where(Activation.id == activation_id).values(next_notice_at=at)
+    )
+
+
 def enqueue(session: Session, **values: Any) -> bool:
     """Queue a notification once: a second row with the same dedupe key is ignored."""
     values.setdefault("status", "pending")

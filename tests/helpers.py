@@ -39,8 +39,10 @@ async def buy(fake: FakeAdapter, command: str, user: str = "alice") -> int:
     return payment_id_in(replies[0].text)
 
 
-async def paybot_run(db_url: str, cwd: Path, **settings: str) -> asyncio.subprocess.Process:
-    """`paybot run` as a real process on the shipped config.toml; `settings` become
+async def paybot(
+    db_url: str, cwd: Path, *args: str, stdin: int | None = None, **settings: str
+) -> asyncio.subprocess.Process:
+    """`paybot ARGS` as a real process on the shipped config.toml; `settings` become
     `PAYBOT_<KEY>` variables (e.g. `TELEGRAM__ENABLED="true"`), nothing else of ours leaks in."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
     env["PAYBOT_DATABASE__URL"] = db_url
@@ -49,11 +51,17 @@ async def paybot_run(db_url: str, cwd: Path, **settings: str) -> asyncio.subproc
         sys.executable,
         "-m",
         "bot.cli",
-        "run",
+        *args,
         "--config",
         str(ROOT / "config.toml"),
         cwd=cwd,
         env=env,
+        stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def paybot_run(db_url: str, cwd: Path, **settings: str) -> asyncio.subprocess.Process:
+    """`paybot run` as a real process (see `paybot`)."""
+    return await paybot(db_url, cwd, "run", **settings)

@@ -30,6 +30,8 @@ def test_example_config_is_complete() -> None:
     assert config.timers.payment_ttl_seconds == 900
     assert config.timers.warning_seconds == [300, 60]
     assert config.timers.monitoring_seconds == 86400
+    assert config.subscriptions.reminder_days == [3, 1]
+    assert config.subscriptions.check_every_seconds == 60
     assert isinstance(config.coins["btc"].fee_usd, Decimal)
     assert config.coins["btc"].fee_usd == Decimal("1.20")
 
@@ -52,6 +54,13 @@ def test_env_overrides_any_key() -> None:
     assert config.plans["pro"].price == Decimal("300.50")
 
 
+def test_reminder_days_are_ordered_and_may_be_empty() -> None:
+    days = {"PAYBOT_SUBSCRIPTIONS__REMINDER_DAYS": "[1, 7, 3]"}
+    assert load_config(EXAMPLE, days).subscriptions.reminder_days == [7, 3, 1]
+    none = {"PAYBOT_SUBSCRIPTIONS__REMINDER_DAYS": "[]"}
+    assert load_config(EXAMPLE, none).subscriptions.reminder_days == []
+
+
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
@@ -67,9 +76,21 @@ def test_env_overrides_any_key() -> None:
         ({"PAYBOT_AGENT__BASE_URL": "localhost:11434"}, "agent.base_url: must be an http(s) URL"),
         ({"PAYBOT_AGENT__TIMEOUT_SECONDS": "0"}, "agent.timeout_seconds"),
         ({"PAYBOT_AGENT__MAX_TOOL_CALLS": "50"}, "agent.max_tool_calls"),
-        ({"PAYBOT_SHOP__DEFAULT_LOCALE": "fr"}, "default_locale 'fr' is not in locales"),
+        ({"PAYBOT_SHOP__DEFAULT_LOCALE": "pt"}, "default_locale 'pt' is not in locales"),
         ({"PAYBOT_DATABASE__URL": "notaurl"}, "database.url: not a database URL"),
         ({"PAYBOT_DATABASE__URL": "mysql://h/db"}, "database.url: 'mysql' is not supported"),
+        (
+            {"PAYBOT_SUBSCRIPTIONS__REMINDER_DAYS": "[3, 0]"},
+            "config error: subscriptions.reminder_days: reminder days must be positive",
+        ),
+        (
+            {"PAYBOT_SUBSCRIPTIONS__REMINDER_DAYS": "[3, 1, 3]"},
+            "config error: subscriptions.reminder_days: reminder days must not repeat",
+        ),
+        ({"PAYBOT_SUBSCRIPTIONS__REMINDER_DAYS": "[1.5]"}, "subscriptions.reminder_days.0"),
+        ({"PAYBOT_SUBSCRIPTIONS__REMINDER_DAYS": "3"}, "subscriptions.reminder_days"),
+        ({"PAYBOT_SUBSCRIPTIONS__CHECK_EVERY_SECONDS": "0"}, "subscriptions.check_every_seconds"),
+        ({"PAYBOT_SUBSCRIPTIONS__REMIND_DAYS": "[1]"}, "subscriptions.remind_days: unknown key"),
     ],
 )
 def test_bad_values_name_the_key(environ: dict[str, str], expected: str) -> None:

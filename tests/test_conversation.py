@@ -89,6 +89,21 @@ async def test_language_choice_sticks_and_beats_the_hint(app, fake) -> None:
     assert "299,00\xa0$" in reply[0].text
 
 
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("bitte auf Deutsch", "Sprache auf Deutsch gestellt."),
+        ("switch to German please", "Sprache auf Deutsch gestellt."),
+        ("change language", "/language CODE"),
+        ("passer en japonais", "言語を日本語に設定しました。"),
+        ("change language to klingon", "Languages: en, de, es, fr, zh, ja"),  # not ours
+    ],
+)
+async def test_language_in_plain_words(app, fake, text, answer) -> None:
+    reply = await fake.say(text)
+    assert answer in reply[0].text
+
+
 async def test_locale_hint_is_used_until_a_choice(app, fake) -> None:
     reply = await fake.say("/plans", user="bob", locale="de-AT")
     assert "299,00\xa0$" in reply[0].text

@@ -10,9 +10,10 @@ from babel.messages.pofile import read_po
 
 from bot.i18n import LOCALES_DIR, _, crypto, load_catalogs, money, normalize_locale, using_locale
 
-LOCALES = ["en", "de"]
+LOCALES = ["en", "de", "es", "fr", "zh", "ja"]
+TRANSLATED = [lang for lang in LOCALES if lang != "en"]
 PLACEHOLDER = re.compile(r"\{(\w*)\}")
-# messages that may read the same in German (names, commands, codes)
+# messages that may read the same as English in another language (names, commands, codes)
 SAME_OK = {
     "Status: {status}",
     "#{id} · {date} · {plan} · {amount} {coin} · {status}",
@@ -47,9 +48,16 @@ def test_placeholders_match_the_source(lang: str) -> None:
             assert sorted(PLACEHOLDER.findall(m.id)) == sorted(PLACEHOLDER.findall(m.string)), m.id
 
 
-def test_german_is_really_german() -> None:
-    same = [m.id for m in _catalog("de") if m.id and m.id == m.string and m.id not in SAME_OK]
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_translations_are_really_translated(lang: str) -> None:
+    same = [m.id for m in _catalog(lang) if m.id and m.id == m.string and m.id not in SAME_OK]
     assert same == []
+
+
+def test_the_shipped_configuration_speaks_every_language() -> None:
+    from bot.config import load_config
+
+    assert load_config(LOCALES_DIR.parent / "config.toml", {}).shop.locales == LOCALES
 
 
 def test_template_matches_the_source_code() -> None:
@@ -77,6 +85,19 @@ def test_formatting_per_locale() -> None:
         assert crypto(Decimal("1234.00461234")) == "1234,00461234"
         assert crypto(Decimal("0.000000000000000001")) == "0,000000000000000001"
         assert _("Plans:") == "Pläne:"
+    # amounts to pay stay exact in every language; fiat follows the locale's conventions
+    expected = {
+        "es": ("299,00\xa0US$", "1234,00461234"),
+        "fr": ("299,00\xa0$US", "1234,00461234"),
+        "zh": ("US$299.00", "1234.00461234"),
+        "ja": ("$299.00", "1234.00461234"),
+    }
+    for lang, (price, amount) in expected.items():
+        with using_locale(lang):
+            assert money(Decimal("299"), "USD") == price
+            assert crypto(Decimal("1234.00461234")) == amount
+            assert crypto(Decimal("1e-18")).endswith("000000000000000001")
+            assert _("Plans:") != "Plans:"
 
 
 def test_locale_resolution() -> None:
@@ -84,5 +105,12 @@ def test_locale_resolution() -> None:
     assert normalize_locale("de_DE", LOCALES) == "de"
     assert normalize_locale("en-GB", LOCALES) == "en"
     assert normalize_locale("pt-BR", LOCALES) is None
+    assert normalize_locale("zh-hans", LOCALES) == "zh"
+    assert normalize_locale("zh-CN", LOCALES) == "zh"
+    assert normalize_locale("zh-TW", LOCALES) == "zh"
+    assert normalize_locale("es-419", LOCALES) == "es"
+    assert normalize_locale("es-ES", LOCALES) == "es"
+    assert normalize_locale("fr-CA", LOCALES) == "fr"
+    assert normalize_locale("ja-JP", LOCALES) == "ja"
     assert normalize_locale("zz-top", LOCALES) is None
     assert normalize_locale(None, LOCALES) is None

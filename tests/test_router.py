@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.agent.router import HELP, TOOLS, Intent, IntentRouter, fold
+from bot.agent.router import HELP, LANGUAGE, TOOLS, Intent, IntentRouter, fold
 
 CORPUS = Path(__file__).parent / "data" / "router_corpus.jsonl"
 PLANS = {"starter": ["Starter"], "pro": ["Pro"], "business": ["Business"]}
@@ -29,6 +29,8 @@ COINS = {
     "xrp": ["XRP", "Ripple"],
 }
 PAYMENT_CREATING = {"create_crypto_payment", "retry_failed_payment"}
+LANGS = ("de", "en", "es", "fr", "ja", "zh")
+INTENTS = (*TOOLS, HELP, LANGUAGE)
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +53,18 @@ def route(router: IntentRouter, text: str) -> tuple[str | None, dict[str, object
 
 def test_corpus_is_well_formed() -> None:
     rows = load_corpus()
-    assert len(rows) >= 200
-    by_lang = defaultdict(int)
+    by_lang: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         assert set(row) == {"lang", "text", "tool", "args"}, row
-        assert row["lang"] in ("en", "de")
-        assert row["tool"] is None or row["tool"] in (*TOOLS, HELP), row
-        by_lang[row["lang"]] += 1
-    assert min(by_lang.values()) / len(rows) > 0.4  # roughly half and half
-    assert sum(row["tool"] is None for row in rows) >= 20  # off-topic lines
+        assert row["lang"] in LANGS, row
+        assert row["tool"] is None or row["tool"] in INTENTS, row
+        by_lang[row["lang"]].append(row)
+    assert sorted(by_lang) == sorted(LANGS)
+    for lang, lines in by_lang.items():
+        assert len(lines) >= (200 if lang in ("en", "de") else 80), lang
+        assert {row["tool"] for row in lines} == {*INTENTS, None}, lang  # every intent
+        assert sum(row["tool"] is None for row in lines) >= 5, lang  # off-topic lines
+        assert sum(bool(row["args"]) for row in lines) >= 30, lang  # arguments to extract
 
 
 def test_corpus_accuracy(router: IntentRouter) -> None:
@@ -79,10 +84,11 @@ def test_corpus_accuracy(router: IntentRouter) -> None:
             f"{lang}: n={s['n']} intent={s['intent'] / s['n']:.1%} "
             f"args={s['args'] / max(s['intent'], 1):.1%} exact={s['args'] / s['n']:.1%}"
         )
-    total = stats["all"]
-    assert total["intent"] / total["n"] >= 0.95
-    assert total["args"] / total["intent"] >= 0.95  # args right among intents right
-    assert total["args"] / total["n"] >= 0.95  # tool and args both right
+    assert sorted(stats) == sorted((*LANGS, "all"))
+    for lang, s in stats.items():
+        assert s["intent"] / s["n"] >= 0.95, lang
+        assert s["args"] / s["intent"] >= 0.95, lang  # args right among intents right
+        assert s["args"] / s["n"] >= 0.95, lang  # tool and args both right
     assert not unsafe, f"off-topic lines routed to a payment-creating tool: {unsafe}"
 
 
@@ -115,6 +121,21 @@ def test_corpus_accuracy(router: IntentRouter) -> None:
         ("hallo", HELP, {}),
         ("what can you do", HELP, {}),
         ("hilfe", HELP, {}),
+        ("¿Qué moneda me recomiendas para pro?", "recommend_best_currency", {"plan": "pro"}),
+        (
+            "Je veux acheter Pro avec Solana",
+            "create_crypto_payment",
+            {"plan": "pro", "coin": "sol"},
+        ),
+        ("switch to german", LANGUAGE, {"code": "de"}),
+        ("cambiar idioma a francés", LANGUAGE, {"code": "fr"}),
+        ("passer en anglais", LANGUAGE, {"code": "en"}),
+        ("Sprache ändern", LANGUAGE, {}),
+        ("切换到日语", LANGUAGE, {"code": "ja"}),
+        ("言語を英語に", LANGUAGE, {"code": "en"}),
+        ("我想用 sol 买 pro", "create_crypto_payment", {"plan": "pro", "coin": "sol"}),
+        ("proプランをsolで買いたい", "create_crypto_payment", {"plan": "pro", "coin": "sol"}),
+        ("支払い42の状況", "check_payment_status", {"payment_id": 42}),
     ],
 )
 def test_spec_examples(router: IntentRouter, text: str, tool: str, args: dict) -> None:
@@ -276,6 +297,119 @@ def test_two_coins_leave_coin_out(router: IntentRouter) -> None:
     )
 
 
+def test_accent_spellings_are_equivalent(router: IntentRouter) -> None:
+    assert fold("qué") == fold("que") and fold("Français") == fold("francais")
+    assert fold("ñ") == "n" and fold("ç") == "c" and fold("が") == "が"  # kana keep their marks
+    expected = ("get_payment_estimate", {"plan": "pro", "coin": "btc"})
+    for text in ("¿Cuánto cuesta Pro en bitcoin?", "cuanto cuesta pro en bitcoin"):
+        assert route(router, text) == expected
+    for text in ("réessayer le paiement 12", "reessayer le paiement 12", "resayer le paiement 12"):
+        assert route(router, text) == ("retry_failed_payment", {"payment_id": 12})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no quiero comprar pro con bitcoin",
+        "je ne veux pas acheter pro avec bitcoin",
+        "I don't want to buy pro with bitcoin",
+    ],
+)
+def test_negations_never_start_a_payment(router: IntentRouter, text: str) -> None:
+    intent = router.route(text)
+    assert intent is None or intent.tool not in PAYMENT_CREATING
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["translate hello into spanish", "mi perro se llama Max", "j'adore la pizza"],
+)
+def test_language_names_alone_are_not_a_request(router: IntentRouter, text: str) -> None:
+    assert router.route(text) is None
+
+
+# ---------------------------------------------------------------- Chinese and Japanese
+
+
+@pytest.mark.parametrize(
+    ("text", "tool", "payment_id"),
+    [
+        ("支払い42の状況", "check_payment_status", 42),
+        ("支払い４２の状況", "check_payment_status", 42),  # full-width digits
+        ("支付42的状态", "check_payment_status", 42),
+        ("订单 #９ 怎么样了", "check_payment_status", 9),
+        ("重试支付12", "retry_failed_payment", 12),
+        ("支払い#7をもう一度", "retry_failed_payment", 7),
+        ("注文番号 30 を再試行", "retry_failed_payment", 30),
+    ],
+)
+def test_cjk_payment_ids(router: IntentRouter, text: str, tool: str, payment_id: int) -> None:
+    assert route(router, text) == (tool, {"payment_id": payment_id})
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        ("最近3笔付款", 3),
+        ("最近三笔付款", 3),
+        ("最近５笔交易记录", 5),
+        ("最近の三つの支払いを見せて", 3),
+        ("直近3件の支払い", 3),
+        ("最新１０件の支払い履歴", 10),
+        ("支付历史", None),
+    ],
+)
+def test_cjk_history_counts(router: IntentRouter, text: str, limit: int | None) -> None:
+    assert route(router, text) == ("get_payment_history", {"limit": limit} if limit else {})
+
+
+@pytest.mark.parametrize(
+    ("text", "tool", "args"),
+    [
+        ("我想用 sol 买 pro", "create_crypto_payment", {"plan": "pro", "coin": "sol"}),
+        ("我想用sol买pro", "create_crypto_payment", {"plan": "pro", "coin": "sol"}),
+        ("用比特币购买business", "create_crypto_payment", {"plan": "business", "coin": "btc"}),
+        ("我想用比特幣買pro", "create_crypto_payment", {"plan": "pro", "coin": "btc"}),
+        ("proプランをsolで買いたい", "create_crypto_payment", {"plan": "pro", "coin": "sol"}),
+        ("ｐｒｏをＢＴＣで買いたい", "create_crypto_payment", {"plan": "pro", "coin": "btc"}),
+        ("proはビットコインでいくら？", "get_payment_estimate", {"plan": "pro", "coin": "btc"}),
+        ("pro用usdt trc20多少钱", "get_payment_estimate", {"plan": "pro", "coin": "usdttrc20"}),
+        ("pro套餐用什么币最好？", "recommend_best_currency", {"plan": "pro"}),
+    ],
+)
+def test_cjk_plan_and_coin_in_mixed_text(
+    router: IntentRouter, text: str, tool: str, args: dict
+) -> None:
+    assert route(router, text) == (tool, args)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我付了 49 元，到账了吗？",
+        "我一小时前转了0.002 BTC，收到了吗？",
+        "1時間前に0.002 BTCを送金したけど、届いた？",
+        "49ドル払ったのに、支払いはまだ届いてない？",
+    ],
+)
+def test_cjk_amounts_are_not_payment_ids(router: IntentRouter, text: str) -> None:
+    assert route(router, text) == ("check_payment_status", {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我不想用比特币买pro", "proをビットコインで買いたくない", "取消购买pro"],
+)
+def test_cjk_negations_never_start_a_payment(router: IntentRouter, text: str) -> None:
+    intent = router.route(text)
+    assert intent is None or intent.tool not in PAYMENT_CREATING
+
+
+@pytest.mark.parametrize("text", ["今天天气怎么样？", "今日はいい天気ですね", "给我讲个笑话"])
+def test_cjk_chatter_is_not_understood(router: IntentRouter, text: str) -> None:
+    assert router.route(text) is None
+
+
 def test_umlaut_spellings_are_equivalent(router: IntentRouter) -> None:
     assert fold("Währung") == fold("Waehrung") == fold("wahrung")
     assert fold("Grüße") == fold("gruesse")
@@ -302,5 +436,5 @@ def test_custom_catalog_aliases() -> None:
 def test_never_crashes(text: str) -> None:
     intent = IntentRouter(PLANS, COINS).route(text)
     if intent is not None:
-        assert intent.tool in (*TOOLS, HELP)
+        assert intent.tool in INTENTS
         assert 0.0 <= intent.confidence <= 1.0

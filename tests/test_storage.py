@@ -46,6 +46,20 @@ async def test_upgrade_twice_is_harmless(db: Database) -> None:
     assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+async def test_migrations_match_the_models(db: Database) -> None:
+    """A column added to a model without a migration (or the reverse) shows up here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.models import Base
+
+    async with db.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+        )
+    assert diff == []
+
+
 @pytest.mark.parametrize("raw", AMOUNTS)
 async def test_money_round_trips_exactly(db: Database, raw: str) -> None:
     amount = Decimal(raw)

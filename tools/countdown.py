@@ -1,5 +1,9 @@
 """The sweeper's work: warnings before a payment's deadline, expiry at it (DESIGN §3, §5).
 
+A partially paid payment is looked at at its deadline too (an operator alert), and every
+payment still watched at the end of its monitoring window is dropped (with an alert when its
+money never completed).
+
 `sweep(now)` only reads payments whose `next_check_at` has come (an indexed range scan), so a
 tick costs what is due, not what is open.
 """
@@ -15,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from storage import repos, writes
+from storage.models import Payment
 from tools.errors import ProviderError
 from tools.policy import due_warnings, next_check, sent_offsets
 from tools.states import MONEY_SEEN, Status
@@ -107,11 +112,20 @@ class Countdown:
             if self.events.transition(session, payment, Status.EXPIRED, None, now):
                 report.expired += 1
             return
+        window_end = payment.expires_at + self.events.settings.monitoring
+        if status is Status.PARTIALLY_PAID and payment.parent_payment_id is None:
+            if now < payment.expires_at:  # looked at early (a retry): come back at the deadline
+                payment.next_check_at = payment.expires_at
+                return
+            if now < window_end:  # the deadline: tell the operators, watch until the end
+                self._partial_expired(session, payment, now, window_end)
+                payment.next_check_at = window_end
+                return
         if status is not Status.WAITING:  # the monitoring window is over
             payment.next_check_at = None
             payment.next_poll_at = None
             if status is Status.PARTIALLY_PAID or status in MONEY_SEEN:
-                self.events.alert(
+                self.events.alerts.write(
                     session,
                     now,
                     f"unfinished:{payment.id}",
@@ -149,3 +163,20 @@ class Countdown:
             payment.warnings_sent = ",".join(str(o) for o in sorted(sent, reverse=True))
             report.warnings += 1
         payment.next_check_at = next_check(now, payment.expires_at, offsets, sent)
+
+    def _partial_expired(
+        self, session: Session, payment: Payment, now: datetime, window_end: datetime
+    ) -> None:
+        """A partially paid payment reached its deadline: the customer may still top up, and
+        an operator may want to talk to them (once per payment)."""
+        self.events.alerts.write(
+            session,
+            now,
+            f"partial_expired:{payment.id}",
+            "alert.partial_expired",
+            payment_id=payment.id,
+            paid=payment.actually_paid,
+            asked=payment.pay_amount,
+            coin=payment.pay_currency,
+            until=window_end.isoformat(),
+        )

@@ -4,6 +4,10 @@ The one path for IPNs, sandbox steps, polls and our own expiry (DESIGN §3): the
 recorded with a unique dedupe key (a duplicate stops there), the policy picks the effective
 status, the payment moves only by compare-and-set on its rank when the state machine allows,
 and the activation (unique per payment) and outbox rows are written alongside.
+
+An activation is inserted with `next_notice_at` = its creation time, as every code path that
+inserts one must do: that hands it to the renewal sweeper (`tools.renewals`), which schedules
+its reminders and its lapse notice from there.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from storage import writes
 from storage.db import Database
 from storage.models import Payment
+from tools.alerts import OperatorAlerts
 from tools.catalog import Catalog
 from tools.clock import Clock
-from tools.money import exact
+from tools.money import exact, jsonable
 from tools.policy import PaymentSettings, effective_status, enough_paid, next_poll
 from tools.providers.base import PaymentProvider, ProviderEvent
 from tools.states import FINAL, MONEY_SEEN, RANK, Status, can_move, parse_status
@@ -35,11 +40,6 @@ class ApplyResult:
     outcome: str  # applied, duplicate, ignored, unknown_payment
     payment_id: int | None = None
     status: str | None = None
-
-
-def jsonable(data: Mapping[str, object]) -> dict[str, object]:
-    """Outbox payloads are JSON: money travels as exact strings, never floats."""
-    return {k: format(v, "f") if isinstance(v, Decimal) else v for k, v in data.items()}
 
 
 def _settlement(event: ProviderEvent) -> dict[str, object]:
@@ -74,15 +74,17 @@ class PaymentEvents:
         clock: Clock,
         settings: PaymentSettings,
         *,
+        alerts: OperatorAlerts | None = None,
         operators: Mapping[str, list[str]] | None = None,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
+        """`alerts` tells the operators; without it one is made for `operators`."""
         self.db = db
         self.catalog = catalog
         self.provider = provider
         self.clock = clock
         self.settings = settings
-        self.operators = dict(operators or {})
+        self.alerts = alerts or OperatorAlerts(db, clock, operators or {}, on_change=on_change)
         self.on_change = on_change
 
     async def handle_webhook(
@@ -207,6 +209,14 @@ class PaymentEvents:
             self._consequences(session, payment, new, now, owner)
         return True
 
+    def would_change(self, payment: Payment, event: ProviderEvent, now: datetime) -> bool:
+        """True when applying `event` would move the payment or its recorded money."""
+        try:
+            observed = parse_status(event.status)
+        except ValueError:
+            return False
+        return self._decide(payment, observed, event, now) is not None
+
     def _decide(
         self, payment: Payment, observed: Status, event: ProviderEvent | None, now: datetime
     ) -> tuple[Status, dict[str, object]] | None:
@@ -231,6 +241,10 @@ class PaymentEvents:
         )
         if new in FINAL:
             values["next_check_at"] = None  # nothing left to watch
+        elif new is Status.PARTIALLY_PAID and payment.parent_payment_id is None:
+            # the sweeper tells the operators at the deadline (at once when it has passed),
+            # then watches the payment until the monitoring window ends
+            values["next_check_at"] = payment.expires_at
         elif new is Status.EXPIRED or new in MONEY_SEEN:
             # watched until the monitoring window ends (late money, stuck partial payments)
             values["next_check_at"] = payment.expires_at + self.settings.monitoring
@@ -425,6 +439,7 @@ class PaymentEvents:
             period_end=end,
             source="payment",
             created_at=now,
+            next_notice_at=now,  # the renewal sweeper takes it from here
         ):
             tell(
                 "payment.activated",
@@ -447,19 +462,5 @@ class PaymentEvents:
     def alert(
         self, session: Session, now: datetime, key: str, kind: str, **payload: object
     ) -> None:
-        """Tell every configured operator (their private chat is their user id) and audit."""
-        data = jsonable(payload)
-        writes.audit(session, now, "system", kind, key, **data)
-        for platform, ids in self.operators.items():
-            for op_id in ids:
-                writes.enqueue(
-                    session,
-                    chat_platform=platform,
-                    chat_id=str(op_id),
-                    user_id=None,
-                    kind=kind,
-                    payload=data,
-                    locale="en",
-                    dedupe_key=f"{key}:{platform}:{op_id}",
-                    created_at=now,
-                )
+        """Tell every configured operator and audit, once per key (see `OperatorAlerts`)."""
+        self.alerts.write(session, now, key, kind, **payload)

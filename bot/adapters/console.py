@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import logging
 import os
+import shutil
 import stat
 import sys
 from collections.abc import Awaitable, Callable
@@ -126,6 +127,11 @@ class ConsoleAdapter:
             path = self.qr_dir / (message.image_name or f"image-{next(self._refs)}.png")
             path.write_bytes(message.image)
             lines.append(_("QR code: {path}").format(path=path))
+        if message.file is not None:  # an operator's export: kept beside the QR codes
+            self.qr_dir.mkdir(parents=True, exist_ok=True)
+            path = self.qr_dir / message.file.name
+            shutil.copyfile(message.file, path)
+            lines.append(f"File: {path}")
         if "uri" in message.extra:
             lines.append(_("Payment link: {uri}").format(uri=message.extra["uri"]))
         for button in message.buttons:

@@ -412,6 +412,8 @@ class DiscordAdapter:
                 parts["content"] = None
         else:
             parts["content"] = discord.utils.escape_markdown(message.text)[:2000]
+            if message.file is not None and not edit:  # an operator's export
+                parts["file"] = discord.File(message.file, filename=message.file.name)
         view = _view(message.buttons)
         if view is not None or edit:
             parts["view"] = view

@@ -18,6 +18,7 @@ class FakeAdapter:
         self.platform = platform
         self.sent: list[Outgoing] = []
         self.edits: list[Outgoing] = []
+        self.files: dict[str, bytes] = {}  # attached documents by name, read when sent
         self._handler: Handler | None = None
         self._refs = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -35,6 +36,8 @@ class FakeAdapter:
     async def send(self, message: Outgoing) -> str | None:
         if self._failures and not message.edit_of:
             raise self._failures.pop(0)
+        if message.file is not None:
+            self.files[message.file.name] = message.file.read_bytes()
         async with self._changed:
             (self.edits if message.edit_of else self.sent).append(message)
             self._changed.notify_all()
@@ -49,6 +52,7 @@ class FakeAdapter:
         chat: str | None = None,
         locale: str | None = "en",
         button: str | None = None,
+        private: bool = True,
     ) -> list[Outgoing]:
         """Send a message as `user`; returns what the bot answered to it."""
         assert self._handler is not None, "adapter not started"
@@ -60,6 +64,7 @@ class FakeAdapter:
                 user_id=user,
                 user_name=name or user,
                 locale_hint=locale,
+                is_private=private,
                 text=text if button is None else "",
                 button=button,
             )

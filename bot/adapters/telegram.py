@@ -258,6 +258,15 @@ class TelegramAdapter:
                 if message.edit_of.startswith("p:") and len(message.text) > CAPTION_LIMIT:
                     text = html.escape(message.text[: CAPTION_LIMIT - 1], quote=False) + "…"
                 return await self._edit(message.edit_of, text, markup)
+            if message.file is not None:  # an operator's export
+                sent = await bot.send_document(
+                    chat_id,
+                    message.file,
+                    filename=message.file.name,
+                    caption=html.escape(message.text[:CAPTION_LIMIT], quote=False),
+                    parse_mode=ParseMode.HTML,
+                )
+                return f"t:{chat_id}:{sent.message_id}"
             if message.image and len(message.text) <= CAPTION_LIMIT:
                 sent = await bot.send_photo(
                     chat_id,

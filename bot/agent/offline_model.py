@@ -1,7 +1,8 @@
 """The built-in offline model: a LangChain chat model that routes a message to one tool call.
 
 It lets the same `create_agent` loop run with no network: a human message becomes a tool call
-(or an empty answer marked "help"/"unknown" for the conversation layer to explain); after a tool
+(or an empty answer marked "help"/"unknown" for the conversation layer to explain, or
+"language" with the code asked for under ``LANGUAGE_KEY``); after a tool
 has answered, it ends the turn and lets the card speak.
 """
 
@@ -17,9 +18,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
-from bot.agent.router import IntentRouter
+from bot.agent.router import HELP, LANGUAGE, IntentRouter
 
 INTENT_KEY = "paybot_intent"
+LANGUAGE_KEY = "paybot_language"  # the code of a "switch to French" message, if it named one
 
 
 class OfflineRouterModel(BaseChatModel):
@@ -40,9 +42,11 @@ class OfflineRouterModel(BaseChatModel):
         if not isinstance(last, HumanMessage):
             return AIMessage(content="", response_metadata={INTENT_KEY: "done"})
         intent = self.router.route(last.text)
-        if intent is None or intent.tool == "help":
-            label = "help" if intent else "unknown"
-            return AIMessage(content="", response_metadata={INTENT_KEY: label})
+        if intent is None or intent.tool in (HELP, LANGUAGE):
+            meta = {INTENT_KEY: intent.tool if intent else "unknown"}
+            if intent and intent.args.get("code"):
+                meta[LANGUAGE_KEY] = str(intent.args["code"])
+            return AIMessage(content="", response_metadata=meta)
         return AIMessage(
             content="",
             tool_calls=[

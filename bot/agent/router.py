@@ -2,13 +2,27 @@
 
 Used by the offline model (no LLM); stdlib only, apart from the tool names. The pipeline is:
 
-1. normalise and tokenise (lowercase, NFKC, umlaut/ß folding, hyphen-joined variants);
-2. extract entities: plans, coins (aliases, n-grams, typos, ambiguous "usdt"), then numbers
-   (payment ids, history counts, amounts that must never become ids);
-3. correct small typos of known words, then score every intent from the word tables in
-   :mod:`bot.agent.router_lexicon` plus entity evidence;
+1. normalise and tokenise (lowercase, NFKC so full-width "４２" is "42", accents stripped from
+   Latin letters, German umlaut/ß folding, Traditional -> Simplified for common Chinese
+   characters, hyphen-joined variants);
+2. extract entities: plans, coins (aliases, local names such as "比特币", n-grams, typos,
+   ambiguous "usdt"), then numbers (payment ids, history counts, amounts that must never
+   become ids);
+3. correct small typos of known words, spot language names ("francés" -> fr), then score every
+   intent from the word tables in :mod:`bot.agent.lexicons` plus entity evidence;
 4. softmax the scores against a "none" score that grows with unknown words; below the
    threshold the router answers ``None`` ("I didn't understand").
+
+Chinese and Japanese have no spaces. A run of CJK characters (split off from Latin letters and
+digits first: "proプランをsolで買いたい" -> "pro", "プランを", "sol", "で買いたい") is cut by
+forward maximum matching: at each position the longest word the tables know (intent words,
+stopwords, numbers, language and coin names) becomes a token, and the characters between known
+words are kept together as one unknown token. Every later step then works on tokens as for
+the other languages, so ids ("支払い42"), counts ("最近三笔", "三つ") and plans or coins in mixed
+text come out the same way. Unknown runs of hiragana are grammar (particles, verb endings) and
+count as known; other unknown runs make the message look like chatter. Dictionary segmentation
+needs no dependency and is exact for the few hundred words the router cares about; it cannot
+cut words it does not know, which is what the "none" score is for.
 """
 
 from __future__ import annotations
@@ -22,15 +36,13 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
-from bot.agent.router_lexicon import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, Lexicon
+from bot.agent.lexicons import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, TRADITIONAL, Lexicon
 from tools.agent_tools import TOOL_NAMES
 
 TOOLS = TOOL_NAMES
 HELP = "help"
+LANGUAGE = "language"  # "switch to French": args {"code": "fr"} (or {} without a language)
 MONEY_TOOLS = ("create_crypto_payment", "retry_failed_payment")
-_NEGATION_RE = re.compile(
-    r"\b(?:not|don'?t|doesn'?t|never|cancel|stop|nicht|kein\w*|nie|niemals|storniere\w*)\b"
-)
 
 TEMPERATURE = 0.5  # softmax temperature over intent scores
 NONE_SCORE = 1.0  # score of "not sure" before unknown words are counted
@@ -38,25 +50,40 @@ UNKNOWN_WORD_PENALTY = 0.35  # added to the "not sure" score per unknown word
 ENTITY_FUZZ = 0.85  # difflib ratio for plan/coin typos (words of 4+ letters)
 WORD_FUZZ = 0.8  # difflib ratio for keyword typos (words of 5+ letters)
 OFF_DOMAIN_FACTOR = 0.5  # scale of non-help scores when no shop word or entity occurs
+LANGUAGE_WORD = 3.0  # without a language name, "language" needs a word this strong ("idioma")
 
-_TOKEN_RE = re.compile(r"#\s?\d+|\d+(?:[.,]\d+)?|[$€£]|[^\W\d_]+")
+_CJK = "\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, kanji/hanzi
+_CJK_RE = re.compile(f"[{_CJK}]")
+_HIRAGANA_RE = re.compile("[\u3040-\u309f]+")
+_TOKEN_RE = re.compile(rf"#\s?\d+|\d+(?:[.,]\d+)?|[$€£¥]|[{_CJK}]+|[^\W\d_{_CJK}]+")
 _HYPHENATED_RE = re.compile(r"([^\W\d_]+)-([^\W\d_]+)")
 _FOLDS = (("ä", "a"), ("ö", "o"), ("ü", "u"), ("ae", "a"), ("oe", "o"), ("ue", "u"))
 
 
 @dataclass(frozen=True)
 class Intent:
-    tool: str  # one of TOOLS, or "help" (greeting / "what can you do")
+    tool: str  # one of TOOLS, "help" (greeting / "what can you do") or "language"
     args: dict[str, object]  # arguments for that tool
     confidence: float  # 0..1
 
 
 def fold(word: str) -> str:
-    """Lowercase and fold German spellings: "Währung" == "Waehrung" -> "wahrung"."""
+    """Lowercase and fold spellings: "Währung" == "Waehrung" -> "wahrung", "qué" -> "que",
+    "Français" -> "francais", "買" -> "买"."""
     word = unicodedata.normalize("NFKC", word).lower().replace("ß", "ss")
+    word = "".join(_bare(c) for c in word)
     for src, dst in _FOLDS:
         word = word.replace(src, dst)
-    return word
+    return word.translate(TRADITIONAL)
+
+
+@lru_cache(maxsize=1024)
+def _bare(char: str) -> str:
+    """A Latin letter without its accent ("é" -> "e", "ñ" -> "n", "ç" -> "c"); kana keep
+    their voicing marks ("が" is not "か")."""
+    if "\u00c0" <= char <= "\u024f":
+        return unicodedata.normalize("NFD", char)[0]
+    return char
 
 
 @lru_cache(maxsize=4096)
@@ -83,6 +110,7 @@ class _Parse:
     counts: list[int] = field(default_factory=list)
     bare: list[int] = field(default_factory=list)
     coin_cues: list[str] = field(default_factory=list)  # intents hinted by "with"/"in" + coin
+    languages: list[str] = field(default_factory=list)  # codes of language names, in order
 
 
 def _aliases(table: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
@@ -123,9 +151,26 @@ class IntentRouter:
         self._lex: dict[str, set[str]] = {}  # merged small word sets
         self._numbers: dict[str, int] = {}
         self._cues: dict[str, str] = {}
+        self._cues_after: dict[str, str] = {}
         self._domain: set[str] = set()
+        self._languages: dict[str, str] = {}
+        negations: list[str] = []
         for lex in LEXICONS.values():
             self._compile(lex)
+            negations.extend(lex["negations"])
+            for name, alias in lex["coin_names"].items():  # "比特币" -> whatever "bitcoin" is
+                codes = self._coins.get(fold(alias))
+                if codes:
+                    self._coins.setdefault(fold(name), set()).update(codes)
+        self._negation = re.compile("|".join(f"(?:{n})" for n in negations))
+        # every CJK word the router knows: the dictionary that cuts runs of CJK characters
+        known = (
+            self._words, self._stop, self._numbers, self._domain, self._cues, self._cues_after,
+            self._languages,
+            self._plans, self._coins, *self._lex.values(),
+        )  # fmt: skip
+        self._cjk = {w for words in known for w in words if _CJK_RE.search(w)}
+        self._cjk_max = max(map(len, self._cjk), default=1)
 
     def _compile(self, lex: Lexicon) -> None:
         for intent, feats in lex["intents"].items():
@@ -152,8 +197,11 @@ class IntentRouter:
         for name, words in sets.items():
             self._lex.setdefault(name, set()).update(fold(w) for w in words)
         self._domain |= {fold(w) for w in lex["domain"]}
+        self._languages.update({fold(w): code for w, code in lex["languages"].items()})
         for intent, words in lex["coin_cues"].items():
             self._cues.update({fold(w): intent for w in words})
+        for intent, words in lex["coin_cues_after"].items():
+            self._cues_after.update({fold(w): intent for w in words})
 
     # ------------------------------------------------------------------ parsing
     def _known(self, key: str) -> bool:
@@ -161,14 +209,39 @@ class IntentRouter:
             key in self._words
             or key in self._stop
             or key in self._numbers
+            or key in self._languages
+            or _HIRAGANA_RE.fullmatch(key) is not None  # Japanese particles and endings
             or any(fnmatchcase(key, w) for w in self._wild)
             or any(key in s for s in self._lex.values())
         )
 
+    def _segment(self, run: str) -> list[str]:
+        """Cut a run of CJK characters into the longest known words; unknown stretches stay
+        together ("我想用" -> "我", "想", "用"; "天气怎么样" -> "天气", "怎么样")."""
+        out, unknown, i = [], "", 0
+        while i < len(run):
+            for n in range(min(self._cjk_max, len(run) - i), 0, -1):
+                if run[i : i + n] in self._cjk:
+                    break
+            else:
+                unknown, i = unknown + run[i], i + 1
+                continue
+            if unknown:
+                out.append(unknown)
+            out.append(run[i : i + n])
+            unknown, i = "", i + n
+        return [*out, unknown] if unknown else out
+
+    def _split(self, low: str) -> list[str]:
+        raws: list[str] = []
+        for raw in _TOKEN_RE.findall(low):
+            raws.extend(self._segment(fold(raw)) if _CJK_RE.match(raw) else [raw])
+        return raws
+
     def _parse(self, text: str) -> _Parse:
         low = unicodedata.normalize("NFKC", text).lower()
         tokens = []
-        for raw in _TOKEN_RE.findall(low):
+        for raw in self._split(low):
             kind = "id" if raw[0] == "#" else "num" if raw[0].isdigit() else "word"
             kind = "sym" if raw in ("$", "€", "£") else kind
             tokens.append(_Token(raw, fold(raw) if kind == "word" else raw, kind))
@@ -178,8 +251,12 @@ class IntentRouter:
         self._numbers_pass(p)
         for tok in p.tokens:  # keyword typo correction ("retyr" -> "retry")
             if tok.kind == "word" and not tok.entity and len(tok.key) >= 5:
-                if not self._known(tok.key):
+                if not self._known(tok.key) and not _CJK_RE.search(tok.key):
                     tok.key = self._correct(tok.key) or tok.key
+        for tok in p.tokens:  # "francés", "日本語": after typo correction ("fracnes")
+            if tok.kind == "word" and not tok.entity and tok.key in self._languages:
+                tok.entity, tok.value = "language", self._languages[tok.key]
+                p.languages.append(tok.value)
         return p
 
     def _entities(self, p: _Parse) -> None:
@@ -189,7 +266,7 @@ class IntentRouter:
             i += max(n, 1)
         for tok in toks:  # typos: "bitcoinn", "solanna", "bussiness"
             if tok.kind == "word" and not tok.entity and len(tok.key) >= 4:
-                if not self._known(tok.key):
+                if not self._known(tok.key) and not _CJK_RE.search(tok.key):
                     self._fuzzy_alias(tok)
         for idx, tok in enumerate(toks):
             nxt = toks[idx + 1].key if idx + 1 < len(toks) else ""
@@ -203,6 +280,8 @@ class IntentRouter:
                 prev = toks[idx - 1].key if idx else ""
                 if prev in self._cues:
                     p.coin_cues.append(self._cues[prev])
+                elif nxt in self._cues_after:  # "solで": a particle after the coin
+                    p.coin_cues.append(self._cues_after[nxt])
 
     def _match_alias(self, toks: list[_Token], i: int) -> int:
         if toks[i].kind not in ("word", "num"):
@@ -238,7 +317,7 @@ class IntentRouter:
 
     def _correct(self, key: str) -> str | None:
         best, best_ratio = None, WORD_FUZZ
-        for word in self._words | self._stems:
+        for word in self._words | self._stems | set(self._languages):
             if len(word) >= 5 and word[0] == key[0]:
                 r = _ratio(key[: len(word)] if word in self._stems else key, word)
                 if r >= best_ratio:
@@ -282,6 +361,11 @@ class IntentRouter:
     def _match(self, pattern: str, key: str) -> bool:
         return key == pattern or (pattern in self._wild and fnmatchcase(key, pattern))
 
+    def _present(self, pattern: str, bag: set[str]) -> bool:
+        if pattern in self._wild:
+            return any(fnmatchcase(k, pattern) for k in bag)
+        return pattern in bag
+
     def scores(self, text: str) -> tuple[dict[str, float], float, _Parse]:
         """Raw intent scores, the "not sure" score and the parse (for debugging)."""
         p = self._parse(text)
@@ -289,10 +373,12 @@ class IntentRouter:
         bag = set(keys) | p.extras
         scores: dict[str, float] = {}
         for (intent, kind, parts), weight in self._features.items():
+            n = len(parts)
             if kind == "all":
-                hit = all(any(self._match(part, k) for k in bag) for part in parts)
+                hit = all(self._present(part, bag) for part in parts)
+            elif not all(self._present(part, bag) for part in parts):  # cheap check first
+                hit = n > 1 and kind == "seq" and "".join(parts) in p.extras
             else:
-                n = len(parts)
                 starts = range(len(keys) - n + 1) if kind == "seq" else range(len(keys) >= n)
                 hit = any(
                     all(
@@ -303,14 +389,22 @@ class IntentRouter:
                 ) or (n > 1 and kind == "seq" and "".join(parts) in p.extras)
             if hit:
                 scores[intent] = scores.get(intent, 0.0) + weight
-        present = {"plan": p.plans, "coin": p.coins, "payment_id": p.ids, "count": p.counts}
+        present = {
+            "plan": p.plans,
+            "coin": p.coins,
+            "payment_id": p.ids,
+            "count": p.counts,
+            "language": p.languages,
+        }
         for name, values in present.items():
             if values:
                 for intent, weight in ENTITY_WEIGHTS[name].items():
                     scores[intent] = scores.get(intent, 0.0) + weight
         for intent in set(p.coin_cues) if p.plans else ():  # "pro with btc", not "help with btc"
             scores[intent] = scores.get(intent, 0.0) + COIN_CUE_WEIGHTS[intent]
-        entities = p.plans or p.coins or p.ids or p.counts
+        if not p.languages and scores.get(LANGUAGE, 0.0) < LANGUAGE_WORD:
+            scores.pop(LANGUAGE, None)  # "in"/"en"/"で" hint at a language only beside its name
+        entities = p.plans or p.coins or p.ids or p.counts or p.languages
         if not entities and not any(fnmatchcase(k, d) for k in bag for d in self._domain):
             scores = {k: v * (1 if k == HELP else OFF_DOMAIN_FACTOR) for k, v in scores.items()}
         unknown = sum(
@@ -332,7 +426,9 @@ class IntentRouter:
         confidence = 1.0 / z
         if confidence < self.threshold:
             return None
-        if tool in MONEY_TOOLS and _NEGATION_RE.search(text.lower()):
+        if tool in MONEY_TOOLS and self._negation.search(
+            unicodedata.normalize("NFKC", text).lower()
+        ):
             return None  # "I don't want to buy Pro": never start a payment on a negation
         return Intent(tool, self._args(tool, p), round(confidence, 3))
 
@@ -350,4 +446,6 @@ class IntentRouter:
                 args["payment_id"] = ids[0]
         if tool == "get_payment_history" and p.counts:
             args["limit"] = p.counts[0]
+        if tool == LANGUAGE and p.languages:
+            args["code"] = p.languages[-1]  # "from English to French": the last one
         return args

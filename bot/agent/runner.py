@@ -34,7 +34,7 @@ from bot.agent.guards import (
     tool_failure,
 )
 from bot.agent.metrics import AgentMetrics
-from bot.agent.offline_model import INTENT_KEY, OfflineRouterModel
+from bot.agent.offline_model import INTENT_KEY, LANGUAGE_KEY, OfflineRouterModel
 from bot.agent.router import MONEY_TOOLS, Intent
 from bot.i18n import _, language_name
 from tools.actions import CustomerActions
@@ -81,7 +81,8 @@ class TurnResult:
     cards: list[Card] = field(default_factory=list)
     text: str = ""
     notice: str = ""  # an apology to show before the answer (model unreachable, limits)
-    intent: str = ""  # the tool called, or "help" / "unknown"
+    intent: str = ""  # the tool called, or "help" / "language" / "unknown"
+    language: str = ""  # the code a "language" intent asked for ("" if it named none)
     summary: str = ""  # what the tools said (kept as the assistant's turn in chat memory)
     path: str = "router"  # router | model | fallback | limited
 
@@ -218,6 +219,7 @@ class AgentRunner:
             result.intent = message.tool_calls[0]["name"]
         elif not result.intent:
             result.intent = str(routed or "")
+            result.language = str(message.response_metadata.get(LANGUAGE_KEY, ""))
         if message.text and not message.tool_calls:
             result.text = self._safe(message.text)
 

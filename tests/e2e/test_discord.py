@@ -159,9 +159,13 @@ async def test_closed_dms_are_said_once_and_the_notice_is_dead(dc_app, fake_disc
     assert notice["via"] == "followup"
     await dc_app.wait_settled("discord", str(USER), waiting=True, timeout=10)
     async with dc_app.db.sessions() as session:
-        rows = (await session.scalars(select(OutboxItem))).all()
+        all_rows = (await session.scalars(select(OutboxItem))).all()
+    rows = [r for r in all_rows if not r.kind.startswith("alert.")]
     assert rows and {r.status for r in rows} == {"dead"}
     assert all(r.attempts == 1 and "50007" in r.last_error for r in rows)  # never retried
+    alerts = [r for r in all_rows if r.kind == "alert.dead_notice"]  # each operator is told
+    operators = sum(len(ids) for ids in dc_app.alerts.operators.values())
+    assert len(alerts) == operators * len(rows) == len(all_rows) - len(rows)
     told = [m for m in fake_discord.messages if "direct messages" in m["content"]]
     assert len(told) == 1  # said once, however many notices died
 
@@ -189,8 +193,11 @@ async def test_commands_are_localized_for_every_shipped_locale(dc_app, fake_disc
         if name == "admin":
             continue  # operators read English
         localized = command["description_localizations"]
-        assert {"de", "en-US", "en-GB"} <= set(localized), name
-        assert localized["de"] != localized["en-US"], name
+        # every shipped language, under each of Discord's codes for it
+        others = {"de", "es-ES", "es-419", "fr", "zh-CN", "zh-TW", "ja"}
+        assert others | {"en-US", "en-GB"} <= set(localized), name
+        for code in others:
+            assert localized[code] != localized["en-US"], (name, code)
     buy = commands["buy"]
     assert buy["description_localizations"]["de"] == "Einen Plan kaufen"
     plan = next(o for o in buy["options"] if o["name"] == "plan")
@@ -334,5 +341,40 @@ async def test_without_free_text_a_dm_gets_a_pointer_to_the_slash_commands(db_ur
         )
         answer = await fake_discord.wait_for(lambda m: m["via"] == "channel")
         assert "slash commands" in answer["content"] and not answer["embeds"]
+    finally:
+        await app.stop()
+
+
+async def test_an_operator_gets_stats_and_the_ledger_privately(db_url, fake_discord):
+    operator = USER + 1
+    config = discord_config(db_url, fake_discord, OPERATORS__DISCORD=f'["{operator}"]')
+    app = App(config, adapters=[from_config(config)], clock=system_clock)
+    await app.start()
+    try:
+        for command in ("stats today", "export"):
+            await fake_discord.dispatch(
+                "INTERACTION_CREATE",
+                fake_discord.slash_payload(
+                    "admin",
+                    {"command": command},
+                    user_id=operator,
+                    guild_id=GUILD,
+                    channel_id=CHANNEL,
+                ),
+            )
+        ledger = await fake_discord.wait_for(
+            lambda m: (
+                m["via"] == "followup"
+                and m["attachments"]
+                and m["attachments"][0]["filename"].endswith(".csv")
+            )
+        )
+        assert ledger["ephemeral"] and ledger["content"] == "Settlement ledger: 0 payments."
+        assert ledger["files"][0][1].decode().startswith("payment_id,order_id,")
+        answers = [m for m in fake_discord.messages if m["via"] == "followup"]
+        assert all(m["ephemeral"] for m in answers)  # nobody else in the channel sees them
+        assert any("Payments created: 0" in m["content"] for m in answers)
+        chart = next(m for m in answers if m["attachments"] and m["embeds"])
+        assert chart["attachments"][0]["filename"] == "stats-today.png"
     finally:
         await app.stop()

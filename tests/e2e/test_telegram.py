@@ -82,10 +82,11 @@ async def _payment(app: App, pid: int) -> Payment:
 async def test_private_chat_buys_pays_and_sees_the_card_change(tg_app, telegram) -> None:
     # the commands menu is registered in every language
     assert [c["command"] for c in telegram.my_commands("de")][:3] == ["start", "plans", "plan"]
-    assert (
-        telegram.my_commands("de")[1]["description"]
-        != telegram.my_commands("en")[1]["description"]
-    )
+    for lang in ("de", "es", "fr", "zh", "ja"):
+        assert (
+            telegram.my_commands(lang)[1]["description"]
+            != telegram.my_commands("en")[1]["description"]
+        ), lang
 
     telegram.push_message(USER, "/buy pro sol", user_id=USER, language_code="en")
     photo = (await telegram.wait_for(lambda f: _calls(f, "sendPhoto", USER)))[0]
@@ -255,8 +256,9 @@ async def test_a_blocked_user_is_dead_after_one_attempt(tg_app, telegram) -> Non
     await _enqueue(tg_app, [USER])
     await until(lambda: _outbox(tg_app), lambda rows: "dead" in rows, 5)
     async with tg_app.db.sessions() as session:
-        row = (await session.scalars(select(OutboxItem))).one()
+        row, alert = (await session.scalars(select(OutboxItem).order_by(OutboxItem.id))).all()
     assert (row.status, row.attempts) == ("dead", 1)
+    assert alert.kind == "alert.dead_notice"  # the operators are told
     assert len(telegram.calls("sendMessage")) == 1
 
 
@@ -355,5 +357,31 @@ async def test_warnings_edit_the_card_and_language_follows_the_user(db_url, tele
         )
         buttons = expired[0].params["reply_markup"]["inline_keyboard"]
         assert buttons[0][0]["callback_data"] == "/retry 1"
+    finally:
+        await app.stop()
+
+
+async def test_operators_get_answers_and_files_everyone_else_unknown_command(db_url, telegram):
+    operator = 777
+    config = telegram_config(db_url, telegram, OPERATORS__TELEGRAM=f'["{operator}"]')
+    app = App(config, adapters=[from_config(config)], clock=system_clock)
+    await app.start()
+    try:
+        telegram.push_message(USER, "/admin stats 7d", user_id=USER, language_code="en")
+        refused = await telegram.wait_for(lambda f: _calls(f, "sendMessage", USER))
+        assert refused[0].params["text"].startswith("Unknown command /admin.")
+        telegram.push_message(USER, "/buy pro sol", user_id=USER, language_code="en")
+        await telegram.wait_for(lambda f: _calls(f, "sendPhoto", USER))
+        telegram.push_message(operator, "/admin stats 7d", user_id=operator)
+        chart = await telegram.wait_for(lambda f: _calls(f, "sendPhoto", operator))
+        assert Image.open(io.BytesIO(chart[0].files["photo"])).format == "PNG"
+        text = _calls(telegram, "sendMessage", operator)[0].params["text"]
+        assert "Payments created: 1" in text and "waiting 1" in text
+        telegram.push_message(operator, "/admin export", user_id=operator)
+        sent = await telegram.wait_for(lambda f: _calls(f, "sendDocument", operator))
+        assert sent[0].filenames["document"] == "ledger-start-now.csv"
+        lines = sent[0].files["document"].decode().splitlines()
+        assert lines[0].startswith("payment_id,order_id,") and len(lines) == 2
+        assert telegram.sent(operator)[-1]["document"]["file_name"] == "ledger-start-now.csv"
     finally:
         await app.stop()

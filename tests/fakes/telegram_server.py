@@ -42,6 +42,7 @@ BOT_FIRST_NAME = "Paybot"
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
+DOCUMENT_LIMIT = 50 * 1024 * 1024  # bots upload files up to 50 MB
 CALLBACK_DATA_LIMIT = 64
 
 # Form fields that are plain strings even when they look like JSON (`text="42"` stays "42").
@@ -120,6 +121,28 @@ class _Fault:
     status: int
     description: str
     retry_after: int | None
+
+
+def _caption(params: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A media message's rendered caption (checked against the limit) and its source."""
+    source = params.get("caption")
+    if source in (None, ""):
+        return {}, None
+    caption = _render(str(source), params.get("parse_mode"))
+    if len(caption) > CAPTION_LIMIT:
+        raise ApiError(400, "Bad Request: message caption is too long")
+    return {"caption": caption}, str(source)
+
+
+class _Upload(bytes):
+    """An uploaded file's bytes, with the name the client gave it."""
+
+    filename: str
+
+    def __new__(cls, data: bytes, filename: str) -> _Upload:
+        upload = super().__new__(cls, data)
+        upload.filename = filename
+        return upload
 
 
 @dataclass
@@ -333,6 +356,7 @@ class FakeTelegram:
             "getUpdates": self._get_updates,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
+            "sendDocument": self._send_document,
             "editMessageText": self._edit_text,
             "editMessageCaption": self._edit_caption,
             "editMessageReplyMarkup": self._edit_reply_markup,
@@ -625,7 +649,7 @@ class FakeTelegram:
             form = await request.post()
             for key, value in form.items():
                 if isinstance(value, web.FileField):
-                    files[key] = value.file.read()
+                    files[key] = _Upload(value.file.read(), value.filename)
                     filenames[key] = value.filename
                 else:
                     params[key] = _coerce_form(key, str(value))
@@ -987,16 +1011,7 @@ class FakeTelegram:
 
     def _send_photo(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
         chat_id = self._require_chat(params)
-        caption_source = params.get("caption")
-        content: dict[str, Any] = {}
-        if caption_source not in (None, ""):
-            caption_source = str(caption_source)
-            caption = _render(caption_source, params.get("parse_mode"))
-            if len(caption) > CAPTION_LIMIT:
-                raise ApiError(400, "Bad Request: message caption is too long")
-            content["caption"] = caption
-        else:
-            caption_source = None
+        content, caption_source = _caption(params)
         photo = params.get("photo")
         if "photo" in files:
             data = files["photo"]
@@ -1016,6 +1031,40 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: there is no photo in the request")
         content["photo"] = sizes
         return self._deliver(chat_id, content, params, caption_source, photo=data)
+
+    def _send_document(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+        """An uploaded document (50 MB at most, like the Bot API), kept for download."""
+        chat_id = self._require_chat(params)
+        document = params.get("document")
+        if "document" in files:
+            data = files["document"]
+        elif isinstance(document, str) and document.startswith("attach://"):
+            data = files.get(document[9:], b"")
+        else:
+            data = None
+        if data is None:
+            raise ApiError(400, "Bad Request: there is no document in the request")
+        if len(data) > DOCUMENT_LIMIT:
+            raise ApiError(400, "Bad Request: file is too big")
+        content, caption_source = _caption(params)
+        n = next(self._file_seq)
+        stored = _StoredFile(
+            file_id=f"BQACAgIAAxkDAAI{n:010d}FakeDoc",
+            file_unique_id=f"AgAD{n:06d}",
+            data=data,
+            width=0,
+            height=0,
+            path=f"documents/file_{n}",
+        )
+        self._files[stored.file_id] = stored
+        self._file_paths[stored.path] = stored
+        content["document"] = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_name": getattr(data, "filename", None),
+            "file_size": len(data),
+        }
+        return self._deliver(chat_id, content, params, caption_source)
 
     def _edit_text(self, params: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
         key, stored = self._editable(params)

@@ -1,0 +1,285 @@
+"""Read-only queries for the people who run the shop: stats, the settlement ledger, one
+payment's story, user lookup. Money columns come back as `Decimal`; sums of money are left to
+the caller (SQLite keeps money as text, so SQL `SUM` would round through a float there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, distinct, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Activation,
+    AuditEntry,
+    OutboxItem,
+    Payment,
+    PaymentEvent,
+    User,
+)
+
+STREAM_CHUNK = 500  # rows fetched at a time by the streamed ledger
+
+
+def as_date(value: Any) -> date:
+    """`date(...)` comes back as text on SQLite and as a date on PostgreSQL."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _between(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
+    where = []
+    if start is not None:
+        where.append(column >= start)
+    if end is not None:
+        where.append(column < end)
+    return where
+
+
+# --- stats -----------------------------------------------------------------------------------
+
+
+async def created_per_day(
+    session: AsyncSession, start: datetime | None, end: datetime | None
+) -> list[tuple[date, str, int]]:
+    """(day, status, count) of the purchases created in the period (top-ups not counted)."""
+    day = func.date(Payment.created_at)
+    query = (
+        select(day, Payment.status, func.count())
+        .where(Payment.parent_payment_id.is_(None), *_between(Payment.created_at, start, end))
+        .group_by(day, Payment.status)
+    )
+    return [(as_date(d), s, n) for d, s, n in (await session.execute(query)).all()]
+
+
+async def paid_per_day(
+    session: AsyncSession, start: datetime | None, end: datetime | None
+) -> list[tuple[date, str, str, str, Any, int]]:
+    """(day paid, plan, coin, price currency, price, count) of the purchases finished in the
+    period. Prices come from the catalog, so there are few distinct ones to multiply."""
+    day = func.date(Payment.paid_at)
+    query = (
+        select(
+            day,
+            Payment.plan,
+            Payment.pay_currency,
+            Payment.price_currency,
+            Payment.price_amount,
+            func.count(),
+        )
+        .where(
+            Payment.parent_payment_id.is_(None),
+            Payment.status == "finished",
+            *_between(Payment.paid_at, start, end),
+        )
+        .group_by(
+            day, Payment.plan, Payment.pay_currency, Payment.price_currency, Payment.price_amount
+        )
+    )
+    rows = (await session.execute(query)).all()
+    return [(as_date(d), plan, coin, cur, price, n) for d, plan, coin, cur, price, n in rows]
+
+
+async def times_to_pay(
+    session: AsyncSession, start: datetime | None, end: datetime | None
+) -> AsyncIterator[tuple[datetime, datetime]]:
+    """(created_at, paid_at) of the purchases finished in the period, streamed."""
+    query = select(Payment.created_at, Payment.paid_at).where(
+        Payment.parent_payment_id.is_(None),
+        Payment.status == "finished",
+        *_between(Payment.paid_at, start, end),
+    )
+    result = await session.stream(query.execution_options(yield_per=STREAM_CHUNK))
+    async for created, paid in result:
+        yield created, paid
+
+
+async def subscribers_per_plan(session: AsyncSession, now: datetime) -> dict[str, int]:
+    """How many people hold each plan right now."""
+    query = (
+        select(Activation.plan, func.count(distinct(Activation.user_id)))
+        .where(
+            Activation.revoked_at.is_(None),
+            Activation.period_start <= now,
+            Activation.period_end > now,
+        )
+        .group_by(Activation.plan)
+    )
+    return {plan: n for plan, n in (await session.execute(query)).all()}
+
+
+async def attention_candidates(
+    session: AsyncSession, since: datetime | None, now: datetime, limit: int
+) -> Sequence[Payment]:
+    """Purchases touched in the period that may need a human: late, overpaid, left partially
+    paid, closed after money arrived, or still unconfirmed after their deadline. The caller
+    judges the amounts (exact `Decimal`s)."""
+    query = (
+        select(Payment)
+        .where(
+            Payment.parent_payment_id.is_(None),
+            *_between(Payment.updated_at, since, None),
+            or_(
+                Payment.late.is_(True),
+                Payment.surplus.is_not(None),
+                Payment.status.in_(["failed", "refunded"]),
+                (Payment.status.in_(["partially_paid", "confirming", "confirmed", "sending"]))
+                & (Payment.expires_at < now),
+            ),
+        )
+        .order_by(Payment.updated_at.desc(), Payment.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def dead_notices(
+    session: AsyncSession, since: datetime | None, limit: int
+) -> Sequence[OutboxItem]:
+    """Customer notifications that could not be delivered (newest first)."""
+    query = (
+        select(OutboxItem)
+        .where(
+            OutboxItem.status == "dead",
+            OutboxItem.user_id.is_not(None),
+            *_between(OutboxItem.created_at, since, None),
+        )
+        .order_by(OutboxItem.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def activated_payment_ids(session: AsyncSession, ids: Sequence[int]) -> set[int]:
+    query = select(Activation.payment_id).where(Activation.payment_id.in_(list(ids)))
+    return set((await session.scalars(query)).all())
+
+
+# --- the settlement ledger -------------------------------------------------------------------
+
+
+def ledger_query(start: datetime | None, end: datetime | None) -> Select[Any]:
+    """One row per payment (top-ups included, with their parent), oldest first."""
+    return (
+        select(Payment, User.platform, User.platform_user_id, User.display_name)
+        .join(User, User.id == Payment.user_id)
+        .where(*_between(Payment.created_at, start, end))
+        .order_by(Payment.id)
+    )
+
+
+async def count_ledger(session: AsyncSession, start: datetime | None, end: datetime | None) -> int:
+    query = select(func.count()).select_from(Payment)
+    query = query.where(*_between(Payment.created_at, start, end))
+    return (await session.execute(query)).scalar_one()
+
+
+async def ledger_rows(
+    session: AsyncSession, start: datetime | None, end: datetime | None
+) -> AsyncIterator[tuple[Payment, str, str, str]]:
+    """The ledger streamed in chunks (a server-side cursor on PostgreSQL): memory stays flat
+    however many payments there are (the session holds loaded rows only weakly)."""
+    query = ledger_query(start, end).execution_options(yield_per=STREAM_CHUNK)
+    result = await session.stream(query)
+    async for chunk in result.partitions():
+        for row in chunk:
+            yield row[0], row[1], row[2], row[3]
+
+
+# --- one payment's story, one user -----------------------------------------------------------
+
+
+async def events_of(session: AsyncSession, payment_id: int) -> Sequence[PaymentEvent]:
+    query = (
+        select(PaymentEvent)
+        .where(PaymentEvent.payment_id == payment_id)
+        .order_by(PaymentEvent.received_at, PaymentEvent.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def notices_of(session: AsyncSession, payment_id: int) -> Sequence[OutboxItem]:
+    """Every notification about the payment: to its owner and the operator alerts."""
+    prefixes = [f"payment:{payment_id}:", f"resend:{payment_id}:"]
+    query = (
+        select(OutboxItem)
+        .where(or_(*(OutboxItem.dedupe_key.startswith(p) for p in prefixes)))
+        .order_by(OutboxItem.created_at, OutboxItem.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def audit_about(session: AsyncSession, payment_id: int) -> list[AuditEntry]:
+    """Operator actions on the payment (subject `payment:ID`) and the alerts about it (their
+    subject ends in the id, their detail names it)."""
+    query = (
+        select(AuditEntry)
+        .where(
+            or_(
+                AuditEntry.subject == f"payment:{payment_id}",
+                AuditEntry.subject.like(f"%:{payment_id}"),
+                AuditEntry.subject.like(f"%:{payment_id}:%"),
+            )
+        )
+        .order_by(AuditEntry.id)
+    )
+    rows = (await session.scalars(query)).all()
+    return [
+        a
+        for a in rows
+        if a.subject == f"payment:{payment_id}"
+        or str(a.detail.get("payment_id")) == str(payment_id)
+    ]
+
+
+async def children_of(session: AsyncSession, payment_id: int) -> Sequence[Payment]:
+    query = select(Payment).where(Payment.parent_payment_id == payment_id).order_by(Payment.id)
+    return (await session.scalars(query)).all()
+
+
+async def activation_of_payment(session: AsyncSession, payment_id: int) -> Activation | None:
+    query = select(Activation).where(Activation.payment_id == payment_id)
+    return (await session.scalars(query)).first()
+
+
+async def users_by_ref(
+    session: AsyncSession, platform: str | None, key: str, limit: int
+) -> Sequence[User]:
+    """Users by platform id, or (platform None) by display name, case-insensitively."""
+    if platform is not None:
+        query = select(User).where(User.platform == platform, User.platform_user_id == key)
+    else:
+        query = (
+            select(User)
+            .where(func.lower(User.display_name) == key.lower())
+            .order_by(User.id)
+            .limit(limit)
+        )
+    return (await session.scalars(query)).all()
+
+
+async def activations_of_user(
+    session: AsyncSession, user_id: int, now: datetime
+) -> Sequence[Activation]:
+    """The user's activations that have not ended yet (revoked ones included)."""
+    query = (
+        select(Activation)
+        .where(Activation.user_id == user_id, Activation.period_end > now)
+        .order_by(Activation.period_end)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def payments_since(
+    session: AsyncSession, provider: str, since: datetime | None, limit: int
+) -> Sequence[Payment]:
+    """The provider's payments created since `since`, newest first (for reconciliation)."""
+    query = (
+        select(Payment)
+        .where(Payment.provider == provider, *_between(Payment.created_at, since, None))
+        .order_by(Payment.id.desc())
+        .limit(limit)
+    )
+    return (await session.scalars(query)).all()

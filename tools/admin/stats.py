@@ -1,0 +1,196 @@
+"""Shop stats for a period: payments by status, conversion, revenue per plan and coin (exact
+`Decimal`s in the price currency), median time to pay, subscribers, and what needs a human.
+
+Periods are whole UTC days up to now: `today`, `7d` (today and the six days before), `30d`,
+or `all`. Payments count in the period they were created in; revenue counts when it was paid.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from storage import reports
+from storage.db import Database
+from tools.states import Status
+
+PERIODS = {"today": 1, "7d": 7, "30d": 30, "all": None}
+ATTENTION_LIMIT = 50
+
+
+class PeriodError(ValueError):
+    """Not a period name or date; the message says what is accepted."""
+
+
+@dataclass(frozen=True)
+class Period:
+    name: str
+    start: datetime | None  # None: since the first payment
+    end: datetime
+
+    def days(self, first: date | None) -> list[date]:
+        """Every day of the period (from the first day with data when it has no start)."""
+        begin = self.start.date() if self.start else first
+        if begin is None:
+            return []
+        return [begin + timedelta(days=n) for n in range((self.end.date() - begin).days + 1)]
+
+
+def period(name: str, now: datetime) -> Period:
+    name = name.lower()
+    if name not in PERIODS:
+        raise PeriodError(f"unknown period {name!r}: use one of {', '.join(PERIODS)}")
+    days = PERIODS[name]
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return Period(name, None if days is None else midnight - timedelta(days=days - 1), now)
+
+
+def since(text: str, now: datetime) -> datetime | None:
+    """A period name (its start) or a date (`2026-11-01`, midnight UTC)."""
+    if text.lower() in PERIODS:
+        return period(text, now).start
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise PeriodError(
+            f"not a date or period: {text!r} (use YYYY-MM-DD or {', '.join(PERIODS)})"
+        ) from None
+    return datetime(day.year, day.month, day.day, tzinfo=now.tzinfo)
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    revenue: Decimal
+    created: Counter[str]
+
+
+@dataclass(frozen=True)
+class Attention:
+    payment_id: int
+    user_id: int
+    status: str
+    reasons: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Stats:
+    period: Period
+    currency: str
+    by_status: Counter[str]
+    revenue_by_plan: dict[str, Decimal]
+    revenue_by_coin: dict[str, Decimal]
+    paid: int  # purchases finished in the period
+    median_to_pay: timedelta | None
+    subscribers: dict[str, int]
+    days: list[Day]
+    attention: list[Attention] = field(default_factory=list)
+
+    @property
+    def created(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def revenue(self) -> Decimal:
+        return sum(self.revenue_by_plan.values(), Decimal(0))
+
+    def share(self, status: str) -> Decimal | None:
+        """Part of the period's payments that ended in `status` (conversion: finished)."""
+        if not self.created:
+            return None
+        return Decimal(self.by_status.get(status, 0)) / Decimal(self.created)
+
+
+async def shop_stats(
+    db: Database, the_period: Period, currency: str, now: datetime, monitoring: timedelta
+) -> Stats:
+    start, end = the_period.start, None  # periods run up to now: nothing is later
+    async with db.sessions() as session:
+        created = await reports.created_per_day(session, start, end)
+        paid = await reports.paid_per_day(session, start, end)
+        durations = [p - c async for c, p in reports.times_to_pay(session, start, end)]
+        subscribers = await reports.subscribers_per_plan(session, now)
+        attention = await needs_a_human(session, start, now, monitoring)
+    by_status: Counter[str] = Counter()
+    per_day: dict[date, Counter[str]] = defaultdict(Counter)
+    for day, status, n in created:
+        by_status[status] += n
+        per_day[day][status] += n
+    by_plan: dict[str, Decimal] = defaultdict(Decimal)
+    by_coin: dict[str, Decimal] = defaultdict(Decimal)
+    revenue_per_day: dict[date, Decimal] = defaultdict(Decimal)
+    count = 0
+    for day, plan, coin, _currency, price, n in paid:
+        amount = price * n
+        by_plan[plan] += amount
+        by_coin[coin] += amount
+        revenue_per_day[day] += amount
+        count += n
+    first = min([*per_day, *revenue_per_day], default=None)
+    days = [
+        Day(d, revenue_per_day.get(d, Decimal(0)), per_day.get(d, Counter()))
+        for d in the_period.days(first)
+    ]
+    median = statistics.median(durations) if durations else None
+    return Stats(
+        the_period,
+        currency,
+        by_status,
+        dict(sorted(by_plan.items(), key=lambda kv: -kv[1])),
+        dict(sorted(by_coin.items(), key=lambda kv: -kv[1])),
+        count,
+        median,
+        subscribers,
+        days,
+        attention,
+    )
+
+
+async def needs_a_human(
+    session, start: datetime | None, now: datetime, monitoring: timedelta
+) -> list[Attention]:
+    """Payments an operator should look at, newest first, each with its reasons."""
+    found: dict[int, Attention] = {}
+    # failed or refunded ones with nothing paid are candidates too (SQLite cannot compare the
+    # amounts), so read more than are shown
+    candidates = await reports.attention_candidates(session, start, now, 10 * ATTENTION_LIMIT)
+    activated = await reports.activated_payment_ids(session, [p.id for p in candidates])
+    for p in candidates:
+        reasons = []
+        if p.late:
+            reasons.append("paid late" + ("" if p.id in activated else ", plan not activated"))
+        if p.surplus:
+            reasons.append(f"overpaid by {p.surplus.normalize():f} {p.pay_currency}")
+        if p.status == Status.PARTIALLY_PAID and p.expires_at < now:
+            reasons.append(
+                f"expired partially paid: {p.actually_paid.normalize():f} of "
+                f"{p.pay_amount.normalize():f} {p.pay_currency}"
+            )
+        if p.status in (Status.FAILED, Status.REFUNDED) and p.actually_paid > 0:
+            reasons.append(f"{p.status} after {p.actually_paid.normalize():f} arrived")
+        if p.status in (Status.CONFIRMING, Status.CONFIRMED, Status.SENDING) and (
+            p.expires_at + monitoring < now
+        ):
+            reasons.append(f"still {p.status} after the monitoring window")
+        if reasons:
+            found[p.id] = Attention(p.id, p.user_id, p.status, tuple(reasons), p.updated_at)
+    for item in await reports.dead_notices(session, start, ATTENTION_LIMIT):
+        payment_id = int(item.payload.get("payment_id") or 0)
+        reason = f"notice {item.kind} not delivered: {(item.last_error or '')[:80]}"
+        if not payment_id:
+            continue
+        if payment_id in found:
+            old = found[payment_id]
+            found[payment_id] = Attention(
+                old.payment_id, old.user_id, old.status, (*old.reasons, reason), old.at
+            )
+        else:
+            found[payment_id] = Attention(
+                payment_id, item.user_id or 0, "", (reason,), item.created_at
+            )
+    ranked = sorted(found.values(), key=lambda a: (a.at, a.payment_id), reverse=True)
+    return ranked[:ATTENTION_LIMIT]

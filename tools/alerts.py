@@ -1,0 +1,83 @@
+"""Operator alerts: an audit row plus one outbox row per configured operator, each once.
+
+An alert has a `kind` (`alert.*`, worded in English by `bot.notices.OPERATOR_ALERTS`) and a
+`key` naming the situation (`late:42`, `provider_down:nowpayments:...`). Every operator's
+private chat (their platform user id) gets its own outbox row whose dedupe key is the alert's
+key plus the operator, so raising the same alert again reaches nobody twice and writes no
+second audit row. `write` works inside the caller's transaction (a sync `Session`);
+`raise_alert` opens its own through `Database.run` and wakes the relay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal, localcontext
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage import writes
+from storage.db import Database
+from storage.models import AuditEntry
+from tools.clock import Clock
+from tools.money import MONEY, jsonable
+
+log = logging.getLogger(__name__)
+
+
+class OperatorAlerts:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        operators: Mapping[str, Sequence[str]],
+        *,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.operators = {platform: [str(i) for i in ids] for platform, ids in operators.items()}
+        self.on_change = on_change
+
+    def write(
+        self, session: Session, now: datetime, key: str, kind: str, **payload: object
+    ) -> bool:
+        """Queue the alert for every operator and audit it, inside the caller's transaction.
+
+        True when it is new; False for a repeat (nothing written)."""
+        with localcontext(MONEY):  # normalize() rounds to the context's precision
+            exact = {k: v.normalize() if isinstance(v, Decimal) else v for k, v in payload.items()}
+        data = jsonable(exact)  # amounts as exact strings, without trailing zeros
+        recipients = [(p, i) for p, ids in self.operators.items() for i in ids]
+        new = False
+        for platform, op_id in recipients:
+            new |= writes.enqueue(
+                session,
+                chat_platform=platform,
+                chat_id=op_id,
+                user_id=None,
+                kind=kind,
+                payload=data,
+                locale="en",
+                dedupe_key=f"{key}:{platform}:{op_id}",
+                created_at=now,
+            )
+        if not recipients:  # nobody to tell: the audit log alone says whether it is a repeat
+            seen = select(AuditEntry.id).where(
+                AuditEntry.action == kind, AuditEntry.subject == key
+            )
+            new = session.scalars(seen.limit(1)).first() is None
+        if new:
+            writes.audit(session, now, "system", kind, key, **data)
+        return new
+
+    async def raise_alert(self, key: str, kind: str, **payload: object) -> bool:
+        """Write one alert in its own transaction, now, and wake the relay when it is new."""
+        now = self.clock()
+        new = await self.db.run(lambda session: self.write(session, now, key, kind, **payload))
+        if new:
+            log.warning("operator alert %s (%s)", kind, key)
+            self.on_change()
+        return new
