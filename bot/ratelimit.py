@@ -5,6 +5,11 @@ Each limit is a virtual schedule: a key (e.g. the chat) may send again `1/rate` 
 its last reserved slot. `reserve()` books the next slot under every rule that applies and says
 how long to wait for it; `wait()` only looks, so the relay can defer a notification instead of
 blocking behind one busy chat. A 429 from the platform pushes a key back with `pause()`.
+
+A request reaches the platform some time between its booking and its answer, and that time
+varies (a busy event loop, a slow connection). For limits that allow no burst at all (Telegram's
+one message per second per chat) a `spaced` rule therefore counts the next slot from the
+answer as well (`answered()`), so jitter cannot bring two arrivals closer than allowed.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 class Rule:
     key: Hashable
     per_second: float
+    spaced: bool = False  # no bursts: the next send also waits 1/rate after the last answer
 
 
 class Pacer:
@@ -53,6 +59,15 @@ class Pacer:
         if len(self._next) > 50_000:  # forget chats that are long idle
             self._next = {k: v for k, v in self._next.items() if v > now}
         return start - now
+
+    def answered(self, rules: Sequence[Rule]) -> None:
+        """A send under `rules` has just been answered (or failed): its request arrived by now,
+        so a spaced rule's next slot is at least a full interval from here."""
+        now = self._clock()
+        for rule in rules:
+            if rule.spaced:
+                after = now + self._slack / rule.per_second
+                self._next[rule.key] = max(self._next.get(rule.key, after), after)
 
     def pause(self, rules: Sequence[Rule], seconds: float) -> None:
         """The platform said "too many requests": nothing under these rules before then."""

@@ -224,7 +224,7 @@ class TelegramAdapter:
 
     def _rules(self, chat_id: int) -> list[Rule]:
         overall, per_chat, per_group = self._limits
-        rules = [Rule("all", overall), Rule(("chat", chat_id), per_chat)]
+        rules = [Rule("all", overall), Rule(("chat", chat_id), per_chat, spaced=True)]
         if chat_id < 0:  # groups and channels have negative ids
             rules.append(Rule(("group", chat_id), per_group))
         return rules
@@ -293,6 +293,8 @@ class TelegramAdapter:
             raise DeliveryError(f"{type(exc).__name__}: {exc.message}", permanent=True) from None
         except TelegramError as exc:  # network trouble, 5xx, conflicts: worth another try
             raise DeliveryError(f"{type(exc).__name__}: {exc.message}") from None
+        finally:
+            self.pacer.answered(rules)
 
     async def _edit(self, ref: str, text: str, markup: InlineKeyboardMarkup | None) -> str:
         kind, chat, message_id = ref.split(":")
