@@ -133,7 +133,9 @@ class Conversation:
             hinted = normalize_locale(incoming.locale_hint, self.locales)
             if not user.locale_chosen and hinted and user.locale != hinted:
                 user.locale = hinted
-            locale = user.locale or self.default_locale
+            if user.locale is None:  # no hint yet: the shop's default, for the pushes too
+                user.locale = self.default_locale
+            locale = user.locale
             # pushes about payments go to the private chat, never to a group
             chat = incoming.chat_id if incoming.is_private else incoming.private_chat_id
             return Caller(user.id, incoming.platform, chat or incoming.chat_id, locale)

@@ -7,9 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from bot.app import App
 from bot.conversation import clean_text
 from storage.models import Payment
-from tests.helpers import buy
+from tests.conftest import make_config
+from tests.helpers import buy, settle
 
 
 async def _payments(app) -> int:
@@ -109,6 +111,22 @@ async def test_locale_hint_is_used_until_a_choice(app, fake) -> None:
     assert "299,00\xa0$" in reply[0].text
     reply = await fake.say("/plans", user="carol", locale="pt-BR")
     assert "$299.00" in reply[0].text
+
+
+async def test_without_a_hint_replies_and_pushes_speak_the_shops_default(
+    db_url, fake, clock
+) -> None:
+    german_shop = App(make_config(db_url, shop__default_locale="de"), adapters=[fake], clock=clock)
+    await german_shop.start(background=False)
+    try:
+        card = (await fake.say("/buy pro sol", locale=None))[0]  # like the console: no hint
+        assert card.text.startswith("Zahlung #")
+        before = len(fake.sent)
+        await settle(german_shop, clock, 10 * 60, step=30)
+        (warning,) = fake.sent[before:]
+        assert warning.text.startswith("⏳ Zahlung #"), warning.text
+    finally:
+        await german_shop.stop()
 
 
 async def test_start_deep_link_opens_the_flow(app, fake) -> None:
