@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -140,15 +140,26 @@ def claim_due_activation(
     return session.scalars(query).first()
 
 
-def later_activation_exists(session: Session, activation: Activation) -> bool:
-    """Whether the same user holds a non-revoked activation of the same plan ending later
-    (a renewal): that one carries the notices."""
+def covering_activation_exists(
+    session: Session, activation: Activation, better_plans: Sequence[str]
+) -> bool:
+    """Whether the same user holds another non-revoked activation that carries this one's
+    notices: the same plan ending later (a renewal), or a better plan ending no earlier (an
+    upgrade)."""
     query = select(Activation.id).where(
         Activation.user_id == activation.user_id,
-        Activation.plan == activation.plan,
         Activation.revoked_at.is_(None),
-        Activation.period_end > activation.period_end,
         Activation.id != activation.id,
+        or_(
+            and_(
+                Activation.plan == activation.plan,
+                Activation.period_end > activation.period_end,
+            ),
+            and_(
+                Activation.plan.in_(list(better_plans)),
+                Activation.period_end >= activation.period_end,
+            ),
+        ),
     )
     return session.scalars(query.limit(1)).first() is not None
 

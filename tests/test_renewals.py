@@ -184,6 +184,44 @@ async def test_a_revoked_activation_sends_nothing(app, fake, clock) -> None:
     assert plan_messages(fake) == []
 
 
+async def test_an_upgrade_silences_the_lower_plan_until_it_is_revoked(app, fake, clock) -> None:
+    starter = await _activation(app, await buy_and_pay(app, fake, clock, "/buy starter ltc"))
+    clock.advance(DAY.total_seconds())
+    pro = await _activation(app, await buy_and_pay(app, fake, clock, "/buy pro sol"))
+    assert pro.period_start < starter.period_end < pro.period_end  # Pro runs now, ends later
+
+    report = await at(app, clock, starter.period_end - 3 * DAY)
+    assert report.superseded == 1 and report.reminders == 0
+    assert await _notices(app) == []  # no "renew your Starter plan" to a Pro customer
+
+    revoked = await app.desk.revoke("console:admin", "fake:alice", "pro")
+    assert [a.id for a in revoked] == [pro.id]
+    await at(app, clock, starter.period_end - DAY)  # Starter carries its own notices again
+    await at(app, clock, starter.period_end)
+    assert await _notices(app) == [
+        f"activation:{starter.id}:remind:1",
+        f"activation:{starter.id}:lapsed",
+    ]
+    assert [m.text[:22] for m in plan_messages(fake)] == [
+        "🔔 Your Starter plan en",
+        "⌛ Your Starter plan ha",
+    ]
+
+
+async def test_a_lower_plan_bought_later_leaves_the_higher_ones_notices(app, fake, clock) -> None:
+    pro = await _activation(app, await buy_and_pay(app, fake, clock, "/buy pro sol"))
+    clock.advance(DAY.total_seconds())
+    starter = await _activation(app, await buy_and_pay(app, fake, clock, "/buy starter ltc"))
+    assert starter.period_end > pro.period_end
+    await at(app, clock, pro.period_end - 3 * DAY)
+    await at(app, clock, pro.period_end)
+    assert await _notices(app) == [
+        f"activation:{pro.id}:remind:3",
+        f"activation:{starter.id}:remind:3",  # due a day before Pro ends, on its own
+        f"activation:{pro.id}:lapsed",
+    ]
+
+
 @pytest.mark.parametrize("days", [2, 3])
 async def test_a_short_activation_gets_no_stale_reminder(db_url, clock, days) -> None:
     fake = FakeAdapter()

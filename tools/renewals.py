@@ -8,8 +8,10 @@ The rule for everyone who inserts an activation (a payment in `tools.transitions
 operator's grant): set `next_notice_at` to its creation time. The sweeper takes it from there:
 - revoked: silent from then on;
 - superseded: the same user holds a non-revoked activation of the same plan that ends later
-  (a renewal paid before the end starts at this one's end): that one carries the notices, so
-  this one falls silent. This is what stops reminders after a renewal;
+  (a renewal paid before the end starts at this one's end), or of a plan of higher rank that
+  ends no earlier (an upgrade): that one carries the notices, so this one falls silent. This
+  is what stops reminders after a renewal or an upgrade. (An operator's revoke hands the
+  notices back: it wakes the user's other running activations, and this check runs again.)
 - a reminder `reminder_days` before the end, each once; after a pause only the closest due
   one is sent (one message, not several). Reminder moments not after the activation's creation
   are skipped: a 2-day plan gets no "3 days left" the minute it is bought;
@@ -118,7 +120,7 @@ class Renewals:
         if activation.revoked_at is not None:
             activation.next_notice_at = None
             return "revoked"
-        if writes.later_activation_exists(session, activation):
+        if writes.covering_activation_exists(session, activation, self._better(activation)):
             activation.next_notice_at = None
             return "superseded"
         sent = sent_notices(activation.notices_sent)
@@ -141,6 +143,14 @@ class Renewals:
         later = [at for d, at in moments.items() if str(d) not in sent and at > now]
         activation.next_notice_at = min([*later, activation.period_end])
         return "reminders" if due else "scheduled"
+
+    def _better(self, activation: Activation) -> list[str]:
+        """The plans that rank above this activation's plan (none once it is off the shelf:
+        its notices then stop only for a renewal of the same plan)."""
+        if activation.plan not in self.catalog.plan_codes:
+            return []
+        rank = self.catalog.plan(activation.plan).rank
+        return [p.code for p in self.catalog.plans if p.rank > rank]
 
     def _tell(
         self,

@@ -218,9 +218,10 @@ class OperatorDesk:
         user = await self.find_user(ref)
         now = self.clock()
         async with self.db.transaction() as session:
+            running = await reports.activations_of_user(session, user.id, now)
             active = [
                 a
-                for a in await reports.activations_of_user(session, user.id, now)
+                for a in running
                 if a.revoked_at is None and (plan_code is None or a.plan == plan_code.lower())
             ]
             if not active:
@@ -230,6 +231,9 @@ class OperatorDesk:
                 activation.revoked_at = now
                 activation.revoked_by = actor[:100]
                 activation.next_notice_at = None
+            for other in running:  # a plan that went quiet for the revoked one speaks again
+                if other.revoked_at is None and other.next_notice_at is None:
+                    other.next_notice_at = now  # the renewal sweeper decides once more
             writes.audit(
                 session,
                 now,
