@@ -233,6 +233,7 @@ class App:
                 clock=clock,
                 bad_signatures=config.alerts.bad_signatures,
                 bad_signature_window=timedelta(seconds=config.alerts.bad_signature_window_seconds),
+                metrics_token=config.secrets.metrics_token,
             )
             if config.webhooks_needed
             else None

@@ -250,6 +250,7 @@ class Secrets(_Section):
     nowpayments_api_key: str | None = None
     nowpayments_ipn_secret: str | None = None
     openai_api_key: str | None = None
+    metrics_token: str | None = None  # PAYBOT_METRICS_TOKEN: who may read /metrics remotely
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> Secrets:

@@ -3,10 +3,16 @@
 Webhooks rejected for a missing or bad signature (401) are counted in a sliding window on the
 injected clock; a burst of them raises `alert.bad_signatures` for the operators, at most once
 per window.
+
+`/metrics` tells how the shop is doing, so it is not for everyone who can reach the webhooks:
+with `PAYBOT_METRICS_TOKEN` set it wants `Authorization: Bearer <token>`; without, it answers
+only requests made on this machine that no proxy forwarded.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 from collections import Counter, deque
 from datetime import datetime, timedelta
@@ -24,6 +30,7 @@ from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 
 class RejectionBurst:
@@ -62,8 +69,10 @@ class WebhookServer:
         clock: Clock = system_clock,
         bad_signatures: int = 10,
         bad_signature_window: timedelta = timedelta(seconds=60),
+        metrics_token: str | None = None,
     ) -> None:
         self.db = db
+        self.metrics_token = metrics_token
         self.alerts = alerts
         self.clock = clock
         self.bad_signatures = RejectionBurst(bad_signatures, bad_signature_window)
@@ -149,7 +158,33 @@ class WebhookServer:
         ok = await self.db.ping()
         return web.json_response({"database": ok}, status=200 if ok else 503)
 
+    def _metrics_refusal(self, request: web.Request) -> web.Response | None:
+        """None when this request may read the metrics, else the 401 or 403 to answer."""
+        if self.metrics_token:
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {self.metrics_token}"
+            if hmac.compare_digest(given.encode(), expected.encode()):
+                return None
+            return web.Response(
+                text="metrics need Authorization: Bearer <PAYBOT_METRICS_TOKEN>\n",
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="paybot metrics"'},
+            )
+        try:
+            local = ipaddress.ip_address(request.remote or "").is_loopback
+        except ValueError:
+            local = False
+        if local and not any(h in request.headers for h in FORWARDED):
+            return None
+        return web.Response(
+            text="metrics are served to this machine only; set PAYBOT_METRICS_TOKEN to "
+            "scrape them from elsewhere\n",
+            status=403,
+        )
+
     async def metrics(self, request: web.Request) -> web.Response:
+        if (refusal := self._metrics_refusal(request)) is not None:
+            return refusal
         lines = ["# TYPE paybot_ipn_total counter"]
         for key in (
             "applied",

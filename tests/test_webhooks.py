@@ -38,6 +38,38 @@ async def test_health_and_metrics(served, fake) -> None:
         assert 'paybot_agent_turns_total{path="router"} 1' in await response.text()
 
 
+async def test_metrics_stay_on_this_machine_without_a_token(served) -> None:
+    _app, http = served
+    async with http.get("/metrics") as response:  # from 127.0.0.1, directly
+        assert response.status == 200
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"):  # through a proxy
+        async with http.get("/metrics", headers={header: "203.0.113.7"}) as response:
+            assert response.status == 403
+            assert "PAYBOT_METRICS_TOKEN" in await response.text()
+    async with http.get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"}) as response:
+        assert response.status == 200  # health stays public
+
+
+async def test_metrics_with_a_token_want_it_from_everyone(db_url, fake, clock) -> None:
+    environ = {"WEBHOOKS__ENABLED": "true", "WEBHOOKS__PORT": "0", "METRICS_TOKEN": "s3cret"}
+    config = make_config(db_url, **environ)  # PAYBOT_METRICS_TOKEN
+    app = App(config, adapters=[fake], clock=clock)
+    await app.start(background=False)
+    await app.webhooks.start()
+    try:
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{app.webhooks.bound_port}") as http:
+            for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+                async with http.get("/metrics", headers=headers) as response:
+                    assert response.status == 401
+                    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            good = {"Authorization": "Bearer s3cret", "X-Forwarded-For": "203.0.113.7"}
+            async with http.get("/metrics", headers=good) as response:
+                assert response.status == 200
+                assert 'paybot_ipn_total{outcome="applied"} 0' in await response.text()
+    finally:
+        await app.stop()
+
+
 async def test_sandbox_webhook_applies_and_bad_ones_change_nothing(served, fake, clock) -> None:
     app, http = served
     pid = await buy(fake, "/buy pro sol")
