@@ -22,7 +22,7 @@ from bot.agent.router import IntentRouter
 from bot.agent.runner import AgentRunner, AgentSettings
 from bot.config import Config
 from bot.conversation import Conversation
-from bot.i18n import load_catalogs
+from bot.i18n import load_catalogs, load_shop_texts
 from bot.messages import Incoming
 from bot.notifier import Notifier
 from bot.scheduler import Scheduler
@@ -132,6 +132,7 @@ class App:
         self.clock = clock
         self.adapters = {a.platform: a for a in adapters}
         load_catalogs(config.shop.locales)
+        load_shop_texts(config.texts)
         self.db = Database(config.database.url)
         self.catalog = Catalog.from_config(config.plans, config.coins, config.shop.price_currency)
         self.alerts = OperatorAlerts(

@@ -277,6 +277,8 @@ class Config(_Section):
     telegram: TelegramConfig = TelegramConfig()
     discord: DiscordConfig = DiscordConfig()
     secrets: Secrets = Secrets()
+    # the shop's own words (plan features) in other languages: [texts.de] "1 project" = "..."
+    texts: dict[str, dict[str, str]] = {}
 
     @model_validator(mode="after")
     def _catalogs(self) -> Config:
@@ -287,6 +289,9 @@ class Config(_Section):
         for code in list(self.plans) + list(self.coins):
             if not code.isascii() or not code.isalnum() or code != code.lower():
                 raise ValueError(f"code {code!r} must be lower-case ASCII letters and digits")
+        unknown = sorted(set(self.texts) - set(self.shop.locales))
+        if unknown:
+            raise ValueError(f"texts for {', '.join(unknown)}: not in shop.locales")
         ranks = [p.rank for p in self.plans.values()]
         if len(set(ranks)) != len(ranks):
             raise ValueError("plan ranks must be unique")

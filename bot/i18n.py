@@ -1,6 +1,8 @@
 """Translations (gettext catalogs read with Babel) and locale-aware formatting.
 
 The locale lives in a context variable for one handler or one delivery; `_()` reads it.
+The shop's own words from `config.toml` (plan features) are not in the catalogs: `[texts.<lang>]`
+translates them, and `shop_text()` looks them up (the configured text when there is none).
 Log lines are never translated.
 """
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime, format_timedelta
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -26,6 +29,7 @@ DOMAIN = "paybot"
 
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("paybot_locale", default="en")
 _catalogs: dict[str, NullTranslations] = {}
+_shop_texts: dict[str, dict[str, str]] = {}
 
 
 def load_catalogs(locales: Iterable[str], directory: Path = LOCALES_DIR) -> None:
@@ -41,6 +45,23 @@ def load_catalogs(locales: Iterable[str], directory: Path = LOCALES_DIR) -> None
         write_mo(buffer, catalog)
         buffer.seek(0)
         _catalogs[lang] = Translations(buffer, domain=DOMAIN)
+
+
+def load_shop_texts(texts: Mapping[str, Mapping[str, str]]) -> None:
+    """The shop's own words per language (`[texts.<lang>]` in the config), replacing any
+    loaded before."""
+    _shop_texts.clear()
+    _shop_texts.update({lang: dict(words) for lang, words in texts.items()})
+
+
+def shop_text(text: str) -> str:
+    """One of the shop's own words in the current language, as configured when untranslated."""
+    return _shop_texts.get(_current.get(), {}).get(text, text)
+
+
+def listing(items: Iterable[str]) -> str:
+    """Shop words as the current language lists them ("A, B, and C", "A、B和C")."""
+    return format_list([shop_text(i) for i in items], locale=_current.get())
 
 
 def normalize_locale(hint: str | None, supported: Iterable[str]) -> str | None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.i18n import _, crypto, duration, money, when
+from bot.i18n import _, crypto, duration, listing, money, when
 from bot.messages import Button, ChatRef, Outgoing
 from tools import cards as c
 from tools.qr import qr_png
@@ -326,7 +326,7 @@ def _plans(card: c.PlansCard, target: ChatRef) -> Outgoing:
                 mark=mark,
                 price=money(plan.price, plan.currency),
                 days=plan.period_days,
-                features=", ".join(plan.features),
+                features=listing(plan.features),
             )
         )
     lines.append(
@@ -348,7 +348,7 @@ def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:
                 plan=card.current.name, end=when(card.expires_at)
             )
         ]
-        lines.append(_("Features: {features}").format(features=", ".join(card.current.features)))
+        lines.append(_("Features: {features}").format(features=listing(card.current.features)))
     buttons: tuple[Button, ...] = ()
     if card.next_plan and card.price_difference is not None:
         key = (
@@ -360,7 +360,7 @@ def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:
             key.format(
                 plan=card.next_plan.name,
                 diff=money(card.price_difference, card.next_plan.currency),
-                features=", ".join(card.added_features),
+                features=listing(card.added_features),
             )
         )
         buttons = (

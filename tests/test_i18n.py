@@ -60,6 +60,44 @@ def test_the_shipped_configuration_speaks_every_language() -> None:
     assert load_config(LOCALES_DIR.parent / "config.toml", {}).shop.locales == LOCALES
 
 
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_every_shipped_plan_feature_is_translated(lang: str) -> None:
+    from bot.config import load_config
+
+    config = load_config(LOCALES_DIR.parent / "config.toml", {})
+    features = {f for plan in config.plans.values() for f in plan.features}
+    texts = config.texts[lang]
+    assert sorted(features - texts.keys()) == []
+    assert [f for f in features if texts[f] == f] == []
+    assert sorted(texts.keys() - features) == []  # no leftovers from features since renamed
+
+
+def test_the_features_of_a_plan_read_in_the_customers_language() -> None:
+    from bot.i18n import listing, load_shop_texts
+
+    load_shop_texts({"de": {"Daily reports": "Tägliche Berichte", "API access": "API-Zugang"}})
+    try:
+        items = ["1 project", "Daily reports", "API access"]
+        with using_locale("en"):
+            assert listing(items) == "1 project, Daily reports, and API access"
+        with using_locale("de"):  # untranslated words stay as configured
+            assert listing(items) == "1 project, Tägliche Berichte und API-Zugang"
+        with using_locale("ja"):
+            assert listing(items) == "1 project、Daily reports、API access"
+    finally:
+        load_shop_texts({})
+
+
+def test_texts_for_a_language_the_shop_does_not_speak_are_refused(tmp_path) -> None:
+    from bot.config import ConfigError, load_config
+
+    config = tmp_path / "config.toml"
+    shipped = (LOCALES_DIR.parent / "config.toml").read_text()
+    config.write_text(shipped + '\n[texts.pt]\n"1 project" = "1 projeto"\n')
+    with pytest.raises(ConfigError, match="texts for pt: not in shop.locales"):
+        load_config(config, {})
+
+
 def test_template_matches_the_source_code() -> None:
     """Every `_()` string in the code is in the template (catalogs are not stale)."""
     found: set[str] = set()

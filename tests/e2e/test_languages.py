@@ -93,6 +93,9 @@ async def test_a_whole_purchase_in_the_customers_language(shop, nowpayments, clo
         assert await nowpayments.send_ipn(remote, body, url=hook) == 200
     await settle(app, clock)
     await say("/history")
+    await say("/plans")  # every plan's features
+    (mine,) = await say("/plan")  # the customer's plan and what the next one adds
+    assert mine.text.count("\n") >= 2
     async with app.db.sessions() as session:
         assert (await session.get(Payment, pid)).status == "finished"
         activations = await session.scalar(
@@ -107,5 +110,6 @@ async def test_a_whole_purchase_in_the_customers_language(shop, nowpayments, clo
     }
     for kind, mark in kinds.items():
         assert any(t.startswith(mark) for t in texts), f"no {kind} notice"
-    leaked = [(f, t) for t in texts for f in english_fragments(lang) if f in t]
+    english = english_fragments(lang) | {f for p in app.config.plans.values() for f in p.features}
+    leaked = [(f, t) for t in texts for f in english if f in t]
     assert leaked == []
