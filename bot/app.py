@@ -222,7 +222,9 @@ class App:
         self.scheduler.every("sweep", timers.sweep_interval_seconds, self.countdown.sweep)
         self.scheduler.every("reconcile", POLL_EVERY, self.reconciler.poll)
         self.scheduler.every("renewals", subscriptions.check_every_seconds, self.renewals.sweep)
-        self.notifier = Notifier(self.db, self.catalog, self.adapters, clock, alerts=self.alerts)
+        self.notifier = Notifier(
+            self.db, self.catalog, self.adapters, clock, alerts=self.alerts, renewals=self.renewals
+        )
         self.webhooks = (
             WebhookServer(
                 self.db,

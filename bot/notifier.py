@@ -29,6 +29,7 @@ from storage.models import OutboxItem, Payment
 from tools.alerts import OperatorAlerts
 from tools.catalog import Catalog
 from tools.clock import Clock
+from tools.renewals import Renewals
 from tools.views import payment_view
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,10 @@ class Notifier:
         give_up_after: timedelta = timedelta(hours=24),
         idle_seconds: float = 1.0,
         alerts: OperatorAlerts | None = None,
+        renewals: Renewals | None = None,
     ) -> None:
         self.db = db
+        self.renewals = renewals
         self.alerts = alerts
         self.catalog = catalog
         self.adapters = dict(adapters)
@@ -155,6 +158,8 @@ class Notifier:
             await self._defer(item, wait)
             return None
         try:
+            if not await self._still_relevant(item):
+                return "skipped"
             messages = self._render(item, target, payments)
             if not messages:  # outdated (a warning for a payment that moved on): not sent
                 return "skipped"
@@ -176,6 +181,13 @@ class Notifier:
             await self._failed(item, DeliveryError(repr(exc)))
             return None
         return "sent"
+
+    async def _still_relevant(self, item: OutboxItem) -> bool:
+        """A reminder queued before the customer renewed, upgraded or lost the plan is not
+        delivered any more (one lookup, for reminders only)."""
+        if item.kind != "plan.reminder" or self.renewals is None:
+            return True
+        return await self.renewals.still_current(int(item.payload["activation_id"]))
 
     def _render(
         self, item: OutboxItem, target: ChatRef, payments: dict[int, Payment]

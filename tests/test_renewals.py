@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.adapters.base import DeliveryError
 from bot.adapters.fake import FakeAdapter
 from bot.app import App
 from bot.config import Config, load_config
@@ -279,6 +280,23 @@ async def test_a_reminder_held_up_past_the_end_is_not_delivered(app, fake, clock
         f"activation:{activation.id}:lapsed",
     ]
     assert [m.text.split(" plan ")[1][:9] for m in plan_messages(fake)] == ["has ended"]
+
+
+async def test_a_reminder_held_up_until_after_a_renewal_is_not_delivered(app, fake, clock) -> None:
+    old = await _activation(app, await buy_and_pay(app, fake, clock, "/buy pro sol"))
+    fake.fail_next(DeliveryError("platform unreachable", retry_after=3600))
+    await at(app, clock, old.period_end - 3 * DAY)  # queued; its delivery fails for an hour
+    assert await _notices(app) == [f"activation:{old.id}:remind:3"]
+    await buy_and_pay(app, fake, clock, "/buy pro sol")  # renewed in the meantime
+    clock.advance(3600)
+    while await app.notifier.drain():
+        pass
+    async with app.db.sessions() as session:
+        row = (
+            await session.scalars(select(OutboxItem).where(OutboxItem.kind == "plan.reminder"))
+        ).one()
+    assert row.status == "skipped"
+    assert plan_messages(fake) == []
 
 
 async def test_no_reminders_when_none_are_configured(db_url, clock) -> None:

@@ -144,6 +144,21 @@ class Renewals:
         activation.next_notice_at = min([*later, activation.period_end])
         return "reminders" if due else "scheduled"
 
+    async def still_current(self, activation_id: int) -> bool:
+        """Whether the activation still carries its own notices (not revoked, not covered by a
+        renewal or an upgrade): the relay asks before delivering a reminder queued earlier."""
+
+        def check(session: Session) -> bool:
+            activation = session.get(Activation, activation_id)
+            if activation is None or activation.revoked_at is not None:
+                return False
+            return not writes.covering_activation_exists(
+                session, activation, self._better(activation)
+            )
+
+        async with self.db.sessions() as session:
+            return await session.run_sync(check)
+
     def _better(self, activation: Activation) -> list[str]:
         """The plans that rank above this activation's plan (none once it is off the shelf:
         its notices then stop only for a renewal of the same plan)."""
