@@ -304,7 +304,7 @@ async def test_provider_down_then_up_is_reported_once_each(
         "[operator] the payment provider nowpayments has been unreachable since "
         "2026-11-21 12:05:01 UTC; last error: "
     )
-    assert "not reachable" in text
+    assert text.endswith("last error: create_payment: HTTP 503")  # the cause, not a shrug
     clock.advance(30)
     await fake.say("/buy pro sol")  # still down: no second alert
     await assert_alerted(np_shop, ops, "alert.provider_down", "unreachable since")
@@ -324,6 +324,15 @@ async def test_provider_down_then_up_is_reported_once_each(
     await fake.say("/status")
     await assert_alerted(np_shop, ops, "alert.provider_up", "answers again")
     assert (await _payment(np_shop, pid)).status == "waiting"
+
+
+async def test_reconcile_says_why_the_provider_did_not_answer(np_shop, nowpayments, fake):
+    pid = await buy(fake, "/buy pro btc")
+    nowpayments.fail_next = [503] * 10
+    report = await np_shop.desk.reconcile("console:admin", None)
+    assert report.unreadable == [
+        (pid, "The payment provider is not reachable. (HTTP 503)"),
+    ]
 
 
 async def test_a_refusal_is_an_answer_and_ends_an_outage(

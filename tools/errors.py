@@ -19,9 +19,11 @@ class ShopError(Exception):
 
 
 class ProviderError(Exception):
-    """The payment provider refused or failed; `code` is one of the ShopError codes."""
+    """The payment provider refused or failed; `code` is one of the ShopError codes. `detail`
+    is the technical cause, for operators and logs only (customers see the code's message)."""
 
-    def __init__(self, code: str, message: str, **params: Any) -> None:
+    def __init__(self, code: str, message: str, *, detail: str = "", **params: Any) -> None:
         super().__init__(message)
         self.code = code
+        self.detail = detail
         self.params = params

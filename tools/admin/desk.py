@@ -343,7 +343,8 @@ class OperatorDesk:
         for payment, answer in await asyncio.gather(*(read(p) for p in payments)):
             report.checked += 1
             if isinstance(answer, ProviderError):
-                report.unreadable.append((payment.id, str(answer)))
+                reason = f"{answer} ({answer.detail})" if answer.detail else str(answer)
+                report.unreadable.append((payment.id, reason))
                 continue
             if _agrees(payment, answer):
                 continue

@@ -198,7 +198,9 @@ class NowPaymentsProvider:
         log.error(
             "NOWPayments %s %s failed after %s tries: %s", method, path, self._retries + 1, problem
         )
-        raise ProviderError("provider_down", "The payment provider is not reachable.")
+        raise ProviderError(
+            "provider_down", "The payment provider is not reachable.", detail=problem
+        )
 
     def _client_error(self, path: str, response: httpx.Response) -> ProviderError:
         try:

@@ -90,7 +90,8 @@ class WatchedProvider:
         now = self._clock()
         if self._failing_since is None:
             self._failing_since = now
-        self._last_error = f"{call}: {exc}"[:300]
+        cause = getattr(exc, "detail", "") or str(exc) or type(exc).__name__
+        self._last_error = f"{call}: {cause}"[:300]
         if self._alerted or now - self._failing_since < self._down_after:
             return
         self._alerted = True  # before the await: concurrent failures raise it once
