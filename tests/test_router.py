@@ -290,6 +290,40 @@ def test_ambiguous_usdt_keeps_raw_token(router: IntentRouter, text: str, token: 
     assert route(router, text) == ("create_crypto_payment", {"plan": "pro", "coin": token})
 
 
+@pytest.mark.parametrize(
+    ("text", "tool", "coin"),
+    [
+        (
+            "¿Cuántos USDT por la red TRC20 necesito para el Business?",
+            "get_payment_estimate",
+            "usdttrc20",
+        ),
+        ("buy business with usdt, the erc20 one", "create_crypto_payment", "usdterc20"),
+        ("buy business with usdt, is it erc20 or trc20?", "create_crypto_payment", "usdt"),
+    ],
+)
+def test_a_network_named_elsewhere_settles_usdt(router, text: str, tool: str, coin: str) -> None:
+    assert route(router, text) == (tool, {"plan": "business", "coin": coin})
+
+
+@pytest.mark.parametrize(
+    ("text", "args"),
+    [
+        ("プロプランをライトコインで購入します", {"plan": "pro", "coin": "ltc"}),
+        ("スタータープランを契約したい", {"plan": "starter"}),
+        ("我想用比特币买专业版", {"plan": "pro", "coin": "btc"}),
+    ],
+)
+def test_plan_names_in_local_script(router: IntentRouter, text: str, args: dict) -> None:
+    assert route(router, text) == ("create_crypto_payment", args)
+
+
+def test_local_plan_names_follow_the_catalog() -> None:
+    """ "プロ" means the plan named Pro only where the shop sells one."""
+    router = IntentRouter({"basic": ["Basic"]}, COINS)
+    assert "plan" not in router.route("プロプランをライトコインで購入します").args
+
+
 def test_two_coins_leave_coin_out(router: IntentRouter) -> None:
     assert route(router, "which coin should i choose for pro, btc or eth?") == (
         "recommend_best_currency",

@@ -134,11 +134,16 @@ class IntentRouter:
         self._coins = _aliases(coins)
         # first word of multi-word coin aliases shared by several coins: "usdt", "tether"
         self._coin_prefixes: dict[str, set[str]] = {}
+        # ... and the words that tell them apart anywhere in the message: "usdt ... trc20"
+        self._coin_qualifiers: dict[str, dict[str, set[str]]] = {}
         for code, names in coins.items():
             for name in names:
                 words = [fold(t) for t in _TOKEN_RE.findall(name.lower())]
                 if len(words) > 1:
                     self._coin_prefixes.setdefault(words[0], set()).add(code)
+                    qualifiers = self._coin_qualifiers.setdefault(words[0], {})
+                    for word in words[1:]:
+                        qualifiers.setdefault(word, set()).add(code)
         self._max_ngram = 1 + max(
             len(_TOKEN_RE.findall(n)) for t in (plans, coins) for v in t.values() for n in v
         )
@@ -158,10 +163,14 @@ class IntentRouter:
         for lex in LEXICONS.values():
             self._compile(lex)
             negations.extend(lex["negations"])
-            for name, alias in lex["coin_names"].items():  # "比特币" -> whatever "bitcoin" is
-                codes = self._coins.get(fold(alias))
-                if codes:
-                    self._coins.setdefault(fold(name), set()).update(codes)
+            for index, names in (
+                (self._coins, lex["coin_names"]),
+                (self._plans, lex["plan_names"]),
+            ):
+                for name, alias in names.items():  # "比特币" -> whatever "bitcoin" is here
+                    codes = index.get(fold(alias))
+                    if codes:
+                        index.setdefault(fold(name), set()).update(codes)
         self._negation = re.compile("|".join(f"(?:{n})" for n in negations))
         # every CJK word the router knows: the dictionary that cuts runs of CJK characters
         known = (
@@ -299,8 +308,16 @@ class IntentRouter:
                         t.entity, t.value = kind, value
                     return n
         codes = self._coin_prefixes.get(toks[i].key, set())
-        if len(codes) > 1:  # bare "usdt" / "tether": let the tool list the networks
-            toks[i].entity, toks[i].value = "coin", toks[i].raw
+        if len(codes) > 1:  # bare "usdt" / "tether": a network named elsewhere, or the tool
+            qualifiers = self._coin_qualifiers[toks[i].key]  # lists the networks
+            named = {
+                code
+                for t in toks
+                if t.key not in self._coins and len(qualifiers.get(t.key, codes)) < len(codes)
+                for code in qualifiers[t.key]
+            }
+            value = next(iter(named)) if len(named) == 1 else toks[i].raw
+            toks[i].entity, toks[i].value = "coin", value
             return 1
         return 0
 

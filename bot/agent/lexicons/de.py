@@ -101,7 +101,7 @@ DE: Lexicon = {
     "not_plan_after": frozenset("monat jahr woche tag".split()),
     "domain": frozenset(
         """plan* abo* tarif* coin* *wahrung* krypto* token* *zahl* preis* kost* rechnung*
-        geld gebuhr* verlauf *historie transaktion* status bestell* kauf* netzwerk* wallet
+        geld gebuhr* verlauf *historie transaktion* status bestellung* kauf* netzwerk* wallet
         buch* sprache* sprich* sprechen""".split()
     ),
     "languages": {
@@ -109,6 +109,7 @@ DE: Lexicon = {
         "chinesisch": "zh", "japanisch": "ja",
     },
     "coin_names": {},
+    "plan_names": {},
     "negations": (r"\b(?:nicht|kein\w*|nie|niemals|storniere\w*)\b",),
 }
 # fmt: on

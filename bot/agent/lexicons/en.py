@@ -42,6 +42,7 @@ EN: Lexicon = {
             "would like": 0.8, "take": 0.8, "paid+with": 1.0,
         },
         "retry_failed_payment": {
+            "timed out": 2.0, "fresh quote": 3.0, "new quote": 3.0,
             "retry": 4.0, "re try": 4.0, "try again": 3.0, "again": 1.5, "redo": 3.0,
             "restart": 3.0, "once more": 2.0, "one more time": 2.0, "fail*": 1.5, "expired": 1.0,
             "try": 0.5, "try+again": 1.5,
@@ -106,6 +107,7 @@ EN: Lexicon = {
         "mandarin": "zh", "japanese": "ja",
     },
     "coin_names": {},
+    "plan_names": {},
     "negations": (r"\b(?:not|don'?t|doesn'?t|never|cancel|stop)\b",),
 }
 # fmt: on

@@ -43,6 +43,7 @@ ES: Lexicon = {
             "sale": 0.5, "necesito": 0.5, "seria": 0.5,
         },
         "create_crypto_payment": {
+            "suscribe*": 3.0, "genera*+pago": 3.0, "porfa": 0.3,
             "comprar": 3.0, "compro": 3.0, "compra": 2.5, "adquirir": 3.0, "suscribir*": 3.0,
             "contratar": 3.0, "contrato": 2.5, "pedir": 2.0, "pagar": 2.0, "pago con": 1.0,
             "mejorar": 2.5, "renovar": 2.5, "crear": 3.0, "crea": 3.0, "factura": 2.0,
@@ -50,12 +51,15 @@ ES: Lexicon = {
             "tomo": 1.0,
         },
         "retry_failed_payment": {
+            "caduco": 1.5, "nueva cotizacion": 3.0, "nuevo presupuesto": 3.0,
+            "nueva+cotizacion": 2.0,
             "reintent*": 4.0, "volver a intentar": 3.0, "vuelve a intentar": 3.0,
             "de nuevo": 2.0, "otra vez": 2.0, "nuevamente": 2.0, "repet*": 3.0, "rehacer": 3.0,
             "fallo": 1.5, "fallido": 1.5, "fallada": 1.5, "intent*": 0.5, "expirado": 1.0,
             "caducado": 1.0, "reinicia*": 3.0,
         },
         "check_payment_status": {
+            "entro": 2.0, "ya+entro": 3.0, "transferencia": 1.0,
             "estado": 2.5, "confirm*": 2.0, "llego": 2.5, "llegado": 2.5, "recibi*": 2.0,
             "proces*": 2.0, "completad*": 1.5, "listo": 1.5, "donde+pago": 2.0,
             "pagado": 1.2, "pague": 1.2, "ya+pague": 3.0, "ya+pagado": 3.0, "no+activ*": 1.5,
@@ -70,10 +74,12 @@ ES: Lexicon = {
             "he+pagado": 1.5, "registro": 2.0, "cuantos+pagos": 2.0,
         },
         "language": {
+            "^pon": 1.0, "pon+bot": 1.5,
             "idioma": 3.0, "idiomas": 3.0, "lengua": 2.0, "habl*": 1.5, "cambia*": 1.0,
             "en": 0.8, "responde*": 1.0, "escrib*": 0.5,
         },
         "help": {
+            "puedes hacer": 3.0, "que+haces": 2.5,
             "^hola": 2.0, "^buenas": 2.0, "^buenos dias": 2.5, "^buenas tardes": 2.5,
             "^buenas noches": 2.5, "ayuda": 2.5, "ayudar*": 2.0, "ayudame": 2.5,
             "que puedes hacer": 3.0, "que sabes hacer": 3.0, "comandos": 2.5,
@@ -113,6 +119,7 @@ ES: Lexicon = {
         "frances": "fr", "chino": "zh", "japones": "ja",
     },
     "coin_names": {},
+    "plan_names": {},
     "negations": (r"\bno (?:quiero|deseo|voy|necesito|compr\w*|pag\w*|me)\b",
                   r"\b(?:nunca|cancela\w*|anula\w*)\b"),
 }

@@ -20,6 +20,7 @@ FR: Lexicon = {
             "vaut+peine": 2.5, "apporte*": 2.5,
         },
         "recommend_best_currency": {
+            "avantageu*": 2.5, "de preference": 2.5, "quelle+crypto*": 1.0,
             "recommand*": 3.0, "conseill*": 3.0, "suggere*": 3.0, "suggerer": 3.0,
             "meilleur*": 1.5, "moins cher*": 3.5, "plus bas": 1.5, "frais": 1.0, "devrais": 1.2,
             "dois": 1.0,
@@ -42,6 +43,7 @@ FR: Lexicon = {
             "ferait": 0.5,
         },
         "create_crypto_payment": {
+            "je prends": 3.0,
             "acheter": 3.0, "achete": 3.0, "achat": 2.5, "commander": 3.0, "commande": 2.0,
             "souscrire": 3.0, "abonner": 3.0, "prendre": 1.0, "prends": 1.5, "payer": 2.0,
             "paie": 2.0, "paierai": 2.0, "payerai": 2.0, "abonne moi": 3.0,
@@ -113,6 +115,7 @@ FR: Lexicon = {
         "chinois": "zh", "japonais": "ja",
     },
     "coin_names": {},
+    "plan_names": {},
     "negations": (r"\b(?:pas|jamais|annule\w*)\b",),
 }
 # fmt: on

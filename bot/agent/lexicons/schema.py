@@ -39,6 +39,7 @@ class Lexicon(TypedDict):
     # probably chatter: "can you recommend a good movie"
     languages: dict[str, str]  # a language's name -> its code ("französisch" -> "fr")
     coin_names: dict[str, str]  # a local coin name -> a catalog alias ("比特币" -> "bitcoin")
+    plan_names: dict[str, str]  # a local spelling of a plan name -> the name ("プロ" -> "pro")
     negations: tuple[str, ...]  # regexes: a message matching one never starts a payment
 
 
