@@ -135,9 +135,7 @@ class App:
         load_shop_texts(config.texts)
         self.db = Database(config.database.url)
         self.catalog = Catalog.from_config(config.plans, config.coins, config.shop.price_currency)
-        self.alerts = OperatorAlerts(
-            self.db, clock, config.operators.model_dump(), on_change=self._changed
-        )
+        self.alerts = OperatorAlerts(self.db, clock, config.operators.ids, on_change=self._changed)
         self.provider = make_provider(config, self.db, self.catalog, clock, self.alerts)
         timers = config.timers
         settings = PaymentSettings(
@@ -194,6 +192,7 @@ class App:
             shop_name=config.shop.name,
             currency=config.shop.price_currency,
             monitoring=settings.monitoring,
+            zone=config.operators.timezone,
         )
         self.conversation = Conversation(
             self.db,
@@ -206,7 +205,7 @@ class App:
             sandbox_platforms=SANDBOX_COMMAND_PLATFORMS
             if config.provider.name == "sandbox"
             else frozenset(),
-            operators=config.operators.model_dump(),
+            operators=config.operators.ids,
             operator_commands=self.operator_commands,
         )
         self.countdown = Countdown(self.events)

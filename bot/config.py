@@ -12,6 +12,7 @@ import tomllib
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -210,6 +211,23 @@ class OperatorsConfig(_Section):
     console: list[str] = []
     telegram: list[str] = []
     discord: list[str] = []
+    timezone: str = "UTC"  # the operators' days: stats periods, export dates, times shown
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin"
+            ) from None
+        return name
+
+    @property
+    def ids(self) -> dict[str, list[str]]:
+        """The operators' user ids per platform."""
+        return {"console": self.console, "telegram": self.telegram, "discord": self.discord}
 
 
 class ConsoleConfig(_Section):

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.types import local_date
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 
@@ -29,6 +31,9 @@ class DatabaseError(Exception):
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    dbapi_connection.create_function(  # type: ignore[attr-defined]
+        "paybot_local_date", 2, local_date, deterministic=True
+    )
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

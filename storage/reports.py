@@ -29,6 +29,15 @@ def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+def _day(session: AsyncSession, column: Any, zone: str) -> Any:
+    """The calendar day of `column` in time zone `zone` (an IANA name), as SQL."""
+    if zone == "UTC":
+        return func.date(column)
+    if session.bind.dialect.name == "sqlite":
+        return func.paybot_local_date(column, zone)
+    return func.date(func.timezone(zone, func.timezone("UTC", column)))  # stored naive UTC
+
+
 def _between(column: Any, start: datetime | None, end: datetime | None) -> list[Any]:
     where = []
     if start is not None:
@@ -42,10 +51,11 @@ def _between(column: Any, start: datetime | None, end: datetime | None) -> list[
 
 
 async def created_per_day(
-    session: AsyncSession, start: datetime | None, end: datetime | None
+    session: AsyncSession, start: datetime | None, end: datetime | None, zone: str = "UTC"
 ) -> list[tuple[date, str, int]]:
-    """(day, status, count) of the purchases created in the period (top-ups not counted)."""
-    day = func.date(Payment.created_at)
+    """(day in `zone`, status, count) of the purchases created in the period (top-ups not
+    counted)."""
+    day = _day(session, Payment.created_at, zone)
     query = (
         select(day, Payment.status, func.count())
         .where(Payment.parent_payment_id.is_(None), *_between(Payment.created_at, start, end))
@@ -55,11 +65,11 @@ async def created_per_day(
 
 
 async def paid_per_day(
-    session: AsyncSession, start: datetime | None, end: datetime | None
+    session: AsyncSession, start: datetime | None, end: datetime | None, zone: str = "UTC"
 ) -> list[tuple[date, str, str, str, Any, int]]:
-    """(day paid, plan, coin, price currency, price, count) of the purchases finished in the
-    period. Prices come from the catalog, so there are few distinct ones to multiply."""
-    day = func.date(Payment.paid_at)
+    """(day paid in `zone`, plan, coin, price currency, price, count) of the purchases finished
+    in the period. Prices come from the catalog, so there are few distinct ones to multiply."""
+    day = _day(session, Payment.paid_at, zone)
     query = (
         select(
             day,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.engine import Dialect
@@ -55,3 +57,17 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=32)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_date(stored: str | None, zone: str) -> str | None:
+    """The calendar day, in time zone `zone`, of a time as SQLite stores it (naive UTC text).
+    SQLite knows no time zones; the database registers this as `paybot_local_date`."""
+    if stored is None:
+        return None
+    moment = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    return moment.astimezone(_zone(zone)).date().isoformat()

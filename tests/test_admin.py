@@ -289,3 +289,71 @@ async def test_a_granted_plan_is_reminded_before_it_ends_like_a_paid_one(shop, c
     (reminder,) = [m for m in fake.sent if "plan ends on" in m.text]
     assert reminder.target.chat_id == "erin" and "Business" in reminder.text
     assert [b.action for b in reminder.buttons] == ["/recommend business"]  # no coin yet
+
+
+@pytest.fixture
+async def auckland(db_url: str, clock: ManualClock):
+    """The seeded shop run from Auckland: 12:00 UTC on Nov 21 is 01:00 on Nov 22 there."""
+    fake = FakeAdapter("telegram")
+    config = make_config(
+        db_url, OPERATORS__TELEGRAM=f'["{OP}"]', OPERATORS__TIMEZONE="Pacific/Auckland"
+    )
+    app = App(config, adapters=[fake], clock=clock)
+    await app.start(background=False)
+    await seed(app, fake, clock)
+    yield app, fake
+    await app.stop()
+
+
+async def test_the_operators_days_are_in_their_time_zone(auckland, clock) -> None:
+    app, fake = auckland
+    clock.now = clock.now.replace(
+        hour=22, minute=30, second=0, microsecond=0
+    )  # 11:30 on Nov 22 in Auckland
+    text, _chart = await admin(fake, "stats today")
+    assert text.text.startswith("Stats today: 2026-11-22 – 2026-11-22 11:30:00 Pacific/Auckland")
+    assert "Revenue: 1,197 USD from 3 paid purchases" in text.text  # bought at 01:00 local
+    stats = await app.operator_commands.stats("7d")
+    assert [d.day.isoformat() for d in stats.days if d.revenue] == ["2026-11-22"]
+    assert stats.days[-1].day.isoformat() == "2026-11-22" and len(stats.days) == 7
+
+    (ledger,) = await admin(fake, "export 2026-11-22 2026-11-22")
+    assert ledger.text == "Settlement ledger: 5 payments."
+    (before,) = await admin(fake, "export 2026-11-21 2026-11-21")
+    assert before.text == "Settlement ledger: 0 payments."
+
+    clock.now = clock.now.replace(
+        day=22, hour=10, minute=30, second=0, microsecond=0
+    )  # 23:30 on Nov 22 there
+    text, _chart = await admin(fake, "stats today")
+    assert "Revenue: 1,197 USD" in text.text  # still Nov 22 in Auckland (UTC says Nov 22 too,
+    clock.now = clock.now.replace(hour=11, minute=30)  # but at 00:30 on Nov 23 it is over)
+    text, _chart = await admin(fake, "stats today")
+    assert "Revenue: 0 USD from 0 paid purchases" in text.text
+
+
+async def test_the_same_moment_in_utc_is_another_day(shop, clock) -> None:
+    app, fake, _ = shop
+    clock.now = clock.now.replace(day=22, hour=10, minute=30, second=0, microsecond=0)
+    text, _chart = await admin(fake, "stats today")
+    assert text.text.startswith("Stats today: 2026-11-22 – 2026-11-22 10:30:00 UTC")
+    assert "Revenue: 0 USD from 0 paid purchases" in text.text  # they were paid on Nov 21
+
+
+def test_an_unknown_time_zone_is_refused(db_url) -> None:
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown time zone 'Mars/Olympus'"):
+        make_config(db_url, OPERATORS__TIMEZONE="Mars/Olympus")
+
+
+def test_a_day_that_changes_the_clocks_is_23_or_25_hours_long() -> None:
+    from datetime import UTC, datetime
+
+    from bot.admin.commands import export_range
+
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+    spring = export_range("2026-03-29", "2026-03-29", now, "Europe/Berlin")
+    assert spring == (datetime(2026, 3, 28, 23, tzinfo=UTC), datetime(2026, 3, 29, 22, tzinfo=UTC))
+    autumn = export_range("2026-10-25", "2026-10-25", now, "Europe/Berlin")
+    assert autumn[1] - autumn[0] == timedelta(hours=25)

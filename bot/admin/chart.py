@@ -33,7 +33,7 @@ def stats_chart(stats: Stats, shop_name: str) -> bytes:
     revenue, payments = figure.subplots(2, 1, sharex=True)
     revenue.bar(positions, [float(d.revenue) for d in stats.days], color="#2e7d32")
     revenue.set_ylabel(stats.currency)
-    revenue.set_title(f"{shop_name}: revenue per day ({stats.period.name}, UTC)")
+    revenue.set_title(f"{shop_name}: revenue per day ({stats.period.name}, {stats.period.zone})")
     bottom = [0] * len(days)
     for status, colour in STATUS_COLOURS.items():
         counts = [d.created.get(status, 0) for d in stats.days]

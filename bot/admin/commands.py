@@ -18,6 +18,7 @@ from argparse import Namespace
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.admin import report
 from bot.admin.chart import stats_chart
@@ -26,7 +27,15 @@ from bot.messages import Button
 from storage.db import Database
 from tools.admin.desk import AdminError, OperatorDesk
 from tools.admin.ledger import write_ledger
-from tools.admin.stats import PeriodError, Stats, needs_a_human, period, shop_stats, since
+from tools.admin.stats import (
+    PeriodError,
+    Stats,
+    midnight,
+    needs_a_human,
+    period,
+    shop_stats,
+    since,
+)
 from tools.catalog import Catalog
 from tools.clock import Clock
 
@@ -47,13 +56,13 @@ class Reply:
 
 
 def export_range(
-    start: str | None, end: str | None, now: datetime
+    start: str | None, end: str | None, now: datetime, zone: str = "UTC"
 ) -> tuple[datetime | None, datetime | None]:
-    """FROM and TO days (UTC, both included) → [start, end) for the ledger query."""
-    first = since(start, now) if start else None
-    last = since(end, now) if end else None
-    if last is not None:
-        last += timedelta(days=1)
+    """FROM and TO days (in `zone`, both included) → [start, end) for the ledger query."""
+    first = since(start, now, zone) if start else None
+    last = since(end, now, zone) if end else None
+    if last is not None:  # the next local midnight (a day is not always 24 hours)
+        last = midnight(last.astimezone(ZoneInfo(zone)).date() + timedelta(days=1), zone)
     if first and last and first >= last:
         raise PeriodError("FROM must not be after TO")
     return first, last
@@ -70,7 +79,9 @@ class OperatorCommands:
         shop_name: str,
         currency: str,
         monitoring: timedelta,
+        zone: str = "UTC",
     ) -> None:
+        self.zone = zone  # the operators' time zone: their days and the times they read
         self.desk = desk
         self.db = db
         self.catalog = catalog
@@ -83,16 +94,19 @@ class OperatorCommands:
     async def run(self, actor: str, args: Namespace) -> list[Reply]:
         """Answer one command for a chat; a refused one is answered with the reason."""
         try:
-            return await getattr(self, f"_{args.command}")(actor, args)
+            with report.in_zone(self.zone):
+                return await getattr(self, f"_{args.command}")(actor, args)
         except (AdminError, PeriodError) as exc:
             return [Reply(str(exc), refused=True)]
 
     async def stats(self, name: str) -> Stats:
         now = self.clock()
-        return await shop_stats(self.db, period(name, now), self.currency, now, self.monitoring)
+        the_period = period(name, now, self.zone)
+        return await shop_stats(self.db, the_period, self.currency, now, self.monitoring)
 
     def stats_text(self, stats: Stats) -> str:
-        return report.stats_text(stats, self.plan_names)
+        with report.in_zone(self.zone):
+            return report.stats_text(stats, self.plan_names)
 
     async def chart(self, stats: Stats) -> bytes:
         return await asyncio.to_thread(stats_chart, stats, self.shop_name)
@@ -115,12 +129,12 @@ class OperatorCommands:
         now = self.clock()
         async with self.db.sessions() as session:
             items = await needs_a_human(
-                session, period(args.period, now).start, now, self.monitoring
+                session, period(args.period, now, self.zone).start, now, self.monitoring
             )
         return [Reply(report.attention_text(items, shown=50))]
 
     async def _export(self, actor: str, args: Namespace) -> list[Reply]:
-        start, end = export_range(args.start, args.end, self.clock())
+        start, end = export_range(args.start, args.end, self.clock(), self.zone)
         name = f"ledger-{args.start or 'start'}-{args.end or 'now'}.csv"
         folder = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX))
         path = folder / name
@@ -155,7 +169,8 @@ class OperatorCommands:
         return [
             Reply(
                 f"Granted {self.plan_names.get(a.plan, a.plan)} to {args.ref} from "
-                f"{report.at(a.period_start)} to {report.at(a.period_end)} UTC; they are told."
+                f"{report.at(a.period_start)} to {report.at(a.period_end)} {report.zone()}; "
+                "they are told."
             )
         ]
 
@@ -169,7 +184,7 @@ class OperatorCommands:
         return [Reply(f"Queued {item.kind} of payment #{args.payment_id} again.")]
 
     async def _reconcile(self, actor: str, args: Namespace) -> list[Reply]:
-        start = since(args.since, self.clock())
+        start = since(args.since, self.clock(), self.zone)
         found = await self.desk.reconcile(actor, start, apply=args.apply)
         text = report.reconcile_text(found, args.since, args.apply)
         buttons: tuple[Button, ...] = ()

@@ -1,10 +1,15 @@
 """Operator answers as plain text: short lines that read the same in Telegram, Discord and a
-terminal. Money keeps every digit it has; times are UTC."""
+terminal. Money keeps every digit it has; times are in the operators' time zone (`in_zone`,
+UTC unless `[operators] timezone` says otherwise), and say which."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from storage.models import Payment
 from tools.admin.desk import Reconciliation, Story, UserFacts
@@ -20,8 +25,27 @@ def amount(value: Decimal | None, currency: str = "") -> str:
     return f"{value:,f} {currency.upper()}".strip()  # every digit it has, never a float
 
 
+_zone: ContextVar[str] = ContextVar("paybot_operator_zone", default="UTC")
+
+
+@contextmanager
+def in_zone(zone: str) -> Iterator[None]:
+    """Write the times of the answers made inside in `zone` (an IANA name)."""
+    token = _zone.set(zone)
+    try:
+        yield
+    finally:
+        _zone.reset(token)
+
+
+def zone() -> str:
+    return _zone.get()
+
+
 def at(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+    if not moment:
+        return "-"
+    return moment.astimezone(ZoneInfo(_zone.get())).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def percent(share: Decimal | None) -> str:
@@ -40,7 +64,7 @@ def span(delta: timedelta | None) -> str:
 def stats_text(stats: Stats, plan_names: dict[str, str]) -> str:
     p = stats.period
     since = at(p.start)[:10] if p.start else "the beginning"
-    lines = [f"Stats {p.name}: {since} – {at(p.end)} UTC"]
+    lines = [f"Stats {p.name}: {since} – {at(p.end)} {zone()}"]
     lines.append(
         f"Revenue: {amount(stats.revenue, stats.currency)} from {stats.paid} paid "
         f"purchase{'s' if stats.paid != 1 else ''}"

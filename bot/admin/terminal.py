@@ -72,7 +72,7 @@ async def _stats(app: App, args: Namespace) -> int:
 
 
 async def _export(app: App, args: Namespace, actor: str) -> int:
-    start, end = export_range(args.start, args.end, app.clock())
+    start, end = export_range(args.start, args.end, app.clock(), app.operator_commands.zone)
     total = await ledger_size(app.db, start, end)
     with contextlib.ExitStack() as stack:
         out: TextIO = (

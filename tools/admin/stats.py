@@ -1,8 +1,9 @@
 """Shop stats for a period: payments by status, conversion, revenue per plan and coin (exact
 `Decimal`s in the price currency), median time to pay, subscribers, and what needs a human.
 
-Periods are whole UTC days up to now: `today`, `7d` (today and the six days before), `30d`,
-or `all`. Payments count in the period they were created in; revenue counts when it was paid.
+Periods are whole days up to now in the operators' time zone (`[operators] timezone`, UTC by
+default): `today`, `7d` (today and the six days before), `30d`, or `all`. Payments count in the
+period (and on the day) they were created in; revenue counts when it was paid.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from storage import reports
 from storage.db import Database
@@ -30,35 +32,49 @@ class Period:
     name: str
     start: datetime | None  # None: since the first payment
     end: datetime
+    zone: str = "UTC"  # whose days these are
 
     def days(self, first: date | None) -> list[date]:
         """Every day of the period (from the first day with data when it has no start)."""
-        begin = self.start.date() if self.start else first
+        begin = self.local(self.start).date() if self.start else first
         if begin is None:
             return []
-        return [begin + timedelta(days=n) for n in range((self.end.date() - begin).days + 1)]
+        last = self.local(self.end).date()
+        return [begin + timedelta(days=n) for n in range((last - begin).days + 1)]
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(ZoneInfo(self.zone))
 
 
-def period(name: str, now: datetime) -> Period:
+def midnight(day: date, zone: str) -> datetime:
+    """The first moment of `day` in `zone`, in UTC (zoneinfo settles days that begin in a
+    daylight-saving gap)."""
+    local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(zone))
+    return local.astimezone(UTC)
+
+
+def period(name: str, now: datetime, zone: str = "UTC") -> Period:
     name = name.lower()
     if name not in PERIODS:
         raise PeriodError(f"unknown period {name!r}: use one of {', '.join(PERIODS)}")
     days = PERIODS[name]
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return Period(name, None if days is None else midnight - timedelta(days=days - 1), now)
+    if days is None:
+        return Period(name, None, now, zone)
+    today = now.astimezone(ZoneInfo(zone)).date()
+    return Period(name, midnight(today - timedelta(days=days - 1), zone), now, zone)
 
 
-def since(text: str, now: datetime) -> datetime | None:
-    """A period name (its start) or a date (`2026-11-01`, midnight UTC)."""
+def since(text: str, now: datetime, zone: str = "UTC") -> datetime | None:
+    """A period name (its start) or a date (`2026-11-01`, its midnight in `zone`)."""
     if text.lower() in PERIODS:
-        return period(text, now).start
+        return period(text, now, zone).start
     try:
         day = date.fromisoformat(text)
     except ValueError:
         raise PeriodError(
             f"not a date or period: {text!r} (use YYYY-MM-DD or {', '.join(PERIODS)})"
         ) from None
-    return datetime(day.year, day.month, day.day, tzinfo=now.tzinfo)
+    return midnight(day, zone)
 
 
 @dataclass(frozen=True)
@@ -110,8 +126,8 @@ async def shop_stats(
 ) -> Stats:
     start, end = the_period.start, None  # periods run up to now: nothing is later
     async with db.sessions() as session:
-        created = await reports.created_per_day(session, start, end)
-        paid = await reports.paid_per_day(session, start, end)
+        created = await reports.created_per_day(session, start, end, the_period.zone)
+        paid = await reports.paid_per_day(session, start, end, the_period.zone)
         durations = [p - c async for c, p in reports.times_to_pay(session, start, end)]
         subscribers = await reports.subscribers_per_plan(session, now)
         attention = await needs_a_human(session, start, now, monitoring)
