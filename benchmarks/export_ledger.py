@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -20,23 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from storage.db import Database  # noqa: E402
+from benchmarks.fresh import fresh_database  # noqa: E402
 from tests.test_ledger_memory import seed_payments  # noqa: E402
 from tools.admin.ledger import write_ledger  # noqa: E402
 
 
 async def main(payments: int, url: str | None) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        db = Database(url or f"sqlite+aiosqlite:///{folder}/bench.db")
-        if url:  # a fresh schema on a server database
-            async with db.engine.begin() as conn:
-                await conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
-                await conn.exec_driver_sql("CREATE SCHEMA public")
-        await db.upgrade()
+    async with fresh_database(url) as (db, folder):
         started = time.perf_counter()
         await seed_payments(db, payments)
         print(f"seeded {payments:,} payments in {time.perf_counter() - started:.1f} s")
-        out_path = Path(folder) / "ledger.csv"
+        out_path = folder / "ledger.csv"
         started = time.perf_counter()
         with out_path.open("w", newline="") as out:
             written = await write_ledger(db, out, None, None)
@@ -52,7 +45,6 @@ async def main(payments: int, url: str | None) -> None:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         print(f"peak Python memory while exporting: {peak / 1e6:.1f} MB")
-        await db.close()
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ async def test_stats_answer_how_much_in_what_and_what_needs_a_human(shop) -> Non
     assert "per plan: Business 599 USD, Pro 598 USD" in text.text
     assert "per coin: BTC 599 USD, ETH 299 USD, SOL 299 USD" in text.text
     assert "Payments created: 5 · conversion 60.0% · expired 20.0% · failed 0.0%" in text.text
-    assert "Median time to pay: " in text.text
+    assert "Median time to pay: 1m 30s" in text.text  # 0 s (dave), 90 s (alice), 16 min
     assert "Active subscribers: Business 1, Pro 2" in text.text
     assert f"#{ids['late']} (finished): paid late" in text.text
     assert f"#{ids['over']} (finished): overpaid by " in text.text
@@ -357,3 +357,34 @@ def test_a_day_that_changes_the_clocks_is_23_or_25_hours_long() -> None:
     assert spring == (datetime(2026, 3, 28, 23, tzinfo=UTC), datetime(2026, 3, 29, 22, tzinfo=UTC))
     autumn = export_range("2026-10-25", "2026-10-25", now, "Europe/Berlin")
     assert autumn[1] - autumn[0] == timedelta(hours=25)
+
+
+@pytest.mark.parametrize(("waits", "median"), [([10, 20, 40], 20), ([10, 20, 40, 100], 30)])
+async def test_the_median_time_to_pay_is_worked_out_by_the_database(
+    db_url, waits: list[int], median: int
+) -> None:
+    from sqlalchemy import update
+
+    from storage import reports
+    from storage.db import Database
+    from tests.test_ledger_memory import START, seed_payments
+
+    db = Database(db_url)
+    await db.upgrade()
+    try:
+        await seed_payments(db, len(waits))
+        async with db.transaction() as session:
+            for n, wait in enumerate(waits, 1):
+                await session.execute(
+                    update(Payment)
+                    .where(Payment.order_id == f"order-{n}")
+                    .values(paid_at=START + timedelta(seconds=n + wait, microseconds=250_000))
+                )
+        async with db.sessions() as session:
+            found = await reports.median_time_to_pay(session, None, None)
+            assert found == timedelta(seconds=median, microseconds=250_000)
+            assert (
+                await reports.median_time_to_pay(session, START + timedelta(days=9), None) is None
+            )
+    finally:
+        await db.close()

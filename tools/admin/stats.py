@@ -8,7 +8,6 @@ period (and on the day) they were created in; revenue counts when it was paid.
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -128,7 +127,7 @@ async def shop_stats(
     async with db.sessions() as session:
         created = await reports.created_per_day(session, start, end, the_period.zone)
         paid = await reports.paid_per_day(session, start, end, the_period.zone)
-        durations = [p - c async for c, p in reports.times_to_pay(session, start, end)]
+        median = await reports.median_time_to_pay(session, start, end)
         subscribers = await reports.subscribers_per_plan(session, now)
         attention = await needs_a_human(session, start, now, monitoring)
     by_status: Counter[str] = Counter()
@@ -151,7 +150,6 @@ async def shop_stats(
         Day(d, revenue_per_day.get(d, Decimal(0)), per_day.get(d, Counter()))
         for d in the_period.days(first)
     ]
-    median = statistics.median(durations) if durations else None
     return Stats(
         the_period,
         currency,
