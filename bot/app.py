@@ -7,7 +7,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from langchain.chat_models import init_chat_model
@@ -119,6 +119,16 @@ def _bare_provider(
     )
 
 
+def served_platforms(config: Config, running: Iterable[str]) -> set[str]:
+    """The chat platforms this shop serves, whose operators get alerts: those running here,
+    those the config enables, and the console when it enables none (the laptop shop, where
+    `paybot chat` is the chat). A console operator left in the config of a Telegram shop gets
+    no alerts that would wait forever for a console to run."""
+    enabled = {"telegram": config.telegram.enabled, "discord": config.discord.enabled}
+    chats = {platform for platform, on in enabled.items() if on}
+    return {*running, *chats, *(() if chats else ("console",))}
+
+
 class App:
     def __init__(
         self,
@@ -135,7 +145,9 @@ class App:
         load_shop_texts(config.texts)
         self.db = Database(config.database.url)
         self.catalog = Catalog.from_config(config.plans, config.coins, config.shop.price_currency)
-        self.alerts = OperatorAlerts(self.db, clock, config.operators.ids, on_change=self._changed)
+        served = served_platforms(config, self.adapters)
+        alerted = {p: ids for p, ids in config.operators.ids.items() if p in served}
+        self.alerts = OperatorAlerts(self.db, clock, alerted, on_change=self._changed)
         self.provider = make_provider(config, self.db, self.catalog, clock, self.alerts)
         timers = config.timers
         settings = PaymentSettings(

@@ -381,3 +381,16 @@ def test_bad_alert_settings_name_the_key(key: str, value: str, expected: str) ->
         load_config(ROOT / "config.toml", {f"PAYBOT_ALERTS__{key}": value})
     assert expected in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_alerts_go_to_the_platforms_the_shop_serves(db_url) -> None:
+    """A console operator is alerted in the laptop shop (or while a console runs), not in a
+    Telegram shop, where their alerts would wait forever for a console."""
+    from bot.app import served_platforms
+
+    laptop = make_config(db_url)
+    assert served_platforms(laptop, []) == {"console"}
+    assert served_platforms(laptop, ["fake"]) == {"console", "fake"}
+    telegram = make_config(db_url, TELEGRAM__ENABLED="true", TELEGRAM_TOKEN="1:x")
+    assert served_platforms(telegram, []) == {"telegram"}  # `paybot admin` on that server
+    assert served_platforms(telegram, ["telegram", "console"]) == {"telegram", "console"}

@@ -251,15 +251,29 @@ async def test_injected_429s_are_delivered_after_retry_after(tg_app, telegram) -
     assert [r.status for r in telegram.calls("sendMessage")].count(429) == 3
 
 
-async def test_a_blocked_user_is_dead_after_one_attempt(tg_app, telegram) -> None:
-    telegram.block(USER)
-    await _enqueue(tg_app, [USER])
-    await until(lambda: _outbox(tg_app), lambda rows: "dead" in rows, 5)
-    async with tg_app.db.sessions() as session:
-        row, alert = (await session.scalars(select(OutboxItem).order_by(OutboxItem.id))).all()
+async def test_a_blocked_user_is_dead_after_one_attempt(db_url, telegram) -> None:
+    operator = 777
+    config = telegram_config(db_url, telegram, OPERATORS__TELEGRAM=f'["{operator}"]')
+    assert config.operators.console == ["admin"]  # left in the shipped config: not alerted
+    app = App(config, adapters=[from_config(config)], clock=system_clock)
+    await app.start()
+    try:
+        telegram.block(USER)
+        await _enqueue(app, [USER])
+        told = await telegram.wait_for(lambda f: _calls(f, "sendMessage", operator))
+        async with app.db.sessions() as session:
+            row, alert = (await session.scalars(select(OutboxItem).order_by(OutboxItem.id))).all()
+    finally:
+        await app.stop()
     assert (row.status, row.attempts) == ("dead", 1)
-    assert alert.kind == "alert.dead_notice"  # the operators are told
-    assert len(telegram.calls("sendMessage")) == 1
+    assert (alert.kind, alert.chat_platform, alert.chat_id) == (
+        "alert.dead_notice",
+        "telegram",
+        str(operator),
+    )  # the operator is told, in Telegram; nothing waits for a console that is not running
+    assert told[0].params["text"].startswith("[operator]")
+    tries = [r for r in telegram.calls("sendMessage") if str(r.chat_id) == str(USER)]
+    assert [r.status for r in tries] == [403]  # one attempt, never retried
 
 
 async def test_webhook_mode_checks_the_secret(db_url, telegram) -> None:
