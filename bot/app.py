@@ -51,6 +51,7 @@ from tools.transitions import PaymentEvents
 log = logging.getLogger(__name__)
 SANDBOX_COMMAND_PLATFORMS = frozenset({"console", "fake"})
 POLL_EVERY = 5.0  # seconds between reconciliation runs
+ANSWER_GRACE = 5.0  # seconds a message being answered may take to finish when stopping
 
 
 def offline_model(catalog: Catalog) -> OfflineRouterModel:
@@ -258,6 +259,7 @@ class App:
                     raise RuntimeError("webhook routes need the webhook server")
                 self.webhooks.add_route(path, handler)
         self._relay: asyncio.Task[None] | None = None
+        self._handling: set[asyncio.Task[object]] = set()  # messages being answered
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _changed(self) -> None:
@@ -269,10 +271,14 @@ class App:
         adapter = self.adapters[incoming.platform]
         key = (incoming.platform, incoming.user_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
+        task = asyncio.current_task()
+        if task is not None:
+            self._handling.add(task)
         try:
             async with lock:
                 await self.conversation.handle(incoming, reply or adapter.send)
         finally:
+            self._handling.discard(task)  # type: ignore[arg-type]
             if not lock.locked() and self._locks.get(key) is lock:
                 del self._locks[key]
 
@@ -300,10 +306,23 @@ class App:
             await self.webhooks.stop()
         for adapter in self.adapters.values():
             await adapter.stop()
+        await self._finish_answers()
         close = getattr(self.provider, "close", None)
         if close is not None:
             await close()
         await self.db.close()
+
+    async def _finish_answers(self) -> None:
+        """Let the messages still being answered finish (the adapters hand their events to
+        tasks of their own), then cancel the slow ones, all before the database closes: a
+        handler cut off inside a database call on a closed database could never end."""
+        pending = self._handling - {asyncio.current_task()}
+        if not pending:
+            return
+        _done, late = await asyncio.wait(pending, timeout=ANSWER_GRACE)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def settled(self, platform: str, user: str, *, waiting: bool = True) -> bool:
         """Nothing left to happen for this user: no payment whose money is on its way (and,

@@ -266,3 +266,22 @@ async def test_no_secret_or_address_is_ever_sent_to_the_model(
     assert "open payments: #1 pro" in sent  # the prompt names the caller's own payment
     assert OPENAI_KEY not in sent and "Authorization" not in sent
     assert payment.pay_address not in sent  # addresses are only on the card, never retyped
+
+
+async def test_stopping_lets_an_answer_in_progress_finish(db_url, model_server, fake, clock):
+    """The adapters hand messages to tasks of their own; stopping waits for those answers
+    (up to a grace period) before it closes the database under them."""
+    import asyncio
+
+    app = App(hosted_config(db_url, model_server.url), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    text = "what about pro?"
+    model_bound(app, text)
+    model_server.then(Delay(0.5, Reply("Pro is $299 for 30 days.")))
+    answering = asyncio.create_task(fake.say(text))
+    while not model_server.requests:  # noqa: ASYNC110 - until the message is with the model
+        await asyncio.sleep(0.01)
+    await app.stop()
+    assert answering.done()  # stop() waited for it
+    (reply,) = answering.result()
+    assert reply.text == "Pro is $299 for 30 days."
