@@ -302,6 +302,7 @@ class App:
             self._relay.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._relay
+        await self._finish_answers(cancel=False)  # while the chats can still carry them
         if self.webhooks is not None:
             await self.webhooks.stop()
         for adapter in self.adapters.values():
@@ -312,17 +313,18 @@ class App:
             await close()
         await self.db.close()
 
-    async def _finish_answers(self) -> None:
+    async def _finish_answers(self, *, cancel: bool = True) -> None:
         """Let the messages still being answered finish (the adapters hand their events to
-        tasks of their own), then cancel the slow ones, all before the database closes: a
-        handler cut off inside a database call on a closed database could never end."""
+        tasks of their own) for up to `ANSWER_GRACE`; then, with `cancel`, cancel the slow
+        ones and wait for them, before the database closes under them."""
         pending = self._handling - {asyncio.current_task()}
         if not pending:
             return
         _done, late = await asyncio.wait(pending, timeout=ANSWER_GRACE)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        if cancel and late:
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def settled(self, platform: str, user: str, *, waiting: bool = True) -> bool:
         """Nothing left to happen for this user: no payment whose money is on its way (and,
