@@ -1,5 +1,5 @@
-"""Discord, on discord.py 2.x, inside paybot's event loop (with `discord_commands`, the slash
-commands, and `discord_cards`, how messages look: the only modules that import `discord`).
+"""Discord, on discord.py 2.x, inside paybot's event loop (the only module that imports
+`discord`).
 
 Slash commands (`app_commands`, descriptions localized through a `Translator`) and buttons
 (persistent `DynamicItem`s with stable `paybot:<command>` custom ids, so they keep working after
@@ -7,15 +7,13 @@ a restart) become `Incoming` lines; DMs and messages that mention the bot are fr
 interaction is deferred at once (Discord allows 3 s) and answered through the interaction:
 ephemerally in a server, so payment details stay private, and in the DM in a DM. Pushes go by
 DM; cards are embeds with the QR attached and a live `<t:UNIX:R>` countdown, edited in place.
-
-Message refs: `m:CHANNEL:MESSAGE` (a message the bot can edit any time) and `e:CHANNEL:MESSAGE`
-(an ephemeral reply: editable only through its interaction, for 15 minutes).
+Plain helpers that need no SDK live in `discord_support`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import io
 import logging
 import shlex
 import time
@@ -27,18 +25,44 @@ import discord
 from discord import app_commands
 
 from bot.adapters.base import DeliveryError, Handler, RateLimited, Send
-from bot.adapters.discord_cards import ActionButton, message_parts
-from bot.adapters.discord_commands import CatalogTranslator, slash_commands
-from bot.i18n import _, language_name, using_locale
-from bot.messages import ChatRef, Incoming, Outgoing
+from bot.adapters.discord_support import (
+    COLOURS,
+    PLATFORM,
+    delivery_error,
+    matching,
+    message_ref,
+    nonce,
+    remember,
+    to_incoming,
+)
+from bot.i18n import _, language_name, normalize_locale, using_locale
+from bot.messages import Button, ChatRef, Outgoing
 from bot.ratelimit import Pacer, Rule
 
 log = logging.getLogger(__name__)
-PLATFORM = "discord"
 CHANNEL = "channel:"  # chat ids of server channels; a bare id is the user's DM
-TOKEN_LIFE = 15 * 60 - 30  # seconds an interaction's token can still edit its replies
 SEND_TIMEOUT = 20.0  # discord.py retries 5xx itself; past this the relay tries again later
 CANNOT_DM = 50007
+BARE = ("start", "help", "plans", "plan", "currencies")
+
+
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paybot:(?P<action>.+)"):
+    """A button whose custom id is the command it runs (`paybot:/status 42`)."""
+
+    def __init__(self, action: str, label: str = "…") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label[:80], custom_id=f"paybot:{action}", style=discord.ButtonStyle.primary
+            )
+        )
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(cls, interaction, item, match) -> ActionButton:
+        return cls(match["action"], item.label or "…")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.client.adapter.on_button(interaction, self.action)
 
 
 class _Client(discord.AutoShardedClient):  # asks Discord where its gateway is
@@ -48,6 +72,26 @@ class _Client(discord.AutoShardedClient):  # asks Discord where its gateway is
 
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
+
+
+class _Translator(app_commands.Translator):
+    """Command and option descriptions in every shipped language (Discord localizations)."""
+
+    def __init__(self, locales: Sequence[str]) -> None:
+        self.locales = list(locales)
+
+    async def translate(self, string, locale, context) -> str | None:
+        code = normalize_locale(locale.value, self.locales)
+        msgid = string.extras.get("msgid")
+        if code is None or msgid is None:
+            return None
+        with using_locale(code):
+            return _(msgid)[:100]
+
+
+def _text(msgid: str) -> app_commands.locale_str:
+    """An English description (Discord's default) that Discord also gets in every language."""
+    return app_commands.locale_str(msgid[:100], msgid=msgid)
 
 
 class DiscordAdapter:
@@ -123,9 +167,9 @@ class DiscordAdapter:
             await asyncio.gather(self._runner, return_exceptions=True)
 
     async def _sync_commands(self) -> None:
-        await self.tree.set_translator(CatalogTranslator(self.locales))
+        await self.tree.set_translator(_Translator(self.locales))
         with using_locale("en"):  # the source texts; the translator adds every language
-            for command in slash_commands(self.on_command, self.menu(), self.choices):
+            for command in self._commands():
                 self.tree.add_command(command)
         if not self.settings.guild_ids:  # global commands reach every server, after a while
             await self.tree.sync()
@@ -133,6 +177,67 @@ class DiscordAdapter:
             guild = discord.Object(guild_id)
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
+
+    def _commands(self) -> list[app_commands.Command]:
+        run = self.on_command
+
+        async def bare(interaction: discord.Interaction) -> None:
+            await run(interaction)
+
+        @app_commands.describe(plan=_text(_("The plan, e.g. pro")))
+        async def plan_only(interaction: discord.Interaction, plan: str | None = None) -> None:
+            await run(interaction, plan)
+
+        @app_commands.describe(
+            plan=_text(_("The plan, e.g. pro")), coin=_text(_("The coin, e.g. sol"))
+        )
+        async def plan_coin(interaction: discord.Interaction, plan: str, coin: str) -> None:
+            await run(interaction, plan, coin)
+
+        @app_commands.describe(payment=_text(_("The payment number, e.g. 42")))
+        async def payment_only(
+            interaction: discord.Interaction, payment: app_commands.Range[int, 1] | None = None
+        ) -> None:
+            await run(interaction, payment)
+
+        @app_commands.describe(count=_text(_("How many payments (1-20)")))
+        async def count_only(
+            interaction: discord.Interaction, count: app_commands.Range[int, 1, 20] | None = None
+        ) -> None:
+            await run(interaction, count)
+
+        @app_commands.describe(code=_text(_("The language")))
+        async def language(interaction: discord.Interaction, code: str) -> None:
+            await run(interaction, code)
+
+        @app_commands.guild_only()
+        @app_commands.default_permissions(administrator=True)
+        @app_commands.describe(command="Operator command and its arguments")
+        async def admin(interaction: discord.Interaction, command: str = "") -> None:
+            await run(interaction, *command.split())
+
+        shapes = {"recommend": plan_only, "estimate": plan_coin, "buy": plan_coin}
+        shapes |= {"status": payment_only, "retry": payment_only, "history": count_only}
+        shapes |= {"language": language} | dict.fromkeys(BARE, bare)
+        commands = []
+        for name, description in self.menu():
+            command = app_commands.Command(
+                name=name, description=_text(description), callback=shapes[name]
+            )
+            for param in command._params.keys() & self.choices.keys():
+                command.autocomplete(param)(self._completer(param))
+            commands.append(command)
+        commands.append(
+            app_commands.Command(name="admin", description="Operator commands", callback=admin)
+        )
+        return commands
+
+    def _completer(self, param: str):
+        async def complete(interaction, current: str) -> list[app_commands.Choice[str]]:
+            found = matching(self.choices[param], current)
+            return [app_commands.Choice(name=name, value=code) for name, code in found]
+
+        return complete
 
     # --- incoming ------------------------------------------------------------------------
 
@@ -162,9 +267,9 @@ class DiscordAdapter:
         self, interaction: discord.Interaction, *, text: str = "", button: str | None = None
     ) -> None:
         user = interaction.user
-        _remember(self._recent, user.id, interaction)
-        pressed = _ref(interaction.message) if interaction.message else None
-        incoming = _incoming(  # answers are private: the user's DM is the conversation
+        remember(self._recent, user.id, interaction)
+        pressed = message_ref(interaction.message) if interaction.message else None
+        incoming = to_incoming(  # answers are private: the user's DM is the conversation
             user, str(user.id), True, text, button, pressed, str(interaction.locale)
         )
         if self._handler is not None:
@@ -188,7 +293,7 @@ class DiscordAdapter:
             return
         if self._handler is not None:
             await self._handler(
-                _incoming(message.author, target, private, text, None, _ref(message))
+                to_incoming(message.author, target, private, text, None, message_ref(message))
             )
 
     # --- outgoing ------------------------------------------------------------------------
@@ -199,17 +304,17 @@ class DiscordAdapter:
         async def reply(message: Outgoing) -> str | None:
             try:
                 if message.edit_of and message.edit_of == pressed:
-                    await interaction.edit_original_response(**message_parts(message, edit=True))
+                    await interaction.edit_original_response(**self._parts(message, edit=True))
                     self._keep_editable(interaction, pressed)
                     return pressed
                 if message.edit_of:
                     return await self.send(message)
                 sent = await interaction.followup.send(
-                    ephemeral=ephemeral, wait=True, **message_parts(message)
+                    ephemeral=ephemeral, wait=True, **self._parts(message)
                 )
             except discord.HTTPException as exc:
-                raise _delivery_error(exc) from None
-            ref = _ref(sent)
+                raise delivery_error(exc) from None
+            ref = message_ref(sent)
             self._keep_editable(interaction, ref)
             return ref
 
@@ -217,7 +322,7 @@ class DiscordAdapter:
 
     def _keep_editable(self, interaction: discord.Interaction, ref: str | None) -> None:
         if ref and ref.startswith("e:"):
-            _remember(self._editable, int(ref.rsplit(":", 1)[1]), interaction.followup)
+            remember(self._editable, int(ref.rsplit(":", 1)[1]), interaction.followup)
 
     def _rules(self, chat_id: str) -> list[Rule]:
         overall, per_channel = self._limits
@@ -236,7 +341,7 @@ class DiscordAdapter:
                 return message.edit_of
             channel = await self._channel(message.target.chat_id)
             sent = await asyncio.wait_for(
-                channel.send(nonce=_nonce(message.key), **message_parts(message)), SEND_TIMEOUT
+                channel.send(nonce=nonce(message.key), **self._parts(message)), SEND_TIMEOUT
             )
         except discord.RateLimited as exc:  # longer than discord.py itself waits
             self.pacer.pause(rules, exc.retry_after)
@@ -244,11 +349,11 @@ class DiscordAdapter:
         except discord.HTTPException as exc:
             if getattr(exc, "code", 0) == CANNOT_DM:
                 await self._tell_dms_closed(message.target.chat_id)
-            raise _delivery_error(exc) from None
+            raise delivery_error(exc) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
         self._told_closed.discard(int(message.target.chat_id.removeprefix(CHANNEL)))
-        return _ref(sent)
+        return message_ref(sent)
 
     async def _channel(self, chat_id: str) -> discord.abc.Messageable:
         if chat_id.startswith(CHANNEL):
@@ -257,7 +362,7 @@ class DiscordAdapter:
 
     async def _edit(self, message: Outgoing) -> None:
         kind, channel_id, message_id = message.edit_of.split(":")
-        parts = message_parts(message, edit=True)
+        parts = self._parts(message, edit=True)
         if kind == "m":
             channel = self.client.get_partial_messageable(int(channel_id))
             await channel.get_partial_message(int(message_id)).edit(**parts)
@@ -285,55 +390,42 @@ class DiscordAdapter:
         except discord.HTTPException as exc:
             log.info("could not tell %s that their DMs are closed: %s", user_id, exc)
 
-
-def _remember(store: dict[int, tuple[Any, float]], key: int, value: Any) -> None:
-    """Keep `value` for as long as an interaction token lives (expired entries are ignored
-    when read, and swept out only when the store grows large)."""
-    now = time.monotonic()
-    if len(store) > 10_000:
-        for old in [k for k, (_v, until) in store.items() if until <= now]:
-            del store[old]
-    store[key] = (value, now + TOKEN_LIFE)
-
-
-def _incoming(
-    user: discord.abc.User,
-    chat_id: str,
-    private: bool,
-    text: str,
-    button: str | None,
-    message_id: str | None,
-    locale: str | None = None,
-) -> Incoming:
-    return Incoming(
-        platform=PLATFORM,
-        chat_id=chat_id,
-        user_id=str(user.id),
-        user_name=user.display_name,
-        locale_hint=locale,
-        is_private=private,
-        text=text,
-        button=button,
-        message_id=message_id,
-        private_chat_id=str(user.id),
-    )
+    def _parts(self, message: Outgoing, *, edit: bool = False) -> dict[str, Any]:
+        """Outgoing → discord.py keyword arguments: cards (payment messages, pictures) are
+        embeds with the QR attached; other answers are plain, escaped text."""
+        parts: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+        if message.payment_id or message.image:
+            text = message.markdown or discord.utils.escape_markdown(message.text)
+            embed = discord.Embed(
+                description=text[:4096], colour=COLOURS.get(message.extra.get("status", ""))
+            )
+            if message.image_name and (message.image or edit):
+                embed.set_image(url=f"attachment://{message.image_name}")
+            if message.image and not edit:
+                parts["file"] = discord.File(io.BytesIO(message.image), message.image_name)
+            if edit and not message.image_name:
+                parts["attachments"] = []  # the card no longer asks for money: drop the QR
+            parts["embed"] = embed
+            if edit:
+                parts["content"] = None
+        else:
+            parts["content"] = discord.utils.escape_markdown(message.text)[:2000]
+            if message.file is not None and not edit:  # an operator's export
+                parts["file"] = discord.File(message.file, filename=message.file.name)
+        view = _view(message.buttons)
+        if view is not None or edit:
+            parts["view"] = view
+        return parts
 
 
-def _ref(message: discord.Message | discord.InteractionMessage) -> str:
-    kind = "e" if message.flags.ephemeral else "m"
-    return f"{kind}:{message.channel.id}:{message.id}"
-
-
-def _nonce(key: str | None) -> str | None:
-    """Discord drops a second message with the same nonce (`enforce_nonce`): a retried
-    notification is posted once."""
-    return hashlib.sha256(key.encode()).hexdigest()[:25] if key else None
-
-
-def _delivery_error(exc: discord.HTTPException) -> DeliveryError:
-    """Cannot DM, no access, gone, or our message is wrong: permanent. 5xx: worth a retry."""
-    reason = f"{exc.status} {getattr(exc, 'code', 0)}: {exc.text}"
-    return DeliveryError(reason, permanent=exc.status < 500 and exc.status != 429)
+def _view(buttons: Sequence[Button]) -> discord.ui.View | None:
+    """Buttons that run commands; copy buttons are left out (Discord has none: the address
+    is a code block, which every client copies)."""
+    view = discord.ui.View(timeout=None)
+    for b in buttons:
+        if b.copy is None and b.action and len(b.action) <= 93 and len(view.children) < 25:
+            view.add_item(ActionButton(b.action, b.label))
+    return view if view.children else None
 
 
 def from_config(config) -> DiscordAdapter:
