@@ -23,6 +23,9 @@ OPERATOR_ALERTS = {
     "{asked} {coin} received; check it",
     "alert.closed_with_money": "payment #{id} is {status} after {paid} {coin} arrived; check "
     "whether it was returned",
+    "alert.reversed_after_finish": "payment #{id} finished ({paid} {coin}, plan {plan}) but "
+    "the provider now reports it {status}; the plan stays active: revoke it with /admin "
+    "revoke if the money is gone",
     "alert.unknown_status": "provider payment {provider_payment_id} reported the unknown "
     "status {status!r} ({source}); nothing was changed",
     "alert.partial_expired": "payment #{id} expired partially paid: {paid} of {asked} {coin} "

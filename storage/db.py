@@ -42,6 +42,20 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
+def _sqlite_own_transactions(dbapi_connection: object, _record: object) -> None:
+    """Let SQLAlchemy's "begin" event start transactions, not the driver (which would begin
+    only at the first write, after the reads a decision was made from)."""
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """`BEGIN IMMEDIATE` for writers (they take SQLite's one write lock before they read, so a
+    second process's writer waits instead of deciding from rows about to change), `BEGIN`
+    for readers."""
+    writer = conn.get_execution_options().get("paybot_writer", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
@@ -63,15 +77,25 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = self.sessions
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._sync_sessions: sessionmaker[Session] | None = None
         self._sync_engine = None
         if self.is_sqlite:  # the same file through the plain driver, for `run()`
+            event.listen(self.engine.sync_engine, "connect", _sqlite_own_transactions)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            self._writes = async_sessionmaker(
+                self.engine.execution_options(paybot_writer=True), expire_on_commit=False
+            )
             self._sync_engine = create_engine(
                 self.url.set(drivername="sqlite+pysqlite"), echo=echo
             )
             event.listen(self._sync_engine, "connect", _sqlite_pragmas)
-            self._sync_sessions = sessionmaker(self._sync_engine, expire_on_commit=False)
+            event.listen(self._sync_engine, "connect", _sqlite_own_transactions)
+            event.listen(self._sync_engine, "begin", _sqlite_begin)
+            self._sync_sessions = sessionmaker(
+                self._sync_engine.execution_options(paybot_writer=True), expire_on_commit=False
+            )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -79,13 +103,15 @@ class Database:
 
         SQLite has one writer at a time; its busy handler makes waiting writers sleep and poll,
         which ruins latency under load. So on SQLite this process queues its own write
-        transactions (fairly, without sleeping) instead. Never nest two transactions.
+        transactions (fairly, without sleeping) instead, and each one begins with the write
+        lock (`BEGIN IMMEDIATE`), so another process's writer (`paybot admin` beside
+        `paybot run`) waits for it. Never nest two transactions.
         """
         if self._write_lock is None:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_lock, self.sessions() as session, session.begin():
+        async with self._write_lock, self._writes() as session, session.begin():
             yield session
 
     async def run(self, work: Callable[[Session], T]) -> T:

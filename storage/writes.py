@@ -42,14 +42,50 @@ def plan_end_of_owner(now: datetime) -> Any:
     )
 
 
+def lock_customer(session: Session, user_id: int) -> None:
+    """Hold the customer's row until the transaction ends: the first lock every decision about
+    a customer's money or periods takes (lock order: customer, parent payment, payment).
+
+    On PostgreSQL a row lock; on SQLite a no-op, as its writers already queue (one process's
+    write lock, and `BEGIN IMMEDIATE` between processes: see `storage.db`).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(User.id).where(User.id == user_id).with_for_update())
+
+
+def owner_of_event(
+    session: Session, provider: str, provider_payment_id: str, parent_payment_id: str | None
+) -> tuple[int, int | None] | None:
+    """Whose payment an event is about and the id of the parent payment it rolls up into, if
+    any (a new top-up's parent is the one the event names), read without locks: the caller
+    locks in the fixed order, customer first (`lock_customer`), then the parent."""
+    row = session.execute(
+        select(Payment.user_id, Payment.parent_payment_id).where(
+            Payment.provider == provider, Payment.provider_payment_id == provider_payment_id
+        )
+    ).first()
+    if row is not None:
+        return row[0], row[1]
+    if not parent_payment_id:
+        return None
+    row = session.execute(
+        select(Payment.user_id, Payment.id).where(
+            Payment.provider == provider, Payment.provider_payment_id == parent_payment_id
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def payment_for_event(
     session: Session, provider: str, provider_payment_id: str, now: datetime, *, lock: bool
 ) -> tuple[Payment | None, str | None, datetime | None]:
-    """The payment an event is about, its owner's locale and current end of the same plan."""
+    """The payment an event is about, its owner's locale and current end of the same plan
+    (read afresh: the caller holds the customer's lock, see `lock_customer`)."""
     query = (
         select(Payment, User.locale, plan_end_of_owner(now))
         .join(User, User.id == Payment.user_id)
         .where(Payment.provider == provider, Payment.provider_payment_id == provider_payment_id)
+        .execution_options(populate_existing=True)
     )
     if lock:
         query = query.with_for_update(of=Payment)
@@ -78,7 +114,15 @@ def payment_by_provider_id(
     )
     if lock:
         query = query.with_for_update()
-    return session.scalars(query).first()
+    return session.scalars(query.execution_options(populate_existing=True)).first()
+
+
+def lock_payment(session: Session, payment_id: int) -> Payment | None:
+    """A payment read afresh and held until the transaction ends (PostgreSQL)."""
+    query = select(Payment).where(Payment.id == payment_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
 def claim_due_payment(
@@ -93,19 +137,20 @@ def claim_due_payment(
 
 def children(session: Session, parent_id: int) -> Sequence[Payment]:
     query = select(Payment).where(Payment.parent_payment_id == parent_id).order_by(Payment.id)
-    return session.scalars(query).all()
+    return session.scalars(query.execution_options(populate_existing=True)).all()
 
 
-def compare_and_set_status(
-    session: Session, payment_id: int, old_rank: int, old_status: str, values: dict[str, Any]
-) -> bool:
-    """Move a payment only if nobody moved it since we read it."""
+def compare_and_set_status(session: Session, old: Payment, values: dict[str, Any]) -> bool:
+    """Move a payment only if nobody changed what the move was decided from since we read it:
+    its status and rank, and the money it had (its own and its top-ups')."""
     result = session.execute(
         update(Payment)
         .where(
-            Payment.id == payment_id,
-            Payment.status_rank == old_rank,
-            Payment.status == old_status,
+            Payment.id == old.id,
+            Payment.status_rank == old.status_rank,
+            Payment.status == old.status,
+            Payment.actually_paid == old.actually_paid,
+            Payment.topup_paid == old.topup_paid,
         )
         .values(**values)
         .execution_options(synchronize_session=False)

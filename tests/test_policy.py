@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import App
+from bot.notices import operator_text
 from storage.models import Activation, AuditEntry, OutboxItem, Payment, PaymentEvent
 from tests.conftest import make_config
 from tests.helpers import buy, settle
@@ -234,3 +235,29 @@ async def test_amounts_beyond_28_digits_stay_exact(app, fake) -> None:
     payment = await _payment(app, pid)
     assert payment.actually_paid == Decimal(paid)
     assert payment.surplus == Decimal("1e-27")
+
+
+@pytest.mark.parametrize("reversal", ["refunded", "failed"])
+async def test_a_reversal_after_finished_alerts_once_and_keeps_the_plan(
+    app, fake, reversal
+) -> None:
+    pid = await buy(fake, "/buy pro sol")
+    asked = (await _payment(app, pid)).pay_amount
+    assert await _event(app, pid, "finished", str(asked)) == "applied"
+    assert await _event(app, pid, reversal, str(asked)) == "ignored"
+    assert await _event(app, pid, reversal, "0") == "ignored"  # the provider says it again
+    assert await _event(app, pid, "refunded" if reversal == "failed" else "failed", "0") == (
+        "ignored"
+    )
+    payment = await _payment(app, pid)
+    assert payment.status == "finished"
+    assert await _count(app, Activation, Activation.payment_id == pid) == 1
+    assert await _count(app, Activation, Activation.revoked_at.is_(None)) == 1
+    kind = "alert.reversed_after_finish"
+    assert await _count(app, AuditEntry, AuditEntry.action == kind) == 1
+    alerts = await _count(app, OutboxItem, OutboxItem.kind == kind, OutboxItem.chat_id == "admin")
+    assert alerts == 1
+    async with app.db.sessions() as session:
+        row = await session.scalar(select(OutboxItem).where(OutboxItem.kind == kind))
+    text = operator_text(kind, row.payload, pid, "SOL")
+    assert f"payment #{pid}" in text and reversal in text and "/admin revoke" in text

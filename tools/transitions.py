@@ -125,6 +125,14 @@ class PaymentEvents:
         self, session: Session, event: ProviderEvent, observed: Status, source: str, now: datetime
     ) -> ApplyResult:
         name = self.provider.name
+        owner = writes.owner_of_event(
+            session, name, event.provider_payment_id, event.parent_payment_id
+        )
+        if owner is not None:  # the lock order: customer, parent payment, payment
+            user_id, parent_id = owner
+            writes.lock_customer(session, user_id)
+            if parent_id is not None:
+                writes.lock_payment(session, parent_id)
         payment, locale, plan_end = writes.payment_for_event(
             session, name, event.provider_payment_id, now, lock=not self.db.is_sqlite
         )
@@ -180,22 +188,22 @@ class PaymentEvents:
         *,
         decision: tuple[Status, dict[str, object]] | None = None,
         owner: Owner | None = None,
+        topups: Decimal | None = None,
     ) -> bool:
         """Apply one observation inside the caller's transaction; False when it changes nothing.
 
-        The move is a compare-and-set on the rank we read. If another writer moved the payment
-        in between, the payment is read again and the observation judged anew, so concurrent
-        events never lose the higher status.
+        The move is a compare-and-set on everything it was decided from: the status and rank
+        and the money we read. If another writer changed the payment in between, it is read
+        again and the observation judged anew, so concurrent events never lose the higher
+        status or any money. (Events hold the customer's lock, so this is a second line.)
         """
         for _ in range(5):
-            decision = decision or self._decide(payment, observed, event, now)
+            decision = decision or self._decide(payment, observed, event, now, topups)
             if decision is None:
                 self._unexpected_money(session, payment, event, now)
                 return False
             new, values = decision
-            if writes.compare_and_set_status(
-                session, payment.id, payment.status_rank, payment.status, values
-            ):
+            if writes.compare_and_set_status(session, payment, values):
                 break
             session.refresh(payment)  # someone else moved it first: look again
             decision = None
@@ -218,12 +226,19 @@ class PaymentEvents:
         return self._decide(payment, observed, event, now) is not None
 
     def _decide(
-        self, payment: Payment, observed: Status, event: ProviderEvent | None, now: datetime
+        self,
+        payment: Payment,
+        observed: Status,
+        event: ProviderEvent | None,
+        now: datetime,
+        topups: Decimal | None = None,
     ) -> tuple[Status, dict[str, object]] | None:
-        """The status the payment moves to and the columns that change, or None to stay."""
+        """The status the payment moves to and the columns that change, or None to stay.
+        `topups`: a parent re-judged on its children's money (see `_roll_up`)."""
         old = parse_status(payment.status)
         own = event.actually_paid if event else Decimal(0)
-        paid = max(own + payment.topup_paid, payment.actually_paid)
+        topup_paid = payment.topup_paid if topups is None else topups
+        paid = max(own + topup_paid, payment.actually_paid)
         new = effective_status(
             observed, paid, payment.pay_amount, self.settings.underpaid_tolerance
         )
@@ -239,6 +254,8 @@ class PaymentEvents:
             late=payment.late or (old is Status.EXPIRED and new in MONEY_SEEN),
             next_poll_at=next_poll(new, now, payment.expires_at, self.settings),
         )
+        if topups is not None:
+            values["topup_paid"] = topups
         if new in FINAL:
             values["next_check_at"] = None  # nothing left to watch
         elif new is Status.PARTIALLY_PAID and payment.parent_payment_id is None:
@@ -263,7 +280,10 @@ class PaymentEvents:
         event: ProviderEvent | None,
         now: datetime,
     ) -> None:
-        """Money reported for a payment that can no longer move must not vanish silently."""
+        """Money reported for a payment that can no longer move must not vanish silently, nor
+        a reversal of a finished one (see `_reversed`)."""
+        if event is not None and payment.status == Status.FINISHED.value:
+            self._reversed(session, payment, event, now)
         if event is None or event.actually_paid <= payment.actually_paid - payment.topup_paid:
             return
         if parse_status(payment.status) not in FINAL:
@@ -277,6 +297,26 @@ class PaymentEvents:
             paid=event.actually_paid,
             recorded=payment.actually_paid,
             status=payment.status,
+            coin=payment.pay_currency,
+        )
+
+    def _reversed(
+        self, session: Session, payment: Payment, event: ProviderEvent, now: datetime
+    ) -> None:
+        """A signed `failed` or `refunded` after `finished`: the payment keeps its final state
+        and the plan stays active (revoking is the operator's call), but the operators hear
+        of it once per payment, with an audit row."""
+        if event.status not in (Status.FAILED.value, Status.REFUNDED.value):
+            return
+        self.alert(
+            session,
+            now,
+            f"reversed:{payment.id}",
+            "alert.reversed_after_finish",
+            payment_id=payment.id,
+            status=event.status,
+            plan=payment.plan,
+            paid=payment.actually_paid,
             coin=payment.pay_currency,
         )
 
@@ -323,39 +363,45 @@ class PaymentEvents:
         return child
 
     def _roll_up(self, session: Session, child: Payment, now: datetime) -> None:
-        """Re-judge the parent on everything paid so far: its own money plus its top-ups."""
-        parent = session.get(Payment, child.parent_payment_id)
+        """Re-judge the parent on everything paid so far: its own money plus its top-ups.
+
+        Only a child that brought money speaks (an expired top-up changes nothing, so the
+        sweeper never reaches for the parent). The parent is read afresh under its lock (the
+        event path already holds it, after the customer's), and the children summed from
+        committed rows, so two top-ups finishing at once both count.
+        """
+        counted = (Status.PARTIALLY_PAID.value, Status.FINISHED.value)
+        if child.status not in counted:
+            return
+        parent = writes.lock_payment(session, child.parent_payment_id)
         if parent is None:
             return
         if parse_status(parent.status) in FINAL:  # money for a purchase that is over
-            if child.status in (Status.PARTIALLY_PAID.value, Status.FINISHED.value):
-                self.alert(
-                    session,
-                    now,
-                    f"extra:{parent.id}:{child.provider_payment_id}",
-                    "alert.extra_money",
-                    payment_id=parent.id,
-                    paid=child.actually_paid,
-                    recorded=parent.actually_paid,
-                    status=parent.status,
-                    coin=parent.pay_currency,
-                )
+            self.alert(
+                session,
+                now,
+                f"extra:{parent.id}:{child.provider_payment_id}",
+                "alert.extra_money",
+                payment_id=parent.id,
+                paid=child.actually_paid,
+                recorded=parent.actually_paid,
+                status=parent.status,
+                coin=parent.pay_currency,
+            )
             return
         children = writes.children(session, parent.id)
-        counted = (Status.PARTIALLY_PAID.value, Status.FINISHED.value)
         topups = sum((c.actually_paid for c in children if c.status in counted), Decimal(0))
         own = parent.actually_paid - parent.topup_paid
         total = own + topups
         if total <= parent.actually_paid:
             return
-        parent.topup_paid = topups
         observed = (
             Status.FINISHED
             if enough_paid(total, parent.pay_amount, self.settings.underpaid_tolerance)
             else Status.PARTIALLY_PAID
         )
         event = ProviderEvent(parent.provider_payment_id, observed.value, own)
-        self.transition(session, parent, observed, event, now)
+        self.transition(session, parent, observed, event, now, topups=topups)
 
     def _consequences(
         self, session: Session, p: Payment, new: Status, now: datetime, owner: Owner | None

@@ -171,6 +171,8 @@ class OperatorDesk:
         user = await self.find_user(ref)
         now = self.clock()
         async with self.db.transaction() as session:
+            # periods are decided under the customer's lock, as payments' are (no overlap)
+            await session.run_sync(lambda sync: writes.lock_customer(sync, user.id))
             current = [
                 a.period_end
                 for a in await repos.active_activations(session, user.id, now)
@@ -218,6 +220,7 @@ class OperatorDesk:
         user = await self.find_user(ref)
         now = self.clock()
         async with self.db.transaction() as session:
+            await session.run_sync(lambda sync: writes.lock_customer(sync, user.id))
             running = await reports.activations_of_user(session, user.id, now)
             active = [
                 a
