@@ -192,7 +192,7 @@ class App:
                 calls_per_minute=config.agent.calls_per_minute,
             ),
             metrics=self.metrics,
-            secrets=config.secrets.model_dump().values(),
+            secrets=config.secret_values(),
         )
         self.desk = OperatorDesk(
             self.db, self.catalog, self.events, clock, on_change=self._changed

@@ -8,13 +8,16 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import signal
 import sys
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from bot.admin.parser import add_commands
 from bot.config import Config, ConfigError, load_config, masked
+from bot.logs import parse_level, setup_logging
 from storage.db import Database, DatabaseError
 
 EXIT_USAGE = 2
@@ -29,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more"
+    )
+    common.add_argument(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        metavar="LEVEL",
+        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: $PAYBOT_LOG_LEVEL, else INFO "
+        "for run and WARNING otherwise; secrets are never written)",
     )
     parser = argparse.ArgumentParser(prog="paybot", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,27 +85,44 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO
-        if getattr(args, "verbose", False) or args.command == "run"
-        else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
+        level = _log_level(args, os.environ)
         config = load_config(getattr(args, "config", None))
+    except (ValueError, ConfigError) as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    redactor = setup_logging(level, config.secret_values())
+    try:
         if args.command == "config":
             print(json.dumps(masked(config), indent=2, ensure_ascii=False))
             return 0
         return asyncio.run(_run(args, config))
     except (ConfigError, DatabaseError) as exc:
-        print(str(exc), file=sys.stderr)
+        print(redactor.redact(str(exc)), file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:  # e.g. the webhook port is taken, the QR folder cannot be made
-        print(f"cannot start: {exc}", file=sys.stderr)
+    except OSError as exc:  # e.g. the webhook port is taken, a chat platform cannot start
+        print(redactor.redact(f"cannot start: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception:  # a bug: its traceback, through the log so that no secret is in it
+        logging.getLogger("paybot").critical(
+            "paybot stopped on an unexpected error", exc_info=True
+        )
+        return 1
+
+
+def _log_level(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """--log-level, else PAYBOT_LOG_LEVEL, else INFO with -v or for `run`, else WARNING."""
+    given = getattr(args, "log_level", None) or environ.get("PAYBOT_LOG_LEVEL")
+    if given:
+        try:
+            return parse_level(given)
+        except ValueError as exc:
+            where = "--log-level" if getattr(args, "log_level", None) else "PAYBOT_LOG_LEVEL"
+            raise ValueError(f"{where}: {exc}") from None
+    loud = getattr(args, "verbose", False) or args.command == "run"
+    return logging.INFO if loud else logging.WARNING
 
 
 async def _run(args: argparse.Namespace, config: Config) -> int:

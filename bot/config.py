@@ -342,6 +342,16 @@ class Config(_Section):
             )
         return self
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret: each `Secrets` value and the password in the database URL.
+        Logs and model replies must never show any of them (a new secret field is covered
+        without further work)."""
+        from sqlalchemy.engine import make_url
+
+        values = [value for value in self.secrets.model_dump().values() if value]
+        values.append(make_url(self.database.url).password or "")
+        return sorted({value for value in values if value}, key=len, reverse=True)
+
     @property
     def webhooks_needed(self) -> bool:
         """The webhook server runs when the provider sends webhooks (or when asked to)."""

@@ -27,6 +27,27 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+# What an SDK raises when an answer does not have the shape it expects (not JSON, a list where
+# an object belongs, a field missing): a bug of the platform or of a proxy, never of the user.
+UNREADABLE = (KeyError, TypeError, ValueError, AttributeError)
+
+
+class StartFailed(ConnectionError):
+    """A chat platform cannot start: one line that `paybot run` prints before it stops with
+    exit code 2. It names the platform and the call that failed, never a token."""
+
+    def __init__(self, platform: str, call: str, problem: str) -> None:
+        line = " ".join(f"{platform}: {call}: {problem}".split())
+        super().__init__(line if len(line) <= 300 else line[:300] + "…")
+
+
+def unreadable(platform: str, call: str, error: Exception) -> StartFailed:
+    """The platform answered `call` with something its SDK cannot read."""
+    return StartFailed(
+        platform, call, f"the answer is not valid ({type(error).__name__}: {error})"
+    )
+
+
 class RateLimited(Exception):
     """Not sent because of the platform's limits; try again after `retry_after` seconds.
 

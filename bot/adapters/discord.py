@@ -24,7 +24,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.adapters.base import DeliveryError, Handler, RateLimited, Send
+from bot.adapters.base import UNREADABLE, DeliveryError, Handler, RateLimited, Send, unreadable
 from bot.adapters.discord_support import (
     COLOURS,
     PLATFORM,
@@ -136,8 +136,10 @@ class DiscordAdapter:
         # discord.py has one API base per process (Discord's, unless a test points elsewhere)
         discord.http.Route.BASE = self.settings.api_base.rstrip("/")
         self.client.add_dynamic_items(ActionButton)
+        step = "login"
         try:
             await self.client.login(self.token)
+            step = "command sync"
             await self._sync_commands()
         except discord.LoginFailure:
             raise ConnectionError(
@@ -145,6 +147,8 @@ class DiscordAdapter:
             ) from None
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             raise ConnectionError(f"Discord: {type(exc).__name__}: {exc}") from None
+        except UNREADABLE as exc:  # an answer not in Discord's shape
+            raise unreadable("Discord", step, exc) from None
         self._runner = asyncio.create_task(self.client.connect(), name="discord-gateway")
         ready = asyncio.create_task(self.client.wait_until_ready())
         done, _pending = await asyncio.wait(

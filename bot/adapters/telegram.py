@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import html
+import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -39,8 +40,16 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.request import HTTPXRequest
 
-from bot.adapters.base import DeliveryError, Handler, RateLimited
+from bot.adapters.base import (
+    UNREADABLE,
+    DeliveryError,
+    Handler,
+    RateLimited,
+    StartFailed,
+    unreadable,
+)
 from bot.i18n import using_locale
 from bot.messages import Button, Incoming, Outgoing
 from bot.ratelimit import Pacer, Rule
@@ -50,6 +59,39 @@ PLATFORM = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024
 UPDATES = ["message", "callback_query"]
+EXCERPT = 120  # characters of a malformed answer quoted in the error
+
+
+class _CheckedRequest(HTTPXRequest):
+    """PTB's own HTTP client, which also refuses answers that are not the Bot API's envelope.
+
+    Unchecked, an answer that is not JSON (an HTML error page from a proxy) is logged by PTB
+    with a traceback, and `{"ok": true}` without a result or a JSON list fails deep inside PTB
+    with a KeyError or TypeError. Here each is a `TelegramError` saying what came back.
+    """
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict:
+        try:
+            data = json.loads(payload.decode("utf-8", "replace"))
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise TelegramError(f"the answer is not a JSON object: {_excerpt(payload)}")
+        return data
+
+    async def do_request(self, url: str, method: str, *args, **kwargs) -> tuple[int, bytes]:
+        code, payload = await super().do_request(url, method, *args, **kwargs)
+        if method == "POST" and 200 <= code <= 299:  # a Bot API call (files are GETs)
+            data = self.parse_json_payload(payload)
+            if data.get("ok") is not True or "result" not in data:
+                raise TelegramError(f"the answer has no result: {_excerpt(payload)}")
+        return code, payload
+
+
+def _excerpt(payload: bytes) -> str:
+    text = " ".join(payload.decode("utf-8", "replace").split())
+    return repr(text if len(text) <= EXCERPT else text[:EXCERPT] + "…")
 
 
 class TelegramAdapter:
@@ -73,6 +115,9 @@ class TelegramAdapter:
         base = base_url.rstrip("/")
         builder = Application.builder().token(token).base_url(f"{base}/bot")
         builder = builder.base_file_url(f"{base}/file/bot").concurrent_updates(256)
+        builder = builder.request(_CheckedRequest()).get_updates_request(
+            _CheckedRequest(connection_pool_size=1)  # PTB's defaults for both
+        )
         if mode == "webhook":
             builder = builder.updater(None)
         self.app = builder.build()
@@ -94,20 +139,38 @@ class TelegramAdapter:
     # --- life cycle ----------------------------------------------------------------------
 
     async def start(self, handler: Handler) -> None:
+        """Ask who we are, register the menus, start receiving. Any failure, also an answer
+        the Bot API should never give, stops start-up with one line naming the call."""
         self._handler = handler
+        menus = self._menus()
+        call = "getMe"
         try:
             await self.app.initialize()  # getMe: our @username for mentions and deep links
             self.username = self.app.bot.username or ""
-            await self._register_commands()
+            call = "setMyCommands"
+            for locale, commands in menus:
+                await self.app.bot.set_my_commands(commands, language_code=locale)
             await self.app.start()
             if self.mode == "webhook":
+                call = "setWebhook"
                 await self.app.bot.set_webhook(
                     self.webhook_url, secret_token=self.webhook_secret, allowed_updates=UPDATES
                 )
             else:
-                await self.app.updater.start_polling(allowed_updates=UPDATES)
-        except TelegramError as exc:  # unreachable, bad token, rejected webhook: one line
-            raise ConnectionError(f"Telegram: {type(exc).__name__}: {exc.message}") from None
+                call = "deleteWebhook"  # polling starts by removing any webhook; PTB's own
+                await self.app.bot.delete_webhook()  # call logs a traceback when it fails
+                await self.app.updater.start_polling(
+                    allowed_updates=UPDATES, error_callback=self._polling_failed
+                )
+        except TelegramError as exc:  # unreachable, bad token, rejected webhook, bad answer
+            raise StartFailed("Telegram", call, f"{type(exc).__name__}: {exc.message}") from None
+        except UNREADABLE as exc:  # a result of the wrong shape, which PTB cannot read
+            raise unreadable("Telegram", call, exc) from None
+
+    @staticmethod
+    def _polling_failed(exc: TelegramError) -> None:
+        """While polling, PTB retries a failed getUpdates with backoff: one line each."""
+        log.warning("Telegram: getUpdates failed, trying again: %s: %s", type(exc).__name__, exc)
 
     async def stop(self) -> None:
         if self.app.updater is not None and self.app.updater.running:
@@ -119,11 +182,13 @@ class TelegramAdapter:
     def webhook_routes(self) -> list[tuple[str, Callable]]:
         return [("/webhooks/telegram", self.handle_webhook)] if self.mode == "webhook" else []
 
-    async def _register_commands(self) -> None:
+    def _menus(self) -> list[tuple[str | None, list[BotCommand]]]:
+        """The command menu for every language (None: users of other languages)."""
+        menus = []
         for locale in [None, *self.locales]:
             with using_locale(locale or self.default_locale):
-                commands = [BotCommand(name, text) for name, text in self.menu()]
-            await self.app.bot.set_my_commands(commands, language_code=locale)
+                menus.append((locale, [BotCommand(name, text) for name, text in self.menu()]))
+        return menus
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
         """`POST /webhooks/telegram`: only Telegram knows the secret token."""

@@ -38,7 +38,8 @@ limits (2000 characters, 10 embeds with Discord's field limits and 6000 characte
 localization locales and option order on sync (50035); rate limits (``limits``: 50 requests/s
 globally, 5 message creates per 5 s per channel, 5 requests per 2 s per interaction webhook,
 50/s per other route) with Discord's ``X-RateLimit-*`` headers on every answer and 429 bodies.
-``fail_next`` injects errors, also after the message was created (a lost answer).
+``fail_next`` injects errors, also after the message was created (a lost answer);
+``garble_next`` answers a malformed body (not JSON, the wrong shape, an HTML error page).
 
 Not played: members other than the bot, roles beyond @everyone, reactions, threads, modal
 submissions, ``resolved`` option data, sharding. ``messages`` holds every message as it was
@@ -296,6 +297,7 @@ class FakeDiscord:
         self._interactions: dict[int, _Interaction] = {}
         self._by_token: dict[str, _Interaction] = {}
         self._faults: list[_Fault] = []
+        self._garbled: list[tuple[str, re.Pattern[str], web.Response]] = []
         self._windows: dict[str, _Window] = {}
         self._sessions: list[_Session] = []
         self._known: dict[str, set[int]] = {}  # session id -> servers, channels it knows
@@ -391,6 +393,26 @@ class FakeDiscord:
         pattern = re.compile(path_pattern)
         fault = _Fault(method.upper(), pattern, status, code, retry_after, after_create)
         self._faults += [fault] * times
+
+    def garble_next(
+        self,
+        method: str,
+        path_pattern: str,
+        body: str | Any,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+    ) -> None:
+        """Answer the next request of `method` whose path fully matches `path_pattern` with
+        exactly this body: a string as it is (not JSON, an HTML page), anything else as JSON
+        (a list where an object belongs, an object without its fields)."""
+        text = body if isinstance(body, str) else json.dumps(body)
+        answer = web.Response(
+            body=text.encode(),
+            status=status,
+            headers={"Content-Type": content_type, "Via": "1.1 google"},
+        )
+        self._garbled.append((method.upper(), re.compile(path_pattern), answer))
 
     def reset_limits(self) -> None:
         """Forget the rate-limit history (e.g. after changing `limits`)."""
@@ -585,6 +607,10 @@ class FakeDiscord:
         method, path = request.method, "/" + request.match_info["path"]
         self.requests.append((method, path))
         headers = {"Via": "1.1 google"}
+        for garbled in self._garbled:
+            if garbled[0] == method and garbled[1].fullmatch(path):
+                self._garbled.remove(garbled)
+                return garbled[2]
         try:
             handler, bucket, match, fault = self._route(request, method, path)
             if bucket is not None:

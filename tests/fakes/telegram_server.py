@@ -14,7 +14,8 @@ The fake answers in the Bot API's shapes (``{"ok": true, "result": ...}`` and
 ``{"ok": false, "error_code", "description"[, "parameters"]}``), keeps chats, messages, uploaded
 photos, updates, commands and the webhook in memory, enforces Telegram's flood limits, rejects
 what Telegram rejects (unknown or unmodified edits, malformed HTML, over-long texts, bad callback
-data) and can inject failures: error answers, dropped connections and blocked users.
+data) and can inject failures: error answers, malformed answers (`garble_next`), dropped
+connections and blocked users.
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ class _Fault:
     status: int
     description: str
     retry_after: int | None
+
+
+@dataclass
+class _Garbled:
+    body: str
+    status: int
+    content_type: str
 
 
 def _caption(params: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -345,6 +353,7 @@ class FakeTelegram:
         self._closing = False
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._drops: dict[str, int] = defaultdict(int)
+        self._garbled: dict[str, deque[_Garbled]] = defaultdict(deque)
         self._blocked: dict[int | str, str] = {}
         self._chat_buckets: dict[int | str, _Bucket] = {}
         self._group_sends: dict[int | str, deque[float]] = defaultdict(deque)
@@ -448,6 +457,23 @@ class FakeTelegram:
         key = self._canonical(method)
         for _ in range(times):
             self._faults[key].append(_Fault(status, description, retry_after))
+
+    def garble_next(
+        self,
+        method: str,
+        body: str | Any,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` calls of `method` with exactly this body instead of the Bot
+        API's envelope: a string is sent as it is (not JSON, an HTML error page), anything
+        else as JSON (`{"ok": True}` without a result, `[]`, a result of the wrong shape)."""
+        text = body if isinstance(body, str) else json.dumps(body)
+        key = self._canonical(method)
+        for _ in range(times):
+            self._garbled[key].append(_Garbled(text, status, content_type))
 
     def drop_next(self, method: str, times: int = 1) -> None:
         """Close the connection without answering the next `times` calls of `method`
@@ -679,6 +705,13 @@ class FakeTelegram:
             if self._drops.get(method):
                 self._drops[method] -= 1
                 return await self._drop(request)
+            garbled = self._garbled.get(method)
+            if garbled:
+                answer = garbled.popleft()
+                record.status = answer.status
+                return web.Response(
+                    text=answer.body, status=answer.status, content_type=answer.content_type
+                )
             faults = self._faults.get(method)
             if faults:
                 fault = faults.popleft()
