@@ -30,6 +30,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,6 +169,7 @@ class IntentRouter:
         threshold: float = 0.6,
     ) -> None:
         self.threshold = threshold
+        self._one_at_a_time = threading.Lock()
         self._plans = _aliases(plans)
         self._coins = _aliases(coins)
         # first word of multi-word coin aliases shared by several coins: "usdt", "tether"
@@ -487,7 +489,15 @@ class IntentRouter:
         """The intent of a message. A message longer than `MAX_ROUTED` characters is routed on
         its beginning: the first `MAX_ROUTED` characters, or when they say nothing clear (a
         long story dilutes any request), the first of their first `FIRST_SENTENCES` whole
-        sentences that does ("Hi! Hope you are well. I'd like Pro with BTC. <a long story>")."""
+        sentences that does ("Hi! Hope you are well. I'd like Pro with BTC. <a long story>").
+
+        Callers route in worker threads, one message at a time: Python runs one thread at a
+        time anyway, and the event loop gets its turn sooner from one busy thread than from
+        several taking turns."""
+        with self._one_at_a_time:
+            return self._route_message(text)
+
+    def _route_message(self, text: str) -> Intent | None:
         if len(text) <= MAX_ROUTED:
             return self._route(text, text)
         start = beginning(text)
