@@ -25,6 +25,7 @@ from bot.conversation import Conversation
 from bot.i18n import load_catalogs, load_shop_texts
 from bot.messages import Incoming
 from bot.notifier import Notifier
+from bot.ratelimit import TextLimit
 from bot.scheduler import Scheduler
 from bot.webhooks import WebhookServer
 from storage.db import Database
@@ -220,6 +221,11 @@ class App:
             else frozenset(),
             operators=config.operators.ids,
             operator_commands=self.operator_commands,
+            text_limit=TextLimit(
+                config.agent.text_burst,
+                config.agent.text_per_minute,
+                lambda: clock().timestamp(),
+            ),
         )
         self.countdown = Countdown(self.events)
         self.reconciler = Reconciler(

@@ -159,6 +159,8 @@ class AgentConfig(_Section):
     max_tool_calls: int = Field(default=5, ge=1, le=20)  # tool iterations in one turn
     router_confidence: float = Field(default=0.9, gt=0, le=1)  # at or above: no model call
     calls_per_minute: int = Field(default=20, ge=1)  # model calls per customer
+    text_burst: int = Field(default=5, ge=1)  # free-text messages a customer may send at once
+    text_per_minute: float = Field(default=20, gt=0)  # ... and how fast that allowance refills
     history_turns: int = Field(default=10, ge=0)
 
     @field_validator("model")

@@ -27,6 +27,7 @@ from bot.commands import (
 )
 from bot.i18n import _, normalize_locale, using_locale
 from bot.messages import ChatRef, Incoming, Outgoing
+from bot.ratelimit import TextLimit
 from bot.render import render_card
 from storage import repos, writes
 from storage.db import Database
@@ -60,6 +61,7 @@ class Conversation:
         sandbox_platforms: frozenset[str] = frozenset(),
         operators: Mapping[str, Sequence[str]] | None = None,
         operator_commands: OperatorCommands | None = None,
+        text_limit: TextLimit | None = None,
     ) -> None:
         self.db = db
         self.shop = shop
@@ -71,6 +73,7 @@ class Conversation:
         self.sandbox_platforms = sandbox_platforms  # where /pay (sandbox) is offered
         self.operators = {k: frozenset(v) for k, v in (operators or {}).items()}
         self.operator_commands = operator_commands
+        self.text_limit = text_limit  # free text per customer (None: unlimited)
 
     async def handle(self, incoming: Incoming, send: Send) -> None:
         """Answer one message. Nothing a user sends escapes as an exception."""
@@ -80,10 +83,22 @@ class Conversation:
             user_name=clean_text(incoming.user_name)[:200],
             button=clean_text(incoming.button)[:200] if incoming.button else None,
         )
+        verdict = self._free_text_verdict(incoming)
+        if verdict == TextLimit.DROP:
+            log.debug("free text from %s dropped: too fast", incoming.chat)
+            return  # told once in this burst; a flood gets no answer per message
         caller = await self._caller(incoming)
         with using_locale(caller.locale):
             try:
-                replies = await self._answer(incoming, caller)
+                if verdict == TextLimit.WARN:
+                    replies = [
+                        Outgoing(
+                            incoming.chat,
+                            _("You're sending messages too fast. Please wait a moment."),
+                        )
+                    ]
+                else:
+                    replies = await self._answer(incoming, caller)
             except Exception:
                 log.exception("failed to handle a message from %s", incoming.chat)
                 replies = [
@@ -109,6 +124,15 @@ class Conversation:
                 for reply in replies:
                     if reply.file is not None:
                         discard(reply.file)
+
+    def _free_text_verdict(self, incoming: Incoming) -> str:
+        """Free text (what the router or the model reads) is limited per customer; commands
+        and buttons are not: they cost no routing, and a customer who waits for a payment
+        card must always be able to ask for it."""
+        line = incoming.text.strip()
+        if self.text_limit is None or incoming.button or not line or parse_command(line):
+            return TextLimit.OK
+        return self.text_limit.take((incoming.platform, incoming.user_id))
 
     @staticmethod
     async def _send_with_retry(send: Send, reply: Outgoing) -> str | None:

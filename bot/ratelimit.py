@@ -10,6 +10,8 @@ A request reaches the platform some time between its booking and its answer, and
 varies (a busy event loop, a slow connection). For limits that allow no burst at all (Telegram's
 one message per second per chat) a `spaced` rule therefore counts the next slot from the
 answer as well (`answered()`), so jitter cannot bring two arrivals closer than allowed.
+
+`TextLimit` is the other direction: how much free text one customer may send us.
 """
 
 from __future__ import annotations
@@ -74,3 +76,40 @@ class Pacer:
         until = self._clock() + seconds
         for rule in rules:
             self._next[rule.key] = max(self._next.get(rule.key, 0.0), until)
+
+
+class TextLimit:
+    """Free text per customer: a token bucket of `burst` messages refilled at `per_minute`.
+
+    `take(key)` answers OK, or WARN for the first message refused since the customer's last
+    accepted one (tell them once), or DROP for the rest of that burst (say nothing: a flood
+    must not be answered message by message). The clock is the app's, in seconds.
+    """
+
+    OK, WARN, DROP = "ok", "warn", "drop"
+
+    def __init__(self, burst: int, per_minute: float, clock: Callable[[], float]) -> None:
+        self.burst = float(burst)
+        self.rate = per_minute / 60.0  # tokens per second
+        self._clock = clock
+        self._buckets: dict[Hashable, tuple[float, float, bool]] = {}  # tokens, at, warned
+        self._prune_at = 50_000
+
+    def take(self, key: Hashable) -> str:
+        now = self._clock()
+        tokens, at, warned = self._buckets.get(key, (self.burst, now, False))
+        tokens = min(self.burst, tokens + max(0.0, now - at) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now, False)
+            verdict = self.OK
+        else:
+            self._buckets[key] = (tokens, now, True)
+            verdict = self.DROP if warned else self.WARN
+        if len(self._buckets) > self._prune_at:  # forget customers whose bucket is full again
+            self._buckets = {
+                k: v
+                for k, v in self._buckets.items()
+                if v[0] + (now - v[1]) * self.rate < self.burst
+            }
+            self._prune_at = max(50_000, 2 * len(self._buckets))
+        return verdict

@@ -260,7 +260,13 @@ async def _broken_invariants(world: World, attack: Attack, replies, fake, server
 
 async def test_red_team(db_url, model_server, fake, clock) -> None:
     env = {k: v for k, v in SECRETS.items()}
-    config = hosted_config(db_url, model_server.url, AGENT__CALLS_PER_MINUTE="100000", **env)
+    config = hosted_config(
+        db_url,
+        model_server.url,
+        AGENT__CALLS_PER_MINUTE="100000",
+        AGENT__TEXT_PER_MINUTE="100000",
+        **env,
+    )
     app = App(config, adapters=[fake], clock=clock)
     await app.start(background=False)
     try:

@@ -3,11 +3,13 @@
 It lets the same `create_agent` loop run with no network: a human message becomes a tool call
 (or an empty answer marked "help"/"unknown" for the conversation layer to explain, or
 "language" with the code asked for under ``LANGUAGE_KEY``); after a tool
-has answered, it ends the turn and lets the card speak.
+has answered, it ends the turn and lets the card speak. Its async path routes in a worker
+thread, off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -75,4 +77,6 @@ class OfflineRouterModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._generate(messages, stop)
+        # routing is CPU work (a few milliseconds, more for long messages): in a worker thread
+        # the event loop keeps serving other customers meanwhile
+        return await asyncio.to_thread(self._generate, messages, stop)

@@ -30,10 +30,11 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import threading
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
 from functools import lru_cache
 
 from bot.agent.lexicons import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, TRADITIONAL, Lexicon
@@ -56,8 +57,35 @@ _CJK = "\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, kan
 _CJK_RE = re.compile(f"[{_CJK}]")
 _HIRAGANA_RE = re.compile("[\u3040-\u309f]+")
 _TOKEN_RE = re.compile(rf"#\s?\d+|\d+(?:[.,]\d+)?|[$€£¥]|[{_CJK}]+|[^\W\d_{_CJK}]+")
-_HYPHENATED_RE = re.compile(r"([^\W\d_]+)-([^\W\d_]+)")
+# a match may start only where a word starts: without the look-behind, a long run of letters
+# with no hyphen is scanned again from each of its letters (quadratic in its length)
+_HYPHENATED_RE = re.compile(r"(?<![^\W\d_])([^\W\d_]+)-([^\W\d_]+)")
 _FOLDS = (("ä", "a"), ("ö", "o"), ("ü", "u"), ("ae", "a"), ("oe", "o"), ("ue", "u"))
+
+
+# Characters of a message the router reads. Requests are short (the corpus' longest line has
+# 93 characters; a request with its reasons, ids and amounts fits in a few lines), and the
+# router's work grows with every word, so a pasted story is not read to its end.
+MAX_ROUTED = 400
+FIRST_SENTENCES = 3  # of a longer message, routed one by one when all of it says nothing
+_WORD_TAIL_RE = re.compile(r"\s\S{0,40}$")  # a word cut in two at the end of the beginning
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")
+
+
+def beginning(text: str) -> str:
+    """The first `MAX_ROUTED` characters of `text`, without a word cut in two at the end."""
+    if len(text) <= MAX_ROUTED:
+        return text
+    start = text[:MAX_ROUTED]
+    if not text[MAX_ROUTED].isspace() and (cut := _WORD_TAIL_RE.search(start)):
+        start = start[: cut.start()]
+    return start
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text`: "Hi. Pro with BTC! And" -> "Hi.", "Pro with BTC!", "And" (a
+    full stop ends a sentence only before a space: "0.5 BTC" stays whole)."""
+    return [s.strip() for s in _SENTENCE_END_RE.split(text) if s.strip()]
 
 
 @dataclass(frozen=True)
@@ -89,6 +117,17 @@ def _bare(char: str) -> str:
 @lru_cache(maxsize=4096)
 def _ratio(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def _most(a: str, b: str) -> float:
+    """The highest `_ratio` two words of these lengths can have (difflib's
+    `real_quick_ratio`): words of very different lengths are never compared."""
+    return 2.0 * min(len(a), len(b)) / (len(a) + len(b))
+
+
+def _any_of(patterns: set[str]) -> re.Pattern[str]:
+    """One regex that matches a whole word when `fnmatchcase` matches it with any pattern."""
+    return re.compile("|".join(translate(p) for p in sorted(patterns)) or "(?!)")
 
 
 @dataclass
@@ -130,6 +169,7 @@ class IntentRouter:
         threshold: float = 0.6,
     ) -> None:
         self.threshold = threshold
+        self._one_at_a_time = threading.Lock()
         self._plans = _aliases(plans)
         self._coins = _aliases(coins)
         # first word of multi-word coin aliases shared by several coins: "usdt", "tether"
@@ -180,6 +220,15 @@ class IntentRouter:
         )  # fmt: skip
         self._cjk = {w for words in known for w in words if _CJK_RE.search(w)}
         self._cjk_max = max(map(len, self._cjk), default=1)
+        # the same questions as fnmatchcase over every pattern, asked once per word
+        self._wild_re = _any_of(self._wild)
+        self._domain_re = _any_of(self._domain)
+        self._lex_words = set().union(*self._lex.values())
+        # keyword typo targets by first letter: (word, is a stem)
+        self._targets: dict[str, list[tuple[str, bool]]] = {}
+        for word in self._words | self._stems | set(self._languages):
+            if len(word) >= 5:
+                self._targets.setdefault(word[0], []).append((word, word in self._stems))
 
     def _compile(self, lex: Lexicon) -> None:
         for intent, feats in lex["intents"].items():
@@ -220,26 +269,28 @@ class IntentRouter:
             or key in self._numbers
             or key in self._languages
             or _HIRAGANA_RE.fullmatch(key) is not None  # Japanese particles and endings
-            or any(fnmatchcase(key, w) for w in self._wild)
-            or any(key in s for s in self._lex.values())
+            or self._wild_re.match(key) is not None
+            or key in self._lex_words
         )
 
     def _segment(self, run: str) -> list[str]:
         """Cut a run of CJK characters into the longest known words; unknown stretches stay
         together ("我想用" -> "我", "想", "用"; "天气怎么样" -> "天气", "怎么样")."""
-        out, unknown, i = [], "", 0
+        out: list[str] = []
+        unknown = i = 0  # the unknown stretch is run[unknown:i]
         while i < len(run):
             for n in range(min(self._cjk_max, len(run) - i), 0, -1):
                 if run[i : i + n] in self._cjk:
                     break
             else:
-                unknown, i = unknown + run[i], i + 1
+                i += 1
                 continue
-            if unknown:
-                out.append(unknown)
+            if unknown < i:
+                out.append(run[unknown:i])
             out.append(run[i : i + n])
-            unknown, i = "", i + n
-        return [*out, unknown] if unknown else out
+            i += n
+            unknown = i
+        return [*out, run[unknown:]] if unknown < len(run) else out
 
     def _split(self, low: str) -> list[str]:
         raws: list[str] = []
@@ -326,6 +377,8 @@ class IntentRouter:
         for kind, index in (("coin", self._coins), ("plan", self._plans)):
             for key, codes in index.items():
                 if len(codes) == 1 and len(key) >= 4 and key[0] == tok.key[0]:
+                    if _most(tok.key, key) < best_ratio:
+                        continue
                     r = _ratio(tok.key, key)
                     if r >= best_ratio:
                         best, best_ratio = (kind, next(iter(codes))), r
@@ -334,9 +387,10 @@ class IntentRouter:
 
     def _correct(self, key: str) -> str | None:
         best, best_ratio = None, WORD_FUZZ
-        for word in self._words | self._stems | set(self._languages):
-            if len(word) >= 5 and word[0] == key[0]:
-                r = _ratio(key[: len(word)] if word in self._stems else key, word)
+        for word, stem in self._targets.get(key[0], ()):
+            typed = key[: len(word)] if stem else key
+            if _most(typed, word) >= best_ratio:
+                r = _ratio(typed, word)
                 if r >= best_ratio:
                     best, best_ratio = word, r
         return best
@@ -385,7 +439,7 @@ class IntentRouter:
 
     def scores(self, text: str) -> tuple[dict[str, float], float, _Parse]:
         """Raw intent scores, the "not sure" score and the parse (for debugging)."""
-        p = self._parse(text)
+        p = self._parse(beginning(text))
         keys = [t.key for t in p.tokens if not t.entity and t.kind == "word"]
         bag = set(keys) | p.extras
         scores: dict[str, float] = {}
@@ -422,7 +476,7 @@ class IntentRouter:
         if not p.languages and scores.get(LANGUAGE, 0.0) < LANGUAGE_WORD:
             scores.pop(LANGUAGE, None)  # "in"/"en"/"で" hint at a language only beside its name
         entities = p.plans or p.coins or p.ids or p.counts or p.languages
-        if not entities and not any(fnmatchcase(k, d) for k in bag for d in self._domain):
+        if not entities and not any(self._domain_re.match(k) for k in bag):
             scores = {k: v * (1 if k == HELP else OFF_DOMAIN_FACTOR) for k, v in scores.items()}
         unknown = sum(
             1
@@ -432,19 +486,46 @@ class IntentRouter:
         return scores, NONE_SCORE + UNKNOWN_WORD_PENALTY * unknown, p
 
     def route(self, text: str) -> Intent | None:
+        """The intent of a message. A message longer than `MAX_ROUTED` characters is routed on
+        its beginning: the first `MAX_ROUTED` characters, or when they say nothing clear (a
+        long story dilutes any request), the first of their first `FIRST_SENTENCES` whole
+        sentences that does ("Hi! Hope you are well. I'd like Pro with BTC. <a long story>").
+
+        Callers route in worker threads, one message at a time: Python runs one thread at a
+        time anyway, and the event loop gets its turn sooner from one busy thread than from
+        several taking turns."""
+        with self._one_at_a_time:
+            return self._route_message(text)
+
+    def _route_message(self, text: str) -> Intent | None:
+        if len(text) <= MAX_ROUTED:
+            return self._route(text, text)
+        start = beginning(text)
+        first = self._route(start, start)
+        if first is not None and first.tool != HELP:
+            return first
+        for sentence in sentences(start)[:-1][:FIRST_SENTENCES]:  # the last one is cut off
+            intent = self._route(sentence, start)  # a negation anywhere in `start` counts
+            if intent is not None and intent.tool != HELP:
+                return intent
+            first = first or intent
+        return first  # a greeting, or nothing understood
+
+    def _route(self, text: str, context: str) -> Intent | None:
         scores, none, p = self.scores(text)
         if not scores:
             return None
         top = max(scores.values())
-        z = math.exp((none - top) / TEMPERATURE) + sum(
-            math.exp((s - top) / TEMPERATURE) for s in scores.values()
+        high = max(top, none)  # no overflow however many unknown words raise `none`
+        z = math.exp((none - high) / TEMPERATURE) + sum(
+            math.exp((s - high) / TEMPERATURE) for s in scores.values()
         )
         tool = max(scores, key=lambda k: scores[k])
-        confidence = 1.0 / z
+        confidence = math.exp((top - high) / TEMPERATURE) / z
         if confidence < self.threshold:
             return None
         if tool in MONEY_TOOLS and self._negation.search(
-            unicodedata.normalize("NFKC", text).lower()
+            unicodedata.normalize("NFKC", context).lower()
         ):
             return None  # "I don't want to buy Pro": never start a payment on a negation
         return Intent(tool, self._args(tool, p), round(confidence, 3))

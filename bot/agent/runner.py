@@ -9,6 +9,7 @@ budget of model calls the router answers alone).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from bot.agent.guards import (
 )
 from bot.agent.metrics import AgentMetrics
 from bot.agent.offline_model import INTENT_KEY, LANGUAGE_KEY, OfflineRouterModel
-from bot.agent.router import MONEY_TOOLS, Intent
+from bot.agent.router import MAX_ROUTED, MONEY_TOOLS, Intent
 from bot.i18n import _, language_name
 from tools.actions import CustomerActions
 from tools.agent_tools import CARD_TOOLS, TOOL_NAMES, ToolContext, build_agent_tools
@@ -160,11 +161,19 @@ class AgentRunner:
             return False
         return all(intent.args.get(name) for name in REQUIRED_ARGS.get(intent.tool, ()))
 
+    async def router_alone(self, text: str) -> bool:
+        """Whether the router answers without the hosted model. A message longer than the
+        router reads goes to the model, which reads all of it; routing runs in a worker
+        thread, off the event loop."""
+        if len(text) > MAX_ROUTED:
+            return False
+        return self.sure(await asyncio.to_thread(self.router.route, text))
+
     async def turn(
         self, actions: CustomerActions, history: list[BaseMessage], text: str
     ) -> TurnResult:
         messages = [*history, HumanMessage(text)]
-        if self.hosted is None or self.sure(self.router.route(text)):
+        if self.hosted is None or await self.router_alone(text):
             return await self._run(self.offline, messages, ToolContext(actions), "router")
         if not self.budget.allows(actions.caller.user_id):
             result = await self._run(self.offline, messages, ToolContext(actions), "limited")

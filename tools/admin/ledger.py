@@ -3,6 +3,13 @@
 Rows are read in chunks and written as they come, so an export of 100,000 payments takes the
 memory of one chunk. Amounts are written with every digit they have (`format(x, "f")`, never
 through a float); times are ISO 8601 in UTC; flags are `yes`/`no`.
+
+Text from outside (names, ids and codes a platform or provider gave us, plans and statuses) is
+written so a spreadsheet never runs it: a text cell that starts with `=`, `+`, `-` or `@` (after
+any leading spaces), a tab or a carriage return gets a leading `'` (OWASP's rule for CSV
+injection). Numbers we format ourselves (ids, amounts, times, flags) are left as they are, so a
+negative amount stays a number. Lines end in CRLF (RFC 4180), which also makes the writer quote
+a carriage return inside a cell instead of letting it split the row.
 """
 
 from __future__ import annotations
@@ -52,6 +59,17 @@ COLUMNS = (
 )
 
 
+FORMULA_START = ("=", "+", "-", "@")
+
+
+def text(value: str | None) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula."""
+    value = value or ""
+    if value.startswith(("\t", "\r")) or value.lstrip().startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def money(value: Decimal | None) -> str:
     return "" if value is None else format(value, "f")
 
@@ -69,24 +87,24 @@ def ledger_row(p: Payment, platform: str, platform_user_id: str, name: str) -> l
     overpaid = bool(p.surplus) or p.actually_paid > p.pay_amount
     return [
         str(p.id),
-        p.order_id,
+        text(p.order_id),
         str(p.parent_payment_id or ""),
         str(p.retried_from_id or ""),
-        p.provider,
-        p.provider_payment_id,
+        text(p.provider),
+        text(p.provider_payment_id),
         str(p.user_id),
-        platform,
-        platform_user_id,
-        name,
-        p.plan,
+        text(platform),
+        text(platform_user_id),
+        text(name),
+        text(p.plan),
         money(p.price_amount),
-        p.price_currency,
-        p.pay_currency,
+        text(p.price_currency),
+        text(p.pay_currency),
         money(p.pay_amount),
         money(p.actually_paid),
         money(p.outcome_amount),
-        p.outcome_currency or "",
-        p.fee_currency or "",
+        text(p.outcome_currency),
+        text(p.fee_currency),
         money(p.fee_deposit),
         money(p.fee_withdrawal),
         money(p.fee_service),
@@ -94,7 +112,7 @@ def ledger_row(p: Payment, platform: str, platform_user_id: str, name: str) -> l
         flag(p.late),
         flag(partial),
         flag(overpaid),
-        p.status,
+        text(p.status),
         moment(p.created_at),
         moment(p.expires_at),
         moment(p.paid_at),
@@ -126,7 +144,7 @@ async def write_ledger(
 ) -> int:
     """Write the header and every row to `out`; returns the number of payments written.
     `progress(n)` is told after every `n` rows (for a progress bar)."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     written = 0
     async for row in ledger(db, start, end):
