@@ -220,6 +220,7 @@ class App:
             else frozenset(),
             operators=config.operators.ids,
             operator_commands=self.operator_commands,
+            on_change=self._changed,
         )
         self.countdown = Countdown(self.events)
         self.reconciler = Reconciler(

@@ -277,13 +277,16 @@ class Notifier:
             if not messages:  # outdated (a warning for a payment that moved on): not sent
                 self._done(marks, item, "skipped")
                 return
+            cards: list[tuple[int, str]] = []
             with using_locale(item.locale):  # adapters may word their own labels too
                 for n, message in enumerate(messages):
                     message = replace(message, key=f"outbox:{item.id}:{n}")  # same on retries
                     if message.edit_of:
                         self._edit_soon(adapter, message, item.id)
-                    else:
-                        await self._send(adapter, message)
+                        continue
+                    ref = await self._send(adapter, message)
+                    if ref and message.payment_id:  # a card: later notices edit this one
+                        cards.append((message.payment_id, ref))
         except RateLimited as exc:
             self._defer(marks, item, exc.retry_after)
             return
@@ -294,7 +297,7 @@ class Notifier:
             log.exception("outbox %s could not be rendered or sent", item.id)
             self._failed(marks, item, DeliveryError(repr(exc)))
             return
-        self._done(marks, item, "sent")
+        self._done(marks, item, "sent", lambda session: writes.remember_cards(session, cards))
 
     async def _send(self, adapter: Adapter, message: Outgoing) -> str | None:
         """One send, bounded: a send that outlasts `send_limit` is given up (and retried
@@ -321,6 +324,10 @@ class Notifier:
         if payment is not None:
             view = payment_view(self.catalog, payment)
             card_ref = payment.card_message_ref
+        if item.kind == "payment.card" and (
+            card_ref and item.dedupe_key == f"payment:{item.payload.get('payment_id')}:card"
+        ):
+            return []  # the card reached the chat meanwhile (e.g. asked for again): not twice
         if item.kind == "payment.warning" and (
             view is None or view.status != "waiting" or self.clock() >= view.expires_at
         ):
@@ -356,8 +363,10 @@ class Notifier:
         self._edits.add(task)
         task.add_done_callback(self._edits.discard)
 
-    def _done(self, marks: _Marks, item: OutboxItem, status: str) -> None:
-        marks.add(item, {"status": status})
+    def _done(
+        self, marks: _Marks, item: OutboxItem, status: str, then: Then | None = None
+    ) -> None:
+        marks.add(item, {"status": status}, then)
 
     def _defer(self, marks: _Marks, item: OutboxItem, seconds: float) -> None:
         """Try again later without counting an attempt (limits are not failures)."""

@@ -263,6 +263,14 @@ def settle_outbox(session: Session, ids: Sequence[int], token: str, **values: An
     return set(session.scalars(query).all())
 
 
+def remember_cards(session: Session, cards: Sequence[tuple[int, str]]) -> None:
+    """Keep the message refs of payment cards just posted: later notices edit them."""
+    for payment_id, ref in cards:
+        session.execute(
+            update(Payment).where(Payment.id == payment_id).values(card_message_ref=ref)
+        )
+
+
 def audit(
     session: Session | AsyncSession,
     now: datetime,
