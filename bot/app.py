@@ -226,6 +226,7 @@ class App:
                 config.agent.text_per_minute,
                 lambda: clock().timestamp(),
             ),
+            on_change=self._changed,
         )
         self.countdown = Countdown(self.events)
         self.reconciler = Reconciler(

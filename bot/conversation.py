@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -62,8 +62,10 @@ class Conversation:
         operators: Mapping[str, Sequence[str]] | None = None,
         operator_commands: OperatorCommands | None = None,
         text_limit: TextLimit | None = None,
+        on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
+        self.on_change = on_change  # wakes the relay when a card is queued
         self.shop = shop
         self.agent = agent
         self.clock = clock
@@ -117,6 +119,8 @@ class Conversation:
                         ref = await self._send_with_retry(send, reply)
                     except Exception:  # one failed reply must not stop the conversation
                         log.exception("reply to %s could not be sent", incoming.chat)
+                        if reply.payment_id and reply.edit_of is None:
+                            await self._card_later(reply.payment_id, caller)
                         continue
                     if ref and reply.payment_id and reply.edit_of is None:
                         await self._remember_card(reply.payment_id, caller, ref)
@@ -181,6 +185,35 @@ class Conversation:
                     reply = replace(reply, edit_of=incoming.message_id, image=None)
             out.append(reply)
         return out
+
+    async def _card_later(self, payment_id: int, caller: Caller) -> None:
+        """A payment card that could not be sent, for a payment that has no card in the chat
+        yet, goes through the outbox: the relay makes it again from the payment and retries
+        it like any notification (backoff, dead letter, operator alert), once per payment."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            payment = await repos.payment_of_user(session, payment_id, caller.user_id)
+            if payment is None or payment.card_message_ref is not None:
+                return
+            await session.run_sync(
+                lambda sync: writes.enqueue(
+                    sync,
+                    chat_platform=payment.chat_platform,
+                    chat_id=payment.chat_id,
+                    user_id=payment.user_id,
+                    kind="payment.card",
+                    payload={
+                        "payment_id": payment.id,
+                        "plan": payment.plan,
+                        "coin": payment.pay_currency,
+                    },
+                    locale=caller.locale,
+                    dedupe_key=f"payment:{payment.id}:card",
+                    created_at=now,
+                )
+            )
+        log.warning("payment #%s: its card goes through the outbox", payment_id)
+        self.on_change()
 
     async def _remember_card(self, payment_id: int, caller: Caller, ref: str) -> None:
         async with self.db.transaction() as session:

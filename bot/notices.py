@@ -60,8 +60,12 @@ def render_notice(
     now: datetime,
     card_ref: str | None = None,
 ) -> list[Outgoing]:
-    """The short new message for a notification, plus an in-place edit of the payment card."""
+    """The short new message for a notification, plus an in-place edit of the payment card.
+    `payment.card` is the payment's card itself, made again from the payment (one whose
+    direct answer could not be sent)."""
     pid = payload.get("payment_id")
+    if kind == "payment.card":
+        return [payment_out(target, view, now)] if view is not None else []
     coin = view.coin.symbol if view else str(payload.get("coin", "")).upper()
     status_button = (Button(_("Check status"), f"/status {pid}"),)
     retry_button = (Button(_("New payment"), f"/retry {pid}"),)

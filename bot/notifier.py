@@ -1,10 +1,14 @@
 """The outbox relay: delivers queued notifications through the adapters (DESIGN §5).
 
-Rows are claimed with a short lease (and `SKIP LOCKED` on PostgreSQL, so each row goes to one
-worker), sent outside the claiming transaction, then marked sent, retried with backoff, or
-moved to `dead` when the error is permanent. A state change wakes the relay at once. A
-notification that goes dead raises `alert.dead_notice` for the operators in the same
-transaction, unless it was an operator alert itself (then it is only logged: no loops).
+Rows are claimed with a lease and a claim token (and `SKIP LOCKED` on PostgreSQL, so each row
+goes to one worker), sent outside the claiming transaction, and each is marked as soon as it is
+handled: sent, retried with backoff, deferred, or moved to `dead` when the error is permanent.
+A claimed row is ours only while our token is on it: every mark checks it (a row another relay
+took over is logged and left alone), and the lease of the rows still waiting is renewed before
+a send whenever what is left of it would not cover that send (`SEND_LIMIT`), so it never runs
+out under work in flight. A state change wakes the relay at once. A notification that goes
+dead raises `alert.dead_notice` for the operators in the same transaction, unless it was an
+operator alert itself (then it is only logged: no loops).
 """
 
 from __future__ import annotations
@@ -12,18 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from dataclasses import replace
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.adapters.base import Adapter, DeliveryError, RateLimited
 from bot.i18n import using_locale
 from bot.messages import ChatRef, Outgoing
 from bot.notices import render_notice
-from storage import repos
+from storage import writes
 from storage.db import Database
 from storage.models import OutboxItem, Payment
 from tools.alerts import OperatorAlerts
@@ -34,8 +41,90 @@ from tools.views import payment_view
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=60)  # how long a claim holds without renewal (a crashed relay's rows
+# wait this long before another relay takes them)
+SEND_LIMIT = 40.0  # seconds one send may take before it counts as failed (python-telegram-bot
+# gives up after ~31 s at worst, the Discord adapter after 20 s); must stay below LEASE
+MARGIN = timedelta(seconds=5)  # for the database round trips around a send
 DEFER_AFTER = 0.25  # a chat busy for longer than this is skipped for now, not waited for
+
+
+@dataclass
+class _Claim:
+    """One batch's claim: its token, how long its lease holds, and the rows still ours that
+    are not handled yet (in order)."""
+
+    token: str
+    until: datetime
+    waiting: list[int]
+
+
+Then = Callable[[Session], None]
+
+
+class _Marks:
+    """What became of each handled row, written at once and only while our claim token is
+    on the row: the first outcome starts a transaction, and the outcomes that arrive while it
+    is under way go together in the next one (group commit: the rows sent or skipped in one
+    statement), so a fast platform does not cost a commit per message and a slow one gets
+    each row marked right after its send."""
+
+    def __init__(self, db: Database, token: str, clock: Clock) -> None:
+        self.db = db
+        self.token = token
+        self.clock = clock
+        self.ours = 0
+        self._queue: list[tuple[OutboxItem, dict[str, Any], Then | None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+
+    def add(self, item: OutboxItem, values: dict[str, Any], then: Then | None = None) -> None:
+        """Record `values` on the row (and release it); `then` runs in the same transaction
+        when the row was still ours. `{"status": "sent"}` (or "skipped") alone also stamps
+        `sent_at` and clears the last error."""
+        self._queue.append((item, values, then))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            now = self.clock()
+            try:
+                self.ours += await self.db.run(partial(self._record, batch=batch, now=now))
+            except Exception as exc:  # the rows stay claimed; another try after the lease
+                self._error = exc
+
+    def _record(self, session: Session, *, batch: list, now: datetime) -> int:
+        groups: dict[str, list[int]] = {}
+        ours: set[int] = set()
+        for item, values, _then in batch:
+            if set(values) == {"status"}:  # sent or skipped: one statement for them all
+                groups.setdefault(values["status"], []).append(item.id)
+            else:
+                ours |= writes.settle_outbox(session, [item.id], self.token, **values)
+        for status, ids in groups.items():
+            ours |= writes.settle_outbox(
+                session, ids, self.token, status=status, sent_at=now, last_error=None
+            )
+        for item, _values, then in batch:
+            if item.id not in ours:
+                log.warning(
+                    "outbox %s (%s) was taken over by another relay; our outcome is not recorded",
+                    item.id,
+                    item.kind,
+                )
+            elif then is not None:
+                then(session)
+        return len(ours)
+
+    async def written(self) -> int:
+        """Wait until every outcome is written; how many rows were still ours."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+        if self._error is not None:
+            raise self._error
+        return self.ours
 
 
 class Notifier:
@@ -52,7 +141,13 @@ class Notifier:
         idle_seconds: float = 1.0,
         alerts: OperatorAlerts | None = None,
         renewals: Renewals | None = None,
+        send_limit: float = SEND_LIMIT,
     ) -> None:
+        # before each send, the lease must still cover the send (renewed when it would not)
+        self.renew_below = timedelta(seconds=send_limit) + MARGIN
+        if self.renew_below >= LEASE:
+            raise ValueError(f"a send may take at most {LEASE - MARGIN} under a lease of {LEASE}")
+        self.send_limit = send_limit
         self.db = db
         self.renewals = renewals
         self.alerts = alerts
@@ -92,48 +187,61 @@ class Notifier:
             await asyncio.gather(*list(self._edits), return_exceptions=True)
 
     async def drain(self) -> int:
-        """Deliver one batch of due notifications; returns how many were handled.
+        """Deliver one batch of due notifications; returns how many were handled as ours.
 
-        The batch costs a fixed number of database round trips (claim, load the payments,
-        record the outcomes), not a few per message.
+        The batch costs a claim and a read of its payments, then the outcomes, each written
+        as soon as its row is handled (several per commit when the platform is fast), plus a
+        lease renewal now and then when the platform is slow.
         """
-        claimed = await self._claim()
+        claim, claimed = await self._claim()
         if not claimed:
             return 0
-        payments = await self._payments(claimed)
-        outcomes: dict[str, list[int]] = {"sent": [], "skipped": []}
-        waiting: dict[tuple[str, str], int] = {}  # per chat: how many we deferred so far
-        for item in claimed:
-            outcome = await self._deliver(item, payments, waiting)
-            if outcome is not None:
-                outcomes[outcome].append(item.id)
-        now = self.clock()
-        async with self.db.transaction() as session:
-            for status, ids in outcomes.items():
-                if ids:
-                    await session.execute(
-                        update(OutboxItem)
-                        .where(OutboxItem.id.in_(ids))
-                        .values(status=status, sent_at=now, last_error=None)
-                    )
-        return len(claimed)
+        marks = _Marks(self.db, claim.token, self.clock)
+        try:
+            payments = await self._payments(claimed)
+            waiting: dict[tuple[str, str], int] = {}  # per chat: how many we deferred so far
+            for item in claimed:
+                if await self._still_ours(claim, item.id):
+                    await self._deliver(item, marks, payments, waiting)
+                    claim.waiting.remove(item.id)
+        finally:
+            handled = await marks.written()  # also when stopped: what was sent is recorded
+        return handled
 
-    async def _claim(self) -> list[OutboxItem]:
+    async def _claim(self) -> tuple[_Claim, list[OutboxItem]]:
         now = self.clock()
-        async with self.db.transaction() as session:
-            rows = list(
-                await repos.due_outbox(
-                    session,
-                    now,
-                    self.batch,
-                    skip_locked=not self.db.is_sqlite,
-                    platforms=list(self.adapters),
-                )
+        claim = _Claim(uuid.uuid4().hex, now + LEASE, [])
+        rows = await self.db.run(
+            lambda session: writes.claim_outbox(
+                session,
+                now,
+                self.batch,
+                claim.token,
+                claim.until,
+                platforms=list(self.adapters),
+                skip_locked=not self.db.is_sqlite,
             )
-            for row in rows:
-                row.attempts += 1
-                row.next_attempt_at = now + LEASE
-        return rows
+        )
+        claim.waiting = [row.id for row in rows]
+        return claim, rows
+
+    async def _still_ours(self, claim: _Claim, item_id: int) -> bool:
+        """Before a send: renew the lease of the rows still waiting when what is left of it
+        would not cover one more send; False when this row is not ours any more."""
+        now = self.clock()
+        if claim.until - now >= self.renew_below:
+            return True
+        until = now + LEASE
+        waiting, token = list(claim.waiting), claim.token
+        kept = await self.db.run(
+            lambda session: writes.renew_outbox_lease(session, waiting, token, until)
+        )
+        lost = [i for i in claim.waiting if i not in kept]
+        if lost:
+            log.warning("outbox %s taken over by another relay; left to it", lost)
+        claim.waiting = [i for i in claim.waiting if i in kept]
+        claim.until = until
+        return item_id in kept
 
     async def _payments(self, items: list[OutboxItem]) -> dict[int, Payment]:
         ids = {int(i.payload["payment_id"]) for i in items if i.payload.get("payment_id")}
@@ -144,10 +252,14 @@ class Notifier:
         return {p.id: p for p in rows}
 
     async def _deliver(
-        self, item: OutboxItem, payments: dict[int, Payment], waiting: dict[tuple[str, str], int]
-    ) -> str | None:
-        """Send one notification: "sent", "skipped" (outdated), or None when it failed or
-        was deferred."""
+        self,
+        item: OutboxItem,
+        marks: _Marks,
+        payments: dict[int, Payment],
+        waiting: dict[tuple[str, str], int],
+    ) -> None:
+        """Send one notification and record at once what became of it (sent, skipped as
+        outdated, failed or deferred)."""
         adapter = self.adapters[item.chat_platform]
         target = ChatRef(item.chat_platform, item.chat_id)
         send_wait = getattr(adapter, "send_wait", None)
@@ -155,32 +267,46 @@ class Notifier:
         ahead = waiting.get(chat, 0)
         if send_wait is not None and (wait := send_wait(target, ahead)) > DEFER_AFTER:
             waiting[chat] = ahead + 1  # this chat is busy: others go first, in order
-            await self._defer(item, wait)
-            return None
+            self._defer(marks, item, wait)
+            return
         try:
             if not await self._still_relevant(item):
-                return "skipped"
+                self._done(marks, item, "skipped")
+                return
             messages = self._render(item, target, payments)
             if not messages:  # outdated (a warning for a payment that moved on): not sent
-                return "skipped"
+                self._done(marks, item, "skipped")
+                return
+            cards: list[tuple[int, str]] = []
             with using_locale(item.locale):  # adapters may word their own labels too
                 for n, message in enumerate(messages):
                     message = replace(message, key=f"outbox:{item.id}:{n}")  # same on retries
                     if message.edit_of:
                         self._edit_soon(adapter, message, item.id)
-                    else:
-                        await adapter.send(message)
+                        continue
+                    ref = await self._send(adapter, message)
+                    if ref and message.payment_id:  # a card: later notices edit this one
+                        cards.append((message.payment_id, ref))
         except RateLimited as exc:
-            await self._defer(item, exc.retry_after)
-            return None
+            self._defer(marks, item, exc.retry_after)
+            return
         except DeliveryError as exc:
-            await self._failed(item, exc)
-            return None
+            self._failed(marks, item, exc)
+            return
         except Exception as exc:  # a bug in rendering must not stop the relay
             log.exception("outbox %s could not be rendered or sent", item.id)
-            await self._failed(item, DeliveryError(repr(exc)))
-            return None
-        return "sent"
+            self._failed(marks, item, DeliveryError(repr(exc)))
+            return
+        self._done(marks, item, "sent", lambda session: writes.remember_cards(session, cards))
+
+    async def _send(self, adapter: Adapter, message: Outgoing) -> str | None:
+        """One send, bounded: a send that outlasts `send_limit` is given up (and retried
+        later), so the lease renewed before it cannot run out under it."""
+        try:
+            async with asyncio.timeout(self.send_limit):
+                return await adapter.send(message)
+        except TimeoutError:
+            raise DeliveryError(f"no answer within {self.send_limit:g} s") from None
 
     async def _still_relevant(self, item: OutboxItem) -> bool:
         """A reminder queued before the customer renewed, upgraded or lost the plan is not
@@ -198,6 +324,10 @@ class Notifier:
         if payment is not None:
             view = payment_view(self.catalog, payment)
             card_ref = payment.card_message_ref
+        if item.kind == "payment.card" and (
+            card_ref and item.dedupe_key == f"payment:{item.payload.get('payment_id')}:card"
+        ):
+            return []  # the card reached the chat meanwhile (e.g. asked for again): not twice
         if item.kind == "payment.warning" and (
             view is None or view.status != "waiting" or self.clock() >= view.expires_at
         ):
@@ -233,29 +363,43 @@ class Notifier:
         self._edits.add(task)
         task.add_done_callback(self._edits.discard)
 
-    async def _defer(self, item: OutboxItem, seconds: float) -> None:
-        """Try again later without counting an attempt (limits are not failures)."""
-        async with self.db.transaction() as session:
-            row = await session.get(OutboxItem, item.id)
-            row.attempts = max(row.attempts - 1, 0)
-            row.next_attempt_at = self.clock() + timedelta(seconds=seconds)
+    def _done(
+        self, marks: _Marks, item: OutboxItem, status: str, then: Then | None = None
+    ) -> None:
+        marks.add(item, {"status": status}, then)
 
-    async def _failed(self, item: OutboxItem, exc: DeliveryError) -> None:
+    def _defer(self, marks: _Marks, item: OutboxItem, seconds: float) -> None:
+        """Try again later without counting an attempt (limits are not failures)."""
+        marks.add(
+            item,
+            dict(
+                attempts=max(item.attempts - 1, 0),
+                next_attempt_at=self.clock() + timedelta(seconds=seconds),
+            ),
+        )
+
+    def _failed(self, marks: _Marks, item: OutboxItem, exc: DeliveryError) -> None:
         now = self.clock()
-        async with self.db.transaction() as session:
-            row = await session.get(OutboxItem, item.id)
-            row.last_error = str(exc)[:500]
-            expired = now - row.created_at > self.give_up_after
-            if exc.permanent or (row.attempts >= self.max_attempts and expired):
-                row.status = "dead"
-                log.warning("outbox %s dead after %s attempts: %s", item.id, row.attempts, exc)
-                await self._tell_dead(session, row)
-                return
-            delay = exc.retry_after if exc.retry_after else min(2**row.attempts, 300)
-            row.next_attempt_at = now + timedelta(seconds=delay)
+        error = str(exc)[:500]
+        expired = now - item.created_at > self.give_up_after
+        if exc.permanent or (item.attempts >= self.max_attempts and expired):
+
+            def dead(session: Session) -> None:
+                log.warning("outbox %s dead after %s attempts: %s", item.id, item.attempts, exc)
+                self._tell_dead(session, item, error)
+
+            marks.add(item, dict(status="dead", last_error=error), dead)
+            return
+        delay = exc.retry_after if exc.retry_after else min(2**item.attempts, 300)
+
+        def retry(session: Session) -> None:
             log.info("outbox %s retry in %ss: %s", item.id, delay, exc)
 
-    async def _tell_dead(self, session: AsyncSession, row: OutboxItem) -> None:
+        marks.add(
+            item, dict(last_error=error, next_attempt_at=now + timedelta(seconds=delay)), retry
+        )
+
+    def _tell_dead(self, session: Session, row: OutboxItem, error: str) -> None:
         """Tell the operators that a notification will never arrive (same transaction)."""
         if row.kind.startswith("alert."):  # an alert about an alert could loop forever
             log.error(
@@ -263,23 +407,19 @@ class Notifier:
                 row.kind,
                 row.chat_platform,
                 row.chat_id,
-                row.last_error,
+                error,
             )
             return
         if self.alerts is None:
             return
-        now = self.clock()
-        alerts = self.alerts
-        await session.run_sync(
-            lambda sync: alerts.write(
-                sync,
-                now,
-                f"dead:{row.id}",
-                "alert.dead_notice",
-                payment_id=row.payload.get("payment_id"),
-                notice=row.kind,
-                chat=f"{row.chat_platform}:{row.chat_id}",
-                error=row.last_error,
-            )
+        self.alerts.write(
+            session,
+            self.clock(),
+            f"dead:{row.id}",
+            "alert.dead_notice",
+            payment_id=row.payload.get("payment_id"),
+            notice=row.kind,
+            chat=f"{row.chat_platform}:{row.chat_id}",
+            error=error,
         )
         self.wake()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -200,6 +201,25 @@ def payment_out(
         edit_of=edit_of,
         payment_id=p.id,
         extra={"status": p.status, **({"uri": p.uri} if show_qr else {})},
+    )
+
+
+def without_picture(message: Outgoing) -> Outgoing:
+    """A card (or notice) with a QR code, as text: the payment link the QR carries is written
+    out instead, to copy into a wallet (where the platform refused the picture, or the card
+    is too long to be a caption)."""
+    uri = message.extra.get("uri")
+    if not uri:
+        return replace(message, image=None, image_name=None)
+    line = _("Payment link: {uri}")
+    return replace(
+        message,
+        text=f"{message.text}\n{line.format(uri=uri)}",
+        html=message.html and f"{message.html}\n{HTML.esc(line).format(uri=HTML.code(uri))}",
+        markdown=message.markdown
+        and f"{message.markdown}\n{MARKDOWN.esc(line).format(uri=MARKDOWN.code(uri))}",
+        image=None,
+        image_name=None,
     )
 
 

@@ -140,6 +140,9 @@ class OutboxItem(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # the claim of the relay working on the row (written when claimed, cleared when handled):
+    # every update a relay makes to a claimed row requires its own token still to be there
+    claim_token: Mapped[str | None] = mapped_column(String(32))
 
 
 class ChatMessage(Base):

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import (
     Activation,
     ChatMessage,
-    OutboxItem,
     Payment,
     User,
 )
@@ -156,32 +155,6 @@ async def due_activations(session: AsyncSession, now: datetime, limit: int) -> l
         .limit(limit)
     )
     return list((await session.scalars(query)).all())
-
-
-# --- outbox ----------------------------------------------------------------------------------
-
-
-async def due_outbox(
-    session: AsyncSession,
-    now: datetime,
-    limit: int,
-    *,
-    skip_locked: bool,
-    platforms: Sequence[str],
-) -> Sequence[OutboxItem]:
-    query = (
-        select(OutboxItem)
-        .where(
-            OutboxItem.status == "pending",
-            OutboxItem.next_attempt_at <= now,
-            OutboxItem.chat_platform.in_(list(platforms)),
-        )
-        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        query = query.with_for_update(skip_locked=True)
-    return (await session.scalars(query)).all()
 
 
 # --- chat history, audit ---------------------------------------------------------------------

@@ -236,6 +236,86 @@ def enqueue(session: Session, **values: Any) -> bool:
     return insert_ignore(session, OutboxItem, values)
 
 
+def claim_outbox(
+    session: Session,
+    now: datetime,
+    limit: int,
+    token: str,
+    lease_until: datetime,
+    *,
+    platforms: Sequence[str],
+    skip_locked: bool,
+) -> list[OutboxItem]:
+    """Claim up to `limit` due notifications for these platforms, in due order: write
+    `token` on them, count an attempt, and lease them until `lease_until`. On PostgreSQL the
+    rows other relays are claiming are skipped (`SKIP LOCKED`); the UPDATE takes only rows
+    still due, so two relays never claim one row on SQLite either."""
+    due = (
+        select(OutboxItem.id)
+        .where(
+            OutboxItem.status == "pending",
+            OutboxItem.next_attempt_at <= now,
+            OutboxItem.chat_platform.in_(list(platforms)),
+        )
+        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.scalars(due).all())
+    if not ids:
+        return []
+    claimed = session.scalars(
+        update(OutboxItem)
+        .where(
+            OutboxItem.id.in_(ids),
+            OutboxItem.status == "pending",
+            OutboxItem.next_attempt_at <= now,
+        )
+        .values(claim_token=token, attempts=OutboxItem.attempts + 1, next_attempt_at=lease_until)
+        .returning(OutboxItem)
+        .execution_options(synchronize_session=False)
+    ).all()
+    rows = {row.id: row for row in claimed}
+    return [rows[i] for i in ids if i in rows]
+
+
+def renew_outbox_lease(
+    session: Session, ids: Sequence[int], token: str, lease_until: datetime
+) -> set[int]:
+    """Extend the lease of the claimed rows among `ids` that still carry `token`; returns
+    their ids (the others are not ours any more)."""
+    query = (
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(list(ids)), OutboxItem.claim_token == token)
+        .values(next_attempt_at=lease_until)
+        .returning(OutboxItem.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(session.scalars(query).all())
+
+
+def settle_outbox(session: Session, ids: Sequence[int], token: str, **values: Any) -> set[int]:
+    """Record what became of claimed rows and release them, only where `token` is still on
+    them; returns those ids (the others belong to another relay now and are not changed)."""
+    query = (
+        update(OutboxItem)
+        .where(OutboxItem.id.in_(list(ids)), OutboxItem.claim_token == token)
+        .values(claim_token=None, **values)
+        .returning(OutboxItem.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(session.scalars(query).all())
+
+
+def remember_cards(session: Session, cards: Sequence[tuple[int, str]]) -> None:
+    """Keep the message refs of payment cards just posted: later notices edit them."""
+    for payment_id, ref in cards:
+        session.execute(
+            update(Payment).where(Payment.id == payment_id).values(card_message_ref=ref)
+        )
+
+
 def audit(
     session: Session | AsyncSession,
     now: datetime,

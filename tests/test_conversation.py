@@ -230,6 +230,28 @@ async def test_a_failed_reply_does_not_stop_the_conversation(app, fake) -> None:
     assert reply and reply[0].text.startswith("Plans:")
 
 
+async def test_a_lost_card_is_queued_once_and_never_sent_twice(app, fake) -> None:
+    """A card that cannot be sent goes through the outbox, one row per payment; when the
+    chat got the card meanwhile (the customer asked for it), the queued one is not sent."""
+    from bot.adapters.base import DeliveryError
+    from storage.models import OutboxItem
+
+    for _ in range(2):  # the card, then the same open payment again: both lost
+        fake.fail_next(DeliveryError("network down"), times=2)
+        assert await fake.say("/buy pro sol") == []
+    async with app.db.sessions() as session:
+        rows = (await session.scalars(select(OutboxItem))).all()
+    assert [(r.kind, r.dedupe_key, r.payload["payment_id"]) for r in rows] == [
+        ("payment.card", "payment:1:card", 1)
+    ]
+    status = await fake.say("/status 1")  # the customer asks: the card arrives directly
+    assert status[0].payment_id == 1
+    assert await app.notifier.drain() == 1
+    async with app.db.sessions() as session:
+        assert (await session.scalars(select(OutboxItem.status))).one() == "skipped"
+    assert [m.payment_id for m in fake.sent] == [1]
+
+
 async def test_operator_commands_are_refused_to_everyone_else_and_audited(db_url, clock) -> None:
     from bot.adapters.fake import FakeAdapter
     from bot.app import App

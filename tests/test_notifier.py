@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from bot.adapters.base import DeliveryError
+from bot.adapters.fake import FakeAdapter
+from bot.app import App
+from bot.notifier import Notifier
+from storage import writes
 from storage.models import OutboxItem
 from tests.helpers import buy
 from tools.providers.base import ProviderEvent
@@ -113,3 +118,130 @@ async def test_card_is_edited_in_place_with_the_notice(app, fake, clock) -> None
     assert fake.edits and fake.edits[-1].edit_of == card_ref
     assert "payment seen, confirming" in fake.edits[-1].text
     assert fake.edits[-1].payment_id == pid
+
+
+# --- several relays on one database -----------------------------------------------------------
+
+
+class SlowAdapter(FakeAdapter):
+    """A platform that takes `seconds` (on the injected clock) to answer each send, and lets
+    the other relay run meanwhile."""
+
+    def __init__(self, clock, seconds: float, gate: asyncio.Event | None = None) -> None:
+        super().__init__()
+        self.clock, self.seconds, self.gate = clock, seconds, gate
+        self.entered = asyncio.Event()
+
+    async def send(self, message):
+        self.entered.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        await asyncio.sleep(0.02)  # real time: the other relay gets its turns
+        self.clock.advance(self.seconds)
+        return await super().send(message)
+
+
+async def _queue(app, count: int) -> None:
+    now = app.clock()
+
+    def work(session) -> None:
+        for n in range(count):
+            writes.enqueue(
+                session,
+                chat_platform="fake",
+                chat_id=f"chat-{n}",
+                user_id=None,
+                kind="payment.expired",
+                payload={"payment_id": 900000 + n, "plan": "pro", "coin": "sol"},
+                locale="en",
+                dedupe_key=f"race:{n}",
+                created_at=now,
+            )
+
+    await app.db.run(work)
+
+
+async def _statuses(app) -> list[str]:
+    async with app.db.sessions() as session:
+        return list((await session.scalars(select(OutboxItem.status))).all())
+
+
+async def test_a_batch_that_outlasts_its_lease_is_not_sent_twice(config, clock) -> None:
+    """Each send takes 30 s, a batch of 8 four minutes: the lease (60 s) is renewed under
+    the work, so the second relay, draining all the while, never takes a row the first one
+    still holds (before: it took and sent again every row still waiting after a minute)."""
+    adapters = [SlowAdapter(clock, 30), SlowAdapter(clock, 30)]
+    apps = [App(config, adapters=[a], clock=clock) for a in adapters]
+    for one in apps:
+        await one.start(background=False)
+    try:
+        await _queue(apps[0], 8)
+
+        async def relay(one: App) -> None:
+            for _ in range(200):
+                await one.notifier.drain()
+                if set(await _statuses(one)) == {"sent"}:
+                    return
+                await asyncio.sleep(0.005)
+
+        await asyncio.gather(*(relay(one) for one in apps))
+        delivered = Counter(m.target.chat_id for a in adapters for m in a.sent)
+        assert delivered == Counter({f"chat-{n}": 1 for n in range(8)})
+        assert await _statuses(apps[0]) == ["sent"] * 8
+    finally:
+        for one in apps:
+            await one.stop()
+
+
+async def test_a_relay_whose_row_was_taken_over_records_nothing(config, clock, caplog) -> None:
+    """A send that outlasted the lease (say the machine slept): the second relay takes the
+    row and delivers it; the first one's late outcome must not overwrite the row's."""
+    gate = asyncio.Event()
+    first, second = SlowAdapter(clock, 0, gate), SlowAdapter(clock, 0)
+    apps = [App(config, adapters=[a], clock=clock) for a in (first, second)]
+    for one in apps:
+        await one.start(background=False)
+    try:
+        await _queue(apps[0], 1)
+        held = asyncio.create_task(apps[0].notifier.drain())
+        await asyncio.wait_for(first.entered.wait(), 5)
+        clock.advance(61)  # the first relay's lease is over, its send still under way
+        assert await apps[1].notifier.drain() == 1
+        taken = clock()
+        clock.advance(5)
+        gate.set()
+        assert await held == 0  # not counted as its own
+        async with apps[0].db.sessions() as session:
+            row = (await session.scalars(select(OutboxItem))).one()
+        assert (row.status, row.sent_at, row.attempts, row.claim_token) == ("sent", taken, 2, None)
+        assert "taken over by another relay" in caplog.text
+    finally:
+        for one in apps:
+            await one.stop()
+
+
+async def test_a_send_that_hangs_is_given_up_and_retried(app, fake, clock) -> None:
+    """No send may outlast the lease: one that hangs is abandoned after `send_limit` and
+    retried later like any transient failure."""
+    hang = asyncio.Event()
+
+    class Hanging(FakeAdapter):
+        async def send(self, message):
+            if not hang.is_set():
+                await asyncio.Event().wait()  # never answers
+            return await super().send(message)
+
+    notifier = Notifier(app.db, app.catalog, {"fake": Hanging()}, clock, send_limit=0.2)
+    await _queue(app, 1)
+    assert await notifier.drain() == 1
+    item = (await _all(app))[0]
+    assert (item.status, item.last_error) == ("pending", "no answer within 0.2 s")
+    hang.set()
+    clock.advance(2)
+    assert await notifier.drain() == 1
+    assert (await _all(app))[0].status == "sent"
+
+
+async def _all(app) -> list[OutboxItem]:
+    async with app.db.sessions() as session:
+        return list((await session.scalars(select(OutboxItem).order_by(OutboxItem.id))).all())

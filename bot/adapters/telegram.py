@@ -6,7 +6,8 @@ on `/webhooks/telegram`, Telegram's secret token checked). Cards become native m
 payment card is the QR photo with an HTML caption and an inline keyboard (copy address, check
 status, new payment); buttons are callback queries that are answered and map onto commands;
 in groups only commands and mentions are read, and payment details go to the private chat.
-Sends are paced under Telegram's limits; a 429 pauses and defers, a 403 is permanent.
+Sends are paced under Telegram's limits; a 429 pauses and defers, a 403 is permanent. A photo
+Telegram refuses goes as a text card instead, the QR code's payment link written out.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from bot.adapters.base import (
 from bot.i18n import using_locale
 from bot.messages import Button, Incoming, Outgoing
 from bot.ratelimit import Pacer, Rule
+from bot.render import without_picture
 
 log = logging.getLogger(__name__)
 PLATFORM = "telegram"
@@ -322,6 +324,8 @@ class TelegramAdapter:
             if message.edit_of:
                 if message.edit_of.startswith("p:") and len(message.text) > CAPTION_LIMIT:
                     text = html.escape(message.text[: CAPTION_LIMIT - 1], quote=False) + "…"
+                elif message.edit_of.startswith("t:"):  # a card that shows no QR code
+                    text = self._text_card(message)
                 return await self._edit(message.edit_of, text, markup)
             if message.file is not None:  # an operator's export
                 sent = await bot.send_document(
@@ -333,17 +337,20 @@ class TelegramAdapter:
                 )
                 return f"t:{chat_id}:{sent.message_id}"
             if message.image and len(message.text) <= CAPTION_LIMIT:
-                sent = await bot.send_photo(
-                    chat_id,
-                    InputFile(message.image, filename=message.image_name or "qr.png"),
-                    caption=text,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=markup,
-                )
-                return f"p:{chat_id}:{sent.message_id}"
+                try:
+                    sent = await bot.send_photo(
+                        chat_id,
+                        InputFile(message.image, filename=message.image_name or "qr.png"),
+                        caption=text,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=markup,
+                    )
+                    return f"p:{chat_id}:{sent.message_id}"
+                except BadRequest as exc:  # the photo refused: the card goes as text instead
+                    log.warning("photo refused in %s (%s); sent as text", chat_id, exc.message)
             sent = await bot.send_message(
                 chat_id,
-                text,
+                self._text_card(message),
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
@@ -360,6 +367,13 @@ class TelegramAdapter:
             raise DeliveryError(f"{type(exc).__name__}: {exc.message}") from None
         finally:
             self.pacer.answered(rules)
+
+    @staticmethod
+    def _text_card(message: Outgoing) -> str:
+        """The message as a text message; a QR code it cannot show becomes its payment link."""
+        if message.extra.get("uri"):
+            message = without_picture(message)
+        return message.html or html.escape(message.text, quote=False)
 
     async def _edit(self, ref: str, text: str, markup: InlineKeyboardMarkup | None) -> str:
         kind, chat, message_id = ref.split(":")

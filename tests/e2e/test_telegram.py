@@ -7,6 +7,7 @@ sandbox provider plays the chain.
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import re
 import time
@@ -321,6 +322,62 @@ async def test_a_dropped_connection_does_not_lose_the_payment_card(tg_app, teleg
     card = f"p:{USER}:{telegram.sent(USER)[-1]['message_id']}"
     await until(lambda: _payment(tg_app, 1), lambda row: row.card_message_ref == card, 5)
     assert [r.status for r in telegram.calls("sendPhoto")] == [None, 200]  # dropped, then sent
+
+
+async def _card_row(app: App, pid: int) -> OutboxItem | None:
+    query = select(OutboxItem).where(OutboxItem.dedupe_key == f"payment:{pid}:card")
+    async with app.db.sessions() as session:
+        return (await session.scalars(query)).first()
+
+
+async def _paid_and_edited(app: App, telegram: FakeTelegram, pid: int, method: str, field: str):
+    """Pay the payment; the card (wherever it came from) is edited in place to "paid"."""
+    await app.payments.sandbox_pay(None, pid, None)
+    return await telegram.wait_for(
+        lambda f: [r for r in _calls(f, method, USER) if "Status: paid" in r.params[field]],
+        timeout=10,
+    )
+
+
+async def test_a_card_that_fails_twice_still_arrives_once_later(tg_app, telegram) -> None:
+    """sendPhoto fails for a while (the direct answer and its one retry, and the relay's
+    first try): the card goes through the outbox, arrives exactly once, and is the card
+    later notices edit (before: the payment existed, its card was lost)."""
+    telegram.fail_next("sendPhoto", 500, times=3)
+    telegram.push_message(USER, "/buy pro sol", user_id=USER)
+    photo = await telegram.wait_for(lambda f: _calls(f, "sendPhoto", USER), timeout=15)
+    assert "Payment #1" in photo[0].params["caption"]
+    assert "<code>1.99333334</code> SOL" in photo[0].params["caption"]
+    card = f"p:{USER}:{telegram.sent(USER)[-1]['message_id']}"
+    await until(lambda: _payment(tg_app, 1), lambda row: row.card_message_ref == card, 5)
+    row = await _card_row(tg_app, 1)
+    assert (row.kind, row.status, row.attempts) == ("payment.card", "sent", 2)
+    edit = await _paid_and_edited(tg_app, telegram, 1, "editMessageCaption", "caption")
+    assert edit[-1].params["message_id"] == int(card.rsplit(":", 1)[1])
+    assert [r.status for r in telegram.calls("sendPhoto")] == [500, 500, 500, 200]  # once
+
+
+async def test_a_refused_photo_becomes_a_text_card_with_the_payment_link(tg_app, telegram):
+    telegram.fail_next("sendPhoto", 400, description="Bad Request: IMAGE_PROCESS_FAILED", times=10)
+    telegram.push_message(USER, "/buy pro sol", user_id=USER)
+    sent = await telegram.wait_for(lambda f: _calls(f, "sendMessage", USER), timeout=8)
+    text = sent[0].params["text"]
+    row = await _payment(tg_app, 1)
+    assert "Payment #1" in text and "<code>1.99333334</code> SOL" in text
+    assert f"<code>{row.pay_address}</code>" in text
+    link = payment_link(tg_app.catalog, row, row.pay_amount)
+    assert f"Payment link: <code>{html.escape(link, quote=False)}</code>" in text
+    keyboard = [b for line in sent[0].params["reply_markup"]["inline_keyboard"] for b in line]
+    assert keyboard[0]["copy_text"]["text"] == row.pay_address
+    card = f"t:{USER}:{telegram.sent(USER)[-1]['message_id']}"
+    await until(lambda: _payment(tg_app, 1), lambda p: p.card_message_ref == card, 5)
+    edit = await _paid_and_edited(tg_app, telegram, 1, "editMessageText", "text")
+    assert edit[-1].params["message_id"] == int(card.rsplit(":", 1)[1])
+    cards = [
+        r for r in _calls(telegram, "sendMessage", USER) if "Send exactly" in r.params["text"]
+    ]
+    assert len(cards) == 1 and not telegram.calls("sendPhoto")[10:]  # one card, once
+    assert await _card_row(tg_app, 1) is None  # it arrived directly
 
 
 async def test_telegram_unreachable_at_start_is_one_line(db_url, tmp_path) -> None:

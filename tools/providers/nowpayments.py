@@ -1,6 +1,6 @@
 """NOWPayments over its REST API (httpx, async), behind the provider interface.
 
-Facts: `../shared/reference/nowpayments.md`. Money is read from the JSON text as Decimal and
+Facts: NOWPayments' API reference. Money is read from the JSON text as Decimal and
 written back as exact JSON numbers. 5xx answers and network errors are retried with backoff and
 jitter; 4xx never are. Provider errors become `ProviderError`s with a customer-facing code
 (below_minimum, coin_unavailable, provider_down) and one operator log line.
