@@ -1,5 +1,13 @@
 """The HTTP side: provider webhooks in, health and metrics out (aiohttp).
 
+A provider webhook is judged in the cheapest order, so junk costs little: the provider's
+`precheck` looks at the headers alone (no or malformed signature: 401 before the body is read),
+an announced body over `WEBHOOK_MAX_BODY` is a 413 before it is read, a longer body a 413 once
+it passes the cap. The signature check and parsing (CPU-bound for a large body) run in one
+worker thread, never on the event loop; at most `VERIFY_QUEUE` webhooks wait for it, and the
+next get 503 with Retry-After at once (the provider retries, the reconciliation poller catches
+what is lost). Only a verified event reaches the database.
+
 Webhooks rejected for a missing or bad signature (401) are counted in a sliding window on the
 injected clock; a burst of them raises `alert.bad_signatures` for the operators, at most once
 per window.
@@ -11,10 +19,14 @@ only requests made on this machine that no proxy forwarded.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
+import threading
 from collections import Counter, deque
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -25,12 +37,19 @@ from storage.db import Database
 from storage.models import OutboxItem, Payment
 from tools.alerts import OperatorAlerts
 from tools.clock import Clock, system_clock
-from tools.providers.base import WebhookRejected
+from tools.providers.base import ProviderEvent, WebhookRejected
 from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
-MAX_BODY = 64 * 1024
+MAX_BODY = 64 * 1024  # any request (a Telegram update can be long)
+WEBHOOK_MAX_BODY = 16 * 1024  # a provider's webhook: a NOWPayments IPN is under 1 KiB
+VERIFY_QUEUE = 128  # provider webhooks being verified or waiting for the thread; more: 503
+RETRY_AFTER = "5"  # seconds, on that 503
 FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+class _Busy(Exception):
+    """The verifier thread has VERIFY_QUEUE webhooks to get through already."""
 
 
 class RejectionBurst:
@@ -81,6 +100,11 @@ class WebhookServer:
         self.host = host
         self.port = port
         self.counts: Counter[str] = Counter()
+        # One thread: verifying is pure Python, so a second one would not verify faster under
+        # the GIL, only take more turns from the event loop.
+        self._verifier = ThreadPoolExecutor(1, thread_name_prefix="webhook-verify")
+        self._backlog = 0  # handed to the verifier, not finished there (a slow loop is no cause)
+        self._backlog_lock = threading.Lock()
         self.app = web.Application(client_max_size=MAX_BODY)
         self.app.add_routes(
             [
@@ -91,6 +115,11 @@ class WebhookServer:
         )
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
+
+    @property
+    def verifying(self) -> int:
+        """Provider webhooks handed to the verifier thread and not finished there yet."""
+        return self._backlog
 
     def add_route(self, path: str, handler) -> None:
         """Another webhook on this server (e.g. Telegram's), before it starts."""
@@ -107,12 +136,19 @@ class WebhookServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        self._verifier.shutdown(wait=False, cancel_futures=True)
 
     async def webhook(self, request: web.Request) -> web.Response:
-        if request.match_info["provider"] != self.events.provider.name:
+        provider = self.events.provider
+        if request.match_info["provider"] != provider.name:
             return web.json_response({"error": "unknown provider"}, status=404)
         try:
-            body = await request.read()
+            provider.precheck(request.headers)  # headers only: the body may never be sent
+            if (request.content_length or 0) > WEBHOOK_MAX_BODY:
+                raise web.HTTPRequestEntityTooLarge(WEBHOOK_MAX_BODY, request.content_length)
+            body = await request.clone(client_max_size=WEBHOOK_MAX_BODY).read()
+        except WebhookRejected as exc:
+            return await self._rejected(request, exc)
         except web.HTTPRequestEntityTooLarge:
             self.counts["ipn_rejected"] += 1
             return web.json_response({"error": "body too large"}, status=413)
@@ -120,18 +156,50 @@ class WebhookServer:
             self.counts["ipn_rejected"] += 1
             return web.json_response({"error": "unreadable body"}, status=400)
         try:
-            result = await self.events.handle_webhook(request.headers, body, source="ipn")
+            event = await self._verify(request.headers, body)
+            result = await self.events.apply_event(event, source="ipn")
+        except _Busy:
+            self.counts["ipn_busy"] += 1
+            return web.json_response(
+                {"error": "busy: retry later"}, status=503, headers={"Retry-After": RETRY_AFTER}
+            )
         except WebhookRejected as exc:
-            self.counts["ipn_rejected"] += 1
-            if exc.http_status == 401:
-                await self._bad_signature(request)
-            return web.json_response({"error": exc.reason}, status=exc.http_status)
+            return await self._rejected(request, exc)
         except Exception:
             log.exception("webhook could not be applied")
             return web.json_response({"error": "try again later"}, status=503)
         self.counts[f"ipn_{result.outcome}"] += 1
         log.debug("IPN %s: %s", result.payment_id, result.outcome)
         return web.json_response({"ok": True, "outcome": result.outcome})
+
+    async def _verify(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """The provider's signature check and parsing, in the verifier thread; `_Busy` when
+        VERIFY_QUEUE webhooks are already there."""
+        with self._backlog_lock:
+            if self._backlog >= VERIFY_QUEUE:
+                raise _Busy
+            self._backlog += 1
+
+        def verify() -> ProviderEvent:
+            try:
+                return self.events.provider.verify_and_parse_webhook(headers, body)
+            finally:
+                with self._backlog_lock:
+                    self._backlog -= 1
+
+        try:
+            job = asyncio.get_running_loop().run_in_executor(self._verifier, verify)
+        except BaseException:  # never started (the server is stopping)
+            with self._backlog_lock:
+                self._backlog -= 1
+            raise
+        return await job
+
+    async def _rejected(self, request: web.Request, exc: WebhookRejected) -> web.Response:
+        self.counts["ipn_rejected"] += 1
+        if exc.http_status == 401:
+            await self._bad_signature(request)
+        return web.json_response({"error": exc.reason}, status=exc.http_status)
 
     async def _bad_signature(self, request: web.Request) -> None:
         """Count a 401; a burst tells the operators (the answer stays 401 whatever happens)."""
@@ -193,6 +261,7 @@ class WebhookServer:
             "unknown_payment",
             "unknown_status",
             "rejected",
+            "busy",
         ):
             lines.append(f'paybot_ipn_total{{outcome="{key}"}} {self.counts[f"ipn_{key}"]}')
         try:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import aiohttp
 import pytest
 
 from bot.app import App
+from bot.webhooks import WebhookServer
 from tests.conftest import make_config
 from tests.helpers import buy
+from tools.transitions import PaymentEvents
 
 
 @pytest.fixture
@@ -103,3 +108,63 @@ async def test_sandbox_webhook_applies_and_bad_ones_change_nothing(served, fake,
         text = await response.text()
     assert 'paybot_ipn_total{outcome="rejected"} 3' in text
     assert 'paybot_ipn_total{outcome="duplicate"} 1' in text
+
+
+class SlowVerifier:
+    """The sandbox provider, whose signature check waits at a gate (as a huge body would)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.gate = threading.Event()
+
+    def precheck(self, headers) -> None:
+        self.inner.precheck(headers)
+
+    def verify_and_parse_webhook(self, headers, body):
+        self.gate.wait(10)
+        return self.inner.verify_and_parse_webhook(headers, body)
+
+
+async def test_a_full_verifier_answers_503_at_once_and_the_loop_stays_free(
+    app, fake, clock
+) -> None:
+    from bot.webhooks import VERIFY_QUEUE
+
+    slow = SlowVerifier(app.provider)
+    events = PaymentEvents(app.db, app.catalog, slow, clock, app.events.settings)
+    server = WebhookServer(app.db, events, "127.0.0.1", 0, clock=clock)
+    await server.start()
+    pid = await buy(fake, "/buy pro sol")
+    await fake.say(f"/pay {pid}")
+    [(_step, headers, body)] = await app.provider.due_webhooks(clock())
+    url = f"http://127.0.0.1:{server.bound_port}"
+    try:
+        async with aiohttp.ClientSession(
+            url, timeout=aiohttp.ClientTimeout(total=2), connector=aiohttp.TCPConnector(limit=0)
+        ) as http:
+
+            async def post() -> int:
+                async with http.post("/webhooks/sandbox", data=body, headers=headers) as answer:
+                    return answer.status
+
+            waiting = [asyncio.create_task(post()) for _ in range(VERIFY_QUEUE)]
+            for _ in range(500):  # all taken in: one in the thread, the rest waiting for it
+                if server.verifying == VERIFY_QUEUE:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.verifying == VERIFY_QUEUE
+            async with http.post("/webhooks/sandbox", data=body, headers=headers) as answer:
+                assert answer.status == 503 and answer.headers["Retry-After"] == "5"
+            async with http.get("/healthz") as answer:  # the event loop is not blocked
+                assert answer.status == 200
+            slow.gate.set()
+            assert await asyncio.gather(*waiting) == [200] * VERIFY_QUEUE
+            async with http.get("/metrics") as answer:
+                text = await answer.text()
+        assert 'paybot_ipn_total{outcome="busy"} 1' in text
+        assert 'paybot_ipn_total{outcome="applied"} 1' in text
+        assert f'paybot_ipn_total{{outcome="duplicate"}} {VERIFY_QUEUE - 1}' in text
+    finally:
+        slow.gate.set()
+        await server.stop()
