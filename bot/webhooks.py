@@ -12,16 +12,13 @@ Webhooks rejected for a missing or bad signature (401) are counted in a sliding 
 injected clock; a burst of them raises `alert.bad_signatures` for the operators, at most once
 per window.
 
-`/metrics` tells how the shop is doing, so it is not for everyone who can reach the webhooks:
-with `PAYBOT_METRICS_TOKEN` set it wants `Authorization: Bearer <token>`; without, it answers
-only requests made on this machine that no proxy forwarded.
+`/metrics` tells how the shop is doing, so it is not for everyone who can reach the webhooks;
+`bot/metrics_access.py` decides who may read it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import ipaddress
 import logging
 import threading
 from collections import Counter, deque
@@ -33,6 +30,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.agent.metrics import AgentMetrics
+from bot.metrics_access import MetricsAccess
 from storage.db import Database
 from storage.models import OutboxItem, Payment
 from tools.alerts import OperatorAlerts
@@ -45,7 +43,6 @@ MAX_BODY = 64 * 1024  # any request (a Telegram update can be long)
 WEBHOOK_MAX_BODY = 16 * 1024  # a provider's webhook: a NOWPayments IPN is under 1 KiB
 VERIFY_QUEUE = 128  # provider webhooks being verified or waiting for the thread; more: 503
 RETRY_AFTER = "5"  # seconds, on that 503
-FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 
 class _Busy(Exception):
@@ -89,9 +86,11 @@ class WebhookServer:
         bad_signatures: int = 10,
         bad_signature_window: timedelta = timedelta(seconds=60),
         metrics_token: str | None = None,
+        public_url: str,
     ) -> None:
+        """`public_url` is where the provider reaches this server (`webhooks.public_url`)."""
         self.db = db
-        self.metrics_token = metrics_token
+        self.metrics_access = MetricsAccess(metrics_token, public_url)
         self.alerts = alerts
         self.clock = clock
         self.bad_signatures = RejectionBurst(bad_signatures, bad_signature_window)
@@ -132,6 +131,12 @@ class WebhookServer:
         await site.start()
         self.bound_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         log.info("webhook server on http://%s:%s", self.host, self.bound_port)
+        if self.metrics_access.closed:
+            log.warning(
+                "metrics are off until PAYBOT_METRICS_TOKEN is set: webhooks.public_url %s is "
+                "not this machine, so a proxy here may pass anyone's request on",
+                self.metrics_access.public_url,
+            )
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -226,32 +231,8 @@ class WebhookServer:
         ok = await self.db.ping()
         return web.json_response({"database": ok}, status=200 if ok else 503)
 
-    def _metrics_refusal(self, request: web.Request) -> web.Response | None:
-        """None when this request may read the metrics, else the 401 or 403 to answer."""
-        if self.metrics_token:
-            given = request.headers.get("Authorization", "")
-            expected = f"Bearer {self.metrics_token}"
-            if hmac.compare_digest(given.encode(), expected.encode()):
-                return None
-            return web.Response(
-                text="metrics need Authorization: Bearer <PAYBOT_METRICS_TOKEN>\n",
-                status=401,
-                headers={"WWW-Authenticate": 'Bearer realm="paybot metrics"'},
-            )
-        try:
-            local = ipaddress.ip_address(request.remote or "").is_loopback
-        except ValueError:
-            local = False
-        if local and not any(h in request.headers for h in FORWARDED):
-            return None
-        return web.Response(
-            text="metrics are served to this machine only; set PAYBOT_METRICS_TOKEN to "
-            "scrape them from elsewhere\n",
-            status=403,
-        )
-
     async def metrics(self, request: web.Request) -> web.Response:
-        if (refusal := self._metrics_refusal(request)) is not None:
+        if (refusal := self.metrics_access.refusal(request)) is not None:
             return refusal
         lines = ["# TYPE paybot_ipn_total counter"]
         for key in (
