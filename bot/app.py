@@ -256,6 +256,7 @@ class App:
                 bad_signatures=config.alerts.bad_signatures,
                 bad_signature_window=timedelta(seconds=config.alerts.bad_signature_window_seconds),
                 metrics_token=config.secrets.metrics_token,
+                public_url=config.webhooks.public_url,
             )
             if config.webhooks_needed
             else None

@@ -270,7 +270,7 @@ class Secrets(_Section):
     nowpayments_api_key: str | None = None
     nowpayments_ipn_secret: str | None = None
     openai_api_key: str | None = None
-    metrics_token: str | None = None  # PAYBOT_METRICS_TOKEN: who may read /metrics remotely
+    metrics_token: str | None = None  # PAYBOT_METRICS_TOKEN: /metrics via a proxy or remotely
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> Secrets:

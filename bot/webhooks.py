@@ -1,36 +1,52 @@
 """The HTTP side: provider webhooks in, health and metrics out (aiohttp).
 
+A provider webhook is judged in the cheapest order, so junk costs little: the provider's
+`precheck` looks at the headers alone (no or malformed signature: 401 before the body is read),
+an announced body over `WEBHOOK_MAX_BODY` is a 413 before it is read, a longer body a 413 once
+it passes the cap. The signature check and parsing (CPU-bound for a large body) run in one
+worker thread, never on the event loop; at most `VERIFY_QUEUE` webhooks wait for it, and the
+next get 503 with Retry-After at once (the provider retries, the reconciliation poller catches
+what is lost). Only a verified event reaches the database.
+
 Webhooks rejected for a missing or bad signature (401) are counted in a sliding window on the
 injected clock; a burst of them raises `alert.bad_signatures` for the operators, at most once
 per window.
 
-`/metrics` tells how the shop is doing, so it is not for everyone who can reach the webhooks:
-with `PAYBOT_METRICS_TOKEN` set it wants `Authorization: Bearer <token>`; without, it answers
-only requests made on this machine that no proxy forwarded.
+`/metrics` tells how the shop is doing, so it is not for everyone who can reach the webhooks;
+`bot/metrics_access.py` decides who may read it.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
+import asyncio
 import logging
+import threading
 from collections import Counter, deque
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.agent.metrics import AgentMetrics
+from bot.metrics_access import MetricsAccess
 from storage.db import Database
 from storage.models import OutboxItem, Payment
 from tools.alerts import OperatorAlerts
 from tools.clock import Clock, system_clock
-from tools.providers.base import WebhookRejected
+from tools.providers.base import ProviderEvent, WebhookRejected
 from tools.transitions import PaymentEvents
 
 log = logging.getLogger(__name__)
-MAX_BODY = 64 * 1024
-FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+MAX_BODY = 64 * 1024  # any request (a Telegram update can be long)
+WEBHOOK_MAX_BODY = 16 * 1024  # a provider's webhook: a NOWPayments IPN is under 1 KiB
+VERIFY_QUEUE = 128  # provider webhooks being verified or waiting for the thread; more: 503
+RETRY_AFTER = "5"  # seconds, on that 503
+
+
+class _Busy(Exception):
+    """The verifier thread has VERIFY_QUEUE webhooks to get through already."""
 
 
 class RejectionBurst:
@@ -70,9 +86,11 @@ class WebhookServer:
         bad_signatures: int = 10,
         bad_signature_window: timedelta = timedelta(seconds=60),
         metrics_token: str | None = None,
+        public_url: str,
     ) -> None:
+        """`public_url` is where the provider reaches this server (`webhooks.public_url`)."""
         self.db = db
-        self.metrics_token = metrics_token
+        self.metrics_access = MetricsAccess(metrics_token, public_url)
         self.alerts = alerts
         self.clock = clock
         self.bad_signatures = RejectionBurst(bad_signatures, bad_signature_window)
@@ -81,6 +99,11 @@ class WebhookServer:
         self.host = host
         self.port = port
         self.counts: Counter[str] = Counter()
+        # One thread: verifying is pure Python, so a second one would not verify faster under
+        # the GIL, only take more turns from the event loop.
+        self._verifier = ThreadPoolExecutor(1, thread_name_prefix="webhook-verify")
+        self._backlog = 0  # handed to the verifier, not finished there (a slow loop is no cause)
+        self._backlog_lock = threading.Lock()
         self.app = web.Application(client_max_size=MAX_BODY)
         self.app.add_routes(
             [
@@ -91,6 +114,11 @@ class WebhookServer:
         )
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
+
+    @property
+    def verifying(self) -> int:
+        """Provider webhooks handed to the verifier thread and not finished there yet."""
+        return self._backlog
 
     def add_route(self, path: str, handler) -> None:
         """Another webhook on this server (e.g. Telegram's), before it starts."""
@@ -103,16 +131,29 @@ class WebhookServer:
         await site.start()
         self.bound_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         log.info("webhook server on http://%s:%s", self.host, self.bound_port)
+        if self.metrics_access.closed:
+            log.warning(
+                "metrics are off until PAYBOT_METRICS_TOKEN is set: webhooks.public_url %s is "
+                "not this machine, so a proxy here may pass anyone's request on",
+                self.metrics_access.public_url,
+            )
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        self._verifier.shutdown(wait=False, cancel_futures=True)
 
     async def webhook(self, request: web.Request) -> web.Response:
-        if request.match_info["provider"] != self.events.provider.name:
+        provider = self.events.provider
+        if request.match_info["provider"] != provider.name:
             return web.json_response({"error": "unknown provider"}, status=404)
         try:
-            body = await request.read()
+            provider.precheck(request.headers)  # headers only: the body may never be sent
+            if (request.content_length or 0) > WEBHOOK_MAX_BODY:
+                raise web.HTTPRequestEntityTooLarge(WEBHOOK_MAX_BODY, request.content_length)
+            body = await request.clone(client_max_size=WEBHOOK_MAX_BODY).read()
+        except WebhookRejected as exc:
+            return await self._rejected(request, exc)
         except web.HTTPRequestEntityTooLarge:
             self.counts["ipn_rejected"] += 1
             return web.json_response({"error": "body too large"}, status=413)
@@ -120,18 +161,50 @@ class WebhookServer:
             self.counts["ipn_rejected"] += 1
             return web.json_response({"error": "unreadable body"}, status=400)
         try:
-            result = await self.events.handle_webhook(request.headers, body, source="ipn")
+            event = await self._verify(request.headers, body)
+            result = await self.events.apply_event(event, source="ipn")
+        except _Busy:
+            self.counts["ipn_busy"] += 1
+            return web.json_response(
+                {"error": "busy: retry later"}, status=503, headers={"Retry-After": RETRY_AFTER}
+            )
         except WebhookRejected as exc:
-            self.counts["ipn_rejected"] += 1
-            if exc.http_status == 401:
-                await self._bad_signature(request)
-            return web.json_response({"error": exc.reason}, status=exc.http_status)
+            return await self._rejected(request, exc)
         except Exception:
             log.exception("webhook could not be applied")
             return web.json_response({"error": "try again later"}, status=503)
         self.counts[f"ipn_{result.outcome}"] += 1
         log.debug("IPN %s: %s", result.payment_id, result.outcome)
         return web.json_response({"ok": True, "outcome": result.outcome})
+
+    async def _verify(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """The provider's signature check and parsing, in the verifier thread; `_Busy` when
+        VERIFY_QUEUE webhooks are already there."""
+        with self._backlog_lock:
+            if self._backlog >= VERIFY_QUEUE:
+                raise _Busy
+            self._backlog += 1
+
+        def verify() -> ProviderEvent:
+            try:
+                return self.events.provider.verify_and_parse_webhook(headers, body)
+            finally:
+                with self._backlog_lock:
+                    self._backlog -= 1
+
+        try:
+            job = asyncio.get_running_loop().run_in_executor(self._verifier, verify)
+        except BaseException:  # never started (the server is stopping)
+            with self._backlog_lock:
+                self._backlog -= 1
+            raise
+        return await job
+
+    async def _rejected(self, request: web.Request, exc: WebhookRejected) -> web.Response:
+        self.counts["ipn_rejected"] += 1
+        if exc.http_status == 401:
+            await self._bad_signature(request)
+        return web.json_response({"error": exc.reason}, status=exc.http_status)
 
     async def _bad_signature(self, request: web.Request) -> None:
         """Count a 401; a burst tells the operators (the answer stays 401 whatever happens)."""
@@ -158,32 +231,8 @@ class WebhookServer:
         ok = await self.db.ping()
         return web.json_response({"database": ok}, status=200 if ok else 503)
 
-    def _metrics_refusal(self, request: web.Request) -> web.Response | None:
-        """None when this request may read the metrics, else the 401 or 403 to answer."""
-        if self.metrics_token:
-            given = request.headers.get("Authorization", "")
-            expected = f"Bearer {self.metrics_token}"
-            if hmac.compare_digest(given.encode(), expected.encode()):
-                return None
-            return web.Response(
-                text="metrics need Authorization: Bearer <PAYBOT_METRICS_TOKEN>\n",
-                status=401,
-                headers={"WWW-Authenticate": 'Bearer realm="paybot metrics"'},
-            )
-        try:
-            local = ipaddress.ip_address(request.remote or "").is_loopback
-        except ValueError:
-            local = False
-        if local and not any(h in request.headers for h in FORWARDED):
-            return None
-        return web.Response(
-            text="metrics are served to this machine only; set PAYBOT_METRICS_TOKEN to "
-            "scrape them from elsewhere\n",
-            status=403,
-        )
-
     async def metrics(self, request: web.Request) -> web.Response:
-        if (refusal := self._metrics_refusal(request)) is not None:
+        if (refusal := self.metrics_access.refusal(request)) is not None:
             return refusal
         lines = ["# TYPE paybot_ipn_total counter"]
         for key in (
@@ -193,6 +242,7 @@ class WebhookServer:
             "unknown_payment",
             "unknown_status",
             "rejected",
+            "busy",
         ):
             lines.append(f'paybot_ipn_total{{outcome="{key}"}} {self.counts[f"ipn_{key}"]}')
         try:

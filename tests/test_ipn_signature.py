@@ -374,6 +374,21 @@ def test_depth_limit_is_exact_and_ignores_brackets_in_strings() -> None:
     )
 
 
+def test_item_limit_is_exact_and_ignores_commas_in_strings() -> None:
+    from tools.providers.ipn_signature import MAX_ITEMS
+
+    def body(elements: int) -> bytes:  # one key holding an array: elements + 1 entries
+        return b'{"a": [' + b", ".join([b"0"] * elements) + b"]}"
+
+    assert canonical_json(body(MAX_ITEMS - 1))
+    with pytest.raises(ValueError, match="more than"):
+        canonical_json(body(MAX_ITEMS))
+    with pytest.raises(ValueError, match="more than"):  # keys count, at any depth
+        canonical_json(b'{"o": {' + b",".join(b'"k%d": 1' % n for n in range(MAX_ITEMS)) + b"}}")
+    commas = b'{"s": "' + b"," * 50_000 + b'"}'
+    assert canonical_json(commas) == commas.replace(b" ", b"")
+
+
 # --- properties ------------------------------------------------------------------------------
 
 _text = st.text(st.characters(exclude_categories=()), max_size=8)  # surrogates and controls too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from datetime import timedelta
@@ -14,6 +15,9 @@ from sqlalchemy import func, select
 from storage.models import Activation, AuditEntry, Payment, PaymentEvent
 from tests.helpers import buy, settle
 from tools.errors import ProviderError
+from tools.providers.ipn_signature import sign
+
+SIG = "x-nowpayments-sig"
 
 
 def _hook(app) -> str:
@@ -293,6 +297,93 @@ async def test_bad_webhooks_get_a_4xx_and_change_nothing(np_app, method, body, h
     ):
         assert response.status == status
     assert await _count(np_app, PaymentEvent) == 0
+
+
+IPN_CAP = 16 * 1024  # the documented cap on a provider webhook's body (docs/decisions.md)
+
+
+async def _status_without_the_body(app, length: int, signature: str | None) -> int:
+    """POST only the head of an IPN announcing `length` bytes, then wait for the answer
+    without ever sending the body (a raw socket, as a flooding client would)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.webhooks.bound_port)
+    head = (
+        "POST /webhooks/nowpayments HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {length}\r\n"
+        + (f"x-nowpayments-sig: {signature}\r\n" if signature is not None else "")
+        + "\r\n"
+    )
+    try:
+        writer.write(head.encode())
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 3)
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize("signature", [None, "", "zz" * 64, "a" * 127, "0" * 129])
+async def test_no_or_a_malformed_signature_is_401_before_the_body_is_sent(
+    np_app, nowpayments, fake, signature
+) -> None:
+    assert await _status_without_the_body(np_app, 60 * 1024, signature) == 401
+    pid = await buy(fake, "/buy pro btc")  # a genuine IPN still goes through
+    assert await nowpayments.pay(await _provider_id(np_app, pid)) == [200] * 4
+    assert (await _row(np_app, pid)).status == "finished"
+
+
+async def test_an_announced_body_over_the_cap_is_413_before_it_is_sent(np_app) -> None:
+    assert await _status_without_the_body(np_app, IPN_CAP + 1, "0" * 128) == 413
+    assert await _count(np_app, PaymentEvent) == 0
+
+
+def _padded_ipn(size: int) -> bytes:
+    """A signed-looking unknown-payment IPN of exactly `size` bytes."""
+    body = {"payment_id": 99, "payment_status": "finished", "actually_paid": 1, "note": ""}
+    body["note"] = "x" * (size - len(json.dumps(body)))
+    encoded = json.dumps(body).encode()
+    assert len(encoded) == size
+    return encoded
+
+
+async def test_a_signed_body_over_the_cap_is_413_and_one_at_the_cap_is_read(
+    np_app, nowpayments
+) -> None:
+    assert await nowpayments.send_ipn(0, _padded_ipn(IPN_CAP + 1), url=_hook(np_app)) == 413
+
+    async def chunks():  # no Content-Length: the cap holds while the body is read
+        body = _padded_ipn(IPN_CAP + 1)
+        for start in range(0, len(body), 4096):
+            yield body[start : start + 4096]
+
+    signature = sign(_padded_ipn(IPN_CAP + 1), nowpayments.ipn_secret)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(_hook(np_app), data=chunks(), headers={SIG: signature}) as response,
+    ):
+        assert response.status == 413
+    assert await _count(np_app, AuditEntry) == 0
+    assert await nowpayments.send_ipn(0, _padded_ipn(IPN_CAP), url=_hook(np_app)) == 200
+    assert await _count(np_app, AuditEntry) == 1  # read, verified: an unknown payment
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {f"k{n}": n for n in range(1000)},  # keys
+        {"list": [0] * 1000},  # array elements
+        {"fee": {"nested": [{"a": 1, "b": [2, 3]}] * 300}},  # both, at depth
+    ],
+)
+async def test_a_body_with_too_many_entries_is_400_before_any_hmac(
+    np_app, nowpayments, extra
+) -> None:
+    """Refused while parsing, before the signature is computed (a well-formed but wrong one
+    would be a 401 otherwise): a flood of such bodies costs a cheap scan each."""
+    body = json.dumps({"payment_id": 99, "payment_status": "finished", **extra}).encode()
+    assert len(body) <= IPN_CAP
+    assert await nowpayments.send_ipn(0, body, signature="0" * 128, url=_hook(np_app)) == 400
+    assert await _count(np_app, PaymentEvent) == 0
+    assert await _count(np_app, AuditEntry) == 0
 
 
 async def test_non_ascii_signature_header_is_401(np_app) -> None:

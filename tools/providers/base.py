@@ -70,6 +70,12 @@ class PaymentProvider(Protocol):
 
     async def get_payment(self, provider_payment_id: str) -> ProviderEvent: ...
 
-    def verify_and_parse_webhook(
-        self, headers: Mapping[str, str], body: bytes
-    ) -> ProviderEvent: ...
+    def precheck(self, headers: Mapping[str, str]) -> None:
+        """Cheap refusal from the headers alone (e.g. no signature): raises `WebhookRejected`
+        before the body is read. Passing it proves nothing; the full check follows."""
+        ...
+
+    def verify_and_parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """Check the signature and read the event; raises `WebhookRejected`. Synchronous and
+        free of shared state, so it may run in a worker thread."""
+        ...

@@ -46,7 +46,10 @@ in whitespace, key order, escapes or in ``__proto__`` keys carry the same signat
 amounts you act on at double precision (or from :func:`canonical_json`'s output), never trust a
 ``__proto__`` key, and do not use more digits than a double holds as an identity.
 
-Only the standard library is used. :func:`verify` is the entry point for the webhook handler.
+Bodies nested deeper than :data:`MAX_DEPTH` or holding more than :data:`MAX_ITEMS` keys and
+array elements are refused (``ValueError``) before they are parsed; a real IPN is far from
+either bound. Only the standard library is used. :func:`well_formed` (the header alone) and
+:func:`verify` are the entry points for the webhook handler.
 """
 
 from __future__ import annotations
@@ -56,11 +59,17 @@ import hmac
 import json
 import math
 import re
+from typing import TypeGuard
 
-__all__ = ["MAX_DEPTH", "canonical_json", "sign", "verify"]
+__all__ = ["MAX_DEPTH", "MAX_ITEMS", "canonical_json", "sign", "verify", "well_formed"]
 
 MAX_DEPTH = 100
 """Deepest nesting of objects/arrays accepted in a body (the top-level object is depth 1)."""
+
+MAX_ITEMS = 1000
+"""Most keys and array elements accepted in a body, all levels together (a real IPN has about
+30). Counted before parsing as the commas and opening brackets outside strings, so an empty
+``{}`` or ``[]`` counts as one; the count stops at the bound, keeping the refusal cheap."""
 
 _ARRAY_INDEX_LIMIT = 2**32 - 1  # array indices are 0 .. 2**32 - 2 (ECMA-262 "array index")
 _ARRAY_INDEX_RE = re.compile(r"0|[1-9][0-9]*")
@@ -78,10 +87,10 @@ _SHORT_ESCAPES = {
     "\r": "\\r",
     "\t": "\\t",
 }
-# Strings (so brackets inside them are not counted) and brackets, for the depth pre-scan. An
-# unterminated string runs to the end of the text (the parser fails there), which keeps the scan
-# linear even for adversarial input.
-_DEPTH_TOKEN_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+# Strings (so brackets and commas inside them are not counted), brackets and commas, for the
+# shape pre-scan. An unterminated string runs to the end of the text (the parser fails there),
+# which keeps the scan linear even for adversarial input.
+_SHAPE_TOKEN_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{},]', re.DOTALL)
 
 
 class _JSObject(dict):
@@ -107,17 +116,26 @@ def _reject_constant(token: str) -> float:
     raise ValueError(f"{token} is not JSON")
 
 
-def _check_depth(text: str) -> None:
-    """Refuse nesting deeper than MAX_DEPTH before json.loads could hit the recursion limit.
+def _check_shape(text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH (before json.loads could hit the recursion limit)
+    and more than MAX_ITEMS keys and array elements (before parsing and sorting them costs).
 
-    The scan lexes strings the way JSON does, so brackets inside strings are skipped. On text
-    that is not JSON it may count differently from the parser, but only after the point where
-    the parser fails anyway, so the parser never goes deeper than what was counted here.
+    The scan lexes strings the way JSON does, so brackets and commas inside strings are
+    skipped. On text that is not JSON it may count differently from the parser, but only after
+    the point where the parser fails anyway, so the parser never goes deeper than what was
+    counted here. In JSON, an object or array of n entries has one opening bracket and n - 1
+    commas, so their sum bounds the entries from above.
     """
     depth = 0
-    for match in _DEPTH_TOKEN_RE.finditer(text):
+    items = 0
+    for match in _SHAPE_TOKEN_RE.finditer(text):
         char = match.group()
-        if char in "[{":
+        if char in "[{,":
+            items += 1
+            if items > MAX_ITEMS:
+                raise ValueError(f"JSON with more than {MAX_ITEMS} keys and array elements")
+            if char == ",":
+                continue
             depth += 1
             if depth > MAX_DEPTH:
                 raise ValueError(f"JSON nested deeper than {MAX_DEPTH} levels")
@@ -132,7 +150,7 @@ def _parse(body: bytes) -> _JSObject:
         text = bytes(body).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"body is not valid UTF-8: {exc}") from None
-    _check_depth(text)
+    _check_shape(text)
     try:
         value = json.loads(
             text,
@@ -239,7 +257,8 @@ def canonical_json(body: bytes) -> bytes:
     """The exact bytes NOWPayments signs for ``body``: its sorted ``JSON.stringify`` form.
 
     Raises ``ValueError`` if ``body`` is not UTF-8, not JSON (``NaN``/``Infinity`` included),
-    nested deeper than :data:`MAX_DEPTH`, or if its top level is not an object.
+    nested deeper than :data:`MAX_DEPTH`, holds more than :data:`MAX_ITEMS` keys and array
+    elements, or if its top level is not an object.
     """
     out: list[str] = []
     _serialize(_parse(body), out)
@@ -263,6 +282,12 @@ def sign(body: bytes, secret: str) -> str:
     return hmac.new(_hmac_key(secret), canonical_json(body), hashlib.sha512).hexdigest()
 
 
+def well_formed(header: object) -> TypeGuard[str]:
+    """Whether ``header`` looks like a signature at all: exactly 128 ASCII hex digits (either
+    case). Cheap, and needs no body: a webhook without one can be refused before it is read."""
+    return isinstance(header, str) and _HEADER_RE.fullmatch(header) is not None
+
+
 def verify(body: bytes, header: str | None, secret: str) -> bool:
     """Whether ``header`` (the ``x-nowpayments-sig`` value) is the signature of ``body``.
 
@@ -273,7 +298,7 @@ def verify(body: bytes, header: str | None, secret: str) -> bool:
     anyone sign). Any header value, of any type, never raises. The comparison is constant-time.
     """
     canonical = canonical_json(body)
-    if not isinstance(header, str) or _HEADER_RE.fullmatch(header) is None:
+    if not well_formed(header):
         return False
     if not isinstance(secret, str) or not secret:
         return False

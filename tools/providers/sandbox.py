@@ -176,10 +176,13 @@ class SandboxProvider:
         signature = hmac.new(self._secret, body, hashlib.sha512).hexdigest()
         return {SIGNATURE_HEADER: signature}, body
 
-    def verify_and_parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        given = {k.lower(): v for k, v in headers.items()}.get(SIGNATURE_HEADER, "")
-        if not _HEX128.fullmatch(given):
+    def precheck(self, headers: Mapping[str, str]) -> None:
+        if not _HEX128.fullmatch(_signature(headers)):
             raise WebhookRejected(401, "missing or malformed signature")
+
+    def verify_and_parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        self.precheck(headers)
+        given = _signature(headers)
         expected = hmac.new(self._secret, body, hashlib.sha512).hexdigest()
         if not hmac.compare_digest(expected.encode(), given.encode()):
             raise WebhookRejected(401, "bad signature")
@@ -193,3 +196,7 @@ class SandboxProvider:
             )
         except (ValueError, KeyError, TypeError, ArithmeticError):
             raise WebhookRejected(400, "malformed body") from None
+
+
+def _signature(headers: Mapping[str, str]) -> str:
+    return next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), "")

@@ -68,6 +68,9 @@ class WatchedProvider:
     async def get_payment(self, provider_payment_id: str) -> ProviderEvent:
         return await self._watch("get_payment", self.inner.get_payment(provider_payment_id))
 
+    def precheck(self, headers: Mapping[str, str]) -> None:
+        self.inner.precheck(headers)
+
     def verify_and_parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
         return self.inner.verify_and_parse_webhook(headers, body)  # no call to the provider
 
