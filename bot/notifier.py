@@ -228,6 +228,8 @@ class Notifier:
     async def _still_ours(self, claim: _Claim, item_id: int) -> bool:
         """Before a send: renew the lease of the rows still waiting when what is left of it
         would not cover one more send; False when this row is not ours any more."""
+        if item_id not in claim.waiting:  # lost at an earlier renewal: another relay has it
+            return False
         now = self.clock()
         if claim.until - now >= self.renew_below:
             return True
