@@ -37,6 +37,10 @@ class Incoming:
     button: str | None = None  # the action of a pressed button
     message_id: str | None = None
     private_chat_id: str | None = None  # the user's private chat with the bot, when known
+    # an event instead of a message: "join_request" (Telegram: the user asks to join the
+    # chat `chat_id` through an invite link, `text` is that link) or "member_join" (Discord:
+    # the user joined the guild `chat_id`)
+    event: str | None = None
 
     @property
     def chat(self) -> ChatRef:

@@ -27,6 +27,20 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class AccessRefused(DeliveryError):
+    """The platform refused an access change for a reason only an operator can fix (the bot is
+    not an administrator of the chat, lacks a right, a role sits above the bot's highest role).
+    Retried later like any failure; `fix` tells the operators what to do, in one line."""
+
+    def __init__(self, reason: str, fix: str) -> None:
+        super().__init__(reason)
+        self.fix = fix
+
+
+class NotAMember(DeliveryError):
+    """The user is not a member of the guild or chat the access change is about."""
+
+
 # What an SDK raises when an answer does not have the shape it expects (not JSON, a list where
 # an object belongs, a field missing): a bug of the platform or of a proxy, never of the user.
 UNREADABLE = (KeyError, TypeError, ValueError, AttributeError)
