@@ -145,7 +145,7 @@ def hosted_config(db_url: str, base_url: str, **overrides: str) -> Config:
     settings = {
         "AGENT__MODEL": "openai:test-model",
         "AGENT__BASE_URL": base_url,
-        "AGENT__TIMEOUT_SECONDS": "1",
+        "AGENT__TIMEOUT_SECONDS": "3",  # generous: a loaded machine must not time out
         "AGENT__MAX_RETRIES": "0",
         "OPENAI_API_KEY": OPENAI_KEY,
     }
