@@ -49,12 +49,37 @@ class ShopConfig(_Section):
         return self
 
 
+class PlanAccessConfig(_Section):
+    """`[plans.<code>.access]`: what the plan opens outside paybot (a higher plan opens only
+    what its own list says)."""
+
+    telegram_chats: list[int] = []  # channels/groups (the bot is an administrator there)
+    discord_roles: list[str] = []  # "<guild id>:<role id>"
+    webhook: bool = False  # tell the shop's own service ([access] webhook_url)
+
+    @field_validator("discord_roles")
+    @classmethod
+    def _guild_and_role(cls, roles: list[str]) -> list[str]:
+        for role in roles:
+            guild, _, rid = role.partition(":")
+            if not (guild.isdigit() and rid.isdigit()):
+                raise ValueError(f"{role!r} is not '<guild id>:<role id>' (digits)")
+        return roles
+
+
 class PlanConfig(_Section):
     name: str
     price: Decimal = Field(gt=0)
     period_days: int = Field(gt=0)
     rank: int
     features: list[str] = []
+    access: PlanAccessConfig = PlanAccessConfig()
+
+
+class AccessConfig(_Section):
+    grace_hours: int = Field(default=24, ge=0)  # after a plan ends, before access is taken away
+    webhook_url: str | None = None  # the shop's service (secret: PAYBOT_ACCESS_WEBHOOK_SECRET)
+    sync_seconds: int = Field(default=300, gt=0)  # how often due access changes are looked at
 
 
 class CoinConfig(_Section):
@@ -296,6 +321,7 @@ class Config(_Section):
     alerts: AlertsConfig = AlertsConfig()
     telegram: TelegramConfig = TelegramConfig()
     discord: DiscordConfig = DiscordConfig()
+    access: AccessConfig = AccessConfig()
     secrets: Secrets = Secrets()
     # the shop's own words (plan features) in other languages: [texts.de] "1 project" = "..."
     texts: dict[str, dict[str, str]] = {}

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.access_effects import AccessEffects
 from bot.adapters.base import Adapter, DeliveryError, RateLimited
 from bot.i18n import using_locale
 from bot.messages import ChatRef, Outgoing
@@ -141,6 +142,7 @@ class Notifier:
         idle_seconds: float = 1.0,
         alerts: OperatorAlerts | None = None,
         renewals: Renewals | None = None,
+        access: AccessEffects | None = None,
         send_limit: float = SEND_LIMIT,
     ) -> None:
         # before each send, the lease must still cover the send (renewed when it would not)
@@ -150,6 +152,7 @@ class Notifier:
         self.send_limit = send_limit
         self.db = db
         self.renewals = renewals
+        self.access = access  # does the `access.*` rows (what a paid plan opens)
         self.alerts = alerts
         self.catalog = catalog
         self.adapters = dict(adapters)
@@ -272,6 +275,9 @@ class Notifier:
             self._defer(marks, item, wait)
             return
         try:
+            if item.kind.startswith("access.") and self.access is not None:
+                self._done(marks, item, await self.access.perform(item))
+                return
             if not await self._still_relevant(item):
                 self._done(marks, item, "skipped")
                 return

@@ -203,6 +203,11 @@ class OperatorDesk:
                 activation_id=activation.id,
                 period_end=activation.period_end.isoformat(),
             )
+            access = self.events.access
+            if access is not None:
+                await session.run_sync(
+                    lambda sync: access.refresh(sync, user.id, now, f"grant:{actor}"[:60])
+                )
             await self._tell(
                 session,
                 user,
@@ -237,6 +242,14 @@ class OperatorDesk:
             for other in running:  # a plan that went quiet for the revoked one speaks again
                 if other.revoked_at is None and other.next_notice_at is None:
                     other.next_notice_at = now  # the renewal sweeper decides once more
+            access = self.events.access
+            if access is not None:  # what only the revoked plans opened closes at once
+                await session.flush()
+                await session.run_sync(
+                    lambda sync: access.refresh(
+                        sync, user.id, now, f"revoke:{actor}"[:60], revoking=True
+                    )
+                )
             writes.audit(
                 session,
                 now,
