@@ -18,7 +18,7 @@ from bot.i18n import _, using_locale
 from bot.messages import Button, ChatRef, Incoming, Outgoing
 from storage.db import Database
 from storage.models import AccessGrant, User
-from tools.access.grants import OPEN, log
+from tools.access.grants import JOINED, OPEN, log
 from tools.access.resources import DISCORD_ROLE, TELEGRAM_CHAT
 from tools.clock import Clock
 
@@ -67,7 +67,7 @@ class AccessJoins:
         grant = next((g for g in grants if g.ref == incoming.chat_id), None)
         if user is not None and grant is not None:
             await adapter.approve_join(incoming.chat_id, incoming.user_id)
-            await self._log(grant, user.id, "approve", "join request")
+            await self._log(grant, user.id, "approve", "join request", last_result=JOINED)
             return
         await adapter.decline_join(incoming.chat_id, incoming.user_id)
         logger.info("join request to %s by a non-member declined", incoming.chat_id)

@@ -193,3 +193,17 @@ def test_roles_must_name_a_guild_and_a_role(tmp_path) -> None:
     extra = '\n[plans.pro.access]\ndiscord_roles = ["123"]\n'
     with pytest.raises(ConfigError, match="guild id"):
         access_config("sqlite+aiosqlite:///x.db", tmp_path, extra)
+
+
+async def test_plan_shows_the_link_until_it_is_used(shop) -> None:
+    app, fake = shop
+    await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+    await relay(app)
+    (link,) = fake.chats.links
+    shown = (await fake.say("/plan", user="alice"))[0].text
+    assert link in shown
+    await join(app, "alice")
+    shown = (await fake.say("/plan", user="alice"))[0].text
+    assert link not in shown and "you are in" in shown
+    await fake.say("/language de", user="alice")
+    assert "Sie sind drin" in (await fake.say("/plan", user="alice"))[0].text

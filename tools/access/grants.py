@@ -29,6 +29,7 @@ from storage.models import AccessGrant, AccessLogEntry, Activation, User
 from tools.access.resources import WEBHOOK, AccessCatalog, Resource
 
 OPEN, CLOSED = "open", "closed"
+JOINED = "joined"  # a grant's last result once the customer is in the chat
 
 
 def log(
