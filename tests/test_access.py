@@ -35,7 +35,8 @@ grace_hours = 24
 def access_config(db_url: str, tmp_path: Path, extra: str = ACCESS):
     path = tmp_path / "config.toml"
     path.write_text((ROOT / "config.toml").read_text() + extra)
-    return load_config(path, {"PAYBOT_DATABASE__URL": db_url})
+    environ = {"PAYBOT_DATABASE__URL": db_url, "PAYBOT_OPERATORS__TELEGRAM": '["boss"]'}
+    return load_config(path, environ)
 
 
 @pytest.fixture
@@ -207,3 +208,16 @@ async def test_plan_shows_the_link_until_it_is_used(shop) -> None:
     assert link not in shown and "you are in" in shown
     await fake.say("/language de", user="alice")
     assert "Sie sind drin" in (await fake.say("/plan", user="alice"))[0].text
+
+
+async def test_operators_see_every_grant_and_change(shop) -> None:
+    app, fake = shop
+    await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+    await relay(app)
+    await join(app, "alice")
+    text = (await fake.say("/admin access telegram:alice", user="boss"))[0].text
+    assert f"telegram_chat {CHAT}: open" in text
+    for change in ("open payment:", "grant outbox: join link sent", "approve join request"):
+        assert change in text, text
+    user = (await fake.say("/admin user telegram:alice", user="boss"))[0].text
+    assert f"telegram_chat {CHAT}: open" in user
