@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.access_effects import AccessEffects
 from bot.access_joins import AccessJoins
-from bot.access_setup import access_catalog
+from bot.access_setup import access_catalog, check_rights
 from bot.adapters.base import Adapter, Send
 from bot.admin.commands import OperatorCommands
 from bot.agent.metrics import AgentMetrics
@@ -317,6 +317,7 @@ class App:
             await self.webhooks.start()  # first: a Telegram webhook must find it listening
         for adapter in self.adapters.values():
             await adapter.start(self.handle)
+        await check_rights(self.access.catalog, self.adapters)
         if background:
             self.scheduler.start()
             self._relay = asyncio.create_task(self.notifier.run(), name="outbox-relay")
