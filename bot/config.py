@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.config_access import AccessConfig, PlanAccessConfig, check_access
+
 ENV_PREFIX = "PAYBOT_"
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -55,6 +57,7 @@ class PlanConfig(_Section):
     period_days: int = Field(gt=0)
     rank: int
     features: list[str] = []
+    access: PlanAccessConfig = PlanAccessConfig()  # what the plan opens (chats, roles, webhook)
 
 
 class CoinConfig(_Section):
@@ -271,6 +274,7 @@ class Secrets(_Section):
     nowpayments_ipn_secret: str | None = None
     openai_api_key: str | None = None
     metrics_token: str | None = None  # PAYBOT_METRICS_TOKEN: /metrics via a proxy or remotely
+    access_webhook_secret: str | None = None  # whsec_...: signs the access webhooks
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> Secrets:
@@ -287,6 +291,7 @@ class Config(_Section):
     payments: PaymentsConfig = PaymentsConfig()
     timers: TimersConfig = TimersConfig()
     subscriptions: SubscriptionsConfig = SubscriptionsConfig()
+    access: AccessConfig = AccessConfig()
     agent: AgentConfig = AgentConfig()
     database: DatabaseConfig = DatabaseConfig()
     operators: OperatorsConfig = OperatorsConfig()
@@ -342,6 +347,7 @@ class Config(_Section):
                 "PAYBOT_TELEGRAM_WEBHOOK_SECRET may hold only letters, digits, _ and - "
                 "(at most 256)"
             )
+        check_access(self.access, self.plans, self.secrets.access_webhook_secret)
         return self
 
     def secret_values(self) -> list[str]:
@@ -352,6 +358,8 @@ class Config(_Section):
 
         values = [value for value in self.secrets.model_dump().values() if value]
         values.append(make_url(self.database.url).password or "")
+        if self.secrets.access_webhook_secret:  # its key alone, as a receiver may be given it
+            values.append(self.secrets.access_webhook_secret.removeprefix("whsec_"))
         return sorted({value for value in values if value}, key=len, reverse=True)
 
     @property
