@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.config_access import AccessConfig, PlanAccessConfig, check_access
+
 ENV_PREFIX = "PAYBOT_"
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -49,37 +51,13 @@ class ShopConfig(_Section):
         return self
 
 
-class PlanAccessConfig(_Section):
-    """`[plans.<code>.access]`: what the plan opens outside paybot (a higher plan opens only
-    what its own list says)."""
-
-    telegram_chats: list[int] = []  # channels/groups (the bot is an administrator there)
-    discord_roles: list[str] = []  # "<guild id>:<role id>"
-    webhook: bool = False  # tell the shop's own service ([access] webhook_url)
-
-    @field_validator("discord_roles")
-    @classmethod
-    def _guild_and_role(cls, roles: list[str]) -> list[str]:
-        for role in roles:
-            guild, _, rid = role.partition(":")
-            if not (guild.isdigit() and rid.isdigit()):
-                raise ValueError(f"{role!r} is not '<guild id>:<role id>' (digits)")
-        return roles
-
-
 class PlanConfig(_Section):
     name: str
     price: Decimal = Field(gt=0)
     period_days: int = Field(gt=0)
     rank: int
     features: list[str] = []
-    access: PlanAccessConfig = PlanAccessConfig()
-
-
-class AccessConfig(_Section):
-    grace_hours: int = Field(default=24, ge=0)  # after a plan ends, before access is taken away
-    webhook_url: str | None = None  # the shop's service (secret: PAYBOT_ACCESS_WEBHOOK_SECRET)
-    sync_seconds: int = Field(default=300, gt=0)  # how often due access changes are looked at
+    access: PlanAccessConfig = PlanAccessConfig()  # what the plan opens (chats, roles, webhook)
 
 
 class CoinConfig(_Section):
@@ -296,6 +274,7 @@ class Secrets(_Section):
     nowpayments_ipn_secret: str | None = None
     openai_api_key: str | None = None
     metrics_token: str | None = None  # PAYBOT_METRICS_TOKEN: /metrics via a proxy or remotely
+    access_webhook_secret: str | None = None  # whsec_...: signs the access webhooks
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> Secrets:
@@ -312,6 +291,7 @@ class Config(_Section):
     payments: PaymentsConfig = PaymentsConfig()
     timers: TimersConfig = TimersConfig()
     subscriptions: SubscriptionsConfig = SubscriptionsConfig()
+    access: AccessConfig = AccessConfig()
     agent: AgentConfig = AgentConfig()
     database: DatabaseConfig = DatabaseConfig()
     operators: OperatorsConfig = OperatorsConfig()
@@ -368,6 +348,7 @@ class Config(_Section):
                 "PAYBOT_TELEGRAM_WEBHOOK_SECRET may hold only letters, digits, _ and - "
                 "(at most 256)"
             )
+        check_access(self.access, self.plans, self.secrets.access_webhook_secret)
         return self
 
     def secret_values(self) -> list[str]:
@@ -378,6 +359,8 @@ class Config(_Section):
 
         values = [value for value in self.secrets.model_dump().values() if value]
         values.append(make_url(self.database.url).password or "")
+        if self.secrets.access_webhook_secret:  # its key alone, as a receiver may be given it
+            values.append(self.secrets.access_webhook_secret.removeprefix("whsec_"))
         return sorted({value for value in values if value}, key=len, reverse=True)
 
     @property
