@@ -20,19 +20,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.adapters.base import AccessRefused, NotAMember
+from bot.adapters.base import AccessRefused, DeliveryError, NotAMember
 from bot.i18n import _
 from bot.messages import ChatRef, Outgoing
 from storage.db import Database
 from storage.models import AccessGrant, OutboxItem, User
 from tools.access.grants import OPEN, log
 from tools.access.resources import DISCORD_ROLE, TELEGRAM_CHAT
+from tools.access.webhook_events import event_body, event_id
 from tools.alerts import OperatorAlerts
-from tools.clock import Clock
+from tools.clock import Clock, system_clock
 
 log_ = logging.getLogger(__name__)
 REFUSED_RETRY = 300.0  # seconds before a refused change is tried again (rights fixed?)
@@ -45,10 +47,15 @@ class AccessEffects:
         adapters: Mapping[str, Any],
         clock: Clock,
         alerts: OperatorAlerts | None = None,
+        *,
+        wall: Clock = system_clock,
     ) -> None:
         self.db = db
         self.adapters = adapters
         self.clock = clock
+        # a webhook is signed with the real time of its delivery: the receiver compares it
+        # with its own clock (Standard Webhooks refuses timestamps 5 minutes off)
+        self.wall = wall
         self.alerts = alerts
 
     async def perform(self, item: OutboxItem) -> str:
@@ -56,7 +63,10 @@ class AccessEffects:
         relay retries: `DeliveryError`, `RateLimited`."""
         adapter = self.adapters[item.chat_platform]
         if item.kind == "access.event":
-            await adapter.deliver_event(item)
+            event = item.payload
+            at = datetime.fromisoformat(event["at"])
+            body = event_body(event["type"], at, event["data"])
+            await adapter.deliver(event_id(event["fact"]), body, self.wall())
             return "sent"
         grant = await self._grant(int(item.payload["grant_id"]))
         opening = item.kind == "access.open"
@@ -192,3 +202,17 @@ class AccessEffects:
                     )
                 )
         log_.warning("access %s for user %s refused: %s", grant.ref, grant.user_id, exc)
+
+
+class ShopService:
+    """The shop's own service as the relay's `webhook` platform: what `access.event` rows
+    are delivered through (Standard Webhooks, `bot.access_webhook`)."""
+
+    platform = "webhook"
+
+    def __init__(self, sender: Any, client: Any) -> None:
+        self.deliver = sender.deliver
+        self.close = client.aclose
+
+    async def send(self, message: Outgoing) -> str | None:  # nothing to say in a chat
+        raise DeliveryError("the shop's service takes events, not messages", permanent=True)

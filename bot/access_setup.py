@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from bot.access_effects import ShopService
+from bot.access_webhook import AccessWebhook, new_client
 from bot.adapters.base import DeliveryError
 from bot.config import Config
 from tools.access.resources import AccessCatalog, PlanAccess
@@ -49,3 +51,12 @@ async def check_rights(catalog: AccessCatalog, adapters: Mapping[str, Any]) -> l
     for line in problems:
         log.warning("access: %s", line)
     return problems
+
+
+def shop_service(config: Config) -> dict[str, Any]:
+    """The relay's `webhook` platform when the shop's service is configured, else none."""
+    url, secret = config.access.webhook_url, config.secrets.access_webhook_secret
+    if url is None or secret is None:
+        return {}
+    client = new_client()
+    return {"webhook": ShopService(AccessWebhook(url, secret, client), client)}

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.access_effects import AccessEffects
 from bot.access_joins import AccessJoins
-from bot.access_setup import access_catalog, check_rights
+from bot.access_setup import access_catalog, check_rights, shop_service
 from bot.adapters.base import Adapter, Send
 from bot.admin.commands import OperatorCommands
 from bot.agent.metrics import AgentMetrics
@@ -251,14 +251,16 @@ class App:
         self.access_sweeper = AccessSweeper(self.db, self.access)
         self.scheduler.every("access", config.access.sync_seconds, self.access_sweeper.sweep)
         self.joins = AccessJoins(self.db, self.adapters, clock)
+        self.services = shop_service(config)  # the shop's own service, when configured
+        relayed = {**self.adapters, **self.services}
         self.notifier = Notifier(
             self.db,
             self.catalog,
-            self.adapters,
+            relayed,
             clock,
             alerts=self.alerts,
             renewals=self.renewals,
-            access=AccessEffects(self.db, self.adapters, clock, self.alerts),
+            access=AccessEffects(self.db, relayed, clock, self.alerts),
         )
         self.webhooks = (
             WebhookServer(
@@ -339,6 +341,8 @@ class App:
         close = getattr(self.provider, "close", None)
         if close is not None:
             await close()
+        for service in self.services.values():
+            await service.close()
         await self.db.close()
 
     async def _finish_answers(self, *, cancel: bool = True) -> None:

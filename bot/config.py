@@ -301,7 +301,6 @@ class Config(_Section):
     alerts: AlertsConfig = AlertsConfig()
     telegram: TelegramConfig = TelegramConfig()
     discord: DiscordConfig = DiscordConfig()
-    access: AccessConfig = AccessConfig()
     secrets: Secrets = Secrets()
     # the shop's own words (plan features) in other languages: [texts.de] "1 project" = "..."
     texts: dict[str, dict[str, str]] = {}

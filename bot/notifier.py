@@ -34,6 +34,7 @@ from bot.notices import render_notice
 from storage import writes
 from storage.db import Database
 from storage.models import OutboxItem, Payment
+from tools.access.webhook_events import retry_delay
 from tools.alerts import OperatorAlerts
 from tools.catalog import Catalog
 from tools.clock import Clock
@@ -389,8 +390,15 @@ class Notifier:
     def _failed(self, marks: _Marks, item: OutboxItem, exc: DeliveryError) -> None:
         now = self.clock()
         error = str(exc)[:500]
-        expired = now - item.created_at > self.give_up_after
-        if exc.permanent or (item.attempts >= self.max_attempts and expired):
+        if item.kind == "access.event":  # the shop's service: retried for days
+            schedule = retry_delay(max(item.attempts, 1))
+            give_up = exc.permanent or schedule is None
+            backoff = schedule.total_seconds() if schedule is not None else 0.0
+        else:
+            expired = now - item.created_at > self.give_up_after
+            give_up = exc.permanent or (item.attempts >= self.max_attempts and expired)
+            backoff = min(2**item.attempts, 300)
+        if give_up:
 
             def dead(session: Session) -> None:
                 log.warning("outbox %s dead after %s attempts: %s", item.id, item.attempts, exc)
@@ -398,7 +406,7 @@ class Notifier:
 
             marks.add(item, dict(status="dead", last_error=error), dead)
             return
-        delay = exc.retry_after if exc.retry_after else min(2**item.attempts, 300)
+        delay = exc.retry_after or backoff
 
         def retry(session: Session) -> None:
             log.info("outbox %s retry in %ss: %s", item.id, delay, exc)

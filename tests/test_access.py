@@ -26,10 +26,7 @@ CHAT = "-1001234567890"
 ACCESS = f"""
 [plans.pro.access]
 telegram_chats = [{CHAT}]
-
-[access]
-grace_hours = 24
-"""
+"""  # with the shipped [access] grace_hours = 24
 
 
 def access_config(db_url: str, tmp_path: Path, extra: str = ACCESS):

@@ -218,13 +218,15 @@ class AccessGrants:
                 "type": kind,
                 "fact": key,
                 "at": now.isoformat(),
-                "customer": {
-                    "id": user.id,
-                    "platform": user.platform,
-                    "platform_user_id": user.platform_user_id,
+                "data": {
+                    "customer": {
+                        "id": user.id,
+                        "platform": user.platform,
+                        "platform_user_id": user.platform_user_id,
+                    },
+                    "reason": reason,
+                    **data,
                 },
-                "reason": reason,
-                **data,
             },
             locale=user.locale or "en",
             dedupe_key=f"access:event:{key}"[:200],
