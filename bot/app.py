@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from bot.access_effects import AccessEffects
 from bot.access_joins import AccessJoins
 from bot.access_setup import access_catalog, check_rights, shop_service
+from bot.access_sync import AccessSync
 from bot.adapters.base import Adapter, Send
 from bot.admin.commands import OperatorCommands
 from bot.agent.metrics import AgentMetrics
@@ -250,6 +251,8 @@ class App:
         self.scheduler.every("renewals", subscriptions.check_every_seconds, self.renewals.sweep)
         self.access_sweeper = AccessSweeper(self.db, self.access)
         self.scheduler.every("access", config.access.sync_seconds, self.access_sweeper.sweep)
+        self.access_sync = AccessSync(self.db, self.adapters)
+        self.scheduler.every("access-sync", config.access.sync_seconds, self.access_sync.sync)
         self.joins = AccessJoins(self.db, self.adapters, clock)
         self.services = shop_service(config)  # the shop's own service, when configured
         relayed = {**self.adapters, **self.services}

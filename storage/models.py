@@ -169,6 +169,7 @@ class AccessGrant(Base):
     last_result: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last compared by the sync
 
 
 class AccessLogEntry(Base):

@@ -218,3 +218,53 @@ async def test_operators_see_every_grant_and_change(shop) -> None:
         assert change in text, text
     user = (await fake.say("/admin user telegram:alice", user="boss"))[0].text
     assert f"telegram_chat {CHAT}: open" in user
+
+
+async def test_the_sync_repairs_what_changed_behind_our_back(db_url, tmp_path, clock) -> None:
+    role = "111:222"
+    extra = f'\n[plans.pro.access]\ndiscord_roles = ["{role}"]\n'
+    fake = FakeAdapter("discord")
+    app = App(access_config(db_url, tmp_path, extra), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    try:
+        fake.chats.members.add(("111", "alice"))
+        await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+        await relay(app)
+        assert ("111", "alice", "222") in fake.chats.roles
+        fake.chats.roles.clear()  # a moderator took the role away
+        assert await app.access_sync.sync(clock()) == 1
+        assert ("111", "alice", "222") in fake.chats.roles
+        assert await app.access_sync.sync(clock()) == 0  # nothing more to repair
+    finally:
+        await app.stop()
+
+
+async def test_the_sync_removes_a_former_member_still_in_the_chat(shop, clock) -> None:
+    app, fake = shop
+    await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+    await relay(app)
+    await join(app, "alice")
+    await app.desk.revoke("admin", "telegram:alice")
+    await relay(app)
+    fake.chats.members.add((CHAT, "alice"))  # let back in by hand
+    assert await app.access_sync.sync(clock()) == 1
+    assert (CHAT, "alice") not in fake.chats.members
+
+
+async def test_a_stranger_in_the_guild_waits_for_the_role_until_they_join(
+    db_url, tmp_path, clock
+) -> None:
+    extra = '\n[plans.pro.access]\ndiscord_roles = ["111:222"]\n'
+    fake = FakeAdapter("discord")
+    app = App(access_config(db_url, tmp_path, extra), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    try:
+        await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+        await relay(app)
+        invites = [m.text for m in fake.sent if "discord.gg/" in m.text]
+        assert len(invites) == 1 and not fake.chats.roles
+        fake.chats.members.add(("111", "alice"))  # they joined with the invite
+        await app.handle(Incoming("discord", "111", "alice", event="member_join"))
+        assert ("111", "alice", "222") in fake.chats.roles
+    finally:
+        await app.stop()

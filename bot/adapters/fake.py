@@ -146,6 +146,11 @@ class FakeChats:
         self._check()
         self.roles.discard((guild_id, user_id, role_id))
 
+    async def member_roles(self, guild_id: str, user_id: str) -> set[str] | None:
+        if (guild_id, user_id) not in self.members:
+            return None
+        return {r for g, u, r in self.roles if (g, u) == (guild_id, user_id)}
+
     async def guild_invite(self, guild_id: str) -> str:
         self._check()
         return f"https://discord.gg/fake{next(self._n)}"

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("last_result", sa.String(300), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.Column("checked_at", UTCDateTime(), nullable=True),
     )
     op.create_index(
         "uq_access_grants_user_resource",
