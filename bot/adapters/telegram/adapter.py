@@ -1,21 +1,11 @@
-"""Telegram, on python-telegram-bot, inside paybot's own event loop (the only module that
-imports `telegram`).
-
-Polling (`updater.start_polling()`) or webhook mode (updates arrive at paybot's webhook server
-on `/webhooks/telegram`, Telegram's secret token checked). Cards become native messages: the
-payment card is the QR photo with an HTML caption and an inline keyboard (copy address, check
-status, new payment); buttons are callback queries that are answered and map onto commands;
-in groups only commands and mentions are read, and payment details go to the private chat.
-Sends are paced under Telegram's limits; a 429 pauses and defers, a 403 is permanent. A photo
-Telegram refuses goes as a text card instead, the QR code's payment link written out.
-"""
+"""The Telegram adapter: life cycle, what arrives (messages, button presses, join requests)
+and what is sent (cards, edits, files), paced under Telegram's limits."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import html
-import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -41,7 +31,6 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
-from telegram.request import HTTPXRequest
 
 from bot.adapters.base import (
     UNREADABLE,
@@ -51,49 +40,17 @@ from bot.adapters.base import (
     StartFailed,
     unreadable,
 )
+from bot.adapters.telegram.client import CheckedRequest
 from bot.i18n import using_locale
 from bot.messages import Button, Incoming, Outgoing
 from bot.ratelimit import Pacer, Rule
 from bot.render import without_picture
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # "bot.adapters.telegram"
 PLATFORM = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024
 UPDATES = ["message", "callback_query"]
-EXCERPT = 120  # characters of a malformed answer quoted in the error
-
-
-class _CheckedRequest(HTTPXRequest):
-    """PTB's own HTTP client, which also refuses answers that are not the Bot API's envelope.
-
-    Unchecked, an answer that is not JSON (an HTML error page from a proxy) is logged by PTB
-    with a traceback, and `{"ok": true}` without a result or a JSON list fails deep inside PTB
-    with a KeyError or TypeError. Here each is a `TelegramError` saying what came back.
-    """
-
-    @staticmethod
-    def parse_json_payload(payload: bytes) -> dict:
-        try:
-            data = json.loads(payload.decode("utf-8", "replace"))
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise TelegramError(f"the answer is not a JSON object: {_excerpt(payload)}")
-        return data
-
-    async def do_request(self, url: str, method: str, *args, **kwargs) -> tuple[int, bytes]:
-        code, payload = await super().do_request(url, method, *args, **kwargs)
-        if method == "POST" and 200 <= code <= 299:  # a Bot API call (files are GETs)
-            data = self.parse_json_payload(payload)
-            if data.get("ok") is not True or "result" not in data:
-                raise TelegramError(f"the answer has no result: {_excerpt(payload)}")
-        return code, payload
-
-
-def _excerpt(payload: bytes) -> str:
-    text = " ".join(payload.decode("utf-8", "replace").split())
-    return repr(text if len(text) <= EXCERPT else text[:EXCERPT] + "…")
 
 
 class TelegramAdapter:
@@ -117,8 +74,8 @@ class TelegramAdapter:
         base = base_url.rstrip("/")
         builder = Application.builder().token(token).base_url(f"{base}/bot")
         builder = builder.base_file_url(f"{base}/file/bot").concurrent_updates(256)
-        builder = builder.request(_CheckedRequest()).get_updates_request(
-            _CheckedRequest(connection_pool_size=1)  # PTB's defaults for both
+        builder = builder.request(CheckedRequest()).get_updates_request(
+            CheckedRequest(connection_pool_size=1)  # PTB's defaults for both
         )
         if mode == "webhook":
             builder = builder.updater(None)
