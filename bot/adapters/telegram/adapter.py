@@ -8,7 +8,6 @@ import hmac
 import html
 import logging
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 from aiohttp import web
 from telegram import (
@@ -30,7 +29,14 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatJoinRequestHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot.adapters.base import (
     UNREADABLE,
@@ -40,7 +46,8 @@ from bot.adapters.base import (
     StartFailed,
     unreadable,
 )
-from bot.adapters.telegram.client import CheckedRequest
+from bot.adapters.telegram.access import AccessMethods
+from bot.adapters.telegram.client import CheckedRequest, seconds
 from bot.i18n import using_locale
 from bot.messages import Button, Incoming, Outgoing
 from bot.ratelimit import Pacer, Rule
@@ -50,10 +57,10 @@ log = logging.getLogger(__package__)  # "bot.adapters.telegram"
 PLATFORM = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024
-UPDATES = ["message", "callback_query"]
+UPDATES = ["message", "callback_query", "chat_join_request"]
 
 
-class TelegramAdapter:
+class TelegramAdapter(AccessMethods):
     platform = PLATFORM
 
     def __init__(
@@ -84,6 +91,7 @@ class TelegramAdapter:
             MessageHandler(filters.TEXT & ~filters.UpdateType.EDITED, self._on_message)
         )
         self.app.add_handler(CallbackQueryHandler(self._on_callback))
+        self.app.add_handler(ChatJoinRequestHandler(self._on_join_request))
         self.mode = mode
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret or ""
@@ -240,6 +248,26 @@ class TelegramAdapter:
             )
         )
 
+    async def _on_join_request(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A user asks to join a chat through an invite link (the bot administers the chat)."""
+        request = update.chat_join_request
+        if request is None:
+            return
+        user = request.from_user
+        await self._dispatch(
+            Incoming(
+                platform=PLATFORM,
+                chat_id=str(request.chat.id),
+                user_id=str(user.id),
+                user_name=user.full_name,
+                locale_hint=user.language_code,
+                is_private=False,
+                text=request.invite_link.invite_link if request.invite_link else "",
+                event="join_request",
+                private_chat_id=str(request.user_chat_id),
+            )
+        )
+
     async def _dispatch(self, incoming: Incoming) -> None:
         if self._handler is not None:
             await self._handler(incoming)
@@ -314,9 +342,9 @@ class TelegramAdapter:
             )
             return f"t:{chat_id}:{sent.message_id}"
         except RetryAfter as exc:
-            seconds = _seconds(exc.retry_after)
-            self.pacer.pause(rules, seconds)
-            raise RateLimited(seconds) from None
+            wait = seconds(exc.retry_after)
+            self.pacer.pause(rules, wait)
+            raise RateLimited(wait) from None
         except (Forbidden, BadRequest, ChatMigrated, InvalidToken) as exc:
             # blocked, kicked, chat gone or moved, our message wrong: retrying cannot help
             raise DeliveryError(f"{type(exc).__name__}: {exc.message}", permanent=True) from None
@@ -355,12 +383,6 @@ class TelegramAdapter:
             if "not modified" not in exc.message.lower():
                 raise
         return ref
-
-
-def _seconds(retry_after: int | float | timedelta) -> float:
-    return (
-        retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
-    )
 
 
 def from_config(config) -> TelegramAdapter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest
@@ -40,3 +41,10 @@ class CheckedRequest(HTTPXRequest):
 def _excerpt(payload: bytes) -> str:
     text = " ".join(payload.decode("utf-8", "replace").split())
     return repr(text if len(text) <= EXCERPT else text[:EXCERPT] + "…")
+
+
+def seconds(retry_after: int | float | timedelta) -> float:
+    """A `RetryAfter.retry_after` in seconds (PTB gives an int or a timedelta)."""
+    return (
+        retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+    )
