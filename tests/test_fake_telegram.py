@@ -13,7 +13,15 @@ import telegram
 from aiohttp import web
 from PIL import Image
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler
 
 from tests.fakes.telegram_server import FakeTelegram
@@ -420,6 +428,10 @@ async def test_invite_links_need_the_right_and_follow_telegrams_rules(
         await _refused(tg, bot.create_chat_invite_link(GROUP), Forbidden)
         == "Forbidden: bot was kicked from the supergroup chat"
     )
+    group.migrated_to = GROUP - 5
+    with pytest.raises(ChatMigrated) as moved:
+        await bot.create_chat_invite_link(GROUP)
+    assert moved.value.new_chat_id == GROUP - 5
     tg.push_message(ANN, "hi", user_id=ANN)  # a private chat the bot knows
     assert (
         await _refused(tg, bot.create_chat_invite_link(ANN))

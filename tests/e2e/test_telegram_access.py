@@ -247,6 +247,17 @@ async def test_refusals_tell_the_operator_what_to_fix(adapter, telegram):
     refusals = [link, approve, remove, unknown, kicked]
     assert all(not r.value.permanent for r in refusals)
 
+    group.migrated_to = GROUP - 5  # a group upgraded to a supergroup has a new id
+    with pytest.raises(AccessRefused) as moved:
+        await adapter.remove_member(chat, str(ANN))
+    assert moved.value.fix == f"chat {chat} became the supergroup {GROUP - 5}: use that id instead"
+    assert await adapter.missing_rights(chat) == [f"chat moved to {GROUP - 5}"]
+    group.migrated_to = None
+    telegram.fail_next("banChatMember", 400, description="Bad Request: CHAT_ADMIN_REQUIRED")
+    with pytest.raises(AccessRefused) as admin:
+        await adapter.remove_member(chat, str(ANN))
+    assert admin.value.fix.startswith(f"make the bot an administrator of chat {chat}")
+
     group.bot_status = "administrator"  # the operator fixes it
     await adapter.remove_member(chat, str(ANN))
     assert group.status(ANN).status == "left"
@@ -276,6 +287,22 @@ async def test_failures_are_tried_again_and_limits_wait(adapter, telegram):
     assert limited.value.retry_after == 7
     with pytest.raises(RateLimited):
         await adapter.missing_rights(chat)
+
+    telegram.fail_next("approveChatJoinRequest", 403, description="Forbidden: user is deactivated")
+    await adapter.approve_join(chat, str(BOB))  # the account is gone: nothing to approve
+    telegram.fail_next("banChatMember", 403)  # a refusal no operator can fix: never again
+    telegram.fail_next("getChatMember", 401)
+    telegram.garble_next("createChatInviteLink", {"ok": True, "result": []})
+    for call in (
+        adapter.remove_member(chat, str(ANN)),
+        adapter.is_member(chat, str(ANN)),
+    ):
+        with pytest.raises(DeliveryError) as final:
+            await call
+        assert final.value.permanent and type(final.value) is DeliveryError
+    with pytest.raises(DeliveryError) as unreadable:
+        await adapter.create_join_link(chat, "pro")
+    assert str(unreadable.value).startswith("the answer is not valid")
 
     telegram.fail_next(
         "revokeChatInviteLink", 400, description=f"Bad Request: odd link for bot{telegram.token}"

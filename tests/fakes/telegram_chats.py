@@ -59,6 +59,7 @@ class FakeGroup:
     members: dict[int, Member] = field(default_factory=dict)
     links: dict[str, FakeLink] = field(default_factory=dict)
     requests: dict[int, dict[str, Any]] = field(default_factory=dict)  # user id -> request
+    migrated_to: int | None = None  # a group upgraded to this supergroup answers so
 
     def chat(self) -> dict[str, Any]:
         return {"id": self.id, "type": self.kind, "title": self.title}
@@ -194,6 +195,12 @@ class FakeGroups:
             if chat_id > 0 and self.chats.get(chat_id, {}).get("type") == "private":
                 raise ApiError(400, f"Bad Request: {private}")
             raise ApiError(400, "Bad Request: chat not found")
+        if group.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=group.migrated_to,
+            )
         if group.bot_status == "kicked":
             raise ApiError(403, f"Forbidden: bot was kicked from the {group.kind} chat")
         if group.bot_status == "left":

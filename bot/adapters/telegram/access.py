@@ -161,8 +161,6 @@ class AccessMethods:
             )
         except Refused as refused:
             return [refused.problem]
-        if me.status == ChatMember.OWNER:
-            return []
         if me.status in (ChatMember.LEFT, ChatMember.BANNED):
             return ["not a member"]
         if me.status != ChatMember.ADMINISTRATOR:
