@@ -60,11 +60,12 @@ def _problem(exc: TelegramError) -> str | None:
         return None
     if "chat not found" in text:
         return "chat not found"
-    if "invite link" in text or "join request" in text:
+    rights = "not enough rights" in text
+    if rights and ("invite link" in text or "join request" in text):
         return "cannot invite users"
-    if "restrict" in text and "not enough rights" in text:
+    if rights and "restrict" in text:
         return "cannot restrict members"
-    if "not enough rights" in text or "inaccessible" in text or "chat_admin_required" in text:
+    if rights or "inaccessible" in text or "chat_admin_required" in text:
         return "not an administrator"
     return None
 
