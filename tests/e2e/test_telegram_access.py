@@ -314,13 +314,14 @@ async def test_failures_are_tried_again_and_limits_wait(adapter, telegram):
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
-async def test_a_join_request_reaches_the_app_and_is_left_alone(db_url, telegram, caplog, mode):
+async def test_a_join_request_reaches_the_app_and_a_stranger_is_declined(
+    db_url, telegram, caplog, mode
+):
     config = telegram_config(
         db_url, telegram, TELEGRAM__MODE=mode, TELEGRAM_WEBHOOK_SECRET="s3cret-token"
     )
     app = App(config, adapters=[from_config(config)], clock=system_clock)
     await app.start()
-    caplog.set_level(logging.DEBUG, logger="bot.conversation")
     try:
         telegram.add_group(GROUP)
         url = await app.adapters["telegram"].create_join_link(str(GROUP), "pro")
@@ -328,12 +329,12 @@ async def test_a_join_request_reaches_the_app_and_is_left_alone(db_url, telegram
         telegram.push_message(USER, "/plans", user_id=USER)
         if mode == "webhook":
             assert await telegram.deliver_webhook_updates() == [200, 200]
-        await telegram.wait_for(lambda f: _calls(f, "sendMessage", USER))
-        await telegram.wait_for(lambda f: "join_request event" in caplog.text)
+        await telegram.wait_for(lambda f: _calls(f, "declineChatJoinRequest", GROUP))
+        await telegram.wait_for(lambda f: len(_calls(f, "sendMessage", USER)) == 2)
         await app.wait_settled("telegram", str(USER), waiting=False, timeout=5)
     finally:
         await app.stop()
-    assert f"join_request event from {USER} in telegram:{GROUP} left alone" in caplog.text
-    assert len(_calls(telegram, "sendMessage", USER)) == 1  # the answer to /plans only
+    texts = [r.params["text"] for r in _calls(telegram, "sendMessage", USER)]
+    assert any("paid plan" in t for t in texts)  # told where the plans are, in private
     assert _calls(telegram, "sendMessage", GROUP) == []
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
