@@ -79,6 +79,8 @@ class Conversation:
 
     async def handle(self, incoming: Incoming, send: Send) -> None:
         """Answer one message. Nothing a user sends escapes as an exception."""
+        if incoming.event is not None:  # a join, not a message: nothing to answer (issue 15)
+            return
         incoming = replace(
             incoming,
             text=clean_text(incoming.text)[:MAX_TEXT],

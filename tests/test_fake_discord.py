@@ -642,6 +642,7 @@ async def test_joins_reach_only_clients_with_the_members_intent(fake: FakeDiscor
             guild = shop.client.get_guild(GUILD)
             # with the intent discord.py asks for the members at start (op 8) and gets them all
             assert (guild.get_member(BOB) is not None) is members
+            assert [int(r["guild_id"]) for r in fake.member_requests] == [GUILD]  # op 8, once
             newcomer = ALICE + 10 + int(members)
             await fake.join(GUILD, newcomer, "alice")
             # a DM after the join: once it arrived, a GUILD_MEMBER_ADD would have, too

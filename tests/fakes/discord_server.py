@@ -338,6 +338,7 @@ class FakeDiscord:
 
         self.identify: dict[str, Any] | None = None
         self.resumes: list[dict[str, Any]] = []
+        self.member_requests: list[dict[str, Any]] = []  # gateway op 8, as asked
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.callbacks: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
@@ -582,6 +583,8 @@ class FakeDiscord:
         channel_id = self._snowflake()
         channel = copy.deepcopy(_TEXT_CHANNEL_DEFAULTS) | {"name": name, "position": position}
         channel |= {"id": str(channel_id), "guild_id": str(guild_id), "type": kind}
+        if kind == 2:  # voice
+            channel |= {"bitrate": 64000, "user_limit": 0, "rtc_region": None}
         channel["permission_overwrites"] = [
             {"id": str(o["id"]), "type": o.get("type", 0)}
             | {"allow": str(o.get("allow", 0)), "deny": str(o.get("deny", 0))}
@@ -1597,6 +1600,7 @@ class FakeDiscord:
         elif session.session_id is None:
             await ws.close(code=4003, message=b"Not authenticated.")
         elif op == 8:  # REQUEST_GUILD_MEMBERS: all of them with GUILD_MEMBERS, else the bot
+            self.member_requests.append(copy.deepcopy(data))
             guild = self.guilds.get(int(data.get("guild_id") or 0))
             members = list(guild.members.values()) if guild else []
             if not session.intents & GUILD_MEMBERS:

@@ -22,6 +22,7 @@ import discord
 from discord import app_commands
 
 from bot.adapters.base import UNREADABLE, DeliveryError, Handler, RateLimited, Send, unreadable
+from bot.adapters.discord.access import GuildAccess
 from bot.adapters.discord.commands import Translator, build
 from bot.adapters.discord.parts import ActionButton, parts
 from bot.adapters.discord_support import (
@@ -33,7 +34,7 @@ from bot.adapters.discord_support import (
     to_incoming,
 )
 from bot.i18n import _, language_name, using_locale
-from bot.messages import ChatRef, Outgoing
+from bot.messages import ChatRef, Incoming, Outgoing
 from bot.ratelimit import Pacer, Rule
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ class _Client(discord.AutoShardedClient):  # asks Discord where its gateway is
 
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
+
+    async def on_member_join(self, member: discord.Member) -> None:  # members intent only
+        await self.adapter.on_member_join(member)
 
 
 class DiscordAdapter:
@@ -69,7 +73,15 @@ class DiscordAdapter:
         intents = discord.Intents.none()
         intents.guilds = intents.dm_messages = intents.guild_messages = True
         intents.message_content = settings.message_content
-        self.client = _Client(self, intents=intents, max_ratelimit_timeout=5.0)
+        intents.members = settings.members_intent  # privileged: joins become events
+        self.client = _Client(
+            self,
+            intents=intents,
+            max_ratelimit_timeout=5.0,
+            chunk_guilds_at_startup=False,  # no member lists: access is read when needed
+            member_cache_flags=discord.MemberCacheFlags.none(),
+        )
+        self.access = GuildAccess(self.client, timeout=SEND_TIMEOUT)
         self.tree = app_commands.CommandTree(self.client)
         self.token = token
         self.settings = settings
@@ -115,12 +127,24 @@ class DiscordAdapter:
             ready.cancel()
             error = self._runner.exception() if self._runner in done else None
             if isinstance(error, discord.PrivilegedIntentsRequired):
-                raise ConnectionError(
-                    "Discord: the message content intent is not enabled for this application "
-                    "(developer portal, Bot, Privileged Gateway Intents); enable it or set "
-                    "[discord] message_content = false"
-                )
+                raise ConnectionError(self._privileged_refused())
             raise ConnectionError(f"Discord: the gateway did not get ready ({error or 'timeout'})")
+
+    def _privileged_refused(self) -> str:
+        """Discord does not say which privileged intent it refused: name those we asked for."""
+        asked = []
+        if self.client.intents.message_content:
+            asked.append(("message content", "message_content"))
+        if self.client.intents.members:
+            asked.append(("server members", "members_intent"))
+        names = " and ".join(name for name, _key in asked)
+        keys = " and ".join(f"{key} = false" for _name, key in asked)
+        several = len(asked) > 1
+        return (
+            f"Discord: the {names} intent{'s are' if several else ' is'} not enabled for this "
+            "application (developer portal, Bot, Privileged Gateway Intents); enable "
+            f"{'them' if several else 'it'} or set [discord] {keys}"
+        )
 
     async def stop(self) -> None:
         await self.client.close()
@@ -195,6 +219,40 @@ class DiscordAdapter:
             await self._handler(
                 to_incoming(message.author, target, private, text, None, message_ref(message))
             )
+
+    async def on_member_join(self, member: discord.Member) -> None:
+        """Someone joined a server the bot is in (only with `members_intent`): an event for
+        the app, which may open what the user paid for. Other bots are not customers."""
+        if member.bot or self._handler is None:
+            return
+        await self._handler(
+            Incoming(
+                platform=PLATFORM,
+                chat_id=str(member.guild.id),
+                user_id=str(member.id),
+                user_name=member.display_name,
+                is_private=False,
+                private_chat_id=str(member.id),  # pushes to the user go by DM
+                event="member_join",
+            )
+        )
+
+    # --- access (issue 15): what a paid plan opens in a server; see `access` ------------
+
+    async def add_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        await self.access.add_role(guild_id, user_id, role_id)
+
+    async def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        await self.access.remove_role(guild_id, user_id, role_id)
+
+    async def member_roles(self, guild_id: str, user_id: str) -> set[str] | None:
+        return await self.access.member_roles(guild_id, user_id)
+
+    async def guild_invite(self, guild_id: str) -> str:
+        return await self.access.guild_invite(guild_id)
+
+    async def missing_permissions(self, guild_id: str, role_id: str) -> list[str]:
+        return await self.access.missing_permissions(guild_id, role_id)
 
     # --- outgoing ------------------------------------------------------------------------
 
