@@ -260,6 +260,7 @@ class DiscordConfig(_Section):
     api_base: str = "https://discord.com/api/v10"  # a local fake in tests
     guild_ids: list[int] = []  # commands are synced to these servers at once (testing)
     message_content: bool = True  # free text in DMs and mentions goes to the agent
+    members_intent: bool = False  # privileged: member joins reach the app (portal switch)
     global_per_second: float = Field(default=50.0, gt=0)  # Discord's global request limit
     per_channel_per_second: float = Field(default=1.0, gt=0)  # 5 messages per 5 s per channel
 

@@ -51,6 +51,8 @@ def test_the_sdk_rule_knows_both_layouts() -> None:
     assert not _allowed_sdk_user(adapters / "telegram_support.py", "telegram")
     assert not _allowed_sdk_user(adapters / "discord/access.py", "telegram")
     assert not _allowed_sdk_user(ROOT / "bot/conversation.py", "discord")
+    assert _allowed_sdk_user(adapters / "discord/access.py", "discord")
+    assert not _allowed_sdk_user(adapters / "discord_support.py", "discord")
 
 
 def test_adapters_stay_small() -> None:
@@ -61,6 +63,7 @@ def test_adapters_stay_small() -> None:
         for p in (ROOT / "bot/adapters").rglob("*.py")
     }
     assert "bot/adapters/telegram/adapter.py" in sizes  # the packages are measured too
+    assert "bot/adapters/discord/client.py" in sizes
     assert {name: n for name, n in sizes.items() if n > 450} == {}
 
 
