@@ -14,6 +14,10 @@ from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy import func, select
 
+from bot.access_effects import AccessEffects
+from bot.access_joins import AccessJoins
+from bot.access_setup import access_catalog, check_rights, shop_service
+from bot.access_sync import AccessSync
 from bot.adapters.base import Adapter, Send
 from bot.admin.commands import OperatorCommands
 from bot.agent.metrics import AgentMetrics
@@ -30,6 +34,8 @@ from bot.scheduler import Scheduler
 from bot.webhooks import WebhookServer
 from storage.db import Database
 from storage.models import OutboxItem, Payment, SandboxTransfer, User
+from tools.access.grants import AccessGrants
+from tools.access.sweep import AccessSweeper
 from tools.actions import Shop
 from tools.admin.desk import OperatorDesk
 from tools.alerts import OperatorAlerts
@@ -162,6 +168,7 @@ class App:
             poll_after=timedelta(seconds=config.reconcile.after_seconds),
             poll_expired_every=timedelta(seconds=config.reconcile.expired_every_seconds),
         )
+        self.access = AccessGrants(access_catalog(config))  # what paid plans open
         self.events = PaymentEvents(
             self.db,
             self.catalog,
@@ -170,6 +177,7 @@ class App:
             settings,
             alerts=self.alerts,
             on_change=self._changed,
+            access=self.access,
         )
         self.payments = PaymentService(
             self.db, self.catalog, self.provider, clock, settings, on_change=self._changed
@@ -241,8 +249,21 @@ class App:
         self.scheduler.every("sweep", timers.sweep_interval_seconds, self.countdown.sweep)
         self.scheduler.every("reconcile", POLL_EVERY, self.reconciler.poll)
         self.scheduler.every("renewals", subscriptions.check_every_seconds, self.renewals.sweep)
+        self.access_sweeper = AccessSweeper(self.db, self.access)
+        self.scheduler.every("access", config.access.sync_seconds, self.access_sweeper.sweep)
+        self.access_sync = AccessSync(self.db, self.adapters)
+        self.scheduler.every("access-sync", config.access.sync_seconds, self.access_sync.sync)
+        self.joins = AccessJoins(self.db, self.adapters, clock)
+        self.services = shop_service(config)  # the shop's own service, when configured
+        relayed = {**self.adapters, **self.services}
         self.notifier = Notifier(
-            self.db, self.catalog, self.adapters, clock, alerts=self.alerts, renewals=self.renewals
+            self.db,
+            self.catalog,
+            relayed,
+            clock,
+            alerts=self.alerts,
+            renewals=self.renewals,
+            access=AccessEffects(self.db, relayed, clock, self.alerts),
         )
         self.webhooks = (
             WebhookServer(
@@ -284,7 +305,10 @@ class App:
             self._handling.add(task)
         try:
             async with lock:
-                await self.conversation.handle(incoming, reply or adapter.send)
+                if incoming.event is not None:  # a join request, a member joining
+                    await self.joins.handle(incoming)
+                else:
+                    await self.conversation.handle(incoming, reply or adapter.send)
         finally:
             self._handling.discard(task)  # type: ignore[arg-type]
             if not lock.locked() and self._locks.get(key) is lock:
@@ -298,6 +322,7 @@ class App:
             await self.webhooks.start()  # first: a Telegram webhook must find it listening
         for adapter in self.adapters.values():
             await adapter.start(self.handle)
+        await check_rights(self.access.catalog, self.adapters)
         if background:
             self.scheduler.start()
             self._relay = asyncio.create_task(self.notifier.run(), name="outbox-relay")
@@ -319,6 +344,8 @@ class App:
         close = getattr(self.provider, "close", None)
         if close is not None:
             await close()
+        for service in self.services.values():
+            await service.close()
         await self.db.close()
 
     async def _finish_answers(self, *, cancel: bool = True) -> None:

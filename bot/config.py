@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.config_access import AccessConfig, PlanAccessConfig, check_access
+
 ENV_PREFIX = "PAYBOT_"
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -55,6 +57,7 @@ class PlanConfig(_Section):
     period_days: int = Field(gt=0)
     rank: int
     features: list[str] = []
+    access: PlanAccessConfig = PlanAccessConfig()  # what the plan opens (chats, roles, webhook)
 
 
 class CoinConfig(_Section):
@@ -257,6 +260,7 @@ class DiscordConfig(_Section):
     api_base: str = "https://discord.com/api/v10"  # a local fake in tests
     guild_ids: list[int] = []  # commands are synced to these servers at once (testing)
     message_content: bool = True  # free text in DMs and mentions goes to the agent
+    members_intent: bool = False  # privileged: member joins reach the app (portal switch)
     global_per_second: float = Field(default=50.0, gt=0)  # Discord's global request limit
     per_channel_per_second: float = Field(default=1.0, gt=0)  # 5 messages per 5 s per channel
 
@@ -271,6 +275,7 @@ class Secrets(_Section):
     nowpayments_ipn_secret: str | None = None
     openai_api_key: str | None = None
     metrics_token: str | None = None  # PAYBOT_METRICS_TOKEN: /metrics via a proxy or remotely
+    access_webhook_secret: str | None = None  # whsec_...: signs the access webhooks
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> Secrets:
@@ -287,6 +292,7 @@ class Config(_Section):
     payments: PaymentsConfig = PaymentsConfig()
     timers: TimersConfig = TimersConfig()
     subscriptions: SubscriptionsConfig = SubscriptionsConfig()
+    access: AccessConfig = AccessConfig()
     agent: AgentConfig = AgentConfig()
     database: DatabaseConfig = DatabaseConfig()
     operators: OperatorsConfig = OperatorsConfig()
@@ -342,6 +348,7 @@ class Config(_Section):
                 "PAYBOT_TELEGRAM_WEBHOOK_SECRET may hold only letters, digits, _ and - "
                 "(at most 256)"
             )
+        check_access(self.access, self.plans, self.secrets.access_webhook_secret)
         return self
 
     def secret_values(self) -> list[str]:
@@ -352,6 +359,8 @@ class Config(_Section):
 
         values = [value for value in self.secrets.model_dump().values() if value]
         values.append(make_url(self.database.url).password or "")
+        if self.secrets.access_webhook_secret:  # its key alone, as a receiver may be given it
+            values.append(self.secrets.access_webhook_secret.removeprefix("whsec_"))
         return sorted({value for value in values if value}, key=len, reverse=True)
 
     @property

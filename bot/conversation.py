@@ -79,6 +79,14 @@ class Conversation:
 
     async def handle(self, incoming: Incoming, send: Send) -> None:
         """Answer one message. Nothing a user sends escapes as an exception."""
+        if incoming.event is not None:  # a join request, a member joining: not answered here
+            log.debug(
+                "%s event from %s in %s left alone",
+                incoming.event,
+                incoming.user_id,
+                incoming.chat,
+            )
+            return
         incoming = replace(
             incoming,
             text=clean_text(incoming.text)[:MAX_TEXT],

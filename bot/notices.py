@@ -26,6 +26,8 @@ OPERATOR_ALERTS = {
     "alert.reversed_after_finish": "payment #{id} finished ({paid} {coin}, plan {plan}) but "
     "the provider now reports it {status}; the plan stays active: revoke it with /admin "
     "revoke if the money is gone",
+    "alert.access_refused": "access for customer {customer} to {resource} was refused: "
+    "{problem}. Fix: {fix} (paybot tries again every few minutes)",
     "alert.unknown_status": "provider payment {provider_payment_id} reported the unknown "
     "status {status!r} ({source}); nothing was changed",
     "alert.partial_expired": "payment #{id} expired partially paid: {paid} of {asked} {coin} "

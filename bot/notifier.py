@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.access_effects import AccessEffects
 from bot.adapters.base import Adapter, DeliveryError, RateLimited
 from bot.i18n import using_locale
 from bot.messages import ChatRef, Outgoing
@@ -33,6 +34,7 @@ from bot.notices import render_notice
 from storage import writes
 from storage.db import Database
 from storage.models import OutboxItem, Payment
+from tools.access.webhook_events import retry_delay
 from tools.alerts import OperatorAlerts
 from tools.catalog import Catalog
 from tools.clock import Clock
@@ -141,6 +143,7 @@ class Notifier:
         idle_seconds: float = 1.0,
         alerts: OperatorAlerts | None = None,
         renewals: Renewals | None = None,
+        access: AccessEffects | None = None,
         send_limit: float = SEND_LIMIT,
     ) -> None:
         # before each send, the lease must still cover the send (renewed when it would not)
@@ -150,6 +153,7 @@ class Notifier:
         self.send_limit = send_limit
         self.db = db
         self.renewals = renewals
+        self.access = access  # does the `access.*` rows (what a paid plan opens)
         self.alerts = alerts
         self.catalog = catalog
         self.adapters = dict(adapters)
@@ -272,6 +276,9 @@ class Notifier:
             self._defer(marks, item, wait)
             return
         try:
+            if item.kind.startswith("access.") and self.access is not None:
+                self._done(marks, item, await self.access.perform(item))
+                return
             if not await self._still_relevant(item):
                 self._done(marks, item, "skipped")
                 return
@@ -383,8 +390,15 @@ class Notifier:
     def _failed(self, marks: _Marks, item: OutboxItem, exc: DeliveryError) -> None:
         now = self.clock()
         error = str(exc)[:500]
-        expired = now - item.created_at > self.give_up_after
-        if exc.permanent or (item.attempts >= self.max_attempts and expired):
+        if item.kind == "access.event":  # the shop's service: retried for days
+            schedule = retry_delay(max(item.attempts, 1))
+            give_up = exc.permanent or schedule is None
+            backoff = schedule.total_seconds() if schedule is not None else 0.0
+        else:
+            expired = now - item.created_at > self.give_up_after
+            give_up = exc.permanent or (item.attempts >= self.max_attempts and expired)
+            backoff = min(2**item.attempts, 300)
+        if give_up:
 
             def dead(session: Session) -> None:
                 log.warning("outbox %s dead after %s attempts: %s", item.id, item.attempts, exc)
@@ -392,7 +406,7 @@ class Notifier:
 
             marks.add(item, dict(status="dead", last_error=error), dead)
             return
-        delay = exc.retry_after if exc.retry_after else min(2**item.attempts, 300)
+        delay = exc.retry_after or backoff
 
         def retry(session: Session) -> None:
             log.info("outbox %s retry in %ss: %s", item.id, delay, exc)

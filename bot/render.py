@@ -391,7 +391,20 @@ def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:
         )
     elif card.current:
         lines.append(_("This is our biggest plan. Thank you!"))
+    lines += [_access_line(a) for a in card.access]
     return Outgoing(target, "\n".join(lines), buttons=buttons)
+
+
+def _access_line(line: c.AccessLine) -> str:
+    if line.kind == "telegram_chat":
+        if line.done:
+            return _("Private chat: you are in.")
+        if line.link:
+            return _("Private chat: ask to join with your link {link}").format(link=line.link)
+        return _("Private chat: your link is on its way.")
+    if line.done:
+        return _("Server role: given.")
+    return _("Server role: join the server with the invite we sent you, and it is yours.")
 
 
 def _recommendation(card: c.RecommendationCard, target: ChatRef) -> Outgoing:

@@ -145,6 +145,47 @@ class OutboxItem(Base):
     claim_token: Mapped[str | None] = mapped_column(String(32))
 
 
+class AccessGrant(Base):
+    """One customer's access to one thing a plan opens (a Telegram chat, a Discord role, the
+    shop's own service), kept true by `tools.access`: open while a paid period (plus the
+    grace period) covers it, closed after. The outside effects go through the outbox."""
+
+    __tablename__ = "access_grants"
+    __table_args__ = (
+        Index("uq_access_grants_user_resource", "user_id", "kind", "ref", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(20))  # telegram_chat, discord_role, webhook
+    ref: Mapped[str] = mapped_column(String(64))  # chat id, "guild:role", "shop"
+    status: Mapped[str] = mapped_column(String(10))  # open, closed
+    opened: Mapped[int] = mapped_column(Integer, default=1)  # how many times it was opened
+    paid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # when access is taken away (the paid end plus the grace period): the sweeper's due time
+    close_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    invite_link: Mapped[str | None] = mapped_column(String(200))  # the customer's own link
+    applied: Mapped[bool] = mapped_column(default=False)  # the platform did what we asked
+    last_result: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last compared by the sync
+
+
+class AccessLogEntry(Base):
+    """Every grant and removal: who, what, why, when, and what the platform answered."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    grant_id: Mapped[int | None] = mapped_column(ForeignKey("access_grants.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(30))  # open, close, invite, approve, ...
+    reason: Mapped[str] = mapped_column(String(60))  # payment:42, grant:admin, lapse, ...
+    result: Mapped[str] = mapped_column(String(300), default="ok")
+
+
 class ChatMessage(Base):
     __tablename__ = "chat_history"
     __table_args__ = (Index("ix_chat_history_chat", "chat_platform", "chat_id", "id"),)

@@ -1,3 +1,4 @@
+import base64
 from decimal import Decimal
 
 import pytest
@@ -177,3 +178,120 @@ def test_database_url_gets_the_async_driver_and_hides_its_password() -> None:
     assert masked(config)["database"]["url"] == "postgresql+asyncpg://bob:***@db:5432/shop"
     config = load_config(EXAMPLE, {"PAYBOT_DATABASE__URL": "sqlite:///x.db"})
     assert config.database.url == "sqlite+aiosqlite:///x.db"
+
+
+WHSEC = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
+HOOKED = {
+    "PAYBOT_ACCESS__WEBHOOK_URL": "https://shop.example/hooks/paybot",
+    "PAYBOT_PLANS__PRO__ACCESS__WEBHOOK": "true",
+    "PAYBOT_ACCESS_WEBHOOK_SECRET": WHSEC,
+}
+
+
+def test_access_defaults_open_nothing() -> None:
+    config = load_config(EXAMPLE, {})
+    assert config.access.grace_hours == 24 and config.access.webhook_url is None
+    assert all(plan.access.empty for plan in config.plans.values())
+    assert config.secrets.access_webhook_secret is None
+
+
+def test_the_commented_access_example_works(tmp_path) -> None:
+    lines = EXAMPLE.read_text().splitlines()
+    start = lines.index("# [plans.pro.access]")
+    for i in range(start, start + 4):
+        lines[i] = lines[i].removeprefix("# ")
+    i = next(i for i, line in enumerate(lines) if line.startswith("# webhook_url = "))
+    lines[i] = lines[i].removeprefix("# ")
+    (tmp_path / "c.toml").write_text("\n".join(lines))
+    config = load_config(tmp_path / "c.toml", {"PAYBOT_ACCESS_WEBHOOK_SECRET": WHSEC})
+    access = config.plans["pro"].access
+    assert access.telegram_chats == [-1001234567890]
+    assert access.roles == [(123456789012345678, 234567890123456789)]
+    assert access.webhook is True
+    assert config.access.webhook_url == "https://shop.example.com/hooks/paybot"
+    assert config.plans["starter"].access.empty
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9000/hooks", "http://localhost/h", "http://[::1]:80/h"]
+)
+def test_access_webhook_over_http_only_to_this_machine(url: str) -> None:
+    config = load_config(EXAMPLE, {**HOOKED, "PAYBOT_ACCESS__WEBHOOK_URL": url})
+    assert config.access.webhook_url == url
+
+
+URL, SECRET = "PAYBOT_ACCESS__WEBHOOK_URL", "PAYBOT_ACCESS_WEBHOOK_SECRET"
+PA = "PAYBOT_PLANS__PRO__ACCESS__"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"PAYBOT_ACCESS__GRACE_HOURS": "-1"}, "access.grace_hours"),
+        ({"PAYBOT_ACCESS__GRACE_HOURS": "1.5"}, "access.grace_hours"),
+        ({"PAYBOT_ACCESS__GRACE_DAYS": "1"}, "access.grace_days: unknown key"),
+        ({URL: "http://shop.example/h"}, "access.webhook_url: must be https"),
+        ({URL: "http://10.0.0.5/h"}, "access.webhook_url: must be https"),
+        ({URL: "ftp://shop.example/h"}, "access.webhook_url: not a URL"),
+        ({URL: "shop.example/h"}, "access.webhook_url: not a URL"),
+        ({URL: "https://shop.example:x/h"}, "access.webhook_url: not a"),
+        (
+            {URL: "https://bob:pw@shop.example/h"},
+            "access.webhook_url: must not hold a user or password",
+        ),
+        ({PA + "CHANNELS": "[1]"}, "plans.pro.access.channels: unknown key"),
+        ({PA + "TELEGRAM_CHATS": '["@news"]'}, "plans.pro.access.telegram_chats.0"),
+        ({PA + "TELEGRAM_CHATS": "-100"}, "plans.pro.access.telegram_chats"),
+        ({PA + "TELEGRAM_CHATS": "[-1, -1]"}, "chat ids must not repeat"),
+        (
+            {PA + "DISCORD_ROLES": '["123"]'},
+            "plans.pro.access.discord_roles: '123': use '<guild id>:<role id>' (digits only)",
+        ),
+        ({PA + "DISCORD_ROLES": '["1:x2"]'}, "plans.pro.access.discord_roles"),
+        ({PA + "DISCORD_ROLES": "[12]"}, "plans.pro.access.discord_roles.0"),
+        ({PA + "DISCORD_ROLES": '["1:2", "1:2"]'}, "roles must not repeat"),
+        ({PA + "WEBHOOK": "yes"}, "plans.pro.access.webhook"),
+        ({**HOOKED, URL: ""}, "access.webhook_url: not a URL"),
+        (
+            {k: v for k, v in HOOKED.items() if k != URL},
+            "plans.pro.access.webhook: [access] webhook_url is not set",
+        ),
+        (
+            {k: v for k, v in HOOKED.items() if k != SECRET},
+            "PAYBOT_ACCESS_WEBHOOK_SECRET is not set",
+        ),
+        (
+            {**HOOKED, SECRET: WHSEC[6:]},
+            "PAYBOT_ACCESS_WEBHOOK_SECRET must start with whsec_",
+        ),
+        (
+            {SECRET: "whsec_" + base64.b64encode(bytes(16)).decode()},
+            "PAYBOT_ACCESS_WEBHOOK_SECRET must hold 24 to 64 random bytes",
+        ),
+        (
+            {SECRET: "whsec_not base64 at all, not at all!!"},
+            "PAYBOT_ACCESS_WEBHOOK_SECRET must be whsec_ followed by base64",
+        ),
+    ],
+)
+def test_bad_access_settings_name_the_key(environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(EXAMPLE, environ)
+    message = str(err.value)
+    assert expected in message
+    assert "\n" not in message
+    secret = environ.get("PAYBOT_ACCESS_WEBHOOK_SECRET")
+    assert not secret or secret.removeprefix("whsec_") not in message
+
+
+def test_access_webhook_secret_is_masked_and_redacted(capsys, monkeypatch) -> None:
+    config = load_config(EXAMPLE, HOOKED)
+    assert config.secrets.access_webhook_secret == WHSEC
+    assert WHSEC in config.secret_values() and WHSEC[6:] in config.secret_values()
+    assert masked(config)["secrets"]["access_webhook_secret"] == "***"
+    for name, value in HOOKED.items():
+        monkeypatch.setenv(name, value)
+    assert main(["--config", str(EXAMPLE), "config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert WHSEC[6:] not in out and '"access_webhook_secret": "***"' in out
+    assert '"webhook": true' in out and '"grace_hours": 24' in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -17,7 +18,13 @@ import discord
 import pytest
 from discord import app_commands
 
-from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.discord_server import (
+    ADMINISTRATOR,
+    CREATE_INSTANT_INVITE,
+    MANAGE_ROLES,
+    VIEW_CHANNEL,
+    FakeDiscord,
+)
 
 GUILD = 700000000000000001
 ALICE = 600000000000000001
@@ -473,3 +480,181 @@ async def test_rate_limits_are_honoured(fake: FakeDiscord) -> None:
         users = [await client.fetch_user(ALICE + n) for n in range(5)]
         assert len(users) == 5 and time.monotonic() - started >= 0.2
         assert fake.rate_limited == 2
+
+
+# ---------------------------------------------------------------------------- servers and roles
+
+
+async def test_roles_need_manage_roles_and_a_lower_position(fake: FakeDiscord) -> None:
+    fake.add_guild(GUILD, "Shop")
+    fake.edit_role(GUILD, fake.bot_role(GUILD), position=5)
+    vip = fake.create_role(GUILD, "VIP", position=2)
+    staff = fake.create_role(GUILD, "Staff", position=7)
+    level = fake.create_role(GUILD, "Level", position=5)  # the bot's level: not below it
+    fake.add_member(GUILD, ALICE)
+    async with running(make_client(), fake) as client:
+        guild = await client.fetch_guild(GUILD)
+        assert {r.name for r in guild.roles} >= {"@everyone", "paybot", "VIP", "Staff"}
+        assert guild.get_role(fake.bot_role(GUILD)).managed
+        alice = await guild.fetch_member(ALICE)
+        await alice.add_roles(discord.Object(vip), reason="paid: pro")
+        await alice.add_roles(discord.Object(vip))  # again: nothing changes, still 204
+        assert fake.member_roles(GUILD, ALICE) == {vip}
+        assert [r.id for r in (await guild.fetch_member(ALICE)).roles if not r.is_default()] == [
+            vip
+        ]
+        assert fake.role_changes[0] == {
+            "method": "PUT",
+            "guild_id": GUILD,
+            "user_id": ALICE,
+            "role_id": vip,
+            "reason": "paid: pro",
+        }
+        for above in (staff, level):
+            with pytest.raises(discord.Forbidden) as refused:
+                await alice.add_roles(discord.Object(above))
+            assert (refused.value.code, refused.value.text) == (50013, "Missing Permissions")
+
+        fake.edit_role(GUILD, fake.bot_role(GUILD), permissions=0)  # Manage Roles taken away
+        with pytest.raises(discord.Forbidden) as refused:
+            await alice.remove_roles(discord.Object(vip))
+        assert refused.value.code == 50013 and fake.member_roles(GUILD, ALICE) == {vip}
+        fake.edit_role(GUILD, fake.bot_role(GUILD), permissions=ADMINISTRATOR)  # fixed
+        await alice.remove_roles(discord.Object(vip))
+        await alice.remove_roles(discord.Object(vip))  # not there any more: still 204
+        assert fake.member_roles(GUILD, ALICE) == set()
+        assert [c["method"] for c in fake.role_changes] == ["PUT", "PUT", "DELETE", "DELETE"]
+        with pytest.raises(discord.Forbidden):  # Administrator does not lift the hierarchy
+            await alice.add_roles(discord.Object(staff))
+
+
+async def test_unknown_guild_member_and_role(fake: FakeDiscord) -> None:
+    fake.add_guild(GUILD)
+    vip = fake.create_role(GUILD, "VIP", position=1)
+    fake.edit_role(GUILD, fake.bot_role(GUILD), position=2)
+    fake.add_member(GUILD, ALICE)
+    async with running(make_client(), fake) as client:
+        guild = await client.fetch_guild(GUILD)
+        with pytest.raises(discord.NotFound) as unknown:
+            await guild.fetch_member(BOB)
+        assert (unknown.value.code, unknown.value.text) == (10007, "Unknown Member")
+        with pytest.raises(discord.NotFound) as unknown:
+            await client.http.add_role(GUILD, BOB, vip)
+        assert unknown.value.code == 10007
+        with pytest.raises(discord.NotFound) as unknown:
+            await client.http.add_role(GUILD, ALICE, 12345)
+        assert (unknown.value.code, unknown.value.text) == (10011, "Unknown Role")
+        with pytest.raises(discord.NotFound) as unknown:
+            await client.http.add_role(GUILD, ALICE, GUILD)  # @everyone is nobody's to give
+        assert unknown.value.code == 10011
+        with pytest.raises(discord.NotFound) as unknown:
+            await client.fetch_guild(GUILD + 1)
+        assert (unknown.value.code, unknown.value.text) == (10004, "Unknown Guild")
+        with pytest.raises(discord.NotFound) as unknown:
+            await client.http.remove_role(GUILD + 1, ALICE, vip)
+        assert unknown.value.code == 10004
+        fake.remove_member(GUILD, ALICE)  # left the server
+        with pytest.raises(discord.NotFound) as unknown:
+            await client.http.remove_role(GUILD, ALICE, vip)
+        assert unknown.value.code == 10007
+    assert fake.role_changes == []
+
+
+async def test_the_gateway_shows_roles_channels_and_the_bots_place(fake: FakeDiscord) -> None:
+    fake.add_guild(GUILD, "Shop")
+    rules = fake.add_channel(GUILD, "rules", position=0)
+    welcome = fake.add_channel(GUILD, "welcome", position=1, system=True)
+    fake.create_role(GUILD, "VIP", position=2)
+    async with running(make_client(), fake) as client:
+        guild = client.get_guild(GUILD)
+        assert guild is not None and guild.name == "Shop"
+        assert guild.me.top_role.id == fake.bot_role(GUILD)
+        assert guild.me.guild_permissions.manage_roles  # BOT_PERMISSIONS, as README invites
+        assert guild.me.guild_permissions.create_instant_invite
+        assert {r.name for r in guild.roles} == {"@everyone", "paybot", "VIP"}
+        assert guild.system_channel is not None and guild.system_channel.id == welcome
+        assert [c.id for c in guild.text_channels] == [rules, welcome]
+        fetched = await (await client.fetch_guild(GUILD)).fetch_channels()
+        assert {c.id for c in fetched} == {rules, welcome}
+
+
+async def test_invites_need_create_invite_in_the_channel(fake: FakeDiscord) -> None:
+    fake.add_guild(GUILD, "Shop")
+    general = fake.add_channel(GUILD, "general")
+    hidden = fake.add_channel(
+        GUILD, "hidden", position=1, overwrites=[{"id": GUILD, "deny": VIEW_CHANNEL}]
+    )
+    async with running(make_client(), fake) as client:
+        channels = {c.id: c for c in await (await client.fetch_guild(GUILD)).fetch_channels()}
+        invite = await channels[general].create_invite(
+            max_uses=1, max_age=604800, unique=True, reason="for a customer"
+        )
+        assert re.fullmatch(r"https://discord\.gg/[A-Za-z0-9]{10}", invite.url)
+        assert (invite.max_uses, invite.max_age, invite.guild.id) == (1, 604800, GUILD)
+        assert invite.channel.id == general and invite.inviter.id == fake.bot_id
+        assert fake.invite_requests[0]["reason"] == "for a customer"
+        assert fake.invite_requests[0]["unique"] is True
+        again = await channels[general].create_invite(max_uses=1, max_age=604800, unique=False)
+        assert again.code == invite.code  # not unique: the same settings give the same invite
+        fresh = await channels[general].create_invite(max_uses=1, max_age=604800, unique=True)
+        assert fresh.code != invite.code
+
+        with pytest.raises(discord.HTTPException) as invalid:
+            await channels[general].create_invite(max_age=604801)
+        assert invalid.value.code == 50035
+        with pytest.raises(discord.Forbidden) as refused:  # the bot cannot see that channel
+            await channels[hidden].create_invite(max_uses=1)
+        assert refused.value.code == 50013
+
+        # Neither @everyone nor the bot's role may create invites: refused everywhere ...
+        fake.edit_role(GUILD, GUILD, permissions=VIEW_CHANNEL)
+        fake.edit_role(GUILD, fake.bot_role(GUILD), permissions=MANAGE_ROLES)
+        with pytest.raises(discord.Forbidden) as refused:
+            await channels[general].create_invite(max_uses=1)
+        assert refused.value.code == 50013
+        # ... unless a channel's overwrite allows it to the bot's role.
+        fake.channels[hidden]["permission_overwrites"] = [
+            {"id": str(fake.bot_role(GUILD)), "type": 0, "allow": str(CREATE_INSTANT_INVITE)}
+            | {"deny": "0"}
+        ]
+        assert (await channels[hidden].create_invite(max_uses=1)).max_uses == 1
+    assert len(fake.invites) == 3
+
+
+async def test_a_stalled_answer_comes_late(fake: FakeDiscord) -> None:
+    async with running(make_client(), fake) as client:
+        fake.stall_next("GET", rf"/users/{ALICE}", 1.0)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.fetch_user(ALICE), 0.2)
+        assert (await client.fetch_user(ALICE)).id == ALICE  # only the next one
+
+
+async def test_joins_reach_only_clients_with_the_members_intent(fake: FakeDiscord) -> None:
+    fake.add_guild(GUILD)
+    fake.add_member(GUILD, BOB, "bob")  # a member from before
+    for members in (True, False):
+        joined: asyncio.Queue[discord.Member] = asyncio.Queue()
+        intents = discord.Intents.default()
+        intents.members = members
+        shop = Shop(intents)
+        shop.client.on_member_join = joined.put  # type: ignore[attr-defined]
+        async with running(shop.client, fake):
+            guild = shop.client.get_guild(GUILD)
+            # with the intent discord.py asks for the members at start (op 8) and gets them all
+            assert (guild.get_member(BOB) is not None) is members
+            assert [int(r["guild_id"]) for r in fake.member_requests] == [GUILD]  # op 8, once
+            newcomer = ALICE + 10 + int(members)
+            await fake.join(GUILD, newcomer, "alice")
+            # a DM after the join: once it arrived, a GUILD_MEMBER_ADD would have, too
+            await fake.dispatch("MESSAGE_CREATE", fake.message_payload("hi", user_id=BOB))
+            assert isinstance(await asyncio.wait_for(shop.events.get(), 5), discord.Message)
+            if members:
+                member = await asyncio.wait_for(joined.get(), 5)
+                assert (member.id, member.guild.id, member.display_name) == (
+                    newcomer,
+                    GUILD,
+                    "Alice",
+                )
+            else:
+                assert joined.empty()
+        assert newcomer in fake.guilds[GUILD].members

@@ -13,7 +13,15 @@ import telegram
 from aiohttp import web
 from PIL import Image
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Conflict,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler
 
 from tests.fakes.telegram_server import FakeTelegram
@@ -364,3 +372,200 @@ async def test_stop_releases_a_waiting_long_poll() -> None:
 async def test_wait_for_times_out(tg: FakeTelegram) -> None:
     with pytest.raises(AssertionError):
         await tg.wait_for(lambda f: f.sent(), timeout=0.05)
+
+
+# --- groups: the bot's rights, invite links, join requests, members ----------------------
+
+GROUP = -1001234
+OWNER, ANN, BOB = 11, 12, 13
+
+
+async def _refused(tg: FakeTelegram, call, error=BadRequest) -> str:
+    """Await `call`, which must fail with `error`; the description as Telegram worded it."""
+    with pytest.raises(error):
+        await call
+    return tg.requests[-1].description
+
+
+async def test_invite_links_need_the_right_and_follow_telegrams_rules(
+    tg: FakeTelegram, bot: telegram.Bot
+) -> None:
+    group = tg.add_group(GROUP, can_invite_users=False, owner_id=OWNER)
+    assert (
+        await _refused(tg, bot.create_chat_invite_link(GROUP, creates_join_request=True))
+        == "Bad Request: not enough rights to manage chat invite link"
+    )
+    # a member limit on an approval link is refused before the rights are looked at
+    assert await _refused(
+        tg, bot.create_chat_invite_link(GROUP, member_limit=1, creates_join_request=True)
+    ) == (
+        "Bad Request: member limit can't be specified for links requiring administrator approval"
+    )
+    assert group.links == {}
+
+    group.can_invite_users = True  # the operator fixes it
+    link = await bot.create_chat_invite_link(
+        GROUP, name="paybot pro for user 12 who paid in full", creates_join_request=True
+    )
+    assert link.invite_link.startswith("https://t.me/+") and link.creates_join_request
+    assert link.name == "paybot pro for user 12 who paid"  # Telegram keeps 32 characters
+    assert (link.creator.id, link.is_primary, link.is_revoked) == (999, False, False)
+    assert group.links[link.invite_link].name == link.name
+
+    revoked = await bot.revoke_chat_invite_link(GROUP, link.invite_link)
+    assert revoked.is_revoked and group.links[link.invite_link].revoked
+    assert tg.push_join_request(GROUP, link.invite_link, user_id=ANN) is None  # a dead link
+    assert (
+        await _refused(tg, bot.revoke_chat_invite_link(GROUP, "https://t.me/+unknownunknown0"))
+        == "Bad Request: INVITE_HASH_EXPIRED"
+    )
+
+    assert (
+        await _refused(tg, bot.create_chat_invite_link(-100999)) == "Bad Request: chat not found"
+    )
+    group.bot_status = "kicked"
+    assert (
+        await _refused(tg, bot.create_chat_invite_link(GROUP), Forbidden)
+        == "Forbidden: bot was kicked from the supergroup chat"
+    )
+    group.migrated_to = GROUP - 5
+    with pytest.raises(ChatMigrated) as moved:
+        await bot.create_chat_invite_link(GROUP)
+    assert moved.value.new_chat_id == GROUP - 5
+    tg.push_message(ANN, "hi", user_id=ANN)  # a private chat the bot knows
+    assert (
+        await _refused(tg, bot.create_chat_invite_link(ANN))
+        == "Bad Request: can't invite members to a private chat"
+    )
+
+
+async def test_join_requests_arrive_as_updates_and_are_decided_once(
+    tg: FakeTelegram, bot: telegram.Bot
+) -> None:
+    group = tg.add_group(GROUP)
+    link = (await bot.create_chat_invite_link(GROUP, creates_join_request=True)).invite_link
+    pushed = tg.push_join_request(GROUP, link, user_id=ANN, first_name="Ann", language_code="de")
+    assert pushed is not None
+    assert tg.push_join_request(GROUP, link, user_id=ANN) is None  # one pending request
+    tg.push_join_request(GROUP, link, user_id=BOB)
+
+    updates = await bot.get_updates(timeout=0)
+    request = updates[0].chat_join_request
+    assert (request.chat.id, request.from_user.id, request.user_chat_id) == (GROUP, ANN, ANN)
+    assert request.from_user.language_code == "de" and request.date is not None
+    assert request.invite_link.invite_link == link
+    assert request.invite_link.pending_join_request_count == 1
+    assert [u.chat_join_request.from_user.id for u in updates] == [ANN, BOB]
+
+    assert await bot.approve_chat_join_request(GROUP, ANN)
+    assert group.status(ANN).status == "member" and ANN not in group.requests
+    assert (
+        await _refused(tg, bot.approve_chat_join_request(GROUP, ANN))
+        == "Bad Request: USER_ALREADY_PARTICIPANT"
+    )
+    assert await bot.decline_chat_join_request(GROUP, BOB)
+    assert group.status(BOB).status == "left" and group.requests == {}
+    assert (
+        await _refused(tg, bot.decline_chat_join_request(GROUP, BOB))
+        == "Bad Request: HIDE_REQUESTER_MISSING"
+    )
+    assert (
+        await _refused(tg, bot.approve_chat_join_request(GROUP, 77))
+        == "Bad Request: HIDE_REQUESTER_MISSING"
+    )
+
+    group.can_invite_users = False  # a bot without the right neither decides nor hears
+    tg.push_join_request(GROUP, link, user_id=BOB)
+    assert BOB in group.requests and len(tg.pending_updates) == len(updates) == 2
+    assert (
+        await _refused(tg, bot.approve_chat_join_request(GROUP, BOB))
+        == "Bad Request: not enough rights to manage chat join requests"
+    )
+
+
+async def test_join_requests_only_reach_bots_that_asked_for_them(
+    tg: FakeTelegram, bot: telegram.Bot
+) -> None:
+    tg.add_group(GROUP)
+    link = (await bot.create_chat_invite_link(GROUP, creates_join_request=True)).invite_link
+    tg.push_join_request(GROUP, link, user_id=ANN)
+    assert await bot.get_updates(timeout=0, allowed_updates=["message"]) == ()
+
+    tg.add_group(GROUP - 1)
+    other = (await bot.create_chat_invite_link(GROUP - 1, creates_join_request=True)).invite_link
+    tg.push_join_request(GROUP - 1, other, user_id=ANN)
+    await bot.set_webhook("http://127.0.0.1:9/tg", allowed_updates=["message"])
+    assert await tg.deliver_webhook_updates() == []  # never sent, and gone
+    assert tg.pending_updates == []
+
+
+async def test_members_are_banned_unbanned_and_looked_up(
+    tg: FakeTelegram, bot: telegram.Bot
+) -> None:
+    group = tg.add_group(GROUP, can_restrict_members=False, owner_id=OWNER)
+    tg.set_member(GROUP, ANN)
+    tg.set_member(GROUP, BOB, "administrator")
+    assert (
+        await _refused(tg, bot.ban_chat_member(GROUP, ANN))
+        == "Bad Request: not enough rights to restrict/unrestrict chat member"
+    )
+    assert (
+        await _refused(tg, bot.unban_chat_member(GROUP, ANN, only_if_banned=True))
+        == "Bad Request: not enough rights to restrict/unrestrict chat member"
+    )
+    group.can_restrict_members = True
+    assert await bot.unban_chat_member(GROUP, ANN, only_if_banned=True)  # not banned: no-op
+    assert group.status(ANN).status == "member"
+    assert await bot.ban_chat_member(GROUP, ANN)
+    banned = await bot.get_chat_member(GROUP, ANN)
+    assert isinstance(banned, telegram.ChatMemberBanned)
+    assert await bot.unban_chat_member(GROUP, ANN, only_if_banned=True)
+    assert (await bot.get_chat_member(GROUP, ANN)).status == "left"  # may come back
+
+    tg.set_member(GROUP, ANN)
+    assert await bot.unban_chat_member(GROUP, ANN)  # without only_if_banned: removed
+    assert group.status(ANN).status == "left"
+    assert (
+        await _refused(tg, bot.ban_chat_member(GROUP, OWNER))
+        == "Bad Request: can't remove chat owner"
+    )
+    assert (
+        await _refused(tg, bot.ban_chat_member(GROUP, BOB))
+        == "Bad Request: user is an administrator of the chat"
+    )
+    assert (
+        await _refused(tg, bot.ban_chat_member(GROUP, 0))
+        == "Bad Request: invalid user_id specified"
+    )
+
+    tg.set_member(GROUP, 14, "restricted")
+    tg.set_member(GROUP, 15, "restricted", is_member=False)
+    assert (await bot.get_chat_member(GROUP, 14)).is_member is True
+    assert (await bot.get_chat_member(GROUP, 15)).is_member is False
+    assert isinstance(await bot.get_chat_member(GROUP, BOB), telegram.ChatMemberAdministrator)
+    assert isinstance(await bot.get_chat_member(GROUP, OWNER), telegram.ChatMemberOwner)
+    assert (
+        await _refused(tg, bot.get_chat_member(GROUP, 123456789))
+        == "Bad Request: member not found"
+    )
+
+    me = await bot.get_chat_member(GROUP, 999)
+    assert (me.status, me.can_invite_users, me.can_restrict_members) == (
+        "administrator",
+        True,
+        True,
+    )
+    admins = await bot.get_chat_administrators(GROUP)
+    assert sorted(a.user.id for a in admins) == [OWNER, BOB, 999]
+    group.bot_status = "member"
+    assert (await bot.get_chat_member(GROUP, 999)).status == "member"
+    group.bot_status = "left"
+    assert (
+        await _refused(tg, bot.get_chat_member(GROUP, 999), Forbidden)
+        == "Forbidden: bot is not a member of the supergroup chat"
+    )
+    tg.push_message(ANN, "hi", user_id=ANN)
+    assert (
+        await _refused(tg, bot.get_chat_administrators(ANN))
+        == "Bad Request: there are no administrators in the private chat"
+    )

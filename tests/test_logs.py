@@ -3,6 +3,7 @@ exceptions and warnings; the libraries' request logs stay quiet unless the level
 
 from __future__ import annotations
 
+import base64
 import logging
 import warnings
 
@@ -100,11 +101,13 @@ def test_libraries_write_requests_only_at_debug(capsys) -> None:
 
 def test_every_secret_the_config_holds_is_a_secret_value() -> None:
     values = {name: f"{name}-value" for name in Secrets.model_fields}
+    key = base64.b64encode(b"access_webhook_secret-value-32b!").decode()
+    values["access_webhook_secret"] = "whsec_" + key  # the format Standard Webhooks wants
     config = make_config(
         "postgresql+asyncpg://shop:db%2Fpassword@127.0.0.1/shop",
         **{name.upper(): value for name, value in values.items()},
     )
-    assert set(config.secret_values()) == {*values.values(), "db/password"}
+    assert set(config.secret_values()) == {*values.values(), key, "db/password"}
     assert make_config("sqlite+aiosqlite:///x.db").secret_values() == []
 
 

@@ -51,6 +51,16 @@ class PlanCard:
     next_plan: Plan | None
     price_difference: Decimal | None
     added_features: tuple[str, ...]
+    access: tuple[AccessLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessLine:
+    """One thing the customer's plan opens, as they see it in /plan."""
+
+    kind: str  # telegram_chat, discord_role, webhook
+    link: str | None  # their own join link, while they have not used it
+    done: bool  # in the chat, or the role given
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
+
 from storage import repos
 from storage.db import Database
-from tools.cards import PlanCard, PlansCard
+from storage.models import AccessGrant
+from tools.access.grants import JOINED, OPEN
+from tools.access.resources import TELEGRAM_CHAT, WEBHOOK
+from tools.cards import AccessLine, PlanCard, PlansCard
 from tools.catalog import Catalog
 
 
@@ -32,7 +37,25 @@ class PlanBook:
         up = self.catalog.next_plan_up(plan)
         diff = (up.price - plan.price) if (up and plan) else (up.price if up else None)
         added = tuple(f for f in up.features if not plan or f not in plan.features) if up else ()
-        return PlanCard(plan, end, up, diff, added)
+        return PlanCard(plan, end, up, diff, added, await self._access(user_id))
+
+    async def _access(self, user_id: int) -> tuple[AccessLine, ...]:
+        """What the customer's plans open now (`tools.access`)."""
+        async with self.db.sessions() as session:
+            grants = await session.scalars(
+                select(AccessGrant)
+                .where(AccessGrant.user_id == user_id, AccessGrant.status == OPEN)
+                .order_by(AccessGrant.id)
+            )
+            return tuple(
+                AccessLine(
+                    g.kind,
+                    None if g.last_result == JOINED else g.invite_link,
+                    g.last_result == JOINED if g.kind == TELEGRAM_CHAT else g.applied,
+                )
+                for g in grants
+                if g.kind != WEBHOOK
+            )
 
     async def all_plans(self, user_id: int, now: datetime) -> PlansCard:
         code, _ = await self.current(user_id, now)

@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from storage import writes
 from storage.db import Database
 from storage.models import Payment
+from tools.access.grants import AccessGrants
 from tools.alerts import OperatorAlerts
 from tools.catalog import Catalog
 from tools.clock import Clock
@@ -77,8 +78,11 @@ class PaymentEvents:
         alerts: OperatorAlerts | None = None,
         operators: Mapping[str, list[str]] | None = None,
         on_change: Callable[[], None] = lambda: None,
+        access: AccessGrants | None = None,
     ) -> None:
-        """`alerts` tells the operators; without it one is made for `operators`."""
+        """`alerts` tells the operators; without it one is made for `operators`. `access`
+        opens what an activated plan opens (`tools.access`)."""
+        self.access = access
         self.db = db
         self.catalog = catalog
         self.provider = provider
@@ -494,6 +498,10 @@ class PaymentEvents:
                 paid=p.actually_paid,
                 late=p.late,
             )
+            if self.access is not None:  # under the customer's lock, like the period
+                self.access.refresh(
+                    session, p.user_id, now, f"payment:{p.id}", payment=(p.id, p.plan)
+                )
         if p.surplus:
             self.alert(
                 session,

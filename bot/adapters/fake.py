@@ -9,7 +9,7 @@ import asyncio
 import itertools
 from collections.abc import Callable
 
-from bot.adapters.base import DeliveryError, Handler
+from bot.adapters.base import AccessRefused, DeliveryError, Handler, NotAMember
 from bot.messages import Incoming, Outgoing
 
 
@@ -23,6 +23,13 @@ class FakeAdapter:
         self._refs = itertools.count(1)
         self._changed = asyncio.Condition()
         self._failures: list[DeliveryError] = []
+        self.chats = FakeChats()  # the platform's chats and roles, for access
+
+    def __getattr__(self, name: str):
+        """Access calls (join links, members, roles) go to `chats`."""
+        if name.startswith("_") or name == "chats":
+            raise AttributeError(name)
+        return getattr(self.chats, name)
 
     async def start(self, handler: Handler) -> None:
         self._handler = handler
@@ -86,3 +93,64 @@ class FakeAdapter:
 
     def texts(self, chat: str | None = None) -> list[str]:
         return [m.text for m in self.sent if chat is None or m.target.chat_id == chat]
+
+
+class FakeChats:
+    """Chats and roles for the fake platform: what a plan's access does, kept in memory with
+    the platforms' rules that matter (a link per customer, join requests approved or declined,
+    removal without a ban, roles only for members). `refuse` plays a bot without the rights."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, tuple[str, str, bool]] = {}  # link -> chat, name, revoked
+        self.members: set[tuple[str, str]] = set()  # (chat or guild, user)
+        self.declined: list[tuple[str, str]] = []
+        self.roles: set[tuple[str, str, str]] = set()  # (guild, user, role)
+        self.refuse: str | None = None  # the fix an operator must make, while set
+        self._n = itertools.count(1)
+
+    def _check(self) -> None:
+        if self.refuse is not None:
+            raise AccessRefused("not enough rights", self.refuse)
+
+    async def create_join_link(self, chat_id: str, name: str) -> str:
+        self._check()
+        link = f"https://t.me/+fake{next(self._n)}"
+        self.links[link] = (chat_id, name[:32], False)
+        return link
+
+    async def revoke_link(self, chat_id: str, link: str) -> None:
+        self._check()
+        chat, name, _ = self.links[link]
+        self.links[link] = (chat, name, True)
+
+    async def approve_join(self, chat_id: str, user_id: str) -> None:
+        self.members.add((chat_id, user_id))
+
+    async def decline_join(self, chat_id: str, user_id: str) -> None:
+        self.declined.append((chat_id, user_id))
+
+    async def remove_member(self, chat_id: str, user_id: str) -> None:
+        self._check()
+        self.members.discard((chat_id, user_id))
+
+    async def is_member(self, chat_id: str, user_id: str) -> bool:
+        return (chat_id, user_id) in self.members
+
+    async def add_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        self._check()
+        if (guild_id, user_id) not in self.members:
+            raise NotAMember(f"user {user_id} is not in guild {guild_id}")
+        self.roles.add((guild_id, user_id, role_id))
+
+    async def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        self._check()
+        self.roles.discard((guild_id, user_id, role_id))
+
+    async def member_roles(self, guild_id: str, user_id: str) -> set[str] | None:
+        if (guild_id, user_id) not in self.members:
+            return None
+        return {r for g, u, r in self.roles if (g, u) == (guild_id, user_id)}
+
+    async def guild_invite(self, guild_id: str) -> str:
+        self._check()
+        return f"https://discord.gg/fake{next(self._n)}"

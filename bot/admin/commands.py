@@ -164,6 +164,9 @@ class OperatorCommands:
         facts = await self.desk.user_facts(args.ref)
         return [Reply(report.user_text(facts, self.plan_names, self.clock()))]
 
+    async def _access(self, actor: str, args: Namespace) -> list[Reply]:
+        return [Reply(report.access_text(await self.desk.user_facts(args.ref)))]
+
     async def _grant(self, actor: str, args: Namespace) -> list[Reply]:
         a = await self.desk.grant(actor, args.ref, args.plan, args.days)
         return [

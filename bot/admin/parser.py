@@ -18,6 +18,7 @@ COMMANDS = {
     "export": "the settlement ledger as CSV, one row per payment",
     "payment": "one payment's whole story",
     "user": "a customer's plan, open and last payments",
+    "access": "what a customer's plans open (chats, roles, the shop's service) and every change",
     "grant": "give a customer a plan for some days (extends their current one)",
     "revoke": "end a customer's plans now (or one plan)",
     "resend": "send a payment's last notification again",
@@ -55,6 +56,7 @@ def add_commands(sub: argparse._SubParsersAction, *, terminal: bool, **common) -
     export.add_argument("end", nargs="?", metavar="TO", help="last day, YYYY-MM-DD")
     add("payment").add_argument("payment_id", metavar="ID", type=int)
     add("user").add_argument("ref", metavar="REF", help="platform:id or @name")
+    add("access").add_argument("ref", metavar="REF", help="platform:id or @name")
     grant = add("grant")
     grant.add_argument("ref", metavar="REF", help="platform:id or @name")
     grant.add_argument("plan", metavar="PLAN")

@@ -215,6 +215,32 @@ def user_text(facts: UserFacts, plan_names: dict[str, str], now: datetime) -> st
     lines += ["  " + payment_line(p) for p in facts.open_payments]
     lines.append("Last payments:" if facts.last_payments else "Last payments: none")
     lines += ["  " + payment_line(p) for p in facts.last_payments]
+    lines += access_lines(facts)
+    return "\n".join(lines)
+
+
+def access_lines(facts: UserFacts) -> list[str]:
+    """What the customer's plans open: one line per grant (`access USER` adds the log)."""
+    if not facts.grants:
+        return ["Access: none"]
+    lines = ["Access:"]
+    for g in facts.grants:
+        until = f" until {at(g.close_at)[:16]} (grace included)" if g.close_at else ""
+        lines.append(f"  {g.kind} {g.ref}: {g.status}{until}; last: {g.last_result or '-'}")
+    return lines
+
+
+def access_text(facts: UserFacts) -> str:
+    """`access USER`: every grant, and the newest changes (who, what, why, when, result)."""
+    u = facts.user
+    lines = [f"User {u.id}: {u.platform}:{u.platform_user_id} {u.display_name!r}"]
+    lines += access_lines(facts)
+    lines.append("Changes (newest first):" if facts.access_log else "Changes: none")
+    lines += [
+        f"  {at(e.at)}  {e.action} {e.reason}: {e.result}"
+        + (f" (grant {e.grant_id})" if e.grant_id else "")
+        for e in facts.access_log
+    ]
     return "\n".join(lines)
 
 

@@ -20,12 +20,25 @@ What it plays:
   installed, as it is here via langsmith; or ``zlib-stream``: one zlib stream, each payload
   ended by ``Z_SYNC_FLUSH``). Servers: READY lists the servers the bot is in (``add_guild``,
   a guild command sync or a payload with a guild_id puts it in one), each followed by a
-  GUILD_CREATE (the server's text channels, an @everyone role, the bot as member); a server or
+  GUILD_CREATE (the server's channels, its roles, the bot as member); a server or
   channel that appears later gets its GUILD_CREATE / CHANNEL_CREATE just before the first
   event about it, so discord.py has ``message.guild`` and ``interaction.channel`` as on
   Discord. Events honour the identified intents: guild messages need GUILD_MESSAGES, DMs
   DIRECT_MESSAGES, and without MESSAGE_CONTENT a guild message's content, embeds, attachments
   and components arrive blank unless it mentions the bot.
+* Servers (``add_guild``): roles (id, name, position, permissions; @everyone has the guild's id,
+  the bot joins with its own managed role, ``bot_role``, holding ``BOT_PERMISSIONS``), members
+  with their roles (``add_member``, ``remove_member``, ``member_roles``), text channels with
+  permission overwrites and a system channel (``add_channel``). REST: ``GET /guilds/{g}``,
+  ``/guilds/{g}/roles``, ``/guilds/{g}/channels``, ``/guilds/{g}/members/{u}``;
+  ``PUT``/``DELETE /guilds/{g}/members/{u}/roles/{r}`` (recorded in ``role_changes`` with
+  the audit-log reason); ``POST /channels/{c}/invites`` (``invites`` as answered,
+  ``invite_requests`` as asked). Permissions
+  are computed as Discord documents it (base from @everyone and the member's roles,
+  Administrator grants all, then channel overwrites: @everyone, roles, member; no View
+  Channel, no permission in the channel). ``join`` makes a user a member and sends
+  GUILD_MEMBER_ADD to the sessions that asked for the GUILD_MEMBERS intent. Changes made
+  with these controls are not announced on the gateway otherwise.
 
 Rules it enforces like Discord: ``Authorization: Bot <token>`` (not on interaction and webhook
 routes); privileged intents (close 4014 unless ``privileged_allowed``); 3 s to answer an
@@ -38,15 +51,21 @@ limits (2000 characters, 10 embeds with Discord's field limits and 6000 characte
 localization locales and option order on sync (50035); rate limits (``limits``: 50 requests/s
 globally, 5 message creates per 5 s per channel, 5 requests per 2 s per interaction webhook,
 50/s per other route) with Discord's ``X-RateLimit-*`` headers on every answer and 429 bodies.
-``fail_next`` injects errors, also after the message was created (a lost answer);
-``garble_next`` answers a malformed body (not JSON, the wrong shape, an HTML error page).
+Roles: changing a member's roles needs Manage Roles (or Administrator) and a role below the
+bot's highest role, else 403 ``Missing Permissions`` (50013); an unknown server, member, role
+or channel is 404 ``Unknown Guild`` (10004), ``Unknown Member`` (10007), ``Unknown Role``
+(10011), ``Unknown Channel`` (10003). Invites need Create Invite in the channel (50013) and
+``max_age`` 0-604800, ``max_uses`` 0-100 (50035); ``unique: false`` may answer an invite
+with the same settings made before. ``fail_next`` injects errors, also after the message was
+created (a lost answer); ``garble_next`` answers a malformed body (not JSON, the wrong shape,
+an HTML error page); ``stall_next`` answers late.
 
-Not played: members other than the bot, roles beyond @everyone, reactions, threads, modal
-submissions, ``resolved`` option data, sharding. ``messages`` holds every message as it was
-first answered; later changes are in ``edits`` and ``message(id)``. A deferred answer's loading
-message is not in ``messages``: a followup that fills it in is, a ``PATCH @original`` that fills
-it in shows in ``edits``. ``wait_for`` returns once the fake has recorded something, which is
-before the client has read the answer.
+Not played: reactions, threads, modal submissions, ``resolved`` option data, sharding, role
+changes of members by anyone but the bot, members in GUILD_CREATE other than the bot.
+``messages`` holds every message as it was first answered; later changes are in ``edits``
+and ``message(id)``. A deferred answer's loading message is not in ``messages``: a followup
+that fills it in is, a ``PATCH @original`` that fills it in shows in ``edits``. ``wait_for``
+returns once the fake has recorded something, which is before the client has read the answer.
 """
 
 from __future__ import annotations
@@ -59,11 +78,13 @@ import math
 import mimetypes
 import re
 import secrets
+import string
 import time
+import urllib.parse
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -73,6 +94,16 @@ EPHEMERAL, SUPPRESS_EMBEDS, LOADING, SILENT = 1 << 6, 1 << 2, 1 << 7, 1 << 12
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT = 1 << 9, 1 << 12, 1 << 15
 MEMBER_PERMISSIONS = "2248473465835073"  # what @everyone may do in a new server
+GUILD_MEMBERS = 1 << 1  # the privileged intent for member joins, leaves and updates
+CREATE_INSTANT_INVITE, ADMINISTRATOR, VIEW_CHANNEL = 1 << 0, 1 << 3, 1 << 10
+SEND_MESSAGES, EMBED_LINKS, ATTACH_FILES = 1 << 11, 1 << 14, 1 << 15
+READ_MESSAGE_HISTORY, MANAGE_ROLES = 1 << 16, 1 << 28
+ALL_PERMISSIONS = (1 << 51) - 1
+# The bot's own role as README's invite link asks for it.
+BOT_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY
+BOT_PERMISSIONS |= CREATE_INSTANT_INVITE | MANAGE_ROLES
+OWNER_ID = 800000000000000001
+INVITE_MAX_AGE = 7 * 24 * 3600
 ATTACHMENT_LIMIT = 10 * 1024 * 1024
 LOCALES = frozenset(
     "id da de en-GB en-US es-ES es-419 fr hr it lt hu nl no pl pt-BR ro fi sv-SE vi tr cs el bg "
@@ -106,6 +137,16 @@ _MEMBER_DEFAULTS: dict[str, Any] = {
     "pending": False,
     "nick": None,
     "avatar": None,
+}
+_ROLE_DEFAULTS: dict[str, Any] = {
+    "color": 0,
+    "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+    "hoist": False,
+    "icon": None,
+    "unicode_emoji": None,
+    "managed": False,
+    "mentionable": False,
+    "flags": 0,
 }
 _TEXT_CHANNEL_DEFAULTS: dict[str, Any] = {
     "type": 0,
@@ -237,6 +278,20 @@ class _Request:
     query: Any
     payload: Any  # the JSON body, or a multipart body's payload_json; {} when empty
     files: dict[int, tuple[str, bytes]]  # uploads by n of files[n]: (filename, bytes)
+    reason: str | None = None  # X-Audit-Log-Reason
+
+
+@dataclass
+class _Guild:
+    """A server the bot is in: roles by id (@everyone has the guild's id), members by user id
+    (each a member object with "roles"), the bot among them."""
+
+    id: int
+    name: str
+    roles: dict[int, dict[str, Any]] = field(default_factory=dict)
+    members: dict[int, dict[str, Any]] = field(default_factory=dict)
+    owner_id: int = OWNER_ID
+    system_channel_id: int | None = None
 
 
 @dataclass
@@ -277,12 +332,13 @@ class FakeDiscord:
         self.api_base = self.gateway_url = ""
         self.bot_user = self._user(bot_id, bot_name, bot=True)
         self.users: dict[int, dict[str, Any]] = {bot_id: self.bot_user}
-        self.guilds: dict[int, str] = {}  # the servers the bot is in: id -> name
+        self.guilds: dict[int, _Guild] = {}  # the servers the bot is in
         self.channels: dict[int, dict[str, Any]] = {}
         self.dm_closed: set[int] = set()
 
         self.identify: dict[str, Any] | None = None
         self.resumes: list[dict[str, Any]] = []
+        self.member_requests: list[dict[str, Any]] = []  # gateway op 8, as asked
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
         self.callbacks: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
@@ -290,6 +346,9 @@ class FakeDiscord:
         self.deleted: list[int] = []
         self.requests: list[tuple[str, str]] = []
         self.rate_limited = 0
+        self.role_changes: list[dict[str, Any]] = []  # PUT/DELETE of a member's role, served
+        self.invites: list[dict[str, Any]] = []  # invites created, as answered
+        self.invite_requests: list[dict[str, Any]] = []  # each served: body, reason, code
 
         self._last_id = 0
         self._stored: dict[int, dict[str, Any]] = {}  # message id -> the message as it is now
@@ -298,6 +357,7 @@ class FakeDiscord:
         self._by_token: dict[str, _Interaction] = {}
         self._faults: list[_Fault] = []
         self._garbled: list[tuple[str, re.Pattern[str], web.Response]] = []
+        self._stalls: list[tuple[str, re.Pattern[str], float]] = []
         self._windows: dict[str, _Window] = {}
         self._sessions: list[_Session] = []
         self._known: dict[str, set[int]] = {}  # session id -> servers, channels it knows
@@ -308,6 +368,7 @@ class FakeDiscord:
         hook = "/webhooks/{app}/{token}"
         commands = "/applications/{app}/commands"
         guild_commands = "/applications/{app}/guilds/{guild}/commands"
+        member_role = "/guilds/{guild}/members/{user}/roles/{role}"
         # method, path, handler, bucket (None: no limits), the bucket's major parameter
         routes = [
             ("GET", "/users/@me", self._get_me, "route", ""),
@@ -324,6 +385,13 @@ class FakeDiscord:
             ("PATCH", message, self._edit_message, "route", "channel"),
             ("DELETE", message, self._delete_message, "route", "channel"),
             ("POST", "/channels/{channel}/typing", self._typing, "route", "channel"),
+            ("POST", "/channels/{channel}/invites", self._create_invite, "route", "channel"),
+            ("GET", "/guilds/{guild}", self._get_guild, "route", "guild"),
+            ("GET", "/guilds/{guild}/roles", self._get_roles, "route", "guild"),
+            ("GET", "/guilds/{guild}/channels", self._get_channels, "route", "guild"),
+            ("GET", "/guilds/{guild}/members/{user}", self._get_member, "route", "guild"),
+            ("PUT", member_role, self._add_member_role, "route", "guild"),
+            ("DELETE", member_role, self._remove_member_role, "route", "guild"),
             ("POST", "/interactions/{id}/{token}/callback", self._callback, None, ""),
             ("POST", hook, self._followup, "webhook", "token"),
             ("GET", hook + "/messages/{target}", self._hook_get, "webhook", "token"),
@@ -423,10 +491,137 @@ class FakeDiscord:
         for session in list(self._sessions):
             await session.ws.close(code=code, message=b"closed by the test")
 
+    def stall_next(self, method: str, path_pattern: str, seconds: float) -> None:
+        """Answer the next request of `method` whose path fully matches `path_pattern` only
+        after `seconds` (a slow or hanging Discord)."""
+        self._stalls.append((method.upper(), re.compile(path_pattern), seconds))
+
     def add_guild(self, guild_id: int, name: str = "Test server") -> None:
         """Put the bot in a server (also done by a guild command sync and by payloads with
-        a guild_id). Sessions get its GUILD_CREATE before the next event that concerns it."""
-        self.guilds.setdefault(guild_id, name)
+        a guild_id): @everyone, the bot's managed role (position 1, BOT_PERMISSIONS) and the
+        bot as member. Sessions get its GUILD_CREATE before the next event that concerns it."""
+        if guild_id in self.guilds:
+            return
+        guild = self.guilds[guild_id] = _Guild(guild_id, name)
+        self._put_role(guild, guild_id, "@everyone", 0, int(MEMBER_PERMISSIONS))
+        bot_role = self._put_role(guild, self._snowflake(), self.bot_user["username"], 1)
+        bot_role |= {"managed": True, "tags": {"bot_id": str(self.bot_id)}}
+        bot_role["permissions"] = str(BOT_PERMISSIONS)
+        guild.members[self.bot_id] = self._member(self.bot_id, [int(bot_role["id"])])
+
+    def bot_role(self, guild_id: int) -> int:
+        """The id of the bot's own managed role in the server."""
+        roles = self.guilds[guild_id].roles.values()
+        return next(int(r["id"]) for r in roles if r.get("tags", {}).get("bot_id"))
+
+    def create_role(self, guild_id: int, name: str, *, position: int, permissions: int = 0) -> int:
+        """A new role in the server (positions are taken as given; 0 is @everyone's)."""
+        self.add_guild(guild_id)
+        role_id = self._snowflake()
+        self._put_role(self.guilds[guild_id], role_id, name, position, permissions)
+        return role_id
+
+    def edit_role(
+        self,
+        guild_id: int,
+        role_id: int,
+        *,
+        position: int | None = None,
+        permissions: int | None = None,
+    ) -> None:
+        """Move a role or set its permissions (the bot's: `bot_role`; @everyone: guild id)."""
+        role = self.guilds[guild_id].roles[role_id]
+        if position is not None:
+            role["position"] = position
+        if permissions is not None:
+            role["permissions"] = str(permissions)
+
+    def delete_role(self, guild_id: int, role_id: int) -> None:
+        guild = self.guilds[guild_id]
+        del guild.roles[role_id]
+        for member in guild.members.values():
+            member["roles"] = [r for r in member["roles"] if r != str(role_id)]
+
+    def add_member(
+        self, guild_id: int, user_id: int, name: str = "alice", roles: tuple[int, ...] = ()
+    ) -> None:
+        """Make a user a member of the server (as if they joined earlier: no event)."""
+        self.add_guild(guild_id)
+        if user_id not in self.users:
+            self.user_payload(user_id, name)
+        self.guilds[guild_id].members[user_id] = self._member(user_id, list(roles))
+
+    async def join(self, guild_id: int, user_id: int, name: str = "alice") -> None:
+        """The user joins the server: a member now, and GUILD_MEMBER_ADD goes to every session
+        that asked for the GUILD_MEMBERS intent (none: Discord tells nobody)."""
+        self.add_member(guild_id, user_id, name)
+        event = copy.deepcopy(self.guilds[guild_id].members[user_id])
+        await self._broadcast("GUILD_MEMBER_ADD", event | {"guild_id": str(guild_id)})
+
+    def remove_member(self, guild_id: int, user_id: int) -> None:
+        """The user left the server (no event)."""
+        self.guilds[guild_id].members.pop(user_id, None)
+
+    def member_roles(self, guild_id: int, user_id: int) -> set[int]:
+        """The member's roles now (KeyError if not a member)."""
+        return {int(r) for r in self.guilds[guild_id].members[user_id]["roles"]}
+
+    def add_channel(
+        self,
+        guild_id: int,
+        name: str = "general",
+        *,
+        position: int = 0,
+        kind: int = 0,
+        overwrites: list[dict[str, Any]] | None = None,
+        system: bool = False,
+    ) -> int:
+        """A channel in the server (kind 0 text, 2 voice, 4 category); `overwrites` as
+        Discord's permission_overwrites ({"id", "type": 0 role / 1 member, "allow", "deny"}
+        with integer bits); `system`: the server's system channel."""
+        self.add_guild(guild_id)
+        channel_id = self._snowflake()
+        channel = copy.deepcopy(_TEXT_CHANNEL_DEFAULTS) | {"name": name, "position": position}
+        channel |= {"id": str(channel_id), "guild_id": str(guild_id), "type": kind}
+        if kind == 2:  # voice
+            channel |= {"bitrate": 64000, "user_limit": 0, "rtc_region": None}
+        channel["permission_overwrites"] = [
+            {"id": str(o["id"]), "type": o.get("type", 0)}
+            | {"allow": str(o.get("allow", 0)), "deny": str(o.get("deny", 0))}
+            for o in overwrites or []
+        ]
+        self.channels[channel_id] = channel
+        if system:
+            self.guilds[guild_id].system_channel_id = channel_id
+        return channel_id
+
+    def permissions(self, guild_id: int, user_id: int, channel_id: int | None = None) -> int:
+        """A member's permissions as Discord computes them: in the server, or in a channel."""
+        guild = self.guilds[guild_id]
+        if user_id == guild.owner_id:
+            return ALL_PERMISSIONS
+        member_roles = [int(r) for r in guild.members[user_id]["roles"]]
+        allowed = int(guild.roles[guild_id]["permissions"])
+        for role_id in member_roles:
+            allowed |= int(guild.roles[role_id]["permissions"]) if role_id in guild.roles else 0
+        if allowed & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        if channel_id is None:
+            return allowed
+        overwrites = {
+            int(o["id"]): (int(o["allow"]), int(o["deny"]))
+            for o in self.channels[channel_id]["permission_overwrites"]
+        }
+        allow, deny = overwrites.get(guild_id, (0, 0))
+        allowed = (allowed & ~deny) | allow
+        allow = deny = 0
+        for role_id in member_roles:
+            allow |= overwrites.get(role_id, (0, 0))[0]
+            deny |= overwrites.get(role_id, (0, 0))[1]
+        allowed = (allowed & ~deny) | allow
+        allow, deny = overwrites.get(user_id, (0, 0))
+        allowed = (allowed & ~deny) | allow
+        return allowed if allowed & VIEW_CHANNEL else 0
 
     def dm_channel_for(self, user_id: int) -> int:
         """The user's DM channel, opened now if need be (as POST /users/@me/channels does)."""
@@ -446,11 +641,14 @@ class FakeDiscord:
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         """Send an op 0 event to every identified gateway session, as its intents allow.
         An INTERACTION_CREATE starts the interaction's clocks (3 s to answer, token life)."""
-        live = [s for s in self._sessions if s.session_id and not s.ws.closed]
-        if not live:
+        if not any(s.session_id and not s.ws.closed for s in self._sessions):
             raise AssertionError(f"no gateway session to dispatch {event} to")
         if event == "INTERACTION_CREATE" and int(data["id"]) in self._interactions:
             self._interactions[int(data["id"])].sent_at = time.monotonic()
+        await self._broadcast(event, data)
+
+    async def _broadcast(self, event: str, data: dict[str, Any]) -> None:
+        live = [s for s in self._sessions if s.session_id and not s.ws.closed]
         for session in live:
             visible = self._visible(session, event, data)
             if visible is not None:
@@ -611,12 +809,19 @@ class FakeDiscord:
             if garbled[0] == method and garbled[1].fullmatch(path):
                 self._garbled.remove(garbled)
                 return garbled[2]
+        for stall in self._stalls:
+            if stall[0] == method and stall[1].fullmatch(path):
+                self._stalls.remove(stall)
+                await asyncio.sleep(stall[2])
+                break
         try:
             handler, bucket, match, fault = self._route(request, method, path)
             if bucket is not None:
                 headers |= bucket.headers(time.monotonic())
             payload, files = await self._read_body(request)
-            result = await handler(_Request(match, request.query, payload, files))
+            reason = request.headers.get("X-Audit-Log-Reason")
+            reason = urllib.parse.unquote(reason) if reason is not None else None
+            result = await handler(_Request(match, request.query, payload, files, reason))
             if fault is not None:
                 raise self._fault_error(fault)
         except (KeyError, TypeError, ValueError) as exc:  # a malformed request body
@@ -810,6 +1015,160 @@ class FakeDiscord:
             raise form_error(f"{path}.options", "Required options must be placed first")
         for index, option in enumerate(options):
             self._check_command(option, f"{path}.options.{index}", chat_input=True)
+
+    # ------------------------------------------------------------------ servers and members
+
+    def _put_role(
+        self, guild: _Guild, role_id: int, name: str, position: int, permissions: int = 0
+    ) -> dict[str, Any]:
+        role = copy.deepcopy(_ROLE_DEFAULTS) | {"id": str(role_id), "name": name}
+        role |= {"position": position, "permissions": str(permissions)}
+        guild.roles[role_id] = role
+        return role
+
+    def _member(self, user_id: int, roles: list[int]) -> dict[str, Any]:
+        member = copy.deepcopy(_MEMBER_DEFAULTS) | {"user": copy.deepcopy(self.users[user_id])}
+        member["roles"] = [str(r) for r in roles]
+        return member
+
+    def _guild(self, req: _Request) -> _Guild:
+        guild = self.guilds.get(int(req.match["guild"]))
+        if guild is None:
+            raise DiscordError(404, 10004, "Unknown Guild")
+        return guild
+
+    def _guild_member(self, guild: _Guild, user_id: int) -> dict[str, Any]:
+        if user_id not in guild.members:
+            raise DiscordError(404, 10007, "Unknown Member")
+        return guild.members[user_id]
+
+    def _guild_payload(self, guild: _Guild) -> dict[str, Any]:
+        """The guild object (GET /guilds/{g}, GUILD_CREATE without its gateway fields)."""
+        return {
+            "id": str(guild.id),
+            "name": guild.name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(guild.owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": [copy.deepcopy(r) for r in guild.roles.values()],
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": None,
+            "system_channel_id": guild.system_channel_id and str(guild.system_channel_id),
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "vanity_url_code": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "public_updates_channel_id": None,
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": False,
+        }
+
+    async def _get_guild(self, req: _Request) -> dict[str, Any]:
+        guild = self._guild(req)
+        payload = self._guild_payload(guild)
+        if req.query.get("with_counts", "").lower() in ("1", "true"):
+            payload |= {"approximate_member_count": len(guild.members)}
+            payload |= {"approximate_presence_count": 0}
+        return payload
+
+    async def _get_roles(self, req: _Request) -> list[dict[str, Any]]:
+        return [copy.deepcopy(r) for r in self._guild(req).roles.values()]
+
+    async def _get_channels(self, req: _Request) -> list[dict[str, Any]]:
+        guild = str(self._guild(req).id)
+        return [copy.deepcopy(c) for c in self.channels.values() if c.get("guild_id") == guild]
+
+    async def _get_member(self, req: _Request) -> dict[str, Any]:
+        guild = self._guild(req)
+        return copy.deepcopy(self._guild_member(guild, int(req.match["user"])))
+
+    def _changeable_role(self, req: _Request) -> tuple[_Guild, dict[str, Any], int]:
+        """Guild, member and role of a role change, after Discord's checks: the member and
+        the role exist, the bot has Manage Roles and the role is below its highest role."""
+        guild = self._guild(req)
+        member = self._guild_member(guild, int(req.match["user"]))
+        role_id = int(req.match["role"])
+        if role_id not in guild.roles or role_id == guild.id:
+            raise DiscordError(404, 10011, "Unknown Role")
+        if not self.permissions(guild.id, self.bot_id) & MANAGE_ROLES:
+            raise DiscordError(403, 50013, "Missing Permissions")
+        highest = max(
+            (guild.roles[int(r)]["position"] for r in guild.members[self.bot_id]["roles"]),
+            default=0,
+        )
+        if guild.owner_id != self.bot_id and guild.roles[role_id]["position"] >= highest:
+            raise DiscordError(403, 50013, "Missing Permissions")
+        return guild, member, role_id
+
+    def _record_role_change(self, req: _Request, method: str) -> None:
+        change = {"method": method, "guild_id": int(req.match["guild"])}
+        change |= {"user_id": int(req.match["user"]), "role_id": int(req.match["role"])}
+        self.role_changes.append(change | {"reason": req.reason})
+
+    async def _add_member_role(self, req: _Request) -> None:
+        _guild, member, role_id = self._changeable_role(req)
+        if str(role_id) not in member["roles"]:
+            member["roles"].append(str(role_id))
+        self._record_role_change(req, "PUT")
+
+    async def _remove_member_role(self, req: _Request) -> None:
+        _guild, member, role_id = self._changeable_role(req)
+        member["roles"] = [r for r in member["roles"] if r != str(role_id)]
+        self._record_role_change(req, "DELETE")
+
+    async def _create_invite(self, req: _Request) -> dict[str, Any]:
+        """An invite to a server channel: Create Invite needed there; unique=false may give
+        back an invite with the same settings."""
+        channel = self._channel(int(req.match["channel"]))
+        if "guild_id" not in channel:
+            raise DiscordError(400, 50024, "Cannot execute action on this channel type")
+        guild = self.guilds[int(channel["guild_id"])]
+        max_age, max_uses = req.payload.get("max_age", 86400), req.payload.get("max_uses", 0)
+        if not isinstance(max_age, int) or not 0 <= max_age <= INVITE_MAX_AGE:
+            raise form_error("max_age", f"int value should be between 0 and {INVITE_MAX_AGE}.")
+        if not isinstance(max_uses, int) or not 0 <= max_uses <= 100:
+            raise form_error("max_uses", "int value should be between 0 and 100.")
+        if not self.permissions(guild.id, self.bot_id, int(channel["id"])) & CREATE_INSTANT_INVITE:
+            raise DiscordError(403, 50013, "Missing Permissions")
+        temporary = bool(req.payload.get("temporary", False))
+        settings = {"max_age": max_age, "max_uses": max_uses, "temporary": temporary}
+        if not req.payload.get("unique", False):
+            for earlier in self.invites:
+                same = all(earlier[key] == value for key, value in settings.items())
+                if same and earlier["channel"]["id"] == channel["id"]:
+                    return copy.deepcopy(earlier)
+        alphabet = string.ascii_letters + string.digits
+        now = datetime.now(UTC)
+        expires = now + timedelta(seconds=max_age) if max_age else None
+        invite = {
+            "type": 0,
+            "code": "".join(secrets.choice(alphabet) for _ in range(10)),
+            "inviter": copy.deepcopy(self.bot_user),
+            "uses": 0,
+            "created_at": now.isoformat(),
+            "expires_at": expires and expires.isoformat(),
+            "guild_id": str(guild.id),
+            "guild": {"id": str(guild.id), "name": guild.name, "icon": None, "splash": None}
+            | {"banner": None, "description": None, "features": [], "verification_level": 0}
+            | {"vanity_url_code": None, "nsfw_level": 0, "premium_subscription_count": 0},
+            "channel": {"id": channel["id"], "type": channel["type"], "name": channel["name"]},
+        } | settings
+        self.invites.append(invite)
+        self.invite_requests.append({"code": invite["code"], "reason": req.reason} | req.payload)
+        return copy.deepcopy(invite)
 
     # ------------------------------------------------------------------ channels and messages
 
@@ -1240,8 +1599,13 @@ class FakeDiscord:
                 await self._send_event(session, "RESUMED", {})
         elif session.session_id is None:
             await ws.close(code=4003, message=b"Not authenticated.")
-        elif op == 8:  # REQUEST_GUILD_MEMBERS: the members the fake knows, the bot
-            chunk = {"guild_id": data.get("guild_id"), "members": [self._bot_member()]}
+        elif op == 8:  # REQUEST_GUILD_MEMBERS: all of them with GUILD_MEMBERS, else the bot
+            self.member_requests.append(copy.deepcopy(data))
+            guild = self.guilds.get(int(data.get("guild_id") or 0))
+            members = list(guild.members.values()) if guild else []
+            if not session.intents & GUILD_MEMBERS:
+                members = [m for m in members if m["user"]["id"] == str(self.bot_id)]
+            chunk = {"guild_id": data.get("guild_id"), "members": copy.deepcopy(members)}
             chunk |= {"chunk_index": 0, "chunk_count": 1, "nonce": data.get("nonce")}
             await self._send_event(session, "GUILD_MEMBERS_CHUNK", chunk)
         elif op not in (3, 4, 8, 31):  # presence, voice state, request members / soundboard
@@ -1257,33 +1621,21 @@ class FakeDiscord:
         self.add_guild(guild_id)
         channels = [c for c in self.channels.values() if c.get("guild_id") == str(guild_id)]
         if guild_id not in session.known:
-            everyone = {"id": str(guild_id), "name": "@everyone", "position": 0, "color": 0}
-            everyone["permissions"] = MEMBER_PERMISSIONS
-            guild = {
-                "id": str(guild_id),
-                "name": self.guilds[guild_id],
-                "owner_id": "1",
-                "preferred_locale": "en-US",
-                "features": [],
-                "roles": [everyone],
-                "channels": channels,
-                "threads": [],
-                "members": [self._bot_member()],
-                "member_count": 2,
-                "large": False,
-                "joined_at": _MEMBER_DEFAULTS["joined_at"],
-            }
-            await self._send_event(session, "GUILD_CREATE", guild)
+            guild = self.guilds[guild_id]
+            payload = self._guild_payload(guild) | {"channels": copy.deepcopy(channels)}
+            payload |= {"threads": [], "members": [copy.deepcopy(guild.members[self.bot_id])]}
+            payload |= {"member_count": len(guild.members), "large": False}
+            payload |= {"joined_at": _MEMBER_DEFAULTS["joined_at"]}
+            await self._send_event(session, "GUILD_CREATE", payload)
             session.known |= {guild_id, *(int(c["id"]) for c in channels)}
         if channel_id in self.channels and channel_id not in session.known:
             await self._send_event(session, "CHANNEL_CREATE", self.channels[channel_id])
             session.known.add(channel_id)
 
-    def _bot_member(self) -> dict[str, Any]:
-        return copy.deepcopy(_MEMBER_DEFAULTS) | {"user": copy.deepcopy(self.bot_user)}
-
     def _visible(self, session: _Session, event: str, data: dict) -> dict[str, Any] | None:
         """What Discord sends this session of an event, given its intents (None: nothing)."""
+        if event.startswith("GUILD_MEMBER_") and event != "GUILD_MEMBERS_CHUNK":
+            return data if session.intents & GUILD_MEMBERS else None
         if event != "MESSAGE_CREATE":
             return data
         in_guild = "guild_id" in data

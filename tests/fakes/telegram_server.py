@@ -15,7 +15,8 @@ The fake answers in the Bot API's shapes (``{"ok": true, "result": ...}`` and
 photos, updates, commands and the webhook in memory, enforces Telegram's flood limits, rejects
 what Telegram rejects (unknown or unmodified edits, malformed HTML, over-long texts, bad callback
 data) and can inject failures: error answers, malformed answers (`garble_next`), dropped
-connections and blocked users.
+connections and blocked users. Groups and channels with the bot's rights, members, invite links
+and join requests are in `tests/fakes/telegram_chats.py`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.telegram_chats import FakeGroup, FakeGroups, FakeLink, Member
+from tests.fakes.telegram_errors import ApiError
+
 BOT_ID = 999
 BOT_FIRST_NAME = "Paybot"
 
@@ -52,7 +56,7 @@ _STRING_FIELDS = frozenset(
         "text caption data url secret_token language_code parse_mode callback_query_id "
         "inline_message_id ip_address description short_description name title photo document "
         "audio video animation voice sticker thumbnail file_id action emoji "
-        "business_connection_id message_effect_id query"
+        "business_connection_id message_effect_id query invite_link"
     ).split()
 )
 
@@ -79,26 +83,6 @@ _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
-class ApiError(Exception):
-    """An error answer of the Bot API; raise it from a custom method handler."""
-
-    def __init__(self, status: int, description: str, *, retry_after: int | None = None) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.retry_after = retry_after
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "ok": False,
-            "error_code": self.status,
-            "description": self.description,
-        }
-        if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
-        return body
-
-
 @dataclass
 class Recorded:
     """One request the fake received (also the failed, throttled and dropped ones)."""
@@ -110,6 +94,7 @@ class Recorded:
     chat_id: int | str | None
     http_method: str = "POST"
     status: int | None = None  # HTTP status answered; None while pending or when dropped
+    description: str | None = None  # the error answer's description, as Telegram words it
     filenames: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -283,6 +268,17 @@ def _norm_chat_id(value: Any) -> int | str | None:
     return text
 
 
+# What Telegram sends when `allowed_updates` is not given (or empty): all but these.
+_NOT_BY_DEFAULT = frozenset(("chat_member", "message_reaction", "message_reaction_count"))
+
+
+def _wanted(update: dict[str, Any], allowed: list[str] | None) -> bool:
+    kinds = set(update) - {"update_id"}
+    if not allowed:
+        return not kinds <= _NOT_BY_DEFAULT
+    return not kinds.isdisjoint(allowed)
+
+
 def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -300,8 +296,9 @@ def _image_size(data: bytes) -> tuple[int, int]:
 Handler = Callable[[dict[str, Any], dict[str, bytes]], Any]
 
 
-class FakeTelegram:
-    """A Telegram Bot API server for one bot token; see the module docstring."""
+class FakeTelegram(FakeGroups):
+    """A Telegram Bot API server for one bot token; see the module docstring (groups, rights,
+    invite links and join requests: `tests/fakes/telegram_chats.py`)."""
 
     def __init__(
         self,
@@ -383,6 +380,8 @@ class FakeTelegram:
             "logOut": self._true,
         }.items():
             self.register(name, handler)
+        self.users: dict[int, dict[str, Any]] = {}  # every user the fake has seen, by id
+        self._init_groups()
 
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -630,10 +629,14 @@ class FakeTelegram:
 
     async def deliver_webhook_updates(self) -> list[int]:
         """POST every pending update to the registered webhook (with its secret token); the
-        ones answered 2xx leave the queue. Returns the statuses."""
+        ones answered 2xx leave the queue. Returns the statuses. As Telegram, updates of a kind
+        the webhook's `allowed_updates` leaves out are never sent (they leave the queue)."""
         url = self.webhook["url"]
         if not url:
             raise AssertionError("no webhook is set")
+        self._pending = [
+            u for u in self._pending if _wanted(u, self.webhook.get("allowed_updates"))
+        ]
         statuses = []
         for update in list(self._pending):
             status = await self.post_update(url, update, self.webhook["secret_token"])
@@ -722,7 +725,7 @@ class FakeTelegram:
             if inspect.isawaitable(result):
                 result = await result
         except ApiError as error:
-            record.status = error.status
+            record.status, record.description = error.status, error.description
             return self._answer(error.body(), error.status)
         record.status = 200
         return self._answer({"ok": True, "result": result})
@@ -767,7 +770,8 @@ class FakeTelegram:
         user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
         if language_code:
             user["language_code"] = language_code
-        return user
+        self.users[user_id] = user
+        return copy.deepcopy(user)
 
     def _bot_user(self) -> dict[str, Any]:
         return {
@@ -996,11 +1000,7 @@ class FakeTelegram:
             del self._pending[: max(0, len(self._pending) + offset)]
         elif offset:
             self._pending = [u for u in self._pending if u["update_id"] >= offset]
-        if self._allowed_updates is not None:
-            allowed = set(self._allowed_updates)
-            self._pending = [
-                u for u in self._pending if not (set(u) - {"update_id"}).isdisjoint(allowed)
-            ]
+        self._pending = [u for u in self._pending if _wanted(u, self._allowed_updates)]
         # A newer getUpdates terminates an older one still waiting, as Telegram does.
         self._poll_generation += 1
         generation = self._poll_generation
@@ -1013,11 +1013,7 @@ class FakeTelegram:
                     "Conflict: terminated by other getUpdates request; "
                     "make sure that only one bot instance is running",
                 )
-            if self._allowed_updates is not None:
-                allowed = set(self._allowed_updates)
-                self._pending = [
-                    u for u in self._pending if not (set(u) - {"update_id"}).isdisjoint(allowed)
-                ]
+            self._pending = [u for u in self._pending if _wanted(u, self._allowed_updates)]
             if self._pending or self._closing:
                 return copy.deepcopy(self._pending[:limit])
             remaining = deadline - time.monotonic()
@@ -1271,4 +1267,4 @@ class FakeTelegram:
         }
 
 
-__all__ = ["ApiError", "FakeTelegram", "Recorded"]
+__all__ = ["ApiError", "FakeGroup", "FakeLink", "FakeTelegram", "Member", "Recorded"]

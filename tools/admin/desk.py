@@ -11,9 +11,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from storage import reports, repos, writes
 from storage.db import Database
-from storage.models import Activation, AuditEntry, OutboxItem, Payment, PaymentEvent, User
+from storage.models import (
+    AccessGrant,
+    AccessLogEntry,
+    Activation,
+    AuditEntry,
+    OutboxItem,
+    Payment,
+    PaymentEvent,
+    User,
+)
 from tools.catalog import Catalog
 from tools.clock import Clock
 from tools.errors import ProviderError, ShopError
@@ -25,6 +36,7 @@ MAX_GRANT_DAYS = 3650
 RECONCILE_LIMIT = 500  # payments read from the provider per run
 RECONCILE_AT_ONCE = 4  # concurrent provider reads
 MATCHES_SHOWN = 10  # users listed when a name is ambiguous
+ACCESS_LOG_SHOWN = 20  # access changes shown by `access USER`
 
 
 class AdminError(Exception):
@@ -49,6 +61,8 @@ class UserFacts:
     activations: list[Activation]  # not ended yet (revoked ones too)
     open_payments: list[Payment]
     last_payments: list[Payment]
+    grants: list[AccessGrant] = field(default_factory=list)  # what their plans open
+    access_log: list[AccessLogEntry] = field(default_factory=list)  # newest first
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,21 @@ class OperatorDesk:
                 list(await reports.activations_of_user(session, user.id, now)),
                 list(await repos.payments_with_status(session, user.id, [s.value for s in OPEN])),
                 list(await repos.recent_payments(session, user.id, last)),
+                list(
+                    await session.scalars(
+                        select(AccessGrant)
+                        .where(AccessGrant.user_id == user.id)
+                        .order_by(AccessGrant.id)
+                    )
+                ),
+                list(
+                    await session.scalars(
+                        select(AccessLogEntry)
+                        .where(AccessLogEntry.user_id == user.id)
+                        .order_by(AccessLogEntry.id.desc())
+                        .limit(ACCESS_LOG_SHOWN)
+                    )
+                ),
             )
 
     # --- entitlements -------------------------------------------------------------------
@@ -203,6 +232,11 @@ class OperatorDesk:
                 activation_id=activation.id,
                 period_end=activation.period_end.isoformat(),
             )
+            access = self.events.access
+            if access is not None:
+                await session.run_sync(
+                    lambda sync: access.refresh(sync, user.id, now, f"grant:{actor}"[:60])
+                )
             await self._tell(
                 session,
                 user,
@@ -237,6 +271,14 @@ class OperatorDesk:
             for other in running:  # a plan that went quiet for the revoked one speaks again
                 if other.revoked_at is None and other.next_notice_at is None:
                     other.next_notice_at = now  # the renewal sweeper decides once more
+            access = self.events.access
+            if access is not None:  # what only the revoked plans opened closes at once
+                await session.flush()
+                await session.run_sync(
+                    lambda sync: access.refresh(
+                        sync, user.id, now, f"revoke:{actor}"[:60], revoking=True
+                    )
+                )
             writes.audit(
                 session,
                 now,

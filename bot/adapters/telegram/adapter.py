@@ -1,24 +1,13 @@
-"""Telegram, on python-telegram-bot, inside paybot's own event loop (the only module that
-imports `telegram`).
-
-Polling (`updater.start_polling()`) or webhook mode (updates arrive at paybot's webhook server
-on `/webhooks/telegram`, Telegram's secret token checked). Cards become native messages: the
-payment card is the QR photo with an HTML caption and an inline keyboard (copy address, check
-status, new payment); buttons are callback queries that are answered and map onto commands;
-in groups only commands and mentions are read, and payment details go to the private chat.
-Sends are paced under Telegram's limits; a 429 pauses and defers, a 403 is permanent. A photo
-Telegram refuses goes as a text card instead, the QR code's payment link written out.
-"""
+"""The Telegram adapter: life cycle, what arrives (messages, button presses, join requests)
+and what is sent (cards, edits, files), paced under Telegram's limits."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import html
-import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 from aiohttp import web
 from telegram import (
@@ -40,8 +29,14 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
-from telegram.request import HTTPXRequest
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatJoinRequestHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
 
 from bot.adapters.base import (
     UNREADABLE,
@@ -51,52 +46,21 @@ from bot.adapters.base import (
     StartFailed,
     unreadable,
 )
+from bot.adapters.telegram.access import AccessMethods
+from bot.adapters.telegram.client import CheckedRequest, seconds
 from bot.i18n import using_locale
 from bot.messages import Button, Incoming, Outgoing
 from bot.ratelimit import Pacer, Rule
 from bot.render import without_picture
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # "bot.adapters.telegram"
 PLATFORM = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024
-UPDATES = ["message", "callback_query"]
-EXCERPT = 120  # characters of a malformed answer quoted in the error
+UPDATES = ["message", "callback_query", "chat_join_request"]
 
 
-class _CheckedRequest(HTTPXRequest):
-    """PTB's own HTTP client, which also refuses answers that are not the Bot API's envelope.
-
-    Unchecked, an answer that is not JSON (an HTML error page from a proxy) is logged by PTB
-    with a traceback, and `{"ok": true}` without a result or a JSON list fails deep inside PTB
-    with a KeyError or TypeError. Here each is a `TelegramError` saying what came back.
-    """
-
-    @staticmethod
-    def parse_json_payload(payload: bytes) -> dict:
-        try:
-            data = json.loads(payload.decode("utf-8", "replace"))
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise TelegramError(f"the answer is not a JSON object: {_excerpt(payload)}")
-        return data
-
-    async def do_request(self, url: str, method: str, *args, **kwargs) -> tuple[int, bytes]:
-        code, payload = await super().do_request(url, method, *args, **kwargs)
-        if method == "POST" and 200 <= code <= 299:  # a Bot API call (files are GETs)
-            data = self.parse_json_payload(payload)
-            if data.get("ok") is not True or "result" not in data:
-                raise TelegramError(f"the answer has no result: {_excerpt(payload)}")
-        return code, payload
-
-
-def _excerpt(payload: bytes) -> str:
-    text = " ".join(payload.decode("utf-8", "replace").split())
-    return repr(text if len(text) <= EXCERPT else text[:EXCERPT] + "…")
-
-
-class TelegramAdapter:
+class TelegramAdapter(AccessMethods):
     platform = PLATFORM
 
     def __init__(
@@ -117,8 +81,8 @@ class TelegramAdapter:
         base = base_url.rstrip("/")
         builder = Application.builder().token(token).base_url(f"{base}/bot")
         builder = builder.base_file_url(f"{base}/file/bot").concurrent_updates(256)
-        builder = builder.request(_CheckedRequest()).get_updates_request(
-            _CheckedRequest(connection_pool_size=1)  # PTB's defaults for both
+        builder = builder.request(CheckedRequest()).get_updates_request(
+            CheckedRequest(connection_pool_size=1)  # PTB's defaults for both
         )
         if mode == "webhook":
             builder = builder.updater(None)
@@ -127,6 +91,7 @@ class TelegramAdapter:
             MessageHandler(filters.TEXT & ~filters.UpdateType.EDITED, self._on_message)
         )
         self.app.add_handler(CallbackQueryHandler(self._on_callback))
+        self.app.add_handler(ChatJoinRequestHandler(self._on_join_request))
         self.mode = mode
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret or ""
@@ -283,6 +248,26 @@ class TelegramAdapter:
             )
         )
 
+    async def _on_join_request(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A user asks to join a chat through an invite link (the bot administers the chat)."""
+        request = update.chat_join_request
+        if request is None:
+            return
+        user = request.from_user
+        await self._dispatch(
+            Incoming(
+                platform=PLATFORM,
+                chat_id=str(request.chat.id),
+                user_id=str(user.id),
+                user_name=user.full_name,
+                locale_hint=user.language_code,
+                is_private=False,
+                text=request.invite_link.invite_link if request.invite_link else "",
+                event="join_request",
+                private_chat_id=str(request.user_chat_id),
+            )
+        )
+
     async def _dispatch(self, incoming: Incoming) -> None:
         if self._handler is not None:
             await self._handler(incoming)
@@ -357,9 +342,9 @@ class TelegramAdapter:
             )
             return f"t:{chat_id}:{sent.message_id}"
         except RetryAfter as exc:
-            seconds = _seconds(exc.retry_after)
-            self.pacer.pause(rules, seconds)
-            raise RateLimited(seconds) from None
+            wait = seconds(exc.retry_after)
+            self.pacer.pause(rules, wait)
+            raise RateLimited(wait) from None
         except (Forbidden, BadRequest, ChatMigrated, InvalidToken) as exc:
             # blocked, kicked, chat gone or moved, our message wrong: retrying cannot help
             raise DeliveryError(f"{type(exc).__name__}: {exc.message}", permanent=True) from None
@@ -398,12 +383,6 @@ class TelegramAdapter:
             if "not modified" not in exc.message.lower():
                 raise
         return ref
-
-
-def _seconds(retry_after: int | float | timedelta) -> float:
-    return (
-        retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
-    )
 
 
 def from_config(config) -> TelegramAdapter:

@@ -1,19 +1,16 @@
-"""Discord, on discord.py 2.x, inside paybot's event loop (the only module that imports
-`discord`).
+"""The Discord adapter: life cycle, incoming interactions and messages, outgoing sends.
 
-Slash commands (`app_commands`, descriptions localized through a `Translator`) and buttons
-(persistent `DynamicItem`s with stable `paybot:<command>` custom ids, so they keep working after
-a restart) become `Incoming` lines; DMs and messages that mention the bot are free text. Every
-interaction is deferred at once (Discord allows 3 s) and answered through the interaction:
-ephemerally in a server, so payment details stay private, and in the DM in a DM. Pushes go by
-DM; cards are embeds with the QR attached and a live `<t:UNIX:R>` countdown, edited in place.
-Plain helpers that need no SDK live in `discord_support`.
+Slash commands (`commands`) and buttons (`parts.ActionButton`) become `Incoming` lines; DMs
+and messages that mention the bot are free text. Every interaction is deferred at once
+(Discord allows 3 s) and answered through the interaction: ephemerally in a server, so payment
+details stay private, and in the DM in a DM. Pushes go by DM; cards are embeds with the QR
+attached and a live `<t:UNIX:R>` countdown, edited in place (`parts`). Roles and invites in
+servers are in `access`; plain helpers that need no SDK in `discord_support`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import shlex
 import time
@@ -25,44 +22,25 @@ import discord
 from discord import app_commands
 
 from bot.adapters.base import UNREADABLE, DeliveryError, Handler, RateLimited, Send, unreadable
+from bot.adapters.discord.access import GuildAccess
+from bot.adapters.discord.commands import Translator, build
+from bot.adapters.discord.parts import ActionButton, parts
 from bot.adapters.discord_support import (
-    COLOURS,
     PLATFORM,
     delivery_error,
-    matching,
     message_ref,
     nonce,
     remember,
     to_incoming,
 )
-from bot.i18n import _, language_name, normalize_locale, using_locale
-from bot.messages import Button, ChatRef, Outgoing
+from bot.i18n import _, language_name, using_locale
+from bot.messages import ChatRef, Incoming, Outgoing
 from bot.ratelimit import Pacer, Rule
 
 log = logging.getLogger(__name__)
 CHANNEL = "channel:"  # chat ids of server channels; a bare id is the user's DM
 SEND_TIMEOUT = 20.0  # discord.py retries 5xx itself; past this the relay tries again later
 CANNOT_DM = 50007
-BARE = ("start", "help", "plans", "plan", "currencies")
-
-
-class ActionButton(discord.ui.DynamicItem[discord.ui.Button], template=r"paybot:(?P<action>.+)"):
-    """A button whose custom id is the command it runs (`paybot:/status 42`)."""
-
-    def __init__(self, action: str, label: str = "…") -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=label[:80], custom_id=f"paybot:{action}", style=discord.ButtonStyle.primary
-            )
-        )
-        self.action = action
-
-    @classmethod
-    async def from_custom_id(cls, interaction, item, match) -> ActionButton:
-        return cls(match["action"], item.label or "…")
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.client.adapter.on_button(interaction, self.action)
 
 
 class _Client(discord.AutoShardedClient):  # asks Discord where its gateway is
@@ -73,25 +51,8 @@ class _Client(discord.AutoShardedClient):  # asks Discord where its gateway is
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
 
-
-class _Translator(app_commands.Translator):
-    """Command and option descriptions in every shipped language (Discord localizations)."""
-
-    def __init__(self, locales: Sequence[str]) -> None:
-        self.locales = list(locales)
-
-    async def translate(self, string, locale, context) -> str | None:
-        code = normalize_locale(locale.value, self.locales)
-        msgid = string.extras.get("msgid")
-        if code is None or msgid is None:
-            return None
-        with using_locale(code):
-            return _(msgid)[:100]
-
-
-def _text(msgid: str) -> app_commands.locale_str:
-    """An English description (Discord's default) that Discord also gets in every language."""
-    return app_commands.locale_str(msgid[:100], msgid=msgid)
+    async def on_member_join(self, member: discord.Member) -> None:  # members intent only
+        await self.adapter.on_member_join(member)
 
 
 class DiscordAdapter:
@@ -112,7 +73,15 @@ class DiscordAdapter:
         intents = discord.Intents.none()
         intents.guilds = intents.dm_messages = intents.guild_messages = True
         intents.message_content = settings.message_content
-        self.client = _Client(self, intents=intents, max_ratelimit_timeout=5.0)
+        intents.members = settings.members_intent  # privileged: joins become events
+        self.client = _Client(
+            self,
+            intents=intents,
+            max_ratelimit_timeout=5.0,
+            chunk_guilds_at_startup=False,  # no member lists: access is read when needed
+            member_cache_flags=discord.MemberCacheFlags.none(),
+        )
+        self.access = GuildAccess(self.client, timeout=SEND_TIMEOUT)
         self.tree = app_commands.CommandTree(self.client)
         self.token = token
         self.settings = settings
@@ -158,12 +127,24 @@ class DiscordAdapter:
             ready.cancel()
             error = self._runner.exception() if self._runner in done else None
             if isinstance(error, discord.PrivilegedIntentsRequired):
-                raise ConnectionError(
-                    "Discord: the message content intent is not enabled for this application "
-                    "(developer portal, Bot, Privileged Gateway Intents); enable it or set "
-                    "[discord] message_content = false"
-                )
+                raise ConnectionError(self._privileged_refused())
             raise ConnectionError(f"Discord: the gateway did not get ready ({error or 'timeout'})")
+
+    def _privileged_refused(self) -> str:
+        """Discord does not say which privileged intent it refused: name those we asked for."""
+        asked = []
+        if self.client.intents.message_content:
+            asked.append(("message content", "message_content"))
+        if self.client.intents.members:
+            asked.append(("server members", "members_intent"))
+        names = " and ".join(name for name, _key in asked)
+        keys = " and ".join(f"{key} = false" for _name, key in asked)
+        several = len(asked) > 1
+        return (
+            f"Discord: the {names} intent{'s are' if several else ' is'} not enabled for this "
+            "application (developer portal, Bot, Privileged Gateway Intents); enable "
+            f"{'them' if several else 'it'} or set [discord] {keys}"
+        )
 
     async def stop(self) -> None:
         await self.client.close()
@@ -171,9 +152,9 @@ class DiscordAdapter:
             await asyncio.gather(self._runner, return_exceptions=True)
 
     async def _sync_commands(self) -> None:
-        await self.tree.set_translator(_Translator(self.locales))
+        await self.tree.set_translator(Translator(self.locales))
         with using_locale("en"):  # the source texts; the translator adds every language
-            for command in self._commands():
+            for command in build(self.on_command, self.menu(), self.choices):
                 self.tree.add_command(command)
         if not self.settings.guild_ids:  # global commands reach every server, after a while
             await self.tree.sync()
@@ -181,67 +162,6 @@ class DiscordAdapter:
             guild = discord.Object(guild_id)
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
-
-    def _commands(self) -> list[app_commands.Command]:
-        run = self.on_command
-
-        async def bare(interaction: discord.Interaction) -> None:
-            await run(interaction)
-
-        @app_commands.describe(plan=_text(_("The plan, e.g. pro")))
-        async def plan_only(interaction: discord.Interaction, plan: str | None = None) -> None:
-            await run(interaction, plan)
-
-        @app_commands.describe(
-            plan=_text(_("The plan, e.g. pro")), coin=_text(_("The coin, e.g. sol"))
-        )
-        async def plan_coin(interaction: discord.Interaction, plan: str, coin: str) -> None:
-            await run(interaction, plan, coin)
-
-        @app_commands.describe(payment=_text(_("The payment number, e.g. 42")))
-        async def payment_only(
-            interaction: discord.Interaction, payment: app_commands.Range[int, 1] | None = None
-        ) -> None:
-            await run(interaction, payment)
-
-        @app_commands.describe(count=_text(_("How many payments (1-20)")))
-        async def count_only(
-            interaction: discord.Interaction, count: app_commands.Range[int, 1, 20] | None = None
-        ) -> None:
-            await run(interaction, count)
-
-        @app_commands.describe(code=_text(_("The language")))
-        async def language(interaction: discord.Interaction, code: str) -> None:
-            await run(interaction, code)
-
-        @app_commands.guild_only()
-        @app_commands.default_permissions(administrator=True)
-        @app_commands.describe(command="Operator command and its arguments")
-        async def admin(interaction: discord.Interaction, command: str = "") -> None:
-            await run(interaction, *command.split())
-
-        shapes = {"recommend": plan_only, "estimate": plan_coin, "buy": plan_coin}
-        shapes |= {"status": payment_only, "retry": payment_only, "history": count_only}
-        shapes |= {"language": language} | dict.fromkeys(BARE, bare)
-        commands = []
-        for name, description in self.menu():
-            command = app_commands.Command(
-                name=name, description=_text(description), callback=shapes[name]
-            )
-            for param in command._params.keys() & self.choices.keys():
-                command.autocomplete(param)(self._completer(param))
-            commands.append(command)
-        commands.append(
-            app_commands.Command(name="admin", description="Operator commands", callback=admin)
-        )
-        return commands
-
-    def _completer(self, param: str):
-        async def complete(interaction, current: str) -> list[app_commands.Choice[str]]:
-            found = matching(self.choices[param], current)
-            return [app_commands.Choice(name=name, value=code) for name, code in found]
-
-        return complete
 
     # --- incoming ------------------------------------------------------------------------
 
@@ -300,6 +220,40 @@ class DiscordAdapter:
                 to_incoming(message.author, target, private, text, None, message_ref(message))
             )
 
+    async def on_member_join(self, member: discord.Member) -> None:
+        """Someone joined a server the bot is in (only with `members_intent`): an event for
+        the app, which may open what the user paid for. Other bots are not customers."""
+        if member.bot or self._handler is None:
+            return
+        await self._handler(
+            Incoming(
+                platform=PLATFORM,
+                chat_id=str(member.guild.id),
+                user_id=str(member.id),
+                user_name=member.display_name,
+                is_private=False,
+                private_chat_id=str(member.id),  # pushes to the user go by DM
+                event="member_join",
+            )
+        )
+
+    # --- access (issue 15): what a paid plan opens in a server; see `access` ------------
+
+    async def add_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        await self.access.add_role(guild_id, user_id, role_id)
+
+    async def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+        await self.access.remove_role(guild_id, user_id, role_id)
+
+    async def member_roles(self, guild_id: str, user_id: str) -> set[str] | None:
+        return await self.access.member_roles(guild_id, user_id)
+
+    async def guild_invite(self, guild_id: str) -> str:
+        return await self.access.guild_invite(guild_id)
+
+    async def missing_permissions(self, guild_id: str, role_id: str) -> list[str]:
+        return await self.access.missing_permissions(guild_id, role_id)
+
     # --- outgoing ------------------------------------------------------------------------
 
     def _replier(self, interaction: discord.Interaction, pressed: str | None) -> Send:
@@ -308,13 +262,13 @@ class DiscordAdapter:
         async def reply(message: Outgoing) -> str | None:
             try:
                 if message.edit_of and message.edit_of == pressed:
-                    await interaction.edit_original_response(**self._parts(message, edit=True))
+                    await interaction.edit_original_response(**parts(message, edit=True))
                     self._keep_editable(interaction, pressed)
                     return pressed
                 if message.edit_of:
                     return await self.send(message)
                 sent = await interaction.followup.send(
-                    ephemeral=ephemeral, wait=True, **self._parts(message)
+                    ephemeral=ephemeral, wait=True, **parts(message)
                 )
             except discord.HTTPException as exc:
                 raise delivery_error(exc) from None
@@ -345,7 +299,7 @@ class DiscordAdapter:
                 return message.edit_of
             channel = await self._channel(message.target.chat_id)
             sent = await asyncio.wait_for(
-                channel.send(nonce=nonce(message.key), **self._parts(message)), SEND_TIMEOUT
+                channel.send(nonce=nonce(message.key), **parts(message)), SEND_TIMEOUT
             )
         except discord.RateLimited as exc:  # longer than discord.py itself waits
             self.pacer.pause(rules, exc.retry_after)
@@ -366,17 +320,17 @@ class DiscordAdapter:
 
     async def _edit(self, message: Outgoing) -> None:
         kind, channel_id, message_id = message.edit_of.split(":")
-        parts = self._parts(message, edit=True)
+        edited = parts(message, edit=True)
         if kind == "m":
             channel = self.client.get_partial_messageable(int(channel_id))
-            await channel.get_partial_message(int(message_id)).edit(**parts)
+            await channel.get_partial_message(int(message_id)).edit(**edited)
             return
         webhook, until = self._editable.get(int(message_id), (None, 0.0))
         if webhook is None or until < time.monotonic():
             raise DeliveryError(
                 "an ephemeral reply is editable for 15 minutes only", permanent=True
             )
-        await webhook.edit_message(int(message_id), **parts)
+        await webhook.edit_message(int(message_id), **edited)
 
     async def _tell_dms_closed(self, chat_id: str) -> None:
         """The user's DMs are closed: say so once, privately, where they last talked to us."""
@@ -393,43 +347,6 @@ class DiscordAdapter:
             await interaction.followup.send(text, ephemeral=True)
         except discord.HTTPException as exc:
             log.info("could not tell %s that their DMs are closed: %s", user_id, exc)
-
-    def _parts(self, message: Outgoing, *, edit: bool = False) -> dict[str, Any]:
-        """Outgoing → discord.py keyword arguments: cards (payment messages, pictures) are
-        embeds with the QR attached; other answers are plain, escaped text."""
-        parts: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
-        if message.payment_id or message.image:
-            text = message.markdown or discord.utils.escape_markdown(message.text)
-            embed = discord.Embed(
-                description=text[:4096], colour=COLOURS.get(message.extra.get("status", ""))
-            )
-            if message.image_name and (message.image or edit):
-                embed.set_image(url=f"attachment://{message.image_name}")
-            if message.image and not edit:
-                parts["file"] = discord.File(io.BytesIO(message.image), message.image_name)
-            if edit and not message.image_name:
-                parts["attachments"] = []  # the card no longer asks for money: drop the QR
-            parts["embed"] = embed
-            if edit:
-                parts["content"] = None
-        else:
-            parts["content"] = discord.utils.escape_markdown(message.text)[:2000]
-            if message.file is not None and not edit:  # an operator's export
-                parts["file"] = discord.File(message.file, filename=message.file.name)
-        view = _view(message.buttons)
-        if view is not None or edit:
-            parts["view"] = view
-        return parts
-
-
-def _view(buttons: Sequence[Button]) -> discord.ui.View | None:
-    """Buttons that run commands; copy buttons are left out (Discord has none: the address
-    is a code block, which every client copies)."""
-    view = discord.ui.View(timeout=None)
-    for b in buttons:
-        if b.copy is None and b.action and len(b.action) <= 93 and len(view.children) < 25:
-            view.add_item(ActionButton(b.action, b.label))
-    return view if view.children else None
 
 
 def from_config(config) -> DiscordAdapter:

@@ -1,0 +1,73 @@
+"""The shop's own service hears about access through signed events, end to end: a plan with
+`webhook = true` is paid, renewed and revoked in the app; a real HTTP receiver verifies every
+request with the `standardwebhooks` library (not our code) while it is down for a while."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from sqlalchemy import select
+
+from bot.adapters.fake import FakeAdapter
+from bot.app import App
+from bot.config import load_config
+from storage.models import OutboxItem
+from tests.conftest import ROOT, ManualClock
+from tests.helpers import buy
+from tests.test_access import pay, relay
+from tests.test_access_webhook import SECRET, receiver  # noqa: F401 (the receiver fixture)
+
+
+async def test_events_arrive_once_each_after_the_receiver_comes_back(
+    db_url,
+    tmp_path,
+    receiver,  # noqa: F811
+) -> None:
+    path = tmp_path / "config.toml"
+    text = (
+        (ROOT / "config.toml")
+        .read_text()
+        .replace(
+            '# webhook_url = "https://shop.example.com/hooks/paybot"',
+            f'webhook_url = "{receiver.url}"',
+        )
+    )
+    path.write_text(text + "\n[plans.pro.access]\nwebhook = true\n")
+    environ = {"PAYBOT_DATABASE__URL": db_url, "PAYBOT_ACCESS_WEBHOOK_SECRET": SECRET}
+    clock = ManualClock()  # the app's time; events are signed with the real time of sending
+    fake = FakeAdapter()
+    app = App(load_config(path, environ), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    try:
+        receiver.script = ["500", "500", "503", "502"]  # down for a while
+        await pay(app, await buy(fake, "/buy pro sol"))
+        for _ in range(8):  # the relay retries on the events' schedule
+            await relay(app)
+            clock.advance(3 * 3600)
+        await pay(app, await buy(fake, "/buy pro ltc"))  # a renewal
+        await app.desk.revoke("admin", "fake:alice")
+        await relay(app)
+        await relay(app)
+    finally:
+        await app.stop()
+    assert receiver.seen and all(s.verified == "ok" for s in receiver.seen)  # valid each time
+    failed, answered = receiver.seen[:4], receiver.seen[4:]  # the script: 4 failures, then 200s
+    retried = {s.headers["webhook-id"] for s in failed}
+    assert retried <= {s.headers["webhook-id"] for s in answered}  # each got through later
+    ids = Counter(s.headers["webhook-id"] for s in answered)
+    assert set(ids.values()) == {1}, "an event reached the service twice"
+    types = Counter(json.loads(s.body)["type"] for s in answered)
+    assert types == {
+        "access.granted": 1,
+        "payment.finished": 2,
+        "access.renewed": 1,
+        "access.revoked": 1,
+    }
+    for event in retried:  # a retry is the same event (same id, same body), signed anew
+        assert len({s.body for s in receiver.seen if s.headers["webhook-id"] == event}) == 1
+    async with app.db.sessions() as session:
+        rows = list(
+            await session.scalars(select(OutboxItem).where(OutboxItem.kind == "access.event"))
+        )
+    assert {r.status for r in rows} == {"sent"} and len(rows) == 5

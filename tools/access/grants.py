@@ -1,0 +1,234 @@
+"""Keeping each customer's access in line with what they paid for (DESIGN §7).
+
+`AccessGrants.refresh(session, user_id, now, reason)` runs inside the transaction that changed
+the customer's plans (an activation, an operator's grant or revoke) or found a grant due (the
+sweeper), under the customer's lock (`storage.writes.lock_customer`). It compares, for every
+thing a plan opens, the end of the customer's paid periods with their grant row, and opens,
+extends or closes the grant. Each change queues its outside effect as an outbox row in the
+same transaction, deduplicated per grant and opening, so a crash between the decision and the
+effect loses nothing and a retry does nothing twice:
+
+- `access.open` / `access.close` on the resource's platform (a join link for a Telegram chat,
+  a Discord role), addressed to the customer's account there;
+- `access.event` on the `webhook` platform: a Standard Webhooks event for the shop's service
+  (`access.granted`, `access.renewed`, `access.ended`, `access.revoked`; `payment.finished`).
+
+Access stays open while a paid period runs and for the grace period after it; a renewal
+inside the grace period changes nothing outside; a revoke closes at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from storage import writes
+from storage.models import AccessGrant, AccessLogEntry, Activation, User
+from tools.access.resources import WEBHOOK, AccessCatalog, Resource
+
+OPEN, CLOSED = "open", "closed"
+JOINED = "joined"  # a grant's last result once the customer is in the chat
+
+
+def log(
+    session: Session,
+    now: datetime,
+    grant: AccessGrant | None,
+    user_id: int,
+    action: str,
+    reason: str,
+    result: str = "ok",
+) -> None:
+    session.add(
+        AccessLogEntry(
+            at=now,
+            grant_id=grant.id if grant is not None else None,
+            user_id=user_id,
+            action=action,
+            reason=reason[:60],
+            result=result[:300],
+        )
+    )
+
+
+class AccessGrants:
+    def __init__(self, catalog: AccessCatalog) -> None:
+        self.catalog = catalog
+
+    def refresh(
+        self,
+        session: Session,
+        user_id: int,
+        now: datetime,
+        reason: str,
+        *,
+        revoking: bool = False,
+        payment: tuple[int, str] | None = None,
+    ) -> None:
+        """Open, extend or close the customer's grants to match their paid periods."""
+        if self.catalog.empty:
+            return
+        user = session.get(User, user_id)
+        if user is None:
+            return
+        ends = self._paid_until(session, user_id)
+        grants = {
+            (g.kind, g.ref): g
+            for g in session.scalars(
+                select(AccessGrant)
+                .where(AccessGrant.user_id == user_id)
+                .execution_options(populate_existing=True)
+            )
+        }
+        for resource in sorted(self.catalog.everything(), key=lambda r: (r.kind, r.ref)):
+            if not self._reachable(resource, user):
+                continue  # a Discord role for a Telegram customer: needs a linked account
+            plans = self.catalog.plans_opening(resource)
+            until = max((ends[p] for p in plans if p in ends), default=None)
+            grant = grants.get((resource.kind, resource.ref))
+            covered = until is not None and (
+                until > now or (not revoking and until + self.catalog.grace > now)
+            )
+            if covered:
+                self._open(session, user, resource, grant, until, now, reason)  # type: ignore[arg-type]
+            elif grant is not None and grant.status == OPEN:
+                self._close(session, user, grant, now, "revoke" if revoking else reason)
+        if payment is not None and any(
+            r.kind == WEBHOOK for r in self.catalog.resources(payment[1])
+        ):
+            pid, plan = payment
+            self._event(
+                session, user, now, "payment.finished", f"payment:{pid}", reason, plan=plan
+            )
+
+    def _paid_until(self, session: Session, user_id: int) -> dict[str, datetime]:
+        """Per plan, the end of the customer's last paid (not revoked) period."""
+        rows = session.execute(
+            select(Activation.plan, func.max(Activation.period_end))
+            .where(Activation.user_id == user_id, Activation.revoked_at.is_(None))
+            .group_by(Activation.plan)
+        )
+        return {plan: end for plan, end in rows}
+
+    @staticmethod
+    def _reachable(resource: Resource, user: User) -> bool:
+        return resource.kind == WEBHOOK or resource.platform == user.platform
+
+    def _open(
+        self,
+        session: Session,
+        user: User,
+        resource: Resource,
+        grant: AccessGrant | None,
+        until: datetime,
+        now: datetime,
+        reason: str,
+    ) -> None:
+        close_at = until + self.catalog.grace
+        if grant is not None and grant.status == OPEN:
+            if until > (grant.paid_until or until) and grant.kind == WEBHOOK:
+                self._event(
+                    session,
+                    user,
+                    now,
+                    "access.renewed",
+                    f"{grant.id}:{until.isoformat()}",
+                    reason,
+                    paid_until=until.isoformat(),
+                )
+                log(session, now, grant, user.id, "extend", reason, f"until {until.isoformat()}")
+            grant.paid_until, grant.close_at, grant.updated_at = until, close_at, now
+            return
+        if grant is None:
+            grant = AccessGrant(
+                user_id=user.id,
+                kind=resource.kind,
+                ref=resource.ref,
+                opened=0,
+                applied=False,
+                created_at=now,
+            )
+            session.add(grant)
+        grant.status, grant.opened, grant.applied = OPEN, grant.opened + 1, False
+        grant.paid_until, grant.close_at, grant.updated_at = until, close_at, now
+        grant.invite_link = None  # a new purchase later gives a new link
+        session.flush()
+        log(session, now, grant, user.id, "open", reason)
+        if resource.kind == WEBHOOK:
+            self._event(
+                session,
+                user,
+                now,
+                "access.granted",
+                f"{grant.id}:{grant.opened}",
+                reason,
+                paid_until=until.isoformat(),
+            )
+            return
+        self._effect(session, user, grant, "access.open", now)
+
+    def _close(
+        self, session: Session, user: User, grant: AccessGrant, now: datetime, reason: str
+    ) -> None:
+        grant.status, grant.close_at, grant.updated_at = CLOSED, None, now
+        log(session, now, grant, user.id, "close", reason)
+        if grant.kind == WEBHOOK:
+            kind = "access.revoked" if reason == "revoke" else "access.ended"
+            self._event(session, user, now, kind, f"{grant.id}:{grant.opened}", reason)
+            return
+        self._effect(session, user, grant, "access.close", now)
+
+    def _effect(
+        self, session: Session, user: User, grant: AccessGrant, kind: str, now: datetime
+    ) -> None:
+        """The platform's part, carried by the outbox to the customer's account there."""
+        writes.enqueue(
+            session,
+            chat_platform=Resource(grant.kind, grant.ref).platform,
+            chat_id=user.platform_user_id,
+            user_id=user.id,
+            kind=kind,
+            payload={"grant_id": grant.id, "resource": grant.kind, "ref": grant.ref},
+            locale=user.locale or "en",
+            dedupe_key=f"access:{grant.id}:{kind}:{grant.opened}",
+            created_at=now,
+        )
+
+    def _event(
+        self,
+        session: Session,
+        user: User,
+        now: datetime,
+        kind: str,
+        fact: str,
+        reason: str,
+        **data: object,
+    ) -> None:
+        """A Standard Webhooks event for the shop's service, one per fact."""
+        key = f"{kind}:{user.id}:{fact}"
+        writes.enqueue(
+            session,
+            chat_platform="webhook",
+            chat_id="shop",
+            user_id=user.id,
+            kind="access.event",
+            payload={
+                "type": kind,
+                "fact": key,
+                "at": now.isoformat(),
+                "data": {
+                    "customer": {
+                        "id": user.id,
+                        "platform": user.platform,
+                        "platform_user_id": user.platform_user_id,
+                    },
+                    "reason": reason,
+                    **data,
+                },
+            },
+            locale=user.locale or "en",
+            dedupe_key=f"access:event:{key}"[:200],
+            created_at=now,
+        )
