@@ -64,6 +64,15 @@ async def test_events_arrive_once_each_after_the_receiver_comes_back(
         "access.renewed": 1,
         "access.revoked": 1,
     }
+    events = {json.loads(s.body)["type"]: json.loads(s.body)["data"] for s in answered}
+    finished = events["payment.finished"]
+    assert finished["price"] == {"amount": "299", "currency": "USD"}
+    assert isinstance(finished["paid"]["amount"], str) and finished["plan"] == "pro"
+    granted = events["access.granted"]
+    assert granted["plans"] == ["pro"] and granted["customer"]["platform_user_id"] == "alice"
+    renewed = events["access.renewed"]
+    assert renewed["paid_until"] > renewed["previous_paid_until"] == granted["paid_until"]
+    assert events["access.revoked"]["reason"] == "revoke"
     for event in retried:  # a retry is the same event (same id, same body), signed anew
         assert len({s.body for s in receiver.seen if s.headers["webhook-id"] == event}) == 1
     async with app.db.sessions() as session:

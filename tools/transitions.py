@@ -499,9 +499,7 @@ class PaymentEvents:
                 late=p.late,
             )
             if self.access is not None:  # under the customer's lock, like the period
-                self.access.refresh(
-                    session, p.user_id, now, f"payment:{p.id}", payment=(p.id, p.plan)
-                )
+                self.access.refresh(session, p.user_id, now, f"payment:{p.id}", payment=p)
         if p.surplus:
             self.alert(
                 session,

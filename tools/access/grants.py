@@ -25,8 +25,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import writes
-from storage.models import AccessGrant, AccessLogEntry, Activation, User
+from storage.models import AccessGrant, AccessLogEntry, Activation, Payment, User
 from tools.access.resources import WEBHOOK, AccessCatalog, Resource
+from tools.access.webhook_events import plain
 
 OPEN, CLOSED = "open", "closed"
 JOINED = "joined"  # a grant's last result once the customer is in the chat
@@ -65,9 +66,10 @@ class AccessGrants:
         reason: str,
         *,
         revoking: bool = False,
-        payment: tuple[int, str] | None = None,
+        payment: Payment | None = None,
     ) -> None:
-        """Open, extend or close the customer's grants to match their paid periods."""
+        """Open, extend or close the customer's grants to match their paid periods
+        (`payment`: the one that just finished, told to the shop's service)."""
         if self.catalog.empty:
             return
         user = session.get(User, user_id)
@@ -92,15 +94,25 @@ class AccessGrants:
                 until > now or (not revoking and until + self.catalog.grace > now)
             )
             if covered:
-                self._open(session, user, resource, grant, until, now, reason)  # type: ignore[arg-type]
+                held = sorted(p for p in plans if p in ends and ends[p] > now - self.catalog.grace)
+                self._open(session, user, resource, grant, until, now, reason, held)  # type: ignore[arg-type]
             elif grant is not None and grant.status == OPEN:
                 self._close(session, user, grant, now, "revoke" if revoking else reason)
         if payment is not None and any(
-            r.kind == WEBHOOK for r in self.catalog.resources(payment[1])
+            r.kind == WEBHOOK for r in self.catalog.resources(payment.plan)
         ):
-            pid, plan = payment
+            p = payment
             self._event(
-                session, user, now, "payment.finished", f"payment:{pid}", reason, plan=plan
+                session,
+                user,
+                now,
+                "payment.finished",
+                f"payment:{p.id}",
+                reason,
+                payment_id=p.id,
+                plan=p.plan,
+                price={"amount": p.price_amount, "currency": p.price_currency},
+                paid={"amount": p.actually_paid, "currency": p.pay_currency},
             )
 
     def _paid_until(self, session: Session, user_id: int) -> dict[str, datetime]:
@@ -125,6 +137,7 @@ class AccessGrants:
         until: datetime,
         now: datetime,
         reason: str,
+        plans: list[str],
     ) -> None:
         close_at = until + self.catalog.grace
         if grant is not None and grant.status == OPEN:
@@ -136,7 +149,9 @@ class AccessGrants:
                     "access.renewed",
                     f"{grant.id}:{until.isoformat()}",
                     reason,
-                    paid_until=until.isoformat(),
+                    plans=plans,
+                    paid_until=until,
+                    previous_paid_until=grant.paid_until,
                 )
                 log(session, now, grant, user.id, "extend", reason, f"until {until.isoformat()}")
             grant.paid_until, grant.close_at, grant.updated_at = until, close_at, now
@@ -164,7 +179,8 @@ class AccessGrants:
                 "access.granted",
                 f"{grant.id}:{grant.opened}",
                 reason,
-                paid_until=until.isoformat(),
+                plans=plans,
+                paid_until=until,
             )
             return
         self._effect(session, user, grant, "access.open", now)
@@ -176,7 +192,15 @@ class AccessGrants:
         log(session, now, grant, user.id, "close", reason)
         if grant.kind == WEBHOOK:
             kind = "access.revoked" if reason == "revoke" else "access.ended"
-            self._event(session, user, now, kind, f"{grant.id}:{grant.opened}", reason)
+            self._event(
+                session,
+                user,
+                now,
+                kind,
+                f"{grant.id}:{grant.opened}",
+                reason,
+                paid_until=grant.paid_until,
+            )
             return
         self._effect(session, user, grant, "access.close", now)
 
@@ -218,15 +242,17 @@ class AccessGrants:
                 "type": kind,
                 "fact": key,
                 "at": now.isoformat(),
-                "data": {
-                    "customer": {
-                        "id": user.id,
-                        "platform": user.platform,
-                        "platform_user_id": user.platform_user_id,
-                    },
-                    "reason": reason,
-                    **data,
-                },
+                "data": plain(
+                    {
+                        "customer": {
+                            "id": user.id,
+                            "platform": user.platform,
+                            "platform_user_id": user.platform_user_id,
+                        },
+                        "reason": reason,
+                        **data,
+                    }
+                ),
             },
             locale=user.locale or "en",
             dedupe_key=f"access:event:{key}"[:200],

@@ -62,7 +62,7 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _plain(value: Any, where: str) -> Any:
+def plain(value: Any, where: str = "data") -> Any:
     """The JSON form of `value`: money (Decimal) as a string, never a float; times as
     ISO-8601 UTC."""
     if value is None or isinstance(value, bool | int | str):
@@ -70,15 +70,15 @@ def _plain(value: Any, where: str) -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{where}: not a finite amount")
-        return str(value)
+        return format(value, "f")  # every digit, never an exponent
     if isinstance(value, datetime):
         return _utc(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): plain(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
     raise TypeError(f"{where}: {type(value).__name__} has no place in an event (money: Decimal)")
 
 
@@ -86,7 +86,7 @@ def event_body(kind: str, at: datetime, data: Mapping[str, Any]) -> bytes:
     """The exact bytes sent (and signed): compact JSON, ASCII only, keys in the given order."""
     if kind not in EVENT_TYPES:
         raise ValueError(f"unknown event type {kind!r}")
-    event = {"type": kind, "timestamp": _utc(at), "data": _plain(data, "data")}
+    event = {"type": kind, "timestamp": _utc(at), "data": plain(data, "data")}
     return json.dumps(event, separators=(",", ":")).encode("ascii")
 
 
