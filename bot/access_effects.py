@@ -73,8 +73,10 @@ class AccessEffects:
         if grant is None or (grant.status == OPEN) != opening:
             return "skipped"  # changed since (a revoke before the grant went out, a renewal)
         try:
-            if grant.kind == TELEGRAM_CHAT:
-                done = await (self._chat_open if opening else self._chat_close)(adapter, grant)
+            if grant.kind == TELEGRAM_CHAT and opening:
+                done = await self._chat_open(adapter, grant, item.payload.get("revoke"))
+            elif grant.kind == TELEGRAM_CHAT:
+                done = await self._chat_close(adapter, grant)
             elif grant.kind == DISCORD_ROLE:
                 done = await (self._role_open if opening else self._role_close)(adapter, grant)
             else:
@@ -85,8 +87,10 @@ class AccessEffects:
         await self._record(grant, "grant" if opening else "remove", done, applied=opening)
         return "sent"
 
-    async def _chat_open(self, adapter: Any, grant: AccessGrant) -> str:
+    async def _chat_open(self, adapter: Any, grant: AccessGrant, replaced: str | None) -> str:
         link = grant.invite_link
+        if replaced and replaced != link:  # a new link asked for: the old one stops working
+            await adapter.revoke_link(grant.ref, replaced)
         if not link:
             name = f"paybot {grant.user_id} #{grant.id}.{grant.opened}"
             link = await adapter.create_join_link(grant.ref, name)
@@ -98,7 +102,7 @@ class AccessEffects:
                     "Your plan opens a private chat. Ask to join with your own link, and you "
                     "are let in at once: {link}"
                 ).format(link=link),
-                key=f"access:{grant.id}:{grant.opened}:link",
+                key=f"access:{grant.id}:{grant.opened}:link:{link}",
             )
         )
         return f"join link sent: {link}"

@@ -229,6 +229,7 @@ class App:
             else frozenset(),
             operators=config.operators.ids,
             operator_commands=self.operator_commands,
+            access=self.access,
             text_limit=TextLimit(
                 config.agent.text_burst,
                 config.agent.text_per_minute,

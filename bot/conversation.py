@@ -32,6 +32,7 @@ from bot.render import render_card
 from storage import repos, writes
 from storage.db import Database
 from storage.models import Payment
+from tools.access.grants import AccessGrants
 from tools.actions import CustomerActions, Shop
 from tools.caller import Caller
 from tools.clock import Clock
@@ -61,11 +62,13 @@ class Conversation:
         sandbox_platforms: frozenset[str] = frozenset(),
         operators: Mapping[str, Sequence[str]] | None = None,
         operator_commands: OperatorCommands | None = None,
+        access: AccessGrants | None = None,
         text_limit: TextLimit | None = None,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.on_change = on_change  # wakes the relay when a card is queued
+        self.access = access  # what paid plans open (for /newlink)
         self.shop = shop
         self.agent = agent
         self.clock = clock
@@ -248,6 +251,8 @@ class Conversation:
             return [Outgoing(target, self._welcome() if command.name == "start" else help_text())]
         if command.name == "language":
             return [await self._language(caller, target, command.args)]
+        if command.name == "newlink" and self.access is not None:
+            return [await self._new_link(caller, target)]
         try:
             result = await run_tool_command(
                 actions, command, incoming.platform in self.sandbox_platforms
@@ -321,6 +326,27 @@ class Conversation:
             user.locale_chosen = True
         with using_locale(choice):
             return Outgoing(target, _("Language set to English."))
+
+    async def _new_link(self, caller: Caller, target: ChatRef) -> Outgoing:
+        """A new join link for each chat the customer's plan opens (rate-limited)."""
+        access, now = self.access, self.clock()
+
+        def work(session) -> str:
+            writes.lock_customer(session, caller.user_id)
+            return access.fresh_link(session, caller.user_id, now)  # type: ignore[union-attr]
+
+        outcome = await self.db.run(work)
+        if outcome == "queued":
+            self.on_change()
+        answers = {
+            "queued": _("A new link is on its way; the old one no longer works."),
+            "none": _("Your plan opens no private chat right now. See /plan."),
+            "too_soon": _(
+                "You got a new link a few minutes ago. Please use that one, or ask again in a "
+                "little while."
+            ),
+        }
+        return Outgoing(target, answers[outcome])
 
     async def _agent_turn(
         self, actions: CustomerActions, target: ChatRef, text: str

@@ -268,3 +268,26 @@ async def test_a_stranger_in_the_guild_waits_for_the_role_until_they_join(
         assert ("111", "alice", "222") in fake.chats.roles
     finally:
         await app.stop()
+
+
+async def test_a_customer_may_ask_for_a_new_link_now_and_then(shop, clock) -> None:
+    app, fake = shop
+    assert "no private chat" in (await fake.say("/newlink", user="alice"))[0].text
+    await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+    await relay(app)
+    (first,) = fake.chats.links
+    assert "on its way" in (await fake.say("/newlink", user="alice"))[0].text
+    await relay(app)
+    assert fake.chats.links[first][2]  # the old link is revoked
+    (second,) = [link for link, (_c, _n, gone) in fake.chats.links.items() if not gone]
+    assert any(second in m.text for m in fake.sent if m.target.chat_id == "alice")
+    assert "few minutes ago" in (await fake.say("/newlink", user="alice"))[0].text
+    await relay(app)
+    assert len(fake.chats.links) == 2  # asked too soon: nothing new
+    clock.advance(11 * 60)
+    await fake.say("/language fr", user="alice")
+    assert "nouveau lien" in (await fake.say("/newlink", user="alice"))[0].text
+    await relay(app)
+    assert len(fake.chats.links) == 3
+    await join(app, "alice")
+    assert (CHAT, "alice") in fake.chats.members

@@ -19,17 +19,18 @@ inside the grace period changes nothing outside; a revoke closes at once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage import writes
 from storage.models import AccessGrant, AccessLogEntry, Activation, Payment, User
-from tools.access.resources import WEBHOOK, AccessCatalog, Resource
+from tools.access.resources import TELEGRAM_CHAT, WEBHOOK, AccessCatalog, Resource
 from tools.access.webhook_events import plain
 
 OPEN, CLOSED = "open", "closed"
+FRESH_EVERY = timedelta(minutes=10)  # a customer's new join links, at most this often
 JOINED = "joined"  # a grant's last result once the customer is in the chat
 
 
@@ -114,6 +115,42 @@ class AccessGrants:
                 price={"amount": p.price_amount, "currency": p.price_currency},
                 paid={"amount": p.actually_paid, "currency": p.pay_currency},
             )
+
+    def fresh_link(self, session: Session, user_id: int, now: datetime) -> str:
+        """A customer asks for a new join link (theirs was lost, or used by someone who was
+        declined): each open chat grant gets a new link, the old one revoked, at most once per
+        `FRESH_EVERY`. Returns "queued", "none" (no chat to join) or "too_soon"."""
+        grants = list(
+            session.scalars(
+                select(AccessGrant).where(
+                    AccessGrant.user_id == user_id,
+                    AccessGrant.kind == TELEGRAM_CHAT,
+                    AccessGrant.status == OPEN,
+                )
+            )
+        )
+        if not grants:
+            return "none"
+        last = session.scalar(
+            select(func.max(AccessLogEntry.at)).where(
+                AccessLogEntry.user_id == user_id, AccessLogEntry.action == "fresh"
+            )
+        )
+        if last is not None and now - last < FRESH_EVERY:
+            return "too_soon"
+        user = session.get(User, user_id)
+        for grant in grants:
+            n = session.scalar(
+                select(func.count())
+                .select_from(AccessLogEntry)
+                .where(AccessLogEntry.grant_id == grant.id, AccessLogEntry.action == "fresh")
+            )
+            old, grant.invite_link, grant.updated_at = grant.invite_link, None, now
+            log(session, now, grant, user_id, "fresh", "customer asked")
+            self._effect(
+                session, user, grant, "access.open", now, suffix=f":fresh{n + 1}", revoke=old
+            )
+        return "queued"
 
     def _paid_until(self, session: Session, user_id: int) -> dict[str, datetime]:
         """Per plan, the end of the customer's last paid (not revoked) period."""
@@ -205,18 +242,32 @@ class AccessGrants:
         self._effect(session, user, grant, "access.close", now)
 
     def _effect(
-        self, session: Session, user: User, grant: AccessGrant, kind: str, now: datetime
+        self,
+        session: Session,
+        user: User,
+        grant: AccessGrant,
+        kind: str,
+        now: datetime,
+        *,
+        suffix: str = "",
+        revoke: str | None = None,
     ) -> None:
-        """The platform's part, carried by the outbox to the customer's account there."""
+        """The platform's part, carried by the outbox to the customer's account there
+        (`revoke`: a link the new one replaces)."""
         writes.enqueue(
             session,
             chat_platform=Resource(grant.kind, grant.ref).platform,
             chat_id=user.platform_user_id,
             user_id=user.id,
             kind=kind,
-            payload={"grant_id": grant.id, "resource": grant.kind, "ref": grant.ref},
+            payload={
+                "grant_id": grant.id,
+                "resource": grant.kind,
+                "ref": grant.ref,
+                **({"revoke": revoke} if revoke else {}),
+            },
             locale=user.locale or "en",
-            dedupe_key=f"access:{grant.id}:{kind}:{grant.opened}",
+            dedupe_key=f"access:{grant.id}:{kind}:{grant.opened}{suffix}",
             created_at=now,
         )
 
