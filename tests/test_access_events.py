@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.adapters.fake import FakeAdapter
+from bot.admin.parser import parse_chat
 from bot.app import App
 from bot.config import load_config
 from storage.models import OutboxItem
@@ -80,3 +81,50 @@ async def test_events_arrive_once_each_after_the_receiver_comes_back(
             await session.scalars(select(OutboxItem).where(OutboxItem.kind == "access.event"))
         )
     assert {r.status for r in rows} == {"sent"} and len(rows) == 5
+
+
+async def test_a_dead_event_can_be_sent_again_by_an_operator(
+    db_url,
+    tmp_path,
+    receiver,  # noqa: F811
+) -> None:
+    path = tmp_path / "config.toml"
+    text = (
+        (ROOT / "config.toml")
+        .read_text()
+        .replace(
+            '# webhook_url = "https://shop.example.com/hooks/paybot"',
+            f'webhook_url = "{receiver.url}"',
+        )
+    )
+    path.write_text(text + "\n[plans.pro.access]\nwebhook = true\n")
+    environ = {"PAYBOT_DATABASE__URL": db_url, "PAYBOT_ACCESS_WEBHOOK_SECRET": SECRET}
+    clock = ManualClock()
+    fake = FakeAdapter()
+    app = App(load_config(path, environ), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    try:
+        receiver.script = ["410", "410"]  # the service says its endpoint is gone
+        await pay(app, await buy(fake, "/buy pro sol"))
+        await relay(app)
+        async with app.db.sessions() as session:
+            dead = await session.scalar(
+                select(func.count())
+                .select_from(OutboxItem)
+                .where(OutboxItem.kind == "access.event", OutboxItem.status == "dead")
+            )
+        assert dead == 2  # given up at once, and the operators told (alert.dead_notice)
+        replies = await app.operator_commands.run(
+            "console:admin", parse_chat("access --retry fake:alice")
+        )
+        assert replies[0].text == "2 given-up access change(s) queued again."
+        await relay(app)
+    finally:
+        await app.stop()
+    delivered = [s for s in receiver.seen[2:]]
+    assert sorted(json.loads(s.body)["type"] for s in delivered) == [
+        "access.granted",
+        "payment.finished",
+    ]
+    first = {s.headers["webhook-id"] for s in receiver.seen[:2]}
+    assert {s.headers["webhook-id"] for s in delivered} == first  # the same events again

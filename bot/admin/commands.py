@@ -165,7 +165,11 @@ class OperatorCommands:
         return [Reply(report.user_text(facts, self.plan_names, self.clock()))]
 
     async def _access(self, actor: str, args: Namespace) -> list[Reply]:
-        return [Reply(report.access_text(await self.desk.user_facts(args.ref)))]
+        replies = []
+        if args.retry:
+            count = await self.desk.retry_access(actor, args.ref)
+            replies.append(Reply(f"{count} given-up access change(s) queued again."))
+        return replies + [Reply(report.access_text(await self.desk.user_facts(args.ref)))]
 
     async def _grant(self, actor: str, args: Namespace) -> list[Reply]:
         a = await self.desk.grant(actor, args.ref, args.plan, args.days)

@@ -56,7 +56,11 @@ def add_commands(sub: argparse._SubParsersAction, *, terminal: bool, **common) -
     export.add_argument("end", nargs="?", metavar="TO", help="last day, YYYY-MM-DD")
     add("payment").add_argument("payment_id", metavar="ID", type=int)
     add("user").add_argument("ref", metavar="REF", help="platform:id or @name")
-    add("access").add_argument("ref", metavar="REF", help="platform:id or @name")
+    access = add("access")
+    access.add_argument("ref", metavar="REF", help="platform:id or @name")
+    access.add_argument(
+        "--retry", action="store_true", help="queue again what was given up (dead changes)"
+    )
     grant = add("grant")
     grant.add_argument("ref", metavar="REF", help="platform:id or @name")
     grant.add_argument("plan", metavar="PLAN")

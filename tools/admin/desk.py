@@ -185,6 +185,30 @@ class OperatorDesk:
                 ),
             )
 
+    async def retry_access(self, actor: str, ref: str) -> int:
+        """Queue again the customer's access changes the relay gave up (dead rows: a join
+        link, a role, an event for the shop's service); returns how many."""
+        user = await self.find_user(ref)
+        now = self.clock()
+        async with self.db.transaction() as session:
+            rows = list(
+                await session.scalars(
+                    select(OutboxItem).where(
+                        OutboxItem.user_id == user.id,
+                        OutboxItem.kind.like("access.%"),
+                        OutboxItem.status == "dead",
+                    )
+                )
+            )
+            for row in rows:
+                row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+                row.created_at = now  # a fresh schedule of retries
+            writes.audit(
+                session, now, actor, "admin.access_retry", f"user:{user.id}", rows=len(rows)
+            )
+        self.on_change()
+        return len(rows)
+
     # --- entitlements -------------------------------------------------------------------
 
     async def grant(self, actor: str, ref: str, plan_code: str, days: int) -> Activation:
