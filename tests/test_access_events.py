@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.adapters.fake import FakeAdapter
@@ -20,19 +22,14 @@ from tests.test_access import pay, relay
 from tests.test_access_webhook import SECRET, receiver  # noqa: F401 (the receiver fixture)
 
 
-async def test_events_arrive_once_each_after_the_receiver_comes_back(
-    db_url,
-    tmp_path,
-    receiver,  # noqa: F811
-) -> None:
+@pytest.fixture
+async def shop(db_url, tmp_path, receiver) -> AsyncIterator[tuple[App, FakeAdapter, ManualClock]]:  # noqa: F811
+    """The app on the fake platform, Pro telling the receiver (`webhook = true`)."""
     path = tmp_path / "config.toml"
-    text = (
-        (ROOT / "config.toml")
-        .read_text()
-        .replace(
-            '# webhook_url = "https://shop.example.com/hooks/paybot"',
-            f'webhook_url = "{receiver.url}"',
-        )
+    text = (ROOT / "config.toml").read_text()
+    text = text.replace(
+        '# webhook_url = "https://shop.example.com/hooks/paybot"',
+        f'webhook_url = "{receiver.url}"',
     )
     path.write_text(text + "\n[plans.pro.access]\nwebhook = true\n")
     environ = {"PAYBOT_DATABASE__URL": db_url, "PAYBOT_ACCESS_WEBHOOK_SECRET": SECRET}
@@ -40,18 +37,24 @@ async def test_events_arrive_once_each_after_the_receiver_comes_back(
     fake = FakeAdapter()
     app = App(load_config(path, environ), adapters=[fake], clock=clock)
     await app.start(background=False)
-    try:
-        receiver.script = ["500", "500", "503", "502"]  # down for a while
-        await pay(app, await buy(fake, "/buy pro sol"))
-        for _ in range(8):  # the relay retries on the events' schedule
-            await relay(app)
-            clock.advance(3 * 3600)
-        await pay(app, await buy(fake, "/buy pro ltc"))  # a renewal
-        await app.desk.revoke("admin", "fake:alice")
+    yield app, fake, clock
+    await app.stop()
+
+
+async def test_events_arrive_once_each_after_the_receiver_comes_back(
+    shop,
+    receiver,  # noqa: F811
+) -> None:
+    app, fake, clock = shop
+    receiver.script = ["500", "500", "503", "502"]  # down for a while
+    await pay(app, await buy(fake, "/buy pro sol"))
+    for _ in range(8):  # the relay retries on the events' schedule
         await relay(app)
-        await relay(app)
-    finally:
-        await app.stop()
+        clock.advance(3 * 3600)
+    await pay(app, await buy(fake, "/buy pro ltc"))  # a renewal
+    await app.desk.revoke("admin", "fake:alice")
+    await relay(app)
+    await relay(app)
     assert receiver.seen and all(s.verified == "ok" for s in receiver.seen)  # valid each time
     failed, answered = receiver.seen[:4], receiver.seen[4:]  # the script: 4 failures, then 200s
     retried = {s.headers["webhook-id"] for s in failed}
@@ -84,43 +87,25 @@ async def test_events_arrive_once_each_after_the_receiver_comes_back(
 
 
 async def test_a_dead_event_can_be_sent_again_by_an_operator(
-    db_url,
-    tmp_path,
+    shop,
     receiver,  # noqa: F811
 ) -> None:
-    path = tmp_path / "config.toml"
-    text = (
-        (ROOT / "config.toml")
-        .read_text()
-        .replace(
-            '# webhook_url = "https://shop.example.com/hooks/paybot"',
-            f'webhook_url = "{receiver.url}"',
+    app, fake, clock = shop
+    receiver.script = ["410", "410"]  # the service says its endpoint is gone
+    await pay(app, await buy(fake, "/buy pro sol"))
+    await relay(app)
+    async with app.db.sessions() as session:
+        dead = await session.scalar(
+            select(func.count())
+            .select_from(OutboxItem)
+            .where(OutboxItem.kind == "access.event", OutboxItem.status == "dead")
         )
+    assert dead == 2  # given up at once, and the operators told (alert.dead_notice)
+    replies = await app.operator_commands.run(
+        "console:admin", parse_chat("access --retry fake:alice")
     )
-    path.write_text(text + "\n[plans.pro.access]\nwebhook = true\n")
-    environ = {"PAYBOT_DATABASE__URL": db_url, "PAYBOT_ACCESS_WEBHOOK_SECRET": SECRET}
-    clock = ManualClock()
-    fake = FakeAdapter()
-    app = App(load_config(path, environ), adapters=[fake], clock=clock)
-    await app.start(background=False)
-    try:
-        receiver.script = ["410", "410"]  # the service says its endpoint is gone
-        await pay(app, await buy(fake, "/buy pro sol"))
-        await relay(app)
-        async with app.db.sessions() as session:
-            dead = await session.scalar(
-                select(func.count())
-                .select_from(OutboxItem)
-                .where(OutboxItem.kind == "access.event", OutboxItem.status == "dead")
-            )
-        assert dead == 2  # given up at once, and the operators told (alert.dead_notice)
-        replies = await app.operator_commands.run(
-            "console:admin", parse_chat("access --retry fake:alice")
-        )
-        assert replies[0].text == "2 given-up access change(s) queued again."
-        await relay(app)
-    finally:
-        await app.stop()
+    assert replies[0].text == "2 given-up access change(s) queued again."
+    await relay(app)
     delivered = [s for s in receiver.seen[2:]]
     assert sorted(json.loads(s.body)["type"] for s in delivered) == [
         "access.granted",
