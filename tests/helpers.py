@@ -65,3 +65,12 @@ async def paybot(
 async def paybot_run(db_url: str, cwd: Path, **settings: str) -> asyncio.subprocess.Process:
     """`paybot run` as a real process (see `paybot`)."""
     return await paybot(db_url, cwd, "run", **settings)
+
+
+async def count_rows(app: App, model: type, *where: object) -> int:
+    """How many rows of `model` match `where` (a test's look at what the app stored)."""
+    from sqlalchemy import func, select
+
+    async with app.db.sessions() as session:
+        query = select(func.count()).select_from(model).where(*where)  # type: ignore[arg-type]
+        return (await session.execute(query)).scalar_one()

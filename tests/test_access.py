@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.adapters.fake import FakeAdapter
 from bot.app import App
@@ -19,7 +19,7 @@ from bot.config import load_config
 from bot.messages import Incoming
 from storage.models import AccessGrant, AccessLogEntry, AuditEntry, OutboxItem, Payment
 from tests.conftest import ROOT
-from tests.helpers import buy
+from tests.helpers import buy, count_rows
 from tools.providers.base import ProviderEvent
 
 CHAT = "-1001234567890"
@@ -144,12 +144,7 @@ async def test_a_bot_without_rights_alerts_once_and_the_fix_is_picked_up(shop, c
         await relay(app)
         clock.advance(301)
     assert not fake.chats.links
-    async with app.db.sessions() as session:
-        alerts = await session.scalar(
-            select(func.count())
-            .select_from(AuditEntry)
-            .where(AuditEntry.action == "alert.access_refused")
-        )
+    alerts = await count_rows(app, AuditEntry, AuditEntry.action == "alert.access_refused")
     assert alerts == 1
     fake.chats.refuse = None  # the operator fixed the rights
     clock.advance(600)
@@ -174,12 +169,9 @@ async def test_the_decision_survives_a_crash_before_the_link_goes_out(
         await relay(second)
         await relay(second)
         assert len([m for m in again.sent if "t.me/+" in m.text]) == 1
-        async with second.db.sessions() as session:
-            rows = await session.scalar(
-                select(func.count())
-                .select_from(OutboxItem)
-                .where(OutboxItem.kind == "access.open", OutboxItem.status == "sent")
-            )
+        rows = await count_rows(
+            second, OutboxItem, OutboxItem.kind == "access.open", OutboxItem.status == "sent"
+        )
         assert rows == 1
     finally:
         await second.stop()

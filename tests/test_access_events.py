@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.adapters.fake import FakeAdapter
 from bot.admin.parser import parse_chat
@@ -17,7 +17,7 @@ from bot.app import App
 from bot.config import load_config
 from storage.models import OutboxItem
 from tests.conftest import ROOT, ManualClock
-from tests.helpers import buy
+from tests.helpers import buy, count_rows
 from tests.test_access import pay, relay
 from tests.test_access_webhook import SECRET, receiver  # noqa: F401 (the receiver fixture)
 
@@ -94,12 +94,9 @@ async def test_a_dead_event_can_be_sent_again_by_an_operator(
     receiver.script = ["410", "410"]  # the service says its endpoint is gone
     await pay(app, await buy(fake, "/buy pro sol"))
     await relay(app)
-    async with app.db.sessions() as session:
-        dead = await session.scalar(
-            select(func.count())
-            .select_from(OutboxItem)
-            .where(OutboxItem.kind == "access.event", OutboxItem.status == "dead")
-        )
+    dead = await count_rows(
+        app, OutboxItem, OutboxItem.kind == "access.event", OutboxItem.status == "dead"
+    )
     assert dead == 2  # given up at once, and the operators told (alert.dead_notice)
     replies = await app.operator_commands.run(
         "console:admin", parse_chat("access --retry fake:alice")

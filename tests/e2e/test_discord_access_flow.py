@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import discord
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.adapters.discord import from_config
 from bot.app import App
@@ -16,6 +16,7 @@ from tests.conftest import ManualClock
 from tests.e2e.test_discord import GUILD, USER, _buy_in_guild, discord_config
 from tests.e2e.test_telegram_access_flow import settle
 from tests.fakes.discord_server import FakeDiscord
+from tests.helpers import count_rows
 from tools.providers.base import ProviderEvent
 
 
@@ -82,12 +83,7 @@ async def test_a_role_above_the_bot_alerts_then_is_given_once_fixed(db_url, fake
         clock.advance(600)
         await settle(app, clock)
         assert fake.member_roles(GUILD, USER) == {vip}
-        async with app.db.sessions() as session:
-            alerts = await session.scalar(
-                select(func.count())
-                .select_from(AuditEntry)
-                .where(AuditEntry.action == "alert.access_refused")
-            )
+        alerts = await count_rows(app, AuditEntry, AuditEntry.action == "alert.access_refused")
         assert alerts == 1
     finally:
         await app.stop()

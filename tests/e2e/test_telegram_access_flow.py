@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.adapters.telegram import from_config
 from bot.app import App
@@ -17,6 +17,7 @@ from storage.models import AuditEntry, OutboxItem, Payment
 from tests.conftest import ManualClock
 from tests.e2e.test_telegram import _calls, telegram_config
 from tests.fakes.telegram_server import FakeTelegram
+from tests.helpers import count_rows
 from tools.providers.base import ProviderEvent
 
 GROUP = -1001234567890
@@ -53,15 +54,10 @@ async def settle(app: App, clock: ManualClock) -> None:
     for _ in range(40):
         while await app.notifier.drain():
             pass
-        async with app.db.sessions() as session:
-            waiting = await session.scalar(
-                select(func.count())
-                .select_from(OutboxItem)
-                .where(
-                    OutboxItem.status == "pending",
-                    OutboxItem.next_attempt_at <= clock() + timedelta(seconds=5),
-                )
-            )
+        soon = clock() + timedelta(seconds=5)
+        waiting = await count_rows(
+            app, OutboxItem, OutboxItem.status == "pending", OutboxItem.next_attempt_at <= soon
+        )
         if not waiting:
             return
         await asyncio.sleep(0.3)
@@ -144,10 +140,5 @@ async def test_a_bot_without_rights_alerts_then_the_sync_grants(shop, telegram) 
     (link,) = link_sent_to(telegram, ANN)
     await ask_to_join(telegram, link, ANN)
     assert group.is_in(ANN)
-    async with app.db.sessions() as session:
-        alerts = await session.scalar(
-            select(func.count())
-            .select_from(AuditEntry)
-            .where(AuditEntry.action == "alert.access_refused")
-        )
+    alerts = await count_rows(app, AuditEntry, AuditEntry.action == "alert.access_refused")
     assert alerts == 1
