@@ -23,13 +23,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from bot.adapters.base import AccessRefused, DeliveryError, NotAMember
-from bot.i18n import _
+from bot.i18n import _, using_locale
 from bot.messages import ChatRef, Outgoing
 from storage.db import Database
-from storage.models import AccessGrant, OutboxItem, User
+from storage.models import AccessGrant, OutboxItem
 from tools.access.grants import OPEN, log
 from tools.access.resources import DISCORD_ROLE, TELEGRAM_CHAT
 from tools.access.webhook_events import event_body, event_id
@@ -68,26 +68,34 @@ class AccessEffects:
             body = event_body(event["type"], at, event["data"])
             await adapter.deliver(event_id(event["fact"]), body, self.wall())
             return "sent"
-        grant = await self._grant(int(item.payload["grant_id"]))
+        async with self.db.sessions() as session:
+            grant = await session.get(AccessGrant, int(item.payload["grant_id"]))
         opening = item.kind == "access.open"
         if grant is None or (grant.status == OPEN) != opening:
             return "skipped"  # changed since (a revoke before the grant went out, a renewal)
+        account = item.chat_id  # the customer's account on the grant's platform
         try:
-            if grant.kind == TELEGRAM_CHAT and opening:
-                done = await self._chat_open(adapter, grant, item.payload.get("revoke"))
-            elif grant.kind == TELEGRAM_CHAT:
-                done = await self._chat_close(adapter, grant)
-            elif grant.kind == DISCORD_ROLE:
-                done = await (self._role_open if opening else self._role_close)(adapter, grant)
-            else:
-                return "skipped"
+            with using_locale(item.locale):
+                if grant.kind == TELEGRAM_CHAT and opening:
+                    replaced = item.payload.get("revoke")
+                    done = await self._chat_open(adapter, grant, account, replaced)
+                elif grant.kind == TELEGRAM_CHAT:
+                    done = await self._chat_close(adapter, grant, account)
+                elif grant.kind == DISCORD_ROLE and opening:
+                    done = await self._role_open(adapter, grant, account)
+                elif grant.kind == DISCORD_ROLE:
+                    done = await self._role_close(adapter, grant, account)
+                else:
+                    return "skipped"
         except AccessRefused as exc:
             await self._refused(grant, exc)
             raise
         await self._record(grant, "grant" if opening else "remove", done, applied=opening)
         return "sent"
 
-    async def _chat_open(self, adapter: Any, grant: AccessGrant, replaced: str | None) -> str:
+    async def _chat_open(
+        self, adapter: Any, grant: AccessGrant, account: str, replaced: str | None
+    ) -> str:
         link = grant.invite_link
         if replaced and replaced != link:  # a new link asked for: the old one stops working
             await adapter.revoke_link(grant.ref, replaced)
@@ -97,7 +105,7 @@ class AccessEffects:
             await self._update(grant.id, invite_link=link)
         await adapter.send(
             Outgoing(
-                ChatRef(adapter.platform, self._customer_chat(grant)),
+                ChatRef(adapter.platform, account),
                 _(
                     "Your plan opens a private chat. Ask to join with your own link, and you "
                     "are let in at once: {link}"
@@ -107,23 +115,21 @@ class AccessEffects:
         )
         return f"join link sent: {link}"
 
-    async def _chat_close(self, adapter: Any, grant: AccessGrant) -> str:
-        chat, user = grant.ref, self._customer_chat(grant)
-        await adapter.remove_member(chat, user)
+    async def _chat_close(self, adapter: Any, grant: AccessGrant, account: str) -> str:
+        await adapter.remove_member(grant.ref, account)
         if grant.invite_link:
-            await adapter.revoke_link(chat, grant.invite_link)
+            await adapter.revoke_link(grant.ref, grant.invite_link)
         return "removed from the chat, link revoked"
 
-    async def _role_open(self, adapter: Any, grant: AccessGrant) -> str:
+    async def _role_open(self, adapter: Any, grant: AccessGrant, account: str) -> str:
         guild, role = grant.ref.split(":", 1)
-        user = self._customer_chat(grant)
         try:
-            await adapter.add_role(guild, user, role)
+            await adapter.add_role(guild, account, role)
         except NotAMember:
             invite = await adapter.guild_invite(guild)
             await adapter.send(
                 Outgoing(
-                    ChatRef(adapter.platform, user),
+                    ChatRef(adapter.platform, account),
                     _(
                         "Your plan gives you a role on our server. Join with this one-time "
                         "invite and the role is yours: {link}"
@@ -134,31 +140,10 @@ class AccessEffects:
             return f"not in the guild: invite sent ({invite})"
         return "role given"
 
-    async def _role_close(self, adapter: Any, grant: AccessGrant) -> str:
+    async def _role_close(self, adapter: Any, grant: AccessGrant, account: str) -> str:
         guild, role = grant.ref.split(":", 1)
-        await adapter.remove_role(guild, self._customer_chat(grant), role)
+        await adapter.remove_role(guild, account, role)
         return "role removed"
-
-    @staticmethod
-    def _customer_chat(grant: AccessGrant) -> str:
-        """The customer's account on the grant's platform (their own, until accounts can be
-        linked across platforms)."""
-        return grant.platform_user_id  # type: ignore[attr-defined]
-
-    async def _grant(self, grant_id: int) -> AccessGrant | None:
-        async with self.db.sessions() as session:
-            row = (
-                await session.execute(
-                    select(AccessGrant, User.platform_user_id)
-                    .join(User, User.id == AccessGrant.user_id)
-                    .where(AccessGrant.id == grant_id)
-                )
-            ).first()
-        if row is None:
-            return None
-        grant, platform_user_id = row
-        grant.platform_user_id = platform_user_id  # type: ignore[attr-defined]
-        return grant
 
     async def _update(self, grant_id: int, **values: object) -> None:
         async with self.db.transaction() as session:

@@ -91,6 +91,16 @@ async def test_a_paid_plan_sends_a_personal_link_and_lets_only_its_customer_in(s
     assert len([m for m in fake.sent if "t.me/+" in m.text]) == 1
 
 
+async def test_the_link_speaks_the_customers_language(shop) -> None:
+    app, fake = shop
+    await fake.say("/language de", user="alice")
+    await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+    await relay(app)
+    (link,) = fake.chats.links
+    (text,) = [m.text for m in fake.sent if link in m.text]
+    assert text.startswith("Ihr Tarif öffnet einen privaten Chat")
+
+
 async def test_access_ends_after_the_grace_period_and_a_renewal_inside_it_keeps_it(
     shop, clock
 ) -> None:
