@@ -17,11 +17,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +42,7 @@ from tools.renewals import Renewals
 from tools.views import payment_view
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LEASE = timedelta(seconds=60)  # how long a claim holds without renewal (a crashed relay's rows
 # wait this long before another relay takes them)
@@ -277,7 +278,7 @@ class Notifier:
             return
         try:
             if item.kind.startswith("access.") and self.access is not None:
-                self._done(marks, item, await self.access.perform(item))
+                self._done(marks, item, await self._bounded(self.access.perform(item)))
                 return
             if not await self._still_relevant(item):
                 self._done(marks, item, "skipped")
@@ -309,11 +310,15 @@ class Notifier:
         self._done(marks, item, "sent", lambda session: writes.remember_cards(session, cards))
 
     async def _send(self, adapter: Adapter, message: Outgoing) -> str | None:
-        """One send, bounded: a send that outlasts `send_limit` is given up (and retried
+        """One send, bounded (see `_bounded`)."""
+        return await self._bounded(adapter.send(message))
+
+    async def _bounded(self, work: Awaitable[T]) -> T:
+        """A send or an access change that outlasts `send_limit` is given up (and retried
         later), so the lease renewed before it cannot run out under it."""
         try:
             async with asyncio.timeout(self.send_limit):
-                return await adapter.send(message)
+                return await work
         except TimeoutError:
             raise DeliveryError(f"no answer within {self.send_limit:g} s") from None
 
