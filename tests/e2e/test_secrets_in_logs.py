@@ -6,6 +6,7 @@ a password (trust authentication accepts any), which must not show either."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import signal
 from pathlib import Path
 
@@ -30,6 +31,9 @@ SECRETS = {
     "NOWPAYMENTS_IPN_SECRET": "np-ipn-SECRET-9c0d",
     "OPENAI_API_KEY": "sk-openai-SECRET-1e2f",
     "METRICS_TOKEN": "metrics-SECRET-3a4b",
+    # signs the access events (whsec_ + base64 of 32 bytes: "...SECRET-7e8f-access...")
+    "ACCESS_WEBHOOK_SECRET": "whsec_"
+    + base64.b64encode(b"webhook-SECRET-7e8f-access-key!!").decode(),
 }
 DB_PASSWORD = "db-pass-SECRET-5c6d"
 
@@ -71,6 +75,9 @@ async def test_paybot_run_writes_no_secret(db_url: str, tmp_path: Path, level: s
         AGENT__BASE_URL=model.url,
         WEBHOOKS__PORT=str(port),
         WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
+        # Pro tells the shop's service, which is down: its failed deliveries are logged too
+        PLANS__PRO__ACCESS__WEBHOOK="true",
+        ACCESS__WEBHOOK_URL=f"http://127.0.0.1:{free_port()}/hooks",
         **settings,
     )
     out, err = bytearray(), bytearray()
