@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from bot.access_setup import rights_report
 from bot.admin.parser import add_commands
 from bot.config import Config, ConfigError, load_config, masked
 from bot.logs import parse_level, setup_logging
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "config":
             print(json.dumps(masked(config), indent=2, ensure_ascii=False))
+            for line in asyncio.run(rights_report(config)):  # chats and roles sold, if any
+                print(line, file=sys.stderr)
             return 0
         return asyncio.run(_run(args, config))
     except (ConfigError, DatabaseError) as exc:

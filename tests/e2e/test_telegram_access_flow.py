@@ -5,6 +5,7 @@ join requests and refuses as Telegram does."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from storage.models import AuditEntry, OutboxItem, Payment
 from tests.conftest import ManualClock
 from tests.e2e.test_telegram import _calls, telegram_config
 from tests.fakes.telegram_server import FakeTelegram
-from tests.helpers import count_rows
+from tests.helpers import count_rows, paybot
 from tools.providers.base import ProviderEvent
 
 GROUP = -1001234567890
@@ -142,3 +143,25 @@ async def test_a_bot_without_rights_alerts_then_the_sync_grants(shop, telegram) 
     assert group.is_in(ANN)
     alerts = await count_rows(app, AuditEntry, AuditEntry.action == "alert.access_refused")
     assert alerts == 1
+
+
+async def test_config_check_names_the_chat_and_what_the_bot_lacks(
+    db_url, telegram, tmp_path
+) -> None:
+    telegram.add_group(GROUP, can_restrict_members=False)
+    process = await paybot(
+        db_url,
+        tmp_path,
+        "config",
+        "check",
+        TELEGRAM__ENABLED="true",
+        TELEGRAM__BASE_URL=telegram.url,
+        TELEGRAM_TOKEN=telegram.token,
+        PLANS__PRO__ACCESS__TELEGRAM_CHATS=f"[{GROUP}]",
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    assert json.loads(out)["plans"]["pro"]["access"]["telegram_chats"] == [GROUP]
+    lines = err.decode().strip().splitlines()
+    assert lines == [f"access: Telegram chat {GROUP}: cannot restrict members"]
+    assert telegram.token not in err.decode()
