@@ -41,21 +41,25 @@ class AccessJoins:
             logger.warning("access event %s not handled: %s", incoming.event, exc)
 
     async def _grants(self, incoming: Incoming, kind: str) -> tuple[User | None, list]:
+        """The customer this account belongs to (itself, or the one it is linked to) and
+        their open grants of `kind` for this very account."""
         async with self.db.sessions() as session:
-            user = await session.scalar(
+            account = await session.scalar(
                 select(User).where(
                     User.platform == incoming.platform,
                     User.platform_user_id == incoming.user_id,
                 )
             )
-            if user is None:
+            if account is None:
                 return None, []
+            user = await session.get(User, account.linked_to) if account.linked_to else account
             grants = list(
                 await session.scalars(
                     select(AccessGrant).where(
-                        AccessGrant.user_id == user.id,
+                        AccessGrant.user_id == user.id,  # type: ignore[union-attr]
                         AccessGrant.kind == kind,
                         AccessGrant.status == OPEN,
+                        AccessGrant.account == incoming.user_id,
                     )
                 )
             )

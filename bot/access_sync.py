@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 
 from bot.adapters.base import DeliveryError, RateLimited
 from storage.db import Database
-from storage.models import AccessGrant, OutboxItem, User
+from storage.models import AccessGrant, OutboxItem
 from tools.access.grants import CLOSED, OPEN, log
 from tools.access.resources import DISCORD_ROLE, TELEGRAM_CHAT
 
@@ -40,8 +40,7 @@ class AccessSync:
         async with self.db.sessions() as session:
             rows = (
                 await session.execute(
-                    select(AccessGrant, User.platform_user_id)
-                    .join(User, User.id == AccessGrant.user_id)
+                    select(AccessGrant, AccessGrant.account)
                     .where(
                         AccessGrant.kind.in_([TELEGRAM_CHAT, DISCORD_ROLE]),
                         or_(

@@ -43,6 +43,7 @@ from tools.catalog import Catalog
 from tools.clock import Clock, system_clock
 from tools.countdown import Countdown
 from tools.currencies import CurrencyDesk
+from tools.linking import AccountLinks
 from tools.payments import PaymentService
 from tools.plans import PlanBook
 from tools.policy import PaymentSettings
@@ -230,6 +231,7 @@ class App:
             operators=config.operators.ids,
             operator_commands=self.operator_commands,
             access=self.access,
+            links=AccountLinks(self.db, self.access),
             text_limit=TextLimit(
                 config.agent.text_burst,
                 config.agent.text_per_minute,

@@ -63,6 +63,7 @@ def help_text() -> str:
             _("/retry [ID] – a new payment for a failed or expired one"),
             _("/language CODE – choose your language"),
             _("/newlink – a new link to the private chat your plan opens"),
+            _("/link – one customer on Telegram and Discord"),
             _("You can also just write, e.g. “I want to buy Pro with Solana”."),
         ]
     )

@@ -36,6 +36,7 @@ from tools.access.grants import AccessGrants
 from tools.actions import CustomerActions, Shop
 from tools.caller import Caller
 from tools.clock import Clock
+from tools.linking import AccountLinks
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +64,14 @@ class Conversation:
         operators: Mapping[str, Sequence[str]] | None = None,
         operator_commands: OperatorCommands | None = None,
         access: AccessGrants | None = None,
+        links: AccountLinks | None = None,
         text_limit: TextLimit | None = None,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
         self.on_change = on_change  # wakes the relay when a card is queued
         self.access = access  # what paid plans open (for /newlink)
+        self.links = links  # one customer across platforms (/link)
         self.shop = shop
         self.agent = agent
         self.clock = clock
@@ -253,6 +256,8 @@ class Conversation:
             return [await self._language(caller, target, command.args)]
         if command.name == "newlink" and self.access is not None:
             return [await self._new_link(caller, target)]
+        if command.name == "link" and self.links is not None:
+            return [await self._link(incoming, caller, target, command.args)]
         try:
             result = await run_tool_command(
                 actions, command, incoming.platform in self.sandbox_platforms
@@ -326,6 +331,40 @@ class Conversation:
             user.locale_chosen = True
         with using_locale(choice):
             return Outgoing(target, _("Language set to English."))
+
+    async def _link(
+        self, incoming: Incoming, caller: Caller, target: ChatRef, args: tuple[str, ...]
+    ) -> Outgoing:
+        """`/link`: a code for the other platform; `/link CODE`: this account joins the
+        customer whose code it is (`tools.linking`)."""
+        links, now = self.links, self.clock()
+        if not args:
+            code = await links.new_code(caller.user_id, incoming.platform, now)  # type: ignore[union-attr]
+            return Outgoing(
+                target,
+                _(
+                    "Send /link {code} to me on the other platform (Telegram or Discord) "
+                    "within 10 minutes: your plan, payments and access will be shared there."
+                ).format(code=code),
+            )
+        outcome = await links.redeem(incoming.platform, incoming.user_id, args[0], now)  # type: ignore[union-attr]
+        if outcome == "linked":
+            self.on_change()
+        answers = {
+            "linked": _("Linked: this account now shares your plan, payments and access."),
+            "bad_code": _(
+                "That code is not valid or has expired. Ask for a new one with /link on the "
+                "other platform."
+            ),
+            "too_many": _("Too many wrong codes. Please try again in an hour."),
+            "same_platform": _("Send this code to me on the other platform, not here."),
+            "has_purchases": _(
+                "This account already has purchases of its own, so it cannot be linked. "
+                "Please contact the shop."
+            ),
+            "already_linked": _("This account is already linked."),
+        }
+        return Outgoing(target, answers[outcome])
 
     async def _new_link(self, caller: Caller, target: ChatRef) -> Outgoing:
         """A new join link for each chat the customer's plan opens (rate-limited)."""

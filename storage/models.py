@@ -40,6 +40,9 @@ class User(Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     locale_chosen: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # this account belongs to another user (the customer it was linked to with /link): its
+    # messages act for that customer, whose plan, payments and access they share
+    linked_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
 
 
 class Payment(Base):
@@ -164,6 +167,7 @@ class AccessGrant(Base):
     paid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # when access is taken away (the paid end plus the grace period): the sweeper's due time
     close_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    account: Mapped[str] = mapped_column(String(64))  # the customer's account on that platform
     invite_link: Mapped[str | None] = mapped_column(String(200))  # the customer's own link
     applied: Mapped[bool] = mapped_column(default=False)  # the platform did what we asked
     last_result: Mapped[str | None] = mapped_column(String(300))
@@ -184,6 +188,18 @@ class AccessLogEntry(Base):
     action: Mapped[str] = mapped_column(String(30))  # open, close, invite, approve, ...
     reason: Mapped[str] = mapped_column(String(60))  # payment:42, grant:admin, lapse, ...
     result: Mapped[str] = mapped_column(String(300), default="ok")
+
+
+class LinkCode(Base):
+    """A one-time code that links another platform's account to the customer who asked."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))  # where it was asked for
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ChatMessage(Base):

@@ -56,6 +56,10 @@ async def get_or_create_user(
         user = (await session.scalars(query)).one()
     elif display_name and user.display_name != display_name[:200]:
         user.display_name = display_name[:200]
+    if user.linked_to is not None:  # an account linked to a customer acts as that customer
+        customer = await session.get(User, user.linked_to)
+        if customer is not None:
+            return customer
     return user
 
 

@@ -164,6 +164,10 @@ class OperatorCommands:
         facts = await self.desk.user_facts(args.ref)
         return [Reply(report.user_text(facts, self.plan_names, self.clock()))]
 
+    async def _unlink(self, actor: str, args: Namespace) -> list[Reply]:
+        customer = await self.desk.unlink(actor, args.ref)
+        return [Reply(f"{args.ref} unlinked from user {customer}.")]
+
     async def _access(self, actor: str, args: Namespace) -> list[Reply]:
         replies = []
         if args.retry:

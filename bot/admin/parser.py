@@ -19,6 +19,7 @@ COMMANDS = {
     "payment": "one payment's whole story",
     "user": "a customer's plan, open and last payments",
     "access": "what a customer's plans open (chats, roles, the shop's service) and every change",
+    "unlink": "undo a customer's /link: the account stops acting for them",
     "grant": "give a customer a plan for some days (extends their current one)",
     "revoke": "end a customer's plans now (or one plan)",
     "resend": "send a payment's last notification again",
@@ -56,6 +57,7 @@ def add_commands(sub: argparse._SubParsersAction, *, terminal: bool, **common) -
     export.add_argument("end", nargs="?", metavar="TO", help="last day, YYYY-MM-DD")
     add("payment").add_argument("payment_id", metavar="ID", type=int)
     add("user").add_argument("ref", metavar="REF", help="platform:id or @name")
+    add("unlink").add_argument("ref", metavar="REF", help="the linked account: platform:id")
     access = add("access")
     access.add_argument("ref", metavar="REF", help="platform:id or @name")
     access.add_argument(

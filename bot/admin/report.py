@@ -215,6 +215,11 @@ def user_text(facts: UserFacts, plan_names: dict[str, str], now: datetime) -> st
     lines += ["  " + payment_line(p) for p in facts.open_payments]
     lines.append("Last payments:" if facts.last_payments else "Last payments: none")
     lines += ["  " + payment_line(p) for p in facts.last_payments]
+    if u.linked_to is not None:
+        lines.append(f"Linked to user {u.linked_to} (acts as that customer; undo: unlink)")
+    if facts.linked:
+        accounts = ", ".join(f"{a.platform}:{a.platform_user_id}" for a in facts.linked)
+        lines.append(f"Linked accounts: {accounts}")
     lines += access_lines(facts)
     return "\n".join(lines)
 

@@ -85,18 +85,22 @@ class AccessGrants:
                 .execution_options(populate_existing=True)
             )
         }
+        accounts = self._accounts(session, user)
         for resource in sorted(self.catalog.everything(), key=lambda r: (r.kind, r.ref)):
-            if not self._reachable(resource, user):
-                continue  # a Discord role for a Telegram customer: needs a linked account
+            grant = grants.get((resource.kind, resource.ref))
+            account = "shop" if resource.kind == WEBHOOK else accounts.get(resource.platform)
+            if account is None:  # a Discord role for a Telegram-only customer: not reachable
+                if grant is not None and grant.status == OPEN:  # an account unlinked
+                    self._close(session, user, grant, now, "unlinked")
+                continue
             plans = self.catalog.plans_opening(resource)
             until = max((ends[p] for p in plans if p in ends), default=None)
-            grant = grants.get((resource.kind, resource.ref))
             covered = until is not None and (
                 until > now or (not revoking and until + self.catalog.grace > now)
             )
             if covered:
                 held = sorted(p for p in plans if p in ends and ends[p] > now - self.catalog.grace)
-                self._open(session, user, resource, grant, until, now, reason, held)  # type: ignore[arg-type]
+                self._open(session, user, resource, grant, until, now, reason, held, account)  # type: ignore[arg-type]
             elif grant is not None and grant.status == OPEN:
                 self._close(session, user, grant, now, "revoke" if revoking else reason)
         if payment is not None and any(
@@ -162,8 +166,12 @@ class AccessGrants:
         return {plan: end for plan, end in rows}
 
     @staticmethod
-    def _reachable(resource: Resource, user: User) -> bool:
-        return resource.kind == WEBHOOK or resource.platform == user.platform
+    def _accounts(session: Session, user: User) -> dict[str, str]:
+        """The customer's account on each platform: their own, and those linked to them."""
+        linked = session.scalars(select(User).where(User.linked_to == user.id))
+        return {u.platform: u.platform_user_id for u in linked} | {
+            user.platform: user.platform_user_id
+        }
 
     def _open(
         self,
@@ -175,6 +183,7 @@ class AccessGrants:
         now: datetime,
         reason: str,
         plans: list[str],
+        account: str,
     ) -> None:
         close_at = until + self.catalog.grace
         if grant is not None and grant.status == OPEN:
@@ -198,12 +207,14 @@ class AccessGrants:
                 user_id=user.id,
                 kind=resource.kind,
                 ref=resource.ref,
+                account=account,
                 opened=0,
                 applied=False,
                 created_at=now,
             )
             session.add(grant)
         grant.status, grant.opened, grant.applied = OPEN, grant.opened + 1, False
+        grant.account = account
         grant.paid_until, grant.close_at, grant.updated_at = until, close_at, now
         grant.invite_link = None  # a new purchase later gives a new link
         session.flush()
@@ -257,7 +268,7 @@ class AccessGrants:
         writes.enqueue(
             session,
             chat_platform=Resource(grant.kind, grant.ref).platform,
-            chat_id=user.platform_user_id,
+            chat_id=grant.account,
             user_id=user.id,
             kind=kind,
             payload={

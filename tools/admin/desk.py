@@ -28,6 +28,7 @@ from storage.models import (
 from tools.catalog import Catalog
 from tools.clock import Clock
 from tools.errors import ProviderError, ShopError
+from tools.linking import AccountLinks
 from tools.providers.base import ProviderEvent
 from tools.states import OPEN, Status
 from tools.transitions import PaymentEvents, jsonable
@@ -63,6 +64,7 @@ class UserFacts:
     last_payments: list[Payment]
     grants: list[AccessGrant] = field(default_factory=list)  # what their plans open
     access_log: list[AccessLogEntry] = field(default_factory=list)  # newest first
+    linked: list[User] = field(default_factory=list)  # other platforms' accounts linked to them
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,9 @@ class OperatorDesk:
                 await reports.audit_about(session, payment.id),
             )
 
-    async def find_user(self, ref: str) -> User:
+    async def find_user(self, ref: str, *, account: bool = False) -> User:
+        """The customer `ref` names (an account linked to a customer names that customer),
+        or with `account` the platform account itself."""
         platform, key = parse_ref(ref)
         async with self.db.sessions() as session:
             found = list(await reports.users_by_ref(session, platform, key, MATCHES_SHOWN + 1))
@@ -157,6 +161,10 @@ class OperatorDesk:
             names = ", ".join(f"{u.platform}:{u.platform_user_id}" for u in found[:MATCHES_SHOWN])
             more = " and more" if len(found) > MATCHES_SHOWN else ""
             raise AdminError(f"{ref} is more than one user: {names}{more}; use platform:id")
+        if found[0].linked_to is not None and not account:
+            async with self.db.sessions() as session:
+                customer = await session.get(User, found[0].linked_to)
+            return customer or found[0]
         return found[0]
 
     async def user_facts(self, ref: str, last: int = 5) -> UserFacts:
@@ -183,7 +191,20 @@ class OperatorDesk:
                         .limit(ACCESS_LOG_SHOWN)
                     )
                 ),
+                list(await session.scalars(select(User).where(User.linked_to == user.id))),
             )
+
+    async def unlink(self, actor: str, ref: str) -> int:
+        """Undo a `/link`: the account `ref` stops acting for the customer it was linked to
+        (what it held on its platform closes); returns that customer's id."""
+        account = await self.find_user(ref, account=True)
+        customer = await AccountLinks(self.db, self.events.access).unlink(
+            actor, account, self.clock()
+        )
+        if customer is None:
+            raise AdminError(f"{account.platform}:{account.platform_user_id} is not linked")
+        self.on_change()
+        return customer
 
     async def retry_access(self, actor: str, ref: str) -> int:
         """Queue again the customer's access changes the relay gave up (dead rows: a join

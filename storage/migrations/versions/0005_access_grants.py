@@ -1,4 +1,4 @@
-"""access grants and their log
+"""access grants and their log, linked accounts
 
 Revision ID: 0005
 Revises: 0004
@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("ref", sa.String(64), nullable=False),
         sa.Column("status", sa.String(10), nullable=False),
+        sa.Column("account", sa.String(64), nullable=False),
         sa.Column("opened", sa.Integer(), nullable=False),
         sa.Column("paid_until", UTCDateTime(), nullable=True),
         sa.Column("close_at", UTCDateTime(), nullable=True),
@@ -55,8 +56,28 @@ def upgrade() -> None:
     )
     op.create_index("ix_access_log_grant_id", "access_log", ["grant_id"])
     op.create_index("ix_access_log_user_id", "access_log", ["user_id"])
+    op.create_table(
+        "link_codes",
+        sa.Column("id", BigId, primary_key=True),
+        sa.Column("code", sa.String(16), nullable=False, unique=True),
+        sa.Column("user_id", BigId, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("platform", sa.String(20), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_link_codes_user_id", "link_codes", ["user_id"])
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("linked_to", BigId, nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_users_linked_to_users"), "users", ["linked_to"], ["id"]
+        )
+        batch_op.create_index(batch_op.f("ix_users_linked_to"), ["linked_to"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_users_linked_to"))
+        batch_op.drop_constraint(batch_op.f("fk_users_linked_to_users"), type_="foreignkey")
+        batch_op.drop_column("linked_to")
+    op.drop_table("link_codes")
     op.drop_table("access_log")
     op.drop_table("access_grants")
