@@ -103,3 +103,12 @@ async def test_an_operator_grant_to_a_linked_account_goes_to_its_customer(shop) 
     assert "Your plan: Pro" in (await telegram.say("/plan", user="alice"))[0].text
     assert ("111", "alice-d", "222") in discord.chats.roles
     assert (await telegram.say("/newlink", user="alice"))[0].text.startswith("A new link")
+
+
+async def test_a_second_account_on_the_customers_own_platform_is_not_linked(shop) -> None:
+    app, telegram, discord = shop
+    await telegram.say("/start", user="alice")
+    await discord.say(f"/link {await code_for(telegram, 'alice')}", user="alice-d")
+    code = await code_for(discord, "alice-d")  # a code asked on Discord: for alice, again
+    reply = (await telegram.say(f"/link {code}", user="alice-2"))[0].text
+    assert "other platform" in reply

@@ -77,8 +77,9 @@ class AccountLinks:
         if row is None or row.expires_at <= now:
             writes.audit(session, now, actor, "link.bad_code", "")
             return "bad_code"
-        if row.platform == platform:
-            return "same_platform"
+        customer = session.get(User, row.user_id)
+        if row.platform == platform or customer is None or customer.platform == platform:
+            return "same_platform"  # one account per platform and customer
         writes.lock_customer(session, row.user_id)  # the customer's facts change
         account = session.scalar(
             select(User).where(User.platform == platform, User.platform_user_id == account_id)
