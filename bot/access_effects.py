@@ -74,6 +74,7 @@ class AccessEffects:
         if grant is None or (grant.status == OPEN) != opening:
             return "skipped"  # changed since (a revoke before the grant went out, a renewal)
         account = item.chat_id  # the customer's account on the grant's platform
+        applied = opening  # the platform now does what the grant says
         try:
             with using_locale(item.locale):
                 if grant.kind == TELEGRAM_CHAT and opening:
@@ -82,7 +83,7 @@ class AccessEffects:
                 elif grant.kind == TELEGRAM_CHAT:
                     done = await self._chat_close(adapter, grant, account)
                 elif grant.kind == DISCORD_ROLE and opening:
-                    done = await self._role_open(adapter, grant, account)
+                    done, applied = await self._role_open(adapter, grant, account)
                 elif grant.kind == DISCORD_ROLE:
                     done = await self._role_close(adapter, grant, account)
                 else:
@@ -90,7 +91,7 @@ class AccessEffects:
         except AccessRefused as exc:
             await self._refused(grant, exc)
             raise
-        await self._record(grant, "grant" if opening else "remove", done, applied=opening)
+        await self._record(grant, "grant" if opening else "remove", done, applied=applied)
         return "sent"
 
     async def _chat_open(
@@ -121,7 +122,7 @@ class AccessEffects:
             await adapter.revoke_link(grant.ref, grant.invite_link)
         return "removed from the chat, link revoked"
 
-    async def _role_open(self, adapter: Any, grant: AccessGrant, account: str) -> str:
+    async def _role_open(self, adapter: Any, grant: AccessGrant, account: str) -> tuple[str, bool]:
         guild, role = grant.ref.split(":", 1)
         try:
             await adapter.add_role(guild, account, role)
@@ -137,8 +138,8 @@ class AccessEffects:
                     key=f"access:{grant.id}:{grant.opened}:invite",
                 )
             )
-            return f"not in the guild: invite sent ({invite})"
-        return "role given"
+            return f"not in the guild: invite sent ({invite})", False  # the role is still owed
+        return "role given", True
 
     async def _role_close(self, adapter: Any, grant: AccessGrant, account: str) -> str:
         guild, role = grant.ref.split(":", 1)

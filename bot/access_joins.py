@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.adapters.base import DeliveryError
+from bot.adapters.base import DeliveryError, NotAMember
 from bot.i18n import _, using_locale
 from bot.messages import Button, ChatRef, Incoming, Outgoing
 from storage.db import Database
@@ -95,6 +95,21 @@ class AccessJoins:
             if guild == incoming.chat_id and user is not None:
                 await adapter.add_role(guild, incoming.user_id, role)
                 await self._log(grant, user.id, "grant", "joined the guild", applied=True)
+
+    async def roles_owed(self, incoming: Incoming) -> None:
+        """A Discord customer speaks to the bot: roles still owed to them (they were not in
+        the guild when they paid, and no member event came) are given now, if they joined."""
+        try:
+            user, grants = await self._grants(incoming, DISCORD_ROLE)
+            for grant in (g for g in grants if not g.applied and user is not None):
+                guild, role = grant.ref.split(":", 1)
+                try:
+                    await self.adapters[incoming.platform].add_role(guild, incoming.user_id, role)
+                except NotAMember:
+                    continue  # not there yet: the invite is waiting for them
+                await self._log(grant, user.id, "grant", "spoke to the bot", applied=True)
+        except DeliveryError as exc:  # the sync tries again
+            logger.info("roles owed to %s not given now: %s", incoming.user_id, exc)
 
     async def _log(
         self, grant: AccessGrant | None, user_id: int, action: str, reason: str, **values: Any

@@ -312,6 +312,8 @@ class App:
                     await self.joins.handle(incoming)
                 else:
                     await self.conversation.handle(incoming, reply or adapter.send)
+                    if incoming.platform == "discord" and self.access.catalog.roles():
+                        await self.joins.roles_owed(incoming)
         finally:
             self._handling.discard(task)  # type: ignore[arg-type]
             if not lock.locked() and self._locks.get(key) is lock:

@@ -293,3 +293,19 @@ async def test_a_customer_may_ask_for_a_new_link_now_and_then(shop, clock) -> No
     assert len(fake.chats.links) == 3
     await join(app, "alice")
     assert (CHAT, "alice") in fake.chats.members
+
+
+async def test_a_role_owed_is_given_when_the_customer_next_speaks(db_url, tmp_path, clock) -> None:
+    extra = '\n[plans.pro.access]\ndiscord_roles = ["111:222"]\n'
+    fake = FakeAdapter("discord")
+    app = App(access_config(db_url, tmp_path, extra), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    try:
+        await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+        await relay(app)
+        assert not fake.chats.roles  # not in the guild: an invite was sent instead
+        fake.chats.members.add(("111", "alice"))  # joined; no member event (no intent)
+        await fake.say("/plan", user="alice")
+        assert ("111", "alice", "222") in fake.chats.roles
+    finally:
+        await app.stop()
