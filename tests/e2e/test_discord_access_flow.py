@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import discord
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.adapters.discord import from_config
 from bot.app import App
@@ -85,5 +85,35 @@ async def test_a_role_above_the_bot_alerts_then_is_given_once_fixed(db_url, fake
         assert fake.member_roles(GUILD, USER) == {vip}
         alerts = await count_rows(app, AuditEntry, AuditEntry.action == "alert.access_refused")
         assert alerts == 1
+    finally:
+        await app.stop()
+
+
+async def test_a_renewal_in_the_grace_period_keeps_the_role_and_a_revoke_takes_it(
+    db_url, fake
+) -> None:
+    vip = fake.create_role(GUILD, "VIP", position=2)
+    app, clock = await start(db_url, fake, vip)
+    try:
+        _, pid = await _buy_in_guild(fake)
+        await pay(app, pid)
+        await settle(app, clock)
+        clock.advance(30 * 86400 + 12 * 3600)  # over, inside the grace period
+        seen = len(fake.messages)
+        await _buy_in_guild(fake)
+        await fake.wait_for(lambda m: m in fake.messages[seen:] and m["embeds"])
+        async with app.db.sessions() as session:
+            renewal = await session.scalar(select(func.max(Payment.id)))
+        assert renewal != pid
+        await pay(app, renewal)
+        await settle(app, clock)
+        clock.advance(13 * 3600)  # past the first period's grace: the renewal holds
+        await settle(app, clock)
+        assert fake.member_roles(GUILD, USER) == {vip}
+        removals = [c for c in fake.role_changes if c["method"] == "DELETE"]
+        assert removals == []
+        await app.desk.revoke("admin", f"discord:{USER}")
+        await settle(app, clock)
+        assert fake.member_roles(GUILD, USER) == set()
     finally:
         await app.stop()
