@@ -309,3 +309,25 @@ async def test_a_role_owed_is_given_when_the_customer_next_speaks(db_url, tmp_pa
         assert ("111", "alice", "222") in fake.chats.roles
     finally:
         await app.stop()
+
+
+async def test_a_chat_no_plan_opens_any_more_is_closed(db_url, tmp_path, clock) -> None:
+    fake = FakeAdapter("telegram")
+    app = App(access_config(db_url, tmp_path), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    try:
+        await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+        await relay(app)
+        await join(app, "alice")
+    finally:
+        await app.stop()
+    fake = FakeAdapter("telegram")  # restarted with the chat taken out of Pro's access
+    other = "\n[plans.pro.access]\ntelegram_chats = [-1009]\n"
+    app = App(access_config(db_url, tmp_path, other), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    try:
+        await app.desk.grant("admin", "telegram:alice", "pro", 1)
+        closed = [g for g in await grants(app) if g.ref == CHAT]
+        assert [g.status for g in closed] == ["closed"]
+    finally:
+        await app.stop()

@@ -103,6 +103,10 @@ class AccessGrants:
                 self._open(session, user, resource, grant, until, now, reason, held, account)  # type: ignore[arg-type]
             elif grant is not None and grant.status == OPEN:
                 self._close(session, user, grant, now, "revoke" if revoking else reason)
+        sold = {(r.kind, r.ref) for r in self.catalog.everything()}
+        for key, grant in grants.items():  # a chat or role taken out of every plan's access
+            if key not in sold and grant.status == OPEN:
+                self._close(session, user, grant, now, "no longer sold")
         if payment is not None and any(
             r.kind == WEBHOOK for r in self.catalog.resources(payment.plan)
         ):
