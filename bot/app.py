@@ -333,7 +333,7 @@ class App:
             self._relay = asyncio.create_task(self.notifier.run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        self.scheduler.stop()
+        await self.scheduler.stop()
         self.notifier.stop()
         await self.notifier.edits_done()
         if self._relay is not None:

@@ -4,6 +4,7 @@ poller every few seconds and the plan reminders every minute. Their bodies are p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -22,15 +23,21 @@ class Scheduler:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self._running: set[asyncio.Task[object]] = set()  # ticks under way
 
     def every(self, name: str, seconds: float, job: Job) -> None:
         """Run `job(now)` every `seconds`; a run never overlaps the previous one."""
 
         async def tick() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
             try:
                 await job(self.clock())
             except Exception:
                 log.exception("%s failed; the next run tries again", name)
+            finally:
+                self._running.discard(task)  # type: ignore[arg-type]
 
         self.scheduler.add_job(
             tick,
@@ -45,6 +52,10 @@ class Scheduler:
     def start(self) -> None:
         self.scheduler.start()
 
-    def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """No new runs; the ones under way get `grace` seconds to finish (a tick cut off by
+        the database closing under it would end in a traceback)."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=grace)
