@@ -45,6 +45,17 @@ async def shop(db_url, tmp_path, clock) -> AsyncIterator[tuple[App, FakeAdapter]
     await app.stop()
 
 
+@pytest.fixture
+async def discord_shop(db_url, tmp_path, clock) -> AsyncIterator[tuple[App, FakeAdapter]]:
+    """The same shop on the fake platform named "discord", Pro giving the role 111:222."""
+    extra = '\n[plans.pro.access]\ndiscord_roles = ["111:222"]\n'
+    fake = FakeAdapter("discord")
+    app = App(access_config(db_url, tmp_path, extra), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    yield app, fake
+    await app.stop()
+
+
 async def pay(app: App, pid: int) -> None:
     async with app.db.sessions() as session:
         p = await session.get(Payment, pid)
@@ -222,23 +233,16 @@ async def test_operators_see_every_grant_and_change(shop) -> None:
     assert f"telegram_chat {CHAT}: open" in user
 
 
-async def test_the_sync_repairs_what_changed_behind_our_back(db_url, tmp_path, clock) -> None:
-    role = "111:222"
-    extra = f'\n[plans.pro.access]\ndiscord_roles = ["{role}"]\n'
-    fake = FakeAdapter("discord")
-    app = App(access_config(db_url, tmp_path, extra), adapters=[fake], clock=clock)
-    await app.start(background=False)
-    try:
-        fake.chats.members.add(("111", "alice"))
-        await pay(app, await buy(fake, "/buy pro sol", user="alice"))
-        await relay(app)
-        assert ("111", "alice", "222") in fake.chats.roles
-        fake.chats.roles.clear()  # a moderator took the role away
-        assert await app.access_sync.sync(clock()) == 1
-        assert ("111", "alice", "222") in fake.chats.roles
-        assert await app.access_sync.sync(clock()) == 0  # nothing more to repair
-    finally:
-        await app.stop()
+async def test_the_sync_repairs_what_changed_behind_our_back(discord_shop, clock) -> None:
+    app, fake = discord_shop
+    fake.chats.members.add(("111", "alice"))
+    await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+    await relay(app)
+    assert ("111", "alice", "222") in fake.chats.roles
+    fake.chats.roles.clear()  # a moderator took the role away
+    assert await app.access_sync.sync(clock()) == 1
+    assert ("111", "alice", "222") in fake.chats.roles
+    assert await app.access_sync.sync(clock()) == 0  # nothing more to repair
 
 
 async def test_the_sync_removes_a_former_member_still_in_the_chat(shop, clock) -> None:
@@ -254,22 +258,16 @@ async def test_the_sync_removes_a_former_member_still_in_the_chat(shop, clock) -
 
 
 async def test_a_stranger_in_the_guild_waits_for_the_role_until_they_join(
-    db_url, tmp_path, clock
+    discord_shop,
 ) -> None:
-    extra = '\n[plans.pro.access]\ndiscord_roles = ["111:222"]\n'
-    fake = FakeAdapter("discord")
-    app = App(access_config(db_url, tmp_path, extra), adapters=[fake], clock=clock)
-    await app.start(background=False)
-    try:
-        await pay(app, await buy(fake, "/buy pro sol", user="alice"))
-        await relay(app)
-        invites = [m.text for m in fake.sent if "discord.gg/" in m.text]
-        assert len(invites) == 1 and not fake.chats.roles
-        fake.chats.members.add(("111", "alice"))  # they joined with the invite
-        await app.handle(Incoming("discord", "111", "alice", event="member_join"))
-        assert ("111", "alice", "222") in fake.chats.roles
-    finally:
-        await app.stop()
+    app, fake = discord_shop
+    await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+    await relay(app)
+    invites = [m.text for m in fake.sent if "discord.gg/" in m.text]
+    assert len(invites) == 1 and not fake.chats.roles
+    fake.chats.members.add(("111", "alice"))  # they joined with the invite
+    await app.handle(Incoming("discord", "111", "alice", event="member_join"))
+    assert ("111", "alice", "222") in fake.chats.roles
 
 
 async def test_a_customer_may_ask_for_a_new_link_now_and_then(shop, clock) -> None:
@@ -295,20 +293,14 @@ async def test_a_customer_may_ask_for_a_new_link_now_and_then(shop, clock) -> No
     assert (CHAT, "alice") in fake.chats.members
 
 
-async def test_a_role_owed_is_given_when_the_customer_next_speaks(db_url, tmp_path, clock) -> None:
-    extra = '\n[plans.pro.access]\ndiscord_roles = ["111:222"]\n'
-    fake = FakeAdapter("discord")
-    app = App(access_config(db_url, tmp_path, extra), adapters=[fake], clock=clock)
-    await app.start(background=False)
-    try:
-        await pay(app, await buy(fake, "/buy pro sol", user="alice"))
-        await relay(app)
-        assert not fake.chats.roles  # not in the guild: an invite was sent instead
-        fake.chats.members.add(("111", "alice"))  # joined; no member event (no intent)
-        await fake.say("/plan", user="alice")
-        assert ("111", "alice", "222") in fake.chats.roles
-    finally:
-        await app.stop()
+async def test_a_role_owed_is_given_when_the_customer_next_speaks(discord_shop) -> None:
+    app, fake = discord_shop
+    await pay(app, await buy(fake, "/buy pro sol", user="alice"))
+    await relay(app)
+    assert not fake.chats.roles  # not in the guild: an invite was sent instead
+    fake.chats.members.add(("111", "alice"))  # joined; no member event (no intent)
+    await fake.say("/plan", user="alice")
+    assert ("111", "alice", "222") in fake.chats.roles
 
 
 async def test_a_chat_no_plan_opens_any_more_is_closed(db_url, tmp_path, clock) -> None:
