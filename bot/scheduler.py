@@ -24,11 +24,16 @@ class Scheduler:
         self.clock = clock
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._running: set[asyncio.Task[object]] = set()  # ticks under way
+        self._stopping = False
 
     def every(self, name: str, seconds: float, job: Job) -> None:
         """Run `job(now)` every `seconds`; a run never overlaps the previous one."""
 
         async def tick() -> None:
+            if self._stopping:
+                # APScheduler may have created this run's task just before `stop()`; it
+                # starts after the database began closing, so it does nothing.
+                return
             task = asyncio.current_task()
             if task is not None:
                 self._running.add(task)
@@ -50,11 +55,13 @@ class Scheduler:
         )
 
     def start(self) -> None:
+        self._stopping = False
         self.scheduler.start()
 
     async def stop(self, grace: float = 5.0) -> None:
         """No new runs; the ones under way get `grace` seconds to finish (a tick cut off by
         the database closing under it would end in a traceback)."""
+        self._stopping = True
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._running:

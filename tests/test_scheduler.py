@@ -1,0 +1,48 @@
+"""The process scheduler's shutdown: nothing runs against a database that is closing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from bot.scheduler import Scheduler
+
+
+def _clock() -> datetime:
+    return datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def test_a_run_created_just_before_stop_does_nothing() -> None:
+    runs: list[datetime] = []
+
+    async def job(now: datetime) -> None:
+        runs.append(now)
+
+    scheduler = Scheduler(_clock)
+    scheduler.every("job", 3600, job)
+    scheduler.start()
+    # What APScheduler's executor does when the interval fires: it creates the run's task,
+    # which starts at the loop's next turn, here after `stop()` has begun.
+    late = asyncio.get_running_loop().create_task(scheduler.scheduler.get_job("job").func())
+    await scheduler.stop()
+    await late
+    assert runs == []
+
+
+async def test_stop_waits_for_a_run_under_way() -> None:
+    started = asyncio.Event()
+    finished: list[bool] = []
+
+    async def job(now: datetime) -> None:
+        started.set()
+        await asyncio.sleep(0.2)
+        finished.append(True)
+
+    scheduler = Scheduler(_clock)
+    scheduler.every("job", 3600, job)
+    scheduler.start()
+    run = asyncio.get_running_loop().create_task(scheduler.scheduler.get_job("job").func())
+    await started.wait()
+    await scheduler.stop()
+    assert finished == [True]
+    await run
