@@ -20,6 +20,7 @@ from bot.access_setup import access_catalog, check_rights, shop_service
 from bot.access_sync import AccessSync
 from bot.adapters.base import Adapter, Send
 from bot.admin.commands import OperatorCommands
+from bot.agent.language import LanguageGuesser
 from bot.agent.metrics import AgentMetrics
 from bot.agent.offline_model import OfflineRouterModel
 from bot.agent.router import IntentRouter
@@ -60,6 +61,12 @@ log = logging.getLogger(__name__)
 SANDBOX_COMMAND_PLATFORMS = frozenset({"console", "fake"})
 POLL_EVERY = 5.0  # seconds between reconciliation runs
 ANSWER_GRACE = 5.0  # seconds a message being answered may take to finish when stopping
+
+
+def catalog_names(catalog: Catalog) -> list[str]:
+    """Plan and coin names: words of no language ("pro btc")."""
+    plans = [name for p in catalog.plans for name in (p.code, p.name)]
+    return plans + [n for c in catalog.coins for n in (c.code, c.name, c.symbol, *c.aliases)]
 
 
 def offline_model(catalog: Catalog) -> OfflineRouterModel:
@@ -224,6 +231,9 @@ class App:
             clock,
             locales=config.shop.locales,
             default_locale=config.shop.default_locale,
+            guess_language=LanguageGuesser(
+                config.shop.locales, neutral=catalog_names(self.catalog)
+            ).guess,
             history_turns=config.agent.history_turns,
             sandbox_platforms=SANDBOX_COMMAND_PLATFORMS
             if config.provider.name == "sandbox"

@@ -60,6 +60,7 @@ class Conversation:
         locales: Sequence[str],
         default_locale: str,
         history_turns: int,
+        guess_language: Callable[[str], str | None] = lambda text: None,
         sandbox_platforms: frozenset[str] = frozenset(),
         operators: Mapping[str, Sequence[str]] | None = None,
         operator_commands: OperatorCommands | None = None,
@@ -77,6 +78,7 @@ class Conversation:
         self.clock = clock
         self.locales = list(locales)
         self.default_locale = default_locale
+        self.guess_language = guess_language  # the language of free text, when told none
         self.history_turns = history_turns
         self.sandbox_platforms = sandbox_platforms  # where /pay (sandbox) is offered
         self.operators = {k: frozenset(v) for k, v in (operators or {}).items()}
@@ -172,7 +174,9 @@ class Conversation:
             user = await repos.get_or_create_user(
                 session, incoming.platform, incoming.user_id, incoming.user_name, now
             )
-            hinted = normalize_locale(incoming.locale_hint, self.locales)
+            hinted = normalize_locale(incoming.locale_hint, self.locales) or self._written_in(
+                incoming
+            )
             if not user.locale_chosen and hinted and user.locale != hinted:
                 user.locale = hinted
             if user.locale is None:  # no hint yet: the shop's default, for the pushes too
@@ -181,6 +185,13 @@ class Conversation:
             # pushes about payments go to the private chat, never to a group
             chat = incoming.chat_id if incoming.is_private else incoming.private_chat_id
             return Caller(user.id, incoming.platform, chat or incoming.chat_id, locale)
+
+    def _written_in(self, incoming: Incoming) -> str | None:
+        """The language of a customer's free text (commands and buttons have none)."""
+        line = incoming.text.strip()
+        if incoming.button or not line or parse_command(line):
+            return None
+        return normalize_locale(self.guess_language(line), self.locales)
 
     async def _edit_pressed_card(
         self, incoming: Incoming, caller: Caller, replies: list[Outgoing]

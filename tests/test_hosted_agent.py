@@ -7,8 +7,10 @@ model; `test_router_sure_messages_never_reach_the_model` covers the other side.
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -101,6 +103,24 @@ async def test_router_sure_messages_never_reach_the_model(hosted_app, model_serv
     assert model_server.requests == []
     assert await count(hosted_app, Payment) == 1
     assert metric(hosted_app, 'paybot_agent_turns_total{path="router"}') == 3  # /plans: no turn
+
+
+def readme_requests() -> list[str]:
+    """The plain requests the README shows: its walkthrough's free text and its examples of
+    what goes to the agent."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    walkthrough = readme.split("## Try it", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    said = [line[1:].split("→")[0].strip() for line in walkthrough.splitlines() if line[:1] == ">"]
+    examples = readme.split("goes to the agent, e.g.", 1)[1].split("\n\n", 1)[0]
+    quoted = re.findall(r"\"([^\"]+)\"", examples.replace("\n", " "))
+    return [text for text in said if text and not text.startswith("/")] + quoted
+
+
+def test_the_readmes_plain_requests_are_answered_without_the_model(hosted_app) -> None:
+    requests = readme_requests()
+    assert len(requests) >= 5, requests
+    for text in requests:
+        assert hosted_app.agent.sure(hosted_app.agent.router.route(text)), text
 
 
 async def test_a_slow_endpoint_falls_back_to_the_router_with_an_apology(

@@ -18,9 +18,10 @@ EN: Lexicon = {
         },
         "recommend_best_currency": {
             "recommend*": 3.0, "recomend*": 3.0, "suggest*": 3.0, "best": 1.5, "cheapest": 2.5,
-            "lowest": 1.5, "fee*": 1.0, "should": 1.2, "should+pay": 1.5, "choose": 1.0,
-            "best+coin": 1.0, "best+currency": 1.0, "best+crypto*": 1.0, "which+coin": 0.8,
-            "which+currency": 0.8, "which+crypto": 0.5, "what+coin": 0.8, "use": 0.3,
+            "lowest": 1.5, "fee*": 1.0, "should": 1.2, "should+pay": 1.5, "should+use": 1.5,
+            "choose": 1.0, "best+coin": 1.0, "best+currency": 1.0, "best+crypto*": 1.0,
+            "which+coin": 0.8, "which+currency": 0.8, "which+crypto": 0.5, "what+coin": 0.8,
+            "use": 0.3,
             "currency for": 2.5, "coin for": 2.5, "crypto for": 2.5,
         },
         "get_available_cryptocurrencies": {
