@@ -109,9 +109,11 @@ async def test_the_core_issue_session(db_url: str, tmp_path: Path) -> None:
     await chat.expect(r"Sandbox: sent")
     await chat.expect(rf"Payment #{paid_id}: we see .* on the chain")
     await chat.expect(rf"Payment #{paid_id} is complete\. Your Pro plan is active until")
-    await chat.say("Zeige meine Zahlungen")
-    await chat.expect(rf"#{paid_id} · .* · Pro · .* SOL · paid")
-    await chat.expect(r"1 successful, \$299\.00 spent")
+    await chat.say("Zeige meine Zahlungen")  # German words: German answers
+    await chat.expect(rf"#{paid_id} · .* · Pro · .* SOL · bezahlt")
+    await chat.expect(r"1 erfolgreich, insgesamt 299,00\xa0\$ ausgegeben")
+    await chat.say("/language en")
+    await chat.expect(r"English")
 
     await chat.say("/buy pro btc")
     open_id = (await chat.expect(r"Payment #(\d+) · Pro plan")).group(1)
@@ -149,6 +151,7 @@ async def test_the_whole_session_piped_at_once(db_url: str, tmp_path: Path) -> N
             "/buy pro sol",
             "/pay 1",
             "Zeige meine Zahlungen",
+            "/language en",
             "/buy pro btc",
             "/wait",
             "/retry 2",
@@ -160,8 +163,8 @@ async def test_the_whole_session_piped_at_once(db_url: str, tmp_path: Path) -> N
     text = out.decode()
     assert process.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()
-    history = text.split("> Zeige meine Zahlungen")[1].split("> /buy pro btc")[0]
-    assert "#1 · " in history and "· paid" in history and "1 successful, $299.00" in history
+    history = text.split("> Zeige meine Zahlungen")[1].split("> /language en")[0]
+    assert "#1 · " in history and "· bezahlt" in history and "1 erfolgreich" in history
     assert text.index("Payment #1 is complete") < text.index("> Zeige meine Zahlungen")
     countdown = text.split("> /buy pro btc")[1].split("> /retry 2")[0]
     assert "Payment #2: 4 seconds left" in countdown and "Payment #2: 2 seconds left" in countdown
