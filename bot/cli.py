@@ -30,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--config",
         default=argparse.SUPPRESS,
-        help="configuration file (default: $PAYBOT_CONFIG or ./config.toml)",
+        help="configuration file (default: $PAYBOT_CONFIG, else ./config.toml, else the "
+        "built-in defaults)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more"
