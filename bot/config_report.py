@@ -137,9 +137,9 @@ def summary(config: Config, source: Path, built_in: bool) -> list[str]:
         f"secrets:   {', '.join(secrets) + ' (masked)' if secrets else '(none set)'}",
     ]
     notes = warnings(config)
-    if config.provider.name == "sandbox" and not chat_platforms(config):
-        notes.insert(0, f"provider: {SANDBOX_NOTE}; to sell, set [provider] name = "
-                     '"nowpayments" (README: Taking real payments)')  # fmt: skip
+    if config.provider.name == "sandbox" and not chat_platforms(config):  # the laptop demo
+        to_sell = 'to sell, set [provider] name = "nowpayments" (README: Taking real payments)'
+        notes.insert(0, f"provider: {SANDBOX_NOTE}; {to_sell}")
     lines += [f"warning:   {note}" for note in notes] or ["warnings:  none"]
     lines.append("(paybot config check --full prints every setting as JSON, secrets masked)")
     return lines
