@@ -59,6 +59,7 @@ async def main(db: str | None, users: int) -> None:
     environ = {
         "PAYBOT_DATABASE__URL": db or f"sqlite+aiosqlite:///{workdir}/bench.db",
         "PAYBOT_DISCORD__ENABLED": "true",
+        "PAYBOT_PROVIDER__ALLOW_SANDBOX_IN_CHATS": "true",
         "PAYBOT_DISCORD__API_BASE": fake.api_base,
         "PAYBOT_DISCORD__GUILD_IDS": f"[{GUILD}]",
         "PAYBOT_DISCORD_TOKEN": fake.token,

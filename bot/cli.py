@@ -17,7 +17,8 @@ from pathlib import Path
 
 from bot.access_setup import rights_report
 from bot.admin.parser import add_commands
-from bot.config import Config, ConfigError, load_config, masked
+from bot.config import BUILT_IN_CONFIG, Config, ConfigError, config_path, load_config, masked
+from bot.config_report import sandbox_refusal, summary, warnings
 from bot.logs import parse_level, setup_logging
 from storage.db import Database, DatabaseError
 
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--config",
         default=argparse.SUPPRESS,
-        help="configuration file (default: $PAYBOT_CONFIG or ./config.toml)",
+        help="configuration file (default: $PAYBOT_CONFIG, else ./config.toml, else the "
+        "built-in defaults)",
     )
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more"
@@ -66,8 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     config = add("config", help="configuration")
-    config.add_subparsers(dest="action", required=True).add_parser(
-        "check", parents=[common], help="print the effective configuration, secrets masked"
+    check = config.add_subparsers(dest="action", required=True).add_parser(
+        "check",
+        parents=[common],
+        help="summarize the effective configuration and warn about surprises, secrets masked",
+    )
+    check.add_argument(
+        "--full", action="store_true", help="print every setting as JSON (secrets masked)"
     )
 
     db = add("db", help="database")
@@ -88,17 +95,27 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         level = _log_level(args, os.environ)
-        config = load_config(getattr(args, "config", None))
+        source = config_path(getattr(args, "config", None), os.environ)
+        config = load_config(source)
     except (ValueError, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
     redactor = setup_logging(level, config.secret_values())
     try:
         if args.command == "config":
-            print(json.dumps(masked(config), indent=2, ensure_ascii=False))
+            if args.full:
+                print(json.dumps(masked(config), indent=2, ensure_ascii=False))
+            else:
+                print("\n".join(summary(config, source, source == BUILT_IN_CONFIG)))
             for line in asyncio.run(rights_report(config)):  # chats and roles sold, if any
                 print(line, file=sys.stderr)
             return 0
+        if args.command in ("run", "chat"):  # what serves customers: no sandbox by accident
+            if (refusal := sandbox_refusal(config)) is not None:
+                print(refusal, file=sys.stderr)
+                return EXIT_USAGE
+            for warning in warnings(config):
+                logging.getLogger("paybot").warning("%s", warning)
         return asyncio.run(_run(args, config))
     except (ConfigError, DatabaseError) as exc:
         print(redactor.redact(str(exc)), file=sys.stderr)

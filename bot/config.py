@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,9 @@ from bot.config_access import AccessConfig, PlanAccessConfig, check_access
 
 ENV_PREFIX = "PAYBOT_"
 DEFAULT_CONFIG = Path("config.toml")
+# the repository's config.toml, shipped inside the package: the defaults wherever paybot runs
+# (tests/test_config.py keeps the two equal)
+BUILT_IN_CONFIG = Path(__file__).resolve().with_name("default_config.toml")
 
 
 class ConfigError(Exception):
@@ -96,6 +100,8 @@ class NowPaymentsConfig(_Section):
 
 class ProviderConfig(_Section):
     name: Literal["sandbox", "nowpayments"] = "sandbox"
+    # the sandbox takes no real money: `paybot run` refuses it with Telegram or Discord on
+    allow_sandbox_in_chats: bool = False
     sandbox: SandboxConfig = SandboxConfig()
     nowpayments: NowPaymentsConfig = NowPaymentsConfig()
 
@@ -412,10 +418,14 @@ def _describe(error: ValidationError) -> str:
     return f"config error: {where}: {message}{suffix}"
 
 
-def config_path(explicit: str | Path | None, environ: dict[str, str]) -> Path:
+def config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> Path:
+    """--config, else $PAYBOT_CONFIG, else ./config.toml when there is one, else the built-in
+    defaults (the shipped config.toml, inside the package)."""
     if explicit:
         return Path(explicit)
-    return Path(environ.get("PAYBOT_CONFIG", DEFAULT_CONFIG))
+    if environ.get("PAYBOT_CONFIG"):
+        return Path(environ["PAYBOT_CONFIG"])
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else BUILT_IN_CONFIG
 
 
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.i18n import _, crypto, duration, time_until, when
 from bot.messages import Button, ChatRef, Outgoing
-from bot.render import payment_out
+from bot.render import payment_out, sandbox_stamp
 from tools.cards import PaymentView
 from tools.qr import qr_png
 
@@ -112,6 +112,8 @@ def render_notice(
             remaining=crypto(Decimal(payload["remaining"])),
             coin=coin,
         )
+        if view is not None and view.test:  # the QR again: marked like the card
+            text = f"{text}\n{sandbox_stamp()}"
         uri = str(payload.get("uri", ""))
         out = Outgoing(
             target,

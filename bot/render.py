@@ -140,6 +140,8 @@ def payment_text(
             )
         )
     )
+    if p.test:  # right under the title, in bold: a sandbox card is never taken for real
+        lines.append(m.b(sandbox_stamp()))
     lines.append(m.esc(_("Status: {status}")).format(status=m.esc(status_label(p.status))))
     lines.append(m.esc(_("Price: {price}")).format(price=m.esc(money(p.price, p.price_currency))))
     if p.status in ("waiting", "partially_paid", "expired", "confirming"):
@@ -177,6 +179,11 @@ def payment_text(
     if p.late:
         lines.append(m.esc(_("This payment arrived after its deadline.")))
     return "\n".join(lines)
+
+
+def sandbox_stamp() -> str:
+    """The first line of every sandbox payment card (and notice with a QR code)."""
+    return _("🧪 TEST · sandbox payment: no real money. Never send real coins to this address.")
 
 
 def payment_out(

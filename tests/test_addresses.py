@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 
@@ -96,24 +97,68 @@ def test_ripple_known_vectors() -> None:
     assert b58check_encode(bytes(20) + b"\x01", RIPPLE_ALPHABET) == "rrrrrrrrrrrrrrrrrrrrBZbvji"
 
 
+# --------------------------------------------------------------------------- sandbox addresses
+
+
+def _a_real_wallet_accepts(kind: str, address: str) -> bool:
+    """Whether `address` is a valid mainnet address of `kind` (what a wallet checks before
+    it pays). EVM, Solana, TRON and XRP testnets use the mainnet format, so this covers them;
+    for Bitcoin and Litecoin the public testnets are checked too."""
+    try:
+        if kind in ("bitcoin", "litecoin"):
+            for hrp in ("bc", "tb") if kind == "bitcoin" else ("ltc", "tltc"):
+                with contextlib.suppress(ValueError):
+                    segwit_decode(hrp, address)
+                    return True
+            return False
+        if kind == "evm":
+            return re.fullmatch(r"0x[0-9a-fA-F]{40}", address) is not None
+        if kind == "solana":
+            return len(b58decode(address)) == 32
+        if kind == "tron":
+            payload = b58check_decode(address)
+            return len(payload) == 21 and payload[0] == 0x41
+        payload = b58check_decode(address, RIPPLE_ALPHABET)
+        return len(payload) == 21 and payload[0] == 0x00
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@given(seed=st.binary(max_size=32))
+def test_no_real_wallet_accepts_a_sandbox_address(kind: str, seed: bytes) -> None:
+    """Money sent to a sandbox address would be lost: every kind is refused on real networks."""
+    assert not _a_real_wallet_accepts(kind, sandbox_address(kind, seed))
+
+
+def test_the_checker_accepts_real_addresses() -> None:
+    """The check above is not blind: real mainnet addresses of each kind pass it."""
+    real = {
+        "bitcoin": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        "litecoin": segwit_encode("ltc", 0, bytes(range(20))),
+        "evm": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        "solana": b58encode(bytes(range(32))),
+        "tron": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
+        "ripple": "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh",
+    }
+    assert all(_a_real_wallet_accepts(kind, address) for kind, address in real.items())
+
+
 @given(st.binary(max_size=32))
-def test_sandbox_tron_round_trip(seed: bytes) -> None:
+def test_sandbox_tron_address(seed: bytes) -> None:
     address = sandbox_address("tron", seed)
-    assert address.startswith("T") and len(address) == 34
-    payload = b58check_decode(address)  # verifies the checksum
-    assert len(payload) == 21 and payload[0] == 0x41
-    assert b58check_encode(payload) == address
+    assert address.startswith("TEST0") and len(address) == 34  # the length of a TRON address
+    with pytest.raises(ValueError):
+        b58decode(address)  # "0" is not base58
 
 
 @given(st.binary(max_size=32))
-def test_sandbox_ripple_round_trip(seed: bytes) -> None:
+def test_sandbox_ripple_address(seed: bytes) -> None:
     address = sandbox_address("ripple", seed)
-    assert address.startswith("r") and 25 <= len(address) <= 35
-    assert set(address) <= set(RIPPLE_ALPHABET)
-    payload = b58check_decode(address, RIPPLE_ALPHABET)
-    assert len(payload) == 21 and payload[0] == 0x00
+    assert address.startswith("rTEST0") and 25 <= len(address) <= 35
+    assert set(address[6:]) <= set(RIPPLE_ALPHABET)
     with pytest.raises(ValueError):
-        b58check_decode(address)  # Bitcoin alphabet gives garbage / bad checksum
+        b58decode(address, RIPPLE_ALPHABET)
 
 
 # --------------------------------------------------------------------------- bech32
@@ -166,16 +211,17 @@ def test_bip173_invalid(invalid: str) -> None:
         bech32_decode(invalid)
 
 
-@pytest.mark.parametrize(("kind", "hrp"), [("bitcoin", "bc"), ("litecoin", "ltc")])
-def test_sandbox_segwit_addresses(kind: str, hrp: str) -> None:
+@pytest.mark.parametrize(("kind", "hrp"), [("bitcoin", "bcrt"), ("litecoin", "rltc")])
+def test_sandbox_segwit_addresses_are_regtest(kind: str, hrp: str) -> None:
     address = sandbox_address(kind, b"invoice-1")
     assert address.startswith(hrp + "1q")
     assert len(address) == len(hrp) + 1 + 1 + 32 + 6  # hrp, '1', version, 160 bits, checksum
     version, program = segwit_decode(hrp, address)
     assert version == 0 and len(program) == 20
     assert segwit_encode(hrp, 0, program) == address
-    with pytest.raises(ValueError):
-        segwit_decode("ltc" if hrp == "bc" else "bc", address)
+    for other in ("bc", "tb", "ltc", "tltc"):  # mainnet and public testnet prefixes
+        with pytest.raises(ValueError):
+            segwit_decode(other, address)
 
 
 # --------------------------------------------------------------------------- keccak / EIP-55
@@ -227,8 +273,9 @@ def test_eip55_vectors(address: str) -> None:
 @given(st.binary(max_size=32))
 def test_sandbox_evm_address(seed: bytes) -> None:
     address = sandbox_address("evm", seed)
-    assert re.fullmatch(r"0x[0-9a-fA-F]{40}", address)
-    assert to_checksum_address(address) == address
+    assert re.fullmatch(r"0xTEST[0-9a-f]{36}", address)  # 42 characters, but not hex
+    with pytest.raises(ValueError):
+        to_checksum_address(address)
 
 
 # --------------------------------------------------------------------------- sandbox API
@@ -236,9 +283,10 @@ def test_sandbox_evm_address(seed: bytes) -> None:
 
 def test_sandbox_solana_address() -> None:
     address = sandbox_address("solana", b"seed")
-    assert 32 <= len(address) <= 44
-    assert set(address) <= set(BITCOIN_ALPHABET)
-    assert len(b58decode(address)) == 32
+    assert address.startswith("TEST0") and 32 <= len(address) <= 44
+    assert set(address[5:]) <= set(BITCOIN_ALPHABET)
+    with pytest.raises(ValueError):
+        b58decode(address)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -254,16 +302,17 @@ def test_different_seeds_give_different_addresses(kind: str) -> None:
 
 
 def test_kinds_are_domain_separated() -> None:
-    bitcoin = segwit_decode("bc", sandbox_address("bitcoin", b"s"))[1]
-    litecoin = segwit_decode("ltc", sandbox_address("litecoin", b"s"))[1]
-    tron = b58check_decode(sandbox_address("tron", b"s"))[1:]
-    assert len({bitcoin, litecoin, tron}) == 3
+    bitcoin = segwit_decode("bcrt", sandbox_address("bitcoin", b"s"))[1]
+    litecoin = segwit_decode("rltc", sandbox_address("litecoin", b"s"))[1]
+    evm = bytes.fromhex(sandbox_address("evm", b"s")[6:])
+    assert len({bitcoin[:18], litecoin[:18], evm}) == 3
 
 
 def test_pinned_outputs() -> None:
     """Guard against accidental changes of the derivation (addresses stored in sandbox DBs)."""
-    assert sandbox_address("bitcoin", b"x") == "bc1q3hyem8whxa4g3qkg4ggn3fjywaut8clvhq4jdu"
-    assert sandbox_address("evm", b"x") == "0x42B3904678966EdB603CfB72524560fda55852C5"
+    assert sandbox_address("bitcoin", b"x") == "bcrt1q3hyem8whxa4g3qkg4ggn3fjywaut8clvl0hvpx"
+    assert sandbox_address("evm", b"x") == "0xTEST42b3904678966edb603cfb72524560fda558"
+    assert sandbox_address("tron", b"x") == "TEST0ui5K7czutKMGSGG18Pw7BcHxE9MCu"
     assert sandbox_memo(b"x") == "813790581"
 
 

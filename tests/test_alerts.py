@@ -392,6 +392,11 @@ def test_alerts_go_to_the_platforms_the_shop_serves(db_url) -> None:
     laptop = make_config(db_url)
     assert served_platforms(laptop, []) == {"console"}
     assert served_platforms(laptop, ["fake"]) == {"console", "fake"}
-    telegram = make_config(db_url, TELEGRAM__ENABLED="true", TELEGRAM_TOKEN="1:x")
+    telegram = make_config(
+        db_url,
+        TELEGRAM__ENABLED="true",
+        TELEGRAM_TOKEN="1:x",
+        PROVIDER__ALLOW_SANDBOX_IN_CHATS="true",
+    )
     assert served_platforms(telegram, []) == {"telegram"}  # `paybot admin` on that server
     assert served_platforms(telegram, ["telegram", "console"]) == {"telegram", "console"}

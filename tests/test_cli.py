@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -56,3 +58,25 @@ def test_options_go_before_or_after_the_command(db_url, monkeypatch, capsys) -> 
     assert main(["db", "upgrade", "--config", str(ROOT / "config.toml")]) == 0
     assert main(["db", "upgrade", "--config", "/nonexistent.toml"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+async def test_paybot_chat_outside_the_repository_runs_on_the_built_in_defaults(tmp_path) -> None:
+    """`pip install -e . && paybot chat` anywhere: no config.toml there, no --config, no
+    PAYBOT_CONFIG, yet the shop opens (the README calls the defaults embedded)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "chat",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(b"/plans\n"), 60)
+    assert process.returncode == 0, err.decode()
+    assert "Pro: $299.00 per 30 days" in out.decode() and not err
+    assert (tmp_path / "paybot.db").exists()  # the defaults' SQLite file, where it ran

@@ -1,10 +1,14 @@
 import base64
+import re
+import tomllib
+import typing
 from decimal import Decimal
 
 import pytest
+from pydantic import BaseModel
 
 from bot.cli import main
-from bot.config import ConfigError, load_config, masked
+from bot.config import BUILT_IN_CONFIG, Config, ConfigError, load_config, masked
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "config.toml"
@@ -167,7 +171,7 @@ def test_cli_unwritable_database_path(tmp_path, capsys, monkeypatch) -> None:
 
 def test_cli_config_check_prints_masked(capsys, monkeypatch) -> None:
     monkeypatch.setenv("PAYBOT_NOWPAYMENTS_API_KEY", "sk-very-secret")
-    assert main(["--config", str(EXAMPLE), "config", "check"]) == 0
+    assert main(["--config", str(EXAMPLE), "config", "check", "--full"]) == 0
     out = capsys.readouterr().out
     assert "sk-very-secret" not in out and '"nowpayments_api_key": "***"' in out
 
@@ -291,7 +295,67 @@ def test_access_webhook_secret_is_masked_and_redacted(capsys, monkeypatch) -> No
     assert masked(config)["secrets"]["access_webhook_secret"] == "***"
     for name, value in HOOKED.items():
         monkeypatch.setenv(name, value)
-    assert main(["--config", str(EXAMPLE), "config", "check"]) == 0
+    assert main(["--config", str(EXAMPLE), "config", "check", "--full"]) == 0
     out = capsys.readouterr().out
     assert WHSEC[6:] not in out and '"access_webhook_secret": "***"' in out
     assert '"webhook": true' in out and '"grace_hours": 24' in out
+
+
+def _documented(text: str) -> dict:
+    """config.toml as data, its commented-out examples (`# key = value`, `# [table]`) too."""
+    lines = [
+        line[2:] if re.match(r"# (\[[a-z_.]+\]$|[a-z_]+ = )", line) else line
+        for line in text.splitlines()
+    ]
+    return tomllib.loads("\n".join(lines))
+
+
+def _missing(model: type[BaseModel], data: dict, where: str) -> list[str]:
+    """Fields of `model` (and of its sections, recursively) that `data` does not name."""
+    missing = []
+    for name, field in model.model_fields.items():
+        if name in ("secrets", "texts"):  # secrets only from the environment; texts: words
+            continue
+        if name not in data:
+            missing.append(f"{where}{name}")
+            continue
+        kind, args = field.annotation, typing.get_args(field.annotation)
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            missing += _missing(kind, data[name], f"{where}{name}.")
+        elif args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel):
+            merged: dict = {}  # dict[str, Section]: every key in at least one entry
+            for entry in data[name].values():
+                for key, value in entry.items():
+                    merged[key] = (
+                        {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+                    )
+            missing += _missing(args[-1], merged, f"{where}{name}.*.")
+    return missing
+
+
+def test_config_toml_names_every_setting() -> None:
+    """config.toml is called complete: every key the configuration knows is in it, set or as
+    a commented example."""
+    assert _missing(Config, _documented(EXAMPLE.read_text()), "") == []
+
+
+def test_the_built_in_defaults_are_the_shipped_config_toml() -> None:
+    """The package carries config.toml (paybot runs anywhere) and it cannot drift."""
+    assert BUILT_IN_CONFIG.parent == ROOT / "bot"
+    assert BUILT_IN_CONFIG.read_bytes() == EXAMPLE.read_bytes()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert BUILT_IN_CONFIG.name in pyproject["tool"]["setuptools"]["package-data"]["bot"]
+
+
+def test_without_a_config_file_the_built_in_defaults_are_used(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # outside the repository: no ./config.toml
+    monkeypatch.delenv("PAYBOT_CONFIG", raising=False)
+    assert main(["config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert f"config:    {BUILT_IN_CONFIG} (built-in defaults)" in out
+    (tmp_path / "config.toml").write_text(EXAMPLE.read_text())  # ./config.toml wins
+    assert main(["config", "check"]) == 0
+    assert "config:    config.toml\n" in capsys.readouterr().out
+    monkeypatch.setenv("PAYBOT_CONFIG", str(tmp_path / "mine.toml"))  # named: must exist
+    assert main(["config", "check"]) == 2
+    assert "mine.toml not found" in capsys.readouterr().err

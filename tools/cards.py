@@ -32,6 +32,7 @@ class PaymentView:
     uri: str
     retried_from_id: int | None
     actions: tuple[str, ...]  # "status", "retry", "new"
+    test: bool = False  # made by the sandbox provider: no real money, the card says TEST
 
     @property
     def remaining(self) -> Decimal:

@@ -38,8 +38,13 @@ def payment_link(catalog: Catalog, p: Payment, amount: Decimal) -> str:
         chain_id=coin.chain_id,
         token_contract=coin.token_contract,
         memo=p.payin_extra_id if coin.needs_memo else None,
-        label=f"Payment {p.id}",
+        label=f"TEST payment {p.id}" if is_test(p) else f"Payment {p.id}",
     )
+
+
+def is_test(p: Payment) -> bool:
+    """A sandbox payment: simulated, its address unusable on any real network."""
+    return p.provider == "sandbox"
 
 
 def payment_view(catalog: Catalog, p: Payment) -> PaymentView:
@@ -64,4 +69,5 @@ def payment_view(catalog: Catalog, p: Payment) -> PaymentView:
         ),
         retried_from_id=p.retried_from_id,
         actions=ACTIONS[status],
+        test=is_test(p),
     )

@@ -46,6 +46,7 @@ async def test_killed_between_activation_and_grant_grants_once(db_url, tmp_path)
     port = free_port()
     settings = {
         "TELEGRAM__ENABLED": "true",
+        "PROVIDER__ALLOW_SANDBOX_IN_CHATS": "true",
         "TELEGRAM__BASE_URL": fake.url,
         "TELEGRAM_TOKEN": fake.token,
         "WEBHOOKS__PORT": str(port),

@@ -34,6 +34,7 @@ CHANNEL = 430000000000000001
 def discord_config(db_url: str, fake: FakeDiscord, **overrides: str):
     values = {
         "DISCORD__ENABLED": "true",
+        "PROVIDER__ALLOW_SANDBOX_IN_CHATS": "true",  # a test shop on the sandbox
         "DISCORD__API_BASE": fake.api_base,
         "DISCORD__GUILD_IDS": f"[{GUILD}]",
         "DISCORD_TOKEN": fake.token,

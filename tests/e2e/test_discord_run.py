@@ -21,6 +21,7 @@ async def test_paybot_run_serves_discord_next_to_telegram(db_url: str, tmp_path:
         db_url,
         tmp_path,
         DISCORD__ENABLED="true",
+        PROVIDER__ALLOW_SANDBOX_IN_CHATS="true",
         DISCORD__API_BASE=discord_fake.api_base,
         DISCORD_TOKEN=discord_fake.token,
         TELEGRAM__ENABLED="true",
@@ -65,6 +66,7 @@ async def test_a_refused_token_stops_paybot_run_with_one_line(db_url: str, tmp_p
             db_url,
             tmp_path,
             DISCORD__ENABLED="true",
+            PROVIDER__ALLOW_SANDBOX_IN_CHATS="true",
             DISCORD__API_BASE=fake.api_base,
             DISCORD_TOKEN="not-the-token",
         )

@@ -15,7 +15,7 @@ from tests.conftest import free_port
 from tests.e2e.test_telegram import USER, _calls
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegram
-from tests.helpers import paybot_run
+from tests.helpers import paybot, paybot_run
 
 BAD_GATEWAY = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>nginx</body>\n</html>"
 
@@ -69,6 +69,7 @@ async def test_a_malformed_telegram_answer_at_start_is_one_line(
             db_url,
             tmp_path,
             TELEGRAM__ENABLED="true",
+            PROVIDER__ALLOW_SANDBOX_IN_CHATS="true",
             TELEGRAM__MODE=mode,
             TELEGRAM__BASE_URL=fake.url,
             TELEGRAM_TOKEN=fake.token,
@@ -104,6 +105,7 @@ async def test_a_malformed_discord_answer_at_start_is_one_line(
             db_url,
             tmp_path,
             DISCORD__ENABLED="true",
+            PROVIDER__ALLOW_SANDBOX_IN_CHATS="true",
             DISCORD__API_BASE=fake.api_base,
             DISCORD_TOKEN=fake.token,
         )
@@ -125,6 +127,7 @@ async def test_a_malformed_get_updates_answer_is_retried_with_one_warning(
         db_url,
         tmp_path,
         TELEGRAM__ENABLED="true",
+        PROVIDER__ALLOW_SANDBOX_IN_CHATS="true",
         TELEGRAM__BASE_URL=fake.url,
         TELEGRAM_TOKEN=fake.token,
     )
@@ -143,3 +146,36 @@ async def test_a_malformed_get_updates_answer_is_retried_with_one_warning(
     [warning] = [line for line in err.splitlines() if "getUpdates failed" in line]
     assert "WARNING bot.adapters.telegram: Telegram: getUpdates failed, trying again" in warning
     assert "not a JSON object" in warning
+
+
+@pytest.mark.parametrize(
+    ("command", "platform"),
+    [("run", "TELEGRAM"), ("run", "DISCORD"), ("chat", "TELEGRAM")],
+    ids=["run-telegram", "run-discord", "chat-telegram"],
+)
+async def test_a_chat_platform_on_the_sandbox_is_refused_unless_allowed(
+    db_url: str, tmp_path: Path, command: str, platform: str
+) -> None:
+    """The README's Telegram and Discord steps (token, `enabled = true`, `paybot run`) on the
+    shipped config would sell on the simulated provider: refused in one line, exit code 2."""
+    fake = FakeTelegram() if platform == "TELEGRAM" else FakeDiscord()
+    await fake.start()
+    where = fake.url if isinstance(fake, FakeTelegram) else fake.api_base
+    settings = {
+        f"{platform}__ENABLED": "true",
+        f"{platform}_TOKEN": fake.token,
+        f"{platform}__{'BASE_URL' if platform == 'TELEGRAM' else 'API_BASE'}": where,
+    }
+    try:
+        process = await paybot(
+            db_url, tmp_path, command, stdin=asyncio.subprocess.DEVNULL, **settings
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        await fake.stop()
+    text = err.decode()
+    _assert_one_line(process.returncode, text, "config error: provider.name: ", fake.token)
+    assert len(text.strip().splitlines()) == 1 and not out
+    assert f"takes no real money, but {platform.capitalize()} is enabled" in text
+    assert 'name = "nowpayments"' in text and "allow_sandbox_in_chats = true" in text
+    assert not fake.requests  # refused before the platform was called

@@ -35,6 +35,7 @@ def telegram_config(db_url: str, fake: FakeTelegram, **overrides: str):
     port = free_port()
     values = {
         "TELEGRAM__ENABLED": "true",
+        "PROVIDER__ALLOW_SANDBOX_IN_CHATS": "true",  # a test shop on the sandbox
         "TELEGRAM__BASE_URL": fake.url,
         "TELEGRAM_TOKEN": fake.token,
         "TELEGRAM__GLOBAL_PER_SECOND": str(fake.global_per_second),
@@ -385,6 +386,7 @@ async def test_telegram_unreachable_at_start_is_one_line(db_url, tmp_path) -> No
         db_url,
         tmp_path,
         TELEGRAM__ENABLED="true",
+        PROVIDER__ALLOW_SANDBOX_IN_CHATS="true",
         TELEGRAM__BASE_URL=f"http://127.0.0.1:{free_port()}",
         TELEGRAM_TOKEN="1:x",
     )

@@ -23,6 +23,7 @@ async def test_paybot_run_serves_telegram(db_url: str, tmp_path: Path, mode: str
         db_url,
         tmp_path,
         TELEGRAM__ENABLED="true",
+        PROVIDER__ALLOW_SANDBOX_IN_CHATS="true",
         TELEGRAM__MODE=mode,
         TELEGRAM__BASE_URL=fake.url,
         TELEGRAM_TOKEN=fake.token,

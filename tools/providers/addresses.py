@@ -1,11 +1,20 @@
-"""Deterministic, realistic-looking deposit addresses for the sandbox (simulated) provider.
+"""Deterministic deposit addresses for the sandbox (simulated) provider, which no wallet on a
+real network accepts.
 
 Addresses are derived from a caller supplied ``seed`` with domain-separated SHA-256, so the
 same seed always gives the same address and different seeds (or kinds) give different ones.
-They are *well-formed* -- correct encodings and checksums, so they pass wallet/URI
-validation -- but nobody holds their keys: never send real funds to them.
+Nobody holds their keys, so a payment sent to one would be lost: each kind is therefore made
+unusable on every real network, so that a wallet refuses it instead of paying into it:
 
-Encodings implemented here (pure Python, no third-party dependencies):
+* ``bitcoin`` / ``litecoin``: bech32 segwit v0 under the *regtest* prefixes ``bcrt1q...`` /
+  ``rltc1q...`` (a valid regtest address: no mainnet or public-testnet wallet takes it);
+* ``evm``: ``0xTEST`` + 36 hex digits (``T`` and ``S`` are not hex: no EVM chain, testnets
+  included, has such an address; EVM addresses have no testnet form to use instead);
+* ``solana``: ``TEST0`` + base58, ``tron``: ``TEST0`` + base58 (34 characters, like a TRON
+  address), ``ripple``: ``rTEST0`` + base58 in the Ripple alphabet: ``0`` is in neither
+  base58 alphabet, so no wallet decodes them (their testnets use the mainnet format too).
+
+The encodings below (pure Python, no third-party dependencies) build and check them:
 
 * BIP-173 bech32 segwit v0 (P2WPKH, 20-byte program): ``bc1q...`` / ``ltc1q...``
 * EIP-55 mixed-case checksummed EVM addresses (with a small pure-Python Keccak-256)
@@ -44,18 +53,19 @@ RIPPLE_ALPHABET = "rpshnaf39wBUDNEGHJKLM4PQRST7VWXYZ2bcdeCg65jkm8oFqi1tuvAxyz"
 
 TRON_VERSION = 0x41
 RIPPLE_VERSION = 0x00
-_SEGWIT_HRP = {"bitcoin": "bc", "litecoin": "ltc"}
+_SEGWIT_HRP = {"bitcoin": "bcrt", "litecoin": "rltc"}  # regtest: unusable on real networks
 _DOMAIN = b"paybot-sandbox-address/v1"
 
 # --------------------------------------------------------------------------- sandbox API
 
 
 def sandbox_address(kind: str, seed: bytes) -> str:
-    """Return a deterministic, well-formed deposit address of ``kind`` derived from ``seed``.
+    """Return a deterministic deposit address of ``kind`` derived from ``seed`` that no wallet
+    on a real network accepts (see the module's docstring).
 
-    :param kind: one of :data:`KINDS`: ``"bitcoin"`` (``bc1q...``), ``"litecoin"``
-        (``ltc1q...``), ``"evm"`` (EIP-55 ``0x...``), ``"solana"`` (base58 of 32 bytes),
-        ``"tron"`` (``T...``) or ``"ripple"`` (``r...``).
+    :param kind: one of :data:`KINDS`: ``"bitcoin"`` (``bcrt1q...``), ``"litecoin"``
+        (``rltc1q...``), ``"evm"`` (``0xTEST...``), ``"solana"`` (``TEST0...``),
+        ``"tron"`` (``TEST0...``) or ``"ripple"`` (``rTEST0...``).
     :param seed: arbitrary bytes, e.g. an invoice id; same seed -> same address.
     :raises ValueError: on an unknown ``kind``.
     :raises TypeError: if ``seed`` is not bytes.
@@ -66,12 +76,13 @@ def sandbox_address(kind: str, seed: bytes) -> str:
     if kind in _SEGWIT_HRP:
         return segwit_encode(_SEGWIT_HRP[kind], 0, digest[:20])
     if kind == "evm":
-        return to_checksum_address(digest[:20].hex())
+        return "0xTEST" + digest[:18].hex()
     if kind == "solana":
-        return b58encode(digest)
+        return "TEST0" + b58encode(digest)[:39]
     if kind == "tron":
-        return b58check_encode(bytes([TRON_VERSION]) + digest[:20])
-    return b58check_encode(bytes([RIPPLE_VERSION]) + digest[:20], alphabet=RIPPLE_ALPHABET)
+        return "TEST0" + b58check_encode(bytes([TRON_VERSION]) + digest[:20])[5:]
+    ripple = b58check_encode(bytes([RIPPLE_VERSION]) + digest[:20], alphabet=RIPPLE_ALPHABET)
+    return "rTEST0" + ripple[6:]
 
 
 def sandbox_memo(seed: bytes) -> str:
