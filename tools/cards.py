@@ -31,7 +31,7 @@ class PaymentView:
     late: bool
     uri: str
     retried_from_id: int | None
-    actions: tuple[str, ...]  # "status", "retry", "new"
+    actions: tuple[str, ...]  # "status", "cancel", "retry", "new"
 
     @property
     def remaining(self) -> Decimal:
@@ -105,6 +105,13 @@ class StatusCard:
 
 
 @dataclass(frozen=True)
+class CancelledCard:
+    """The customer's payment was just cancelled."""
+
+    payment: PaymentView
+
+
+@dataclass(frozen=True)
 class HistoryCard:
     items: tuple[PaymentView, ...]
     success_count: int
@@ -134,6 +141,7 @@ Card = (
     | EstimateCard
     | PaymentCard
     | StatusCard
+    | CancelledCard
     | HistoryCard
     | ErrorCard
     | NoticeCard
