@@ -115,6 +115,7 @@ async def test_the_card_has_a_cancel_button_that_cancels(app, fake, clock) -> No
 
 async def test_only_waiting_payments_offer_the_button(app, fake) -> None:
     pid = await buy(fake, "/buy pro sol")
+    assert f"/cancel {pid}" in [b.action for b in fake.sent[-1].buttons]
     await _event(app, pid, "confirming")
     status = await fake.say(f"/status {pid}")
     assert all(not b.action.startswith("/cancel") for b in status[0].buttons)
@@ -296,6 +297,7 @@ async def test_the_sandbox_does_not_pay_a_cancelled_payment(app, fake, clock) ->
 async def test_the_reconciliation_sees_no_difference_for_a_cancelled_payment(app, fake):
     pid = await buy(fake, "/buy pro sol")
     await fake.say(f"/cancel {pid}")
+    assert (await _payment(app, pid)).status == "cancelled"
     report = await app.desk.reconcile("admin", None)
     assert [m.payment.id for m in report.mismatches] == []
 
