@@ -44,6 +44,7 @@ def usage(name: str) -> str:
         "retry": _("Usage: /retry [PAYMENT_ID], e.g. /retry 42"),
         "language": _("Usage: /language CODE, e.g. /language de"),
         "pay": _("Usage: /pay PAYMENT_ID [AMOUNT], e.g. /pay 42 or /pay 42 0.5"),
+        "cancel": _("Usage: /cancel [PAYMENT_ID], e.g. /cancel 42"),
     }
     return texts.get(name, help_text())
 
@@ -61,6 +62,7 @@ def help_text() -> str:
             _("/status [ID] – status of a payment"),
             _("/history – your recent payments"),
             _("/retry [ID] – a new payment for a failed or expired one"),
+            _("/cancel [ID] – cancel a payment you no longer want"),
             _("/language CODE – choose your language"),
             _("/newlink – a new link to the private chat your plan opens"),
             _("/link – one customer on Telegram and Discord"),
@@ -135,6 +137,9 @@ async def run_tool_command(
         case "retry":
             _arity(a, "retry", 0, 1)
             return await actions.retry_failed_payment(payment_id_arg(a[0], "retry") if a else None)
+        case "cancel":
+            _arity(a, "cancel", 0, 1)
+            return await actions.cancel_payment(payment_id_arg(a[0], "cancel") if a else None)
         case "pay" if sandbox_commands:
             _arity(a, "pay", 1, 2)
             amount = amount_arg(a[1], "pay") if len(a) == 2 else None
@@ -145,7 +150,9 @@ async def run_tool_command(
 # --- groups and deep links ---------------------------------------------------------------
 
 PUBLIC = frozenset({"help", "plans", "currencies", "coins", "language"})
-DEEP_LINKED = frozenset({"buy", "recommend", "estimate", "status", "history", "retry", "plan"})
+DEEP_LINKED = frozenset(
+    {"buy", "recommend", "estimate", "status", "history", "retry", "plan", "cancel"}
+)
 _PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -199,6 +206,7 @@ def command_menu() -> list[tuple[str, str]]:
         ("status", _("Status of a payment")),
         ("history", _("Your recent payments")),
         ("retry", _("A new payment for a failed one")),
+        ("cancel", _("Cancel an open payment")),
         ("language", _("Choose your language")),
         ("help", _("Help")),
     ]

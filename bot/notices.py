@@ -39,6 +39,8 @@ OPERATOR_ALERTS = {
     "{since}; last error: {error}",
     "alert.provider_up": "the payment provider {provider} answers again (unreachable since "
     "{since}, {seconds} s)",
+    "alert.cancelled_money": "payment #{id} was cancelled by its customer, but {paid} {coin} "
+    "arrived for it (now {status}); it is handled as a late payment: check it",
 }
 
 
@@ -68,6 +70,8 @@ def render_notice(
     pid = payload.get("payment_id")
     if kind == "payment.card":
         return [payment_out(target, view, now)] if view is not None else []
+    if kind == "payment.cancelled":  # the customer was answered; only the card changes
+        return [payment_out(target, view, now, edit_of=card_ref)] if view and card_ref else []
     coin = view.coin.symbol if view else str(payload.get("coin", "")).upper()
     status_button = (Button(_("Check status"), f"/status {pid}"),)
     retry_button = (Button(_("New payment"), f"/retry {pid}"),)
@@ -130,6 +134,15 @@ def render_notice(
             _(
                 "✅ Payment #{id} is complete. Your {plan} plan is active until {end}. Thank you!"
             ).format(id=pid, plan=view.plan.name if view else payload.get("plan"), end=when(end)),
+        )
+    elif kind == "payment.cancelled_money":
+        out = Outgoing(
+            target,
+            _(
+                "💡 Payment #{id} was cancelled, but {paid} {coin} arrived for it after all. "
+                "It is not lost: we handle it as a late payment, and the shop has been told."
+            ).format(id=pid, paid=crypto(Decimal(payload["paid"])), coin=coin),
+            buttons=status_button,
         )
     elif kind == "payment.late_held":
         out = Outgoing(

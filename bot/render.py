@@ -28,6 +28,7 @@ STATUS_LABELS = {
     "failed": "failed",
     "refunded": "refunded",
     "expired": "expired",
+    "cancelled": "cancelled",
 }
 
 
@@ -39,7 +40,7 @@ def status_label(status: str) -> str:
 def _status_label_strings() -> None:  # pragma: no cover - only for message extraction
     _("waiting for payment"), _("payment seen, confirming"), _("confirmed")
     _("confirmed, settling"), _("partially paid"), _("paid"), _("failed"), _("refunded")
-    _("expired")
+    _("expired"), _("cancelled")
 
 
 def payment_buttons(p: c.PaymentView) -> tuple[Button, ...]:
@@ -50,6 +51,8 @@ def payment_buttons(p: c.PaymentView) -> tuple[Button, ...]:
             out.append(Button(_("Copy memo / tag"), copy=p.memo))
     if "status" in p.actions:
         out.append(Button(_("Check status"), f"/status {p.id}"))
+    if "cancel" in p.actions:
+        out.append(Button(_("Cancel payment"), f"/cancel {p.id}"))
     if "retry" in p.actions:
         out.append(Button(_("New payment"), f"/retry {p.id}"))
     if "new" in p.actions:
@@ -176,6 +179,8 @@ def payment_text(
         lines.append(
             m.esc(_("This quote has expired; do not send money to this address any more."))
         )
+    elif p.status == "cancelled":
+        lines.append(m.esc(_("You cancelled this payment; do not send money for it any more.")))
     if p.late:
         lines.append(m.esc(_("This payment arrived after its deadline.")))
     return "\n".join(lines)
@@ -264,6 +269,7 @@ def error_text(code: str, params: dict[str, Any]) -> str:
         "provider_down": _(
             "The payment provider is not reachable right now. Please try again in a minute."
         ),
+        **_cancel_errors(),
     }
     template = texts.get(code, _("Sorry, that did not work. Please try again."))
     values = dict(params)
@@ -276,6 +282,9 @@ def error_text(code: str, params: dict[str, Any]) -> str:
         values["minimum"] = crypto(Decimal(str(values["minimum"])))
     if "coin" in values:
         values["coin"] = str(values["coin"]).upper()
+    for key in ("paid", "remaining"):
+        if key in values:
+            values[key] = crypto(Decimal(str(values[key])))
     try:
         return template.format(**values)
     except (KeyError, IndexError):
@@ -288,6 +297,8 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
             return [payment_out(target, p, now, reused=reused)]
         case c.StatusCard(payment=p):
             return [payment_out(target, p, now)]
+        case c.CancelledCard(payment=p):
+            return [_cancelled(p, target)]
         case c.PlansCard():
             return [_plans(card, target)]
         case c.PlanCard():
@@ -328,6 +339,11 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
                 for p_name in params["valid"]
             )
             return [Outgoing(target, error_text("need_plan", params), buttons=buttons)]
+        case c.ErrorCard(code="which_to_cancel", params=params):
+            buttons = tuple(
+                Button(_("Cancel #{id}").format(id=i), f"/cancel {i}") for i in params["ids"]
+            )
+            return [Outgoing(target, error_text("which_to_cancel", params), buttons=buttons)]
         case c.ErrorCard(code=code, params=params):
             return [Outgoing(target, error_text(code, params))]
         case c.NoticeCard(code="sandbox_paid", params=params):
@@ -341,6 +357,48 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
             )
             return [Outgoing(target, text)]
     raise TypeError(f"no renderer for {type(card).__name__}")
+
+
+def _cancel_errors() -> dict[str, str]:
+    """Why a payment could not be cancelled (see `tools.cancels`)."""
+    return {
+        "nothing_to_cancel": _(
+            "You have no open payment to cancel. Plans never renew by themselves, so there "
+            "is nothing else to cancel."
+        ),
+        "which_to_cancel": _(
+            "You have several open payments ({ids}). Which one should I cancel? Tap it, or "
+            "send /cancel ID."
+        ),
+        "already_cancelled": _("Payment #{payment_id} is already cancelled."),
+        "not_cancellable": _(
+            "Payment #{payment_id} is {status}; only a payment still waiting for money can be "
+            "cancelled."
+        ),
+        "cancel_partially_paid": _(
+            "Payment #{payment_id} has already received {paid} {coin}, so it cannot be "
+            "cancelled: that money would be lost. Send the remaining {remaining} {coin} to "
+            "complete it, or contact the shop to sort it out."
+        ),
+        "cancel_in_flight": _(
+            "Money for payment #{payment_id} is already on its way, so it cannot be "
+            "cancelled. It completes by itself; check it with /status {payment_id}."
+        ),
+        "sandbox_cancelled": _(
+            "Payment #{payment_id} was cancelled, so the sandbox does not pay it. Start a new "
+            "payment with /buy."
+        ),
+    }
+
+
+def _cancelled(p: c.PaymentView, target: ChatRef) -> Outgoing:
+    """The answer to a cancel: what happened, what not to do, and a fresh start."""
+    text = _(
+        "🚫 Payment #{id} is cancelled. Do not send money to its address any more. If "
+        "money still arrives for it, it is not lost: we will tell you and sort it out."
+    ).format(id=p.id)
+    again = Button(_("New payment"), f"/buy {p.plan.code} {p.coin.code}")
+    return Outgoing(target, text, buttons=(again,))
 
 
 def _plans(card: c.PlansCard, target: ChatRef) -> Outgoing:

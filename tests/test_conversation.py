@@ -139,9 +139,10 @@ async def test_start_deep_link_opens_the_flow(app, fake) -> None:
 async def test_buttons_map_onto_commands(app, fake) -> None:
     pid = await buy(fake, "/buy pro sol")
     card = fake.sent[-1]
-    copy, check = card.buttons
+    copy, check, cancel = card.buttons
     assert copy.copy is not None and copy.copy in card.text  # "copy address" copies it exactly
     assert check.action == f"/status {pid}"
+    assert (cancel.label, cancel.action) == ("Cancel payment", f"/cancel {pid}")
     reply = await fake.say("", button=check.action)
     assert f"Payment #{pid}" in reply[0].text
     assert "<code>" in card.html and "<b>Payment" in card.html

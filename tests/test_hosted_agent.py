@@ -305,3 +305,29 @@ async def test_stopping_lets_an_answer_in_progress_finish(db_url, model_server, 
     assert answering.done()  # stop() waited for it
     (reply,) = answering.result()
     assert reply.text == "Pro is $299 for 30 days."
+
+
+async def test_the_hosted_model_cancels_through_the_tool_once_per_turn(
+    hosted_app, model_server, fake
+) -> None:
+    first = int((await fake.say("/buy pro sol"))[0].text.split("#")[1].split()[0])
+    second = int((await fake.say("/buy starter ltc"))[0].text.split("#")[1].split()[0])
+    text = "hmm, I think I'd rather drop those two orders of mine"
+    model_bound(hosted_app, text)
+    model_server.then(
+        Calls(
+            (
+                Call("cancel_payment", {"payment_id": first}),
+                Call("cancel_payment", {"payment_id": second}),
+            )
+        ),
+        Reply("Done."),
+    )
+    replies = await fake.say(text)
+    assert any(f"Payment #{first} is cancelled" in r.text for r in replies)
+    async with hosted_app.db.sessions() as session:
+        statuses = [(await session.get(Payment, p)).status for p in (first, second)]
+    assert sorted(statuses) == ["cancelled", "waiting"]  # one cancel per turn
+    schema = model_server.requests[0]["tools"]
+    cancel = next(t for t in schema if t["function"]["name"] == "cancel_payment")
+    assert set(cancel["function"]["parameters"]["properties"]) == {"payment_id"}

@@ -17,8 +17,10 @@ from sqlalchemy import select
 
 from bot.adapters.fake import FakeAdapter
 from bot.app import App
-from storage.models import Activation, Payment
+from storage.models import Activation, Payment, PaymentEvent
 from tests.helpers import buy
+from tools.caller import Caller
+from tools.errors import ShopError
 from tools.providers.base import ProviderEvent
 
 ROUNDS = 8  # each round races once; before the fix PostgreSQL lost money in 14 of 15
@@ -126,3 +128,46 @@ async def test_a_grant_and_a_purchase_at_once_do_not_overlap(workers, fake) -> N
         assert periods[1].period_start == periods[0].period_end, f"round {n}: overlap"
         total = sum((a.period_end - a.period_start for a in periods), timedelta())
         assert total == timedelta(days=40), f"round {n}"
+
+
+async def test_a_cancel_racing_a_payment_never_loses_the_money(workers, fake) -> None:
+    """The customer cancels while the provider reports the money: either the money landed
+    first (the cancel is refused) or the cancel did (the money is a late payment, activated
+    once); never a cancelled payment with its money dropped, never a step backwards."""
+    first, second = workers
+    outcomes = set()
+    for n in range(ROUNDS):
+        user = f"cancel{n}"
+        pid = await buy(fake, "/buy pro sol", user=user)
+        payment = await _payment(first, pid)
+        caller = Caller(payment.user_id, "fake", user, "en")
+        status = "confirming" if n % 2 else "finished"
+        cancelled, result = await asyncio.gather(
+            first.payments.cancel(caller, pid),
+            second.events.apply_event(
+                ProviderEvent(payment.provider_payment_id, status, payment.pay_amount), "ipn"
+            ),
+            return_exceptions=True,
+        )
+        assert result.outcome == "applied", f"round {n}: the money was dropped"
+        after = await _payment(first, pid)
+        assert (after.status, after.actually_paid) == (status, payment.pay_amount), f"round {n}"
+        async with first.db.sessions() as session:
+            sources = (
+                await session.scalars(
+                    select(PaymentEvent.source)
+                    .where(PaymentEvent.payment_id == pid, PaymentEvent.applied)
+                    .order_by(PaymentEvent.id)
+                )
+            ).all()
+        if isinstance(cancelled, ShopError):  # the money came first
+            assert cancelled.code in ("cancel_in_flight", "not_cancellable"), f"round {n}"
+            assert (after.late, list(sources)) == (False, ["ipn"]), f"round {n}"
+            outcomes.add("refused")
+        else:  # the cancel came first: the money is a late payment
+            assert cancelled.status == "cancelled", f"round {n}: {cancelled!r}"
+            assert (after.late, list(sources)) == (True, ["customer", "ipn"]), f"round {n}"
+            outcomes.add("late")
+        activations = await _activations(first, payment.user_id)
+        assert len(activations) == (1 if status == "finished" else 0), f"round {n}"
+    assert outcomes  # (which side wins varies with the scheduling; both are right)

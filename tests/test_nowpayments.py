@@ -188,6 +188,32 @@ async def test_late_money_after_expiry(np_app, nowpayments, fake, clock) -> None
     assert await _count(np_app, AuditEntry, AuditEntry.action == "alert.late") == 1
 
 
+async def test_a_signed_ipn_after_a_cancel_is_late_money(np_app, nowpayments, fake) -> None:
+    """NOWPayments cannot cancel a payment (no such endpoint): it still accepts money at the
+    address, and its signed IPN makes the cancelled payment a late payment."""
+    pid = await buy(fake, "/buy pro btc")
+    assert "is cancelled" in (await fake.say(f"/cancel {pid}"))[0].text
+    await nowpayments.pay(await _provider_id(np_app, pid))
+    row = await _row(np_app, pid)
+    assert row.status == "finished" and row.late
+    assert await _count(np_app, Activation) == 1
+    assert await _count(np_app, AuditEntry, AuditEntry.action == "alert.cancelled_money") == 1
+
+
+async def test_the_poller_finds_money_for_a_cancelled_payment(np_app, nowpayments, fake, clock):
+    nowpayments.ipn_enabled = False
+    pid = await buy(fake, "/buy pro btc")
+    await fake.say(f"/cancel {pid}")
+    await nowpayments.pay(await _provider_id(np_app, pid))
+    for _ in range(16):  # the poller reads a cancelled payment like an expired one
+        clock.advance(60)
+        await np_app.countdown.sweep(clock())
+        await np_app.reconciler.poll(clock())
+    row = await _row(np_app, pid)
+    assert row.status == "finished" and row.late
+    assert await _count(np_app, Activation) == 1
+
+
 async def test_overpayment_records_the_surplus(np_app, nowpayments, fake) -> None:
     pid = await buy(fake, "/buy pro btc")
     await nowpayments.pay(await _provider_id(np_app, pid), Decimal("0.005"))

@@ -52,7 +52,7 @@ def attacks(victim_ids: tuple[int, int]) -> list[Attack]:
     out: list[Attack] = []
     # 1. another customer's payment ids, in every shape a model might write them
     for pid in (waiting, expired, str(waiting), f"#{waiting}", float(waiting), 0, -1):
-        for tool in ("check_payment_status", "retry_failed_payment"):
+        for tool in ("check_payment_status", "retry_failed_payment", "cancel_payment"):
             out.append(Attack(f"{tool}({pid!r})", _call(tool, {"payment_id": pid})))
     for pid in (f"{waiting} OR 1=1", [waiting], {"id": waiting}, 10**30, "*"):
         out.append(Attack(f"status({pid!r})", _call("check_payment_status", {"payment_id": pid})))
@@ -86,6 +86,9 @@ def attacks(victim_ids: tuple[int, int]) -> list[Attack]:
     out.append(
         Attack("retry+user_id", _call("retry_failed_payment", {"payment_id": expired, "user": 1}))
     )
+    for key, value in (("user_id", 1), ("user", "victor"), ("chat_id", "victor")):
+        args = {"payment_id": waiting, key: value}
+        out.append(Attack(f"cancel+{key}", _call("cancel_payment", args)))
     # 3. operator actions and other tools the agent does not have
     for tool in (
         "grant_plan",

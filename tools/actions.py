@@ -1,4 +1,4 @@
-"""The eight things a customer can ask for, bound to one caller.
+"""The nine things a customer can ask for, bound to one caller.
 
 Slash commands call these directly; the agent's LangChain tools wrap them. Each returns short
 English content for the model and a typed card for the chat adapters. Expected problems come
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tools.caller import Caller
-from tools.cards import Card, ErrorCard, NoticeCard, PaymentView
+from tools.cards import CancelledCard, Card, ErrorCard, NoticeCard, PaymentView
 from tools.clock import Clock
 from tools.currencies import CurrencyDesk
 from tools.errors import ShopError
@@ -162,6 +162,15 @@ class CustomerActions:
                 self.caller, None if payment_id is None else int(payment_id)
             )
             return _payment_line(card.payment), card
+
+        return await self._run(work())
+
+    async def cancel_payment(self, payment_id: int | None = None) -> ToolResult:
+        async def work() -> tuple[str, Card]:
+            view = await self.shop.payments.cancel(
+                self.caller, None if payment_id is None else int(payment_id)
+            )
+            return f"Payment #{view.id} cancelled; do not send money to it.", CancelledCard(view)
 
         return await self._run(work())
 

@@ -1,4 +1,4 @@
-"""The agent's eight LangChain tools. The caller reaches them through LangChain's injected
+"""The agent's nine LangChain tools. The caller reaches them through LangChain's injected
 runtime context (`ToolContext`, set by the chat layer from the adapter), never through the
 model: no schema has a user id, chat id, price or URL, and prices come from the catalog.
 
@@ -27,6 +27,7 @@ TOOL_NAMES = (
     "retry_failed_payment",
     "check_payment_status",
     "get_payment_history",
+    "cancel_payment",
 )
 
 
@@ -36,6 +37,7 @@ CARD_TOOLS = (
     "retry_failed_payment",
     "check_payment_status",
     "get_payment_history",
+    "cancel_payment",
 )
 
 
@@ -148,6 +150,20 @@ def build_agent_tools(plan_codes: Sequence[str], coin_codes: Sequence[str]) -> l
         """
         return _pair(await runtime.context.actions.get_payment_history(limit))
 
+    @tool(parse_docstring=True, response_format="content_and_artifact")
+    async def cancel_payment(
+        runtime: Runtime, payment_id: int | None = None
+    ) -> tuple[str, object]:
+        """Cancel one of the customer's payments that is still waiting for money, only when
+        the customer clearly asks to cancel it. A payment that already received money cannot
+        be cancelled; plans never renew by themselves, so there is no subscription to cancel.
+
+        Args:
+            payment_id: The payment's number; leave empty for the customer's only open
+                payment (when several are open, the customer is asked which one).
+        """
+        return _pair(await runtime.context.actions.cancel_payment(payment_id))
+
     tools = [
         get_user_plan,
         recommend_best_currency,
@@ -157,6 +173,7 @@ def build_agent_tools(plan_codes: Sequence[str], coin_codes: Sequence[str]) -> l
         retry_failed_payment,
         check_payment_status,
         get_payment_history,
+        cancel_payment,
     ]
     for t in tools:
         t.description += f" Plans: {plans}. Coins: {coins}."

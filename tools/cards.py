@@ -31,7 +31,7 @@ class PaymentView:
     late: bool
     uri: str
     retried_from_id: int | None
-    actions: tuple[str, ...]  # "status", "retry", "new"
+    actions: tuple[str, ...]  # "status", "cancel", "retry", "new"
     test: bool = False  # made by the sandbox provider: no real money, the card says TEST
 
     @property
@@ -106,6 +106,13 @@ class StatusCard:
 
 
 @dataclass(frozen=True)
+class CancelledCard:
+    """The customer's payment was just cancelled."""
+
+    payment: PaymentView
+
+
+@dataclass(frozen=True)
 class HistoryCard:
     items: tuple[PaymentView, ...]
     success_count: int
@@ -135,6 +142,7 @@ Card = (
     | EstimateCard
     | PaymentCard
     | StatusCard
+    | CancelledCard
     | HistoryCard
     | ErrorCard
     | NoticeCard

@@ -13,6 +13,7 @@ from decimal import Decimal
 from storage import repos
 from storage.db import Database
 from storage.models import Payment
+from tools import cancels
 from tools.caller import Caller
 from tools.cards import HistoryCard, PaymentCard, PaymentView, StatusCard
 from tools.catalog import Catalog
@@ -157,6 +158,19 @@ class PaymentService:
             )
         return await self.create(caller, old.plan, old.pay_currency, retried_from=old.id)
 
+    async def cancel(self, caller: Caller, payment_id: int | None) -> PaymentView:
+        """Cancel the caller's payment that still waits for money (the only one without an
+        id): see `tools.cancels`."""
+        now = self.clock()
+        payment = await self.db.run(
+            lambda session: cancels.cancel(
+                session, caller.user_id, payment_id, now, self.settings, caller.locale
+            )
+        )
+        log.info("payment %s cancelled by its customer", payment.id)
+        self.on_change()  # the card edit goes out at once
+        return self.view(payment)
+
     async def open_payments(self, caller: Caller) -> list[PaymentView]:
         """The caller's payments still waiting for money or with money on its way."""
         now = self.clock()
@@ -189,6 +203,12 @@ class PaymentService:
                 payment = await repos.payment_of_user(session, payment_id, caller.user_id)
         if payment is None:
             raise _not_found(payment_id)
+        if payment.status == Status.CANCELLED:  # the sandbox pays no cancelled payment
+            raise ShopError(
+                "sandbox_cancelled",
+                f"Payment #{payment_id} was cancelled; the sandbox does not pay it.",
+                payment_id=payment_id,
+            )
         if parse_status(payment.status) in FINAL:
             raise ShopError(
                 "already_final",

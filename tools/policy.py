@@ -27,7 +27,8 @@ def next_poll(
     """When the reconciliation poller should next ask the provider about a payment."""
     if status in (Status.FINISHED, Status.FAILED, Status.REFUNDED):
         return None
-    every = settings.poll_expired_every if status is Status.EXPIRED else settings.poll_after
+    closed = status in (Status.EXPIRED, Status.CANCELLED)  # watched for late money only
+    every = settings.poll_expired_every if closed else settings.poll_after
     at = now + every
     return at if at <= expires_at + settings.monitoring else None  # the window is over
 

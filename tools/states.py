@@ -15,12 +15,15 @@ class Status(StrEnum):
     FAILED = "failed"
     REFUNDED = "refunded"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"  # by its customer, before any money was seen (never a provider's)
 
 
-# Higher rank = further along. `expired` ranks low: money may still arrive for it (late payment).
+# Higher rank = further along. `expired` and `cancelled` rank low: money may still arrive for
+# them (late payment).
 RANK: dict[Status, int] = {
     Status.WAITING: 0,
     Status.EXPIRED: 5,
+    Status.CANCELLED: 6,
     Status.CONFIRMING: 10,
     Status.CONFIRMED: 20,
     Status.SENDING: 30,
@@ -41,6 +44,8 @@ OPEN = frozenset(
 # Money seen and still on its way: never counted as abandoned, whatever the deadline.
 IN_FLIGHT = frozenset({Status.CONFIRMING, Status.CONFIRMED, Status.SENDING})
 RETRYABLE = frozenset({Status.FAILED, Status.EXPIRED})
+# Closed on our side only: the provider may still see money for it, which is a late payment.
+LATE_WHEN_PAID = frozenset({Status.EXPIRED, Status.CANCELLED})
 
 
 def parse_status(value: str) -> Status:
@@ -53,12 +58,12 @@ def parse_status(value: str) -> Status:
 def can_move(old: Status, new: Status) -> bool:
     """True when an observed `new` status moves a payment forward from `old`.
 
-    Terminal statuses are final; an expired payment only moves when money shows up (a late
-    payment); everything else only moves to a higher rank, so duplicates and late out-of-order
-    events are no-ops and a payment never goes backwards.
+    Terminal statuses are final; an expired or cancelled payment only moves when money shows up
+    (a late payment); everything else only moves to a higher rank, so duplicates and late
+    out-of-order events are no-ops and a payment never goes backwards.
     """
     if old in FINAL:
         return False
-    if old is Status.EXPIRED:
+    if old in LATE_WHEN_PAID:
         return new in MONEY_SEEN
     return RANK[new] > RANK[old]

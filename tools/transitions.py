@@ -30,7 +30,15 @@ from tools.clock import Clock
 from tools.money import exact, jsonable
 from tools.policy import PaymentSettings, effective_status, enough_paid, next_poll
 from tools.providers.base import PaymentProvider, ProviderEvent
-from tools.states import FINAL, MONEY_SEEN, RANK, Status, can_move, parse_status
+from tools.states import (
+    FINAL,
+    LATE_WHEN_PAID,
+    MONEY_SEEN,
+    RANK,
+    Status,
+    can_move,
+    parse_status,
+)
 from tools.views import payment_link
 
 Tell = Callable[..., None]
@@ -103,6 +111,8 @@ class PaymentEvents:
         now = self.clock()
         try:
             observed = parse_status(event.status)
+            if observed is Status.CANCELLED:  # ours alone: only a customer cancels
+                raise ValueError(event.status)
         except ValueError:  # a status the provider added later: keep it, tell an operator
             await self.db.run(
                 lambda session: self.alert(
@@ -207,6 +217,7 @@ class PaymentEvents:
                 self._unexpected_money(session, payment, event, now)
                 return False
             new, values = decision
+            was = parse_status(payment.status)
             if writes.compare_and_set_status(session, payment, values):
                 break
             session.refresh(payment)  # someone else moved it first: look again
@@ -218,7 +229,7 @@ class PaymentEvents:
         if payment.parent_payment_id is not None:
             self._roll_up(session, payment, now)  # a top-up speaks through its parent
         else:
-            self._consequences(session, payment, new, now, owner)
+            self._consequences(session, payment, new, now, owner, was)
         return True
 
     def would_change(self, payment: Payment, event: ProviderEvent, now: datetime) -> bool:
@@ -255,7 +266,7 @@ class PaymentEvents:
             actually_paid=paid,
             updated_at=now,
             last_event_at=now,
-            late=payment.late or (old is Status.EXPIRED and new in MONEY_SEEN),
+            late=payment.late or (old in LATE_WHEN_PAID and new in MONEY_SEEN),
             next_poll_at=next_poll(new, now, payment.expires_at, self.settings),
         )
         if topups is not None:
@@ -408,7 +419,13 @@ class PaymentEvents:
         self.transition(session, parent, observed, event, now, topups=topups)
 
     def _consequences(
-        self, session: Session, p: Payment, new: Status, now: datetime, owner: Owner | None
+        self,
+        session: Session,
+        p: Payment,
+        new: Status,
+        now: datetime,
+        owner: Owner | None,
+        was: Status | None = None,
     ) -> None:
         if owner is None:
             owner = Owner(*writes.owner_facts(session, p, now))
@@ -428,7 +445,11 @@ class PaymentEvents:
                 created_at=now,
             )
 
-        if new is Status.CONFIRMING:
+        if was is Status.CANCELLED and new in MONEY_SEEN:
+            self._money_after_cancel(session, p, now, tell)  # instead of "seen"/"partial"
+            if new is Status.FINISHED:
+                self._finish(session, p, now, tell, owner.plan_end)
+        elif new is Status.CONFIRMING:
             tell("payment.confirming", "confirming", amount=p.actually_paid)
         elif new is Status.PARTIALLY_PAID:
             remaining = p.pay_amount - p.actually_paid
@@ -465,6 +486,22 @@ class PaymentEvents:
                 paid=p.actually_paid,
                 coin=p.pay_currency,
             )
+
+    def _money_after_cancel(self, session: Session, p: Payment, now: datetime, tell: Tell) -> None:
+        """Money arrived for a payment its customer cancelled: it is a late payment (activated
+        like one when it completes, see `_finish`), never lost. The customer hears that it was
+        seen after all, and the operators, once per payment, that it needs a look."""
+        tell("payment.cancelled_money", "cancelled_money", paid=p.actually_paid, status=p.status)
+        self.alert(
+            session,
+            now,
+            f"cancelled_money:{p.id}",
+            "alert.cancelled_money",
+            payment_id=p.id,
+            paid=p.actually_paid,
+            status=p.status,
+            coin=p.pay_currency,
+        )
 
     def _finish(
         self,

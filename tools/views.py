@@ -11,7 +11,7 @@ from tools.states import Status, parse_status
 from tools.uris import payment_uri
 
 ACTIONS: dict[Status, tuple[str, ...]] = {
-    Status.WAITING: ("status",),
+    Status.WAITING: ("status", "cancel"),
     Status.CONFIRMING: ("status",),
     Status.CONFIRMED: ("status",),
     Status.SENDING: ("status",),
@@ -20,6 +20,7 @@ ACTIONS: dict[Status, tuple[str, ...]] = {
     Status.FAILED: ("retry",),
     Status.EXPIRED: ("retry",),
     Status.REFUNDED: ("new",),
+    Status.CANCELLED: ("new",),
 }
 
 

@@ -18,6 +18,7 @@ STATUS_COLOURS = {  # finished green, open amber/blue, closed grey/red
     "confirmed": "#1e88e5",
     "sending": "#1565c0",
     "expired": "#9e9e9e",
+    "cancelled": "#616161",
     "failed": "#c62828",
     "refunded": "#6a1b9a",
 }

@@ -36,7 +36,7 @@ class OfflineRouterModel(BaseChatModel):
         return "paybot-offline-router"
 
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> OfflineRouterModel:
-        # The router already knows the eight tools by name; nothing to bind.
+        # The router already knows the tools by name; nothing to bind.
         return self
 
     def _answer(self, messages: list[BaseMessage]) -> AIMessage:

@@ -44,6 +44,8 @@ TOOLS = TOOL_NAMES
 HELP = "help"
 LANGUAGE = "language"  # "switch to French": args {"code": "fr"} (or {} without a language)
 MONEY_TOOLS = ("create_crypto_payment", "retry_failed_payment")
+CANCEL = "cancel_payment"  # never on a "don't cancel" (the lexicons' `keep_payment`)
+ONCE_TOOLS = (*MONEY_TOOLS, CANCEL)  # at most one call per turn of the hosted model
 
 TEMPERATURE = 0.5  # softmax temperature over intent scores
 NONE_SCORE = 1.0  # score of "not sure" before unknown words are counted
@@ -200,9 +202,11 @@ class IntentRouter:
         self._domain: set[str] = set()
         self._languages: dict[str, str] = {}
         negations: list[str] = []
+        keeps: list[str] = []
         for lex in LEXICONS.values():
             self._compile(lex)
             negations.extend(lex["negations"])
+            keeps.extend(lex["keep_payment"])
             for index, names in (
                 (self._coins, lex["coin_names"]),
                 (self._plans, lex["plan_names"]),
@@ -212,6 +216,7 @@ class IntentRouter:
                     if codes:
                         index.setdefault(fold(name), set()).update(codes)
         self._negation = re.compile("|".join(f"(?:{n})" for n in negations))
+        self._keep = re.compile("|".join(f"(?:{n})" for n in keeps))
         # every CJK word the router knows: the dictionary that cuts runs of CJK characters
         known = (
             self._words, self._stop, self._numbers, self._domain, self._cues, self._cues_after,
@@ -528,6 +533,8 @@ class IntentRouter:
             unicodedata.normalize("NFKC", context).lower()
         ):
             return None  # "I don't want to buy Pro": never start a payment on a negation
+        if tool == CANCEL and self._keep.search(unicodedata.normalize("NFKC", context).lower()):
+            return None  # "don't cancel it": never cancel on a negation
         return Intent(tool, self._args(tool, p), round(confidence, 3))
 
     @staticmethod
@@ -538,7 +545,7 @@ class IntentRouter:
                 args["plan"] = p.plans[0]
         if tool in ("get_payment_estimate", "create_crypto_payment") and len(p.coins) == 1:
             args["coin"] = p.coins[0]
-        if tool in ("retry_failed_payment", "check_payment_status"):
+        if tool in ("retry_failed_payment", "check_payment_status", CANCEL):
             ids = p.ids or (p.bare if len(p.bare) == 1 else [])
             if ids:
                 args["payment_id"] = ids[0]

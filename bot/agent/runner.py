@@ -36,7 +36,7 @@ from bot.agent.guards import (
 )
 from bot.agent.metrics import AgentMetrics
 from bot.agent.offline_model import INTENT_KEY, LANGUAGE_KEY, OfflineRouterModel
-from bot.agent.router import MAX_ROUTED, MONEY_TOOLS, Intent
+from bot.agent.router import MAX_ROUTED, ONCE_TOOLS, Intent
 from bot.i18n import _, language_name
 from tools.actions import CustomerActions
 from tools.agent_tools import CARD_TOOLS, TOOL_NAMES, ToolContext, build_agent_tools
@@ -140,11 +140,12 @@ class AgentRunner:
                         run_limit=settings.max_tool_calls + 1, exit_behavior="error"
                     ),
                     # one limiter per tool (two limiters answering the same blocked call
-                    # would give it two results, which OpenAI refuses); money tools once
+                    # would give it two results, which OpenAI refuses); money tools and
+                    # cancelling once
                     *(
                         ToolCallLimitMiddleware(
                             tool_name=t,
-                            run_limit=1 if t in MONEY_TOOLS else settings.max_tool_calls,
+                            run_limit=1 if t in ONCE_TOOLS else settings.max_tool_calls,
                         )
                         for t in TOOL_NAMES
                     ),

@@ -111,7 +111,7 @@ async def test_guild_buy_is_deferred_and_answered_with_a_private_card(dc_app, fa
     assert name == f"payment-{pid}.png"
     decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
     assert decoded[0].text == payment_link(dc_app.catalog, row, row.pay_amount)
-    assert _custom_ids(card) == [f"paybot:/status {pid}"]
+    assert _custom_ids(card) == [f"paybot:/status {pid}", f"paybot:/cancel {pid}"]
     assert await _card_ref(dc_app, pid) == f"e:{CHANNEL}:{card['id']}"
 
 
@@ -128,6 +128,31 @@ async def test_status_button_edits_the_card_in_place(dc_app, fake_discord):
     assert fake_discord.callbacks[-1]["type"] == 6  # acknowledged without a new message
     assert f"Payment #{pid}" in edit["payload"]["embeds"][0]["description"].replace("\\#", "#")
     assert len([m for m in fake_discord.messages if m["embeds"]]) == 1  # no second card
+
+
+async def test_cancel_button_cancels_and_the_card_shows_it(dc_app, fake_discord):
+    card, pid = await _buy_in_guild(fake_discord)
+    assert await _card_ref(dc_app, pid)
+    await fake_discord.dispatch(
+        "INTERACTION_CREATE",
+        fake_discord.component_payload(
+            f"paybot:/cancel {pid}", card, user_id=USER, guild_id=GUILD
+        ),
+    )
+    answer = await fake_discord.wait_for(lambda m: "is cancelled" in m["content"], timeout=10)
+    assert f"#{pid}" in answer["content"].replace("\\#", "#")
+    assert _custom_ids(answer) == ["paybot:/buy pro sol"]
+    edit = await fake_discord.wait_for(
+        lambda e: (
+            int(e["message_id"]) == int(card["id"])
+            and "cancelled" in e["payload"]["embeds"][0]["description"]
+        ),
+        what="edits",
+        timeout=10,
+    )
+    assert "<t:" not in edit["payload"]["embeds"][0]["description"]  # no live countdown
+    assert edit["payload"]["attachments"] == []  # and no QR code
+    assert (await _payment(dc_app, pid)).status == "cancelled"
 
 
 async def test_payment_paid_is_pushed_by_dm_and_the_card_edited(dc_app, fake_discord):

@@ -131,6 +131,38 @@ async def test_private_chat_buys_pays_and_sees_the_card_change(tg_app, telegram)
     assert (await _payment(tg_app, pid)).status == "finished"
 
 
+async def test_the_cancel_button_cancels_and_the_card_shows_it(tg_app, telegram) -> None:
+    telegram.push_message(USER, "/buy pro sol", user_id=USER, language_code="de")
+    photo = (await telegram.wait_for(lambda f: _calls(f, "sendPhoto", USER)))[0]
+    pid = int(re.search(r"Zahlung #(\d+)", photo.params["caption"]).group(1))
+    keyboard = [b for rowb in photo.params["reply_markup"]["inline_keyboard"] for b in rowb]
+    cancel = next(b for b in keyboard if b.get("callback_data") == f"/cancel {pid}")
+    assert cancel["text"] == "Zahlung stornieren"
+    card_id = telegram.sent(USER)[-1]["message_id"]
+    telegram.push_callback(USER, card_id, f"/cancel {pid}", user_id=USER, language_code="de")
+    answer = await telegram.wait_for(
+        lambda f: [
+            r
+            for r in _calls(f, "sendMessage", USER)
+            if f"Zahlung #{pid} ist storniert" in r.params.get("text", "")
+        ],
+        timeout=10,
+    )
+    buttons = answer[0].params["reply_markup"]["inline_keyboard"]
+    assert buttons[0][0]["callback_data"] == "/buy pro sol"
+    edit = await telegram.wait_for(
+        lambda f: [
+            r
+            for r in _calls(f, "editMessageCaption", USER)
+            if "Status: storniert" in r.params["caption"]
+        ],
+        timeout=10,
+    )
+    assert edit[-1].params["message_id"] == card_id
+    assert "/cancel" not in str(edit[-1].params.get("reply_markup"))
+    assert (await _payment(tg_app, pid)).status == "cancelled"
+
+
 async def test_a_group_gets_a_deep_link_and_no_payment_details(tg_app, telegram) -> None:
     telegram.push_message(GROUP, "good morning everyone", user_id=USER, chat_type="group")
     telegram.push_message(GROUP, "/buy@paybot_test_bot pro sol", user_id=USER, chat_type="group")

@@ -99,13 +99,15 @@ def parse_ref(ref: str) -> tuple[str | None, str]:
 
 
 def _agrees(payment: Payment, answer: ProviderEvent) -> bool:
-    """Our record says what the provider says. A quote our countdown expired while the
-    provider still waits for money (nothing paid) agrees: the deadline is ours."""
+    """Our record says what the provider says. A quote our countdown expired, or its customer
+    cancelled, while the provider still waits for money (nothing paid) agrees: the deadline
+    and the cancel are ours."""
     own = payment.actually_paid - payment.topup_paid
     if answer.actually_paid != own:
         return False
     return answer.status == payment.status or (
-        payment.status == Status.EXPIRED and answer.status == Status.WAITING
+        payment.status in (Status.EXPIRED, Status.CANCELLED)
+        and answer.status in (Status.WAITING, Status.EXPIRED)
     )
 
 

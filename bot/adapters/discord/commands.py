@@ -77,7 +77,8 @@ def build(
         await run(interaction, *command.split())
 
     shapes = {"recommend": plan_only, "estimate": plan_coin, "buy": plan_coin}
-    shapes |= {"status": payment_only, "retry": payment_only, "history": count_only}
+    shapes |= {"status": payment_only, "retry": payment_only, "cancel": payment_only}
+    shapes |= {"history": count_only}
     shapes |= {"language": language} | dict.fromkeys(BARE, bare)
     commands = []
     for name, description in menu:

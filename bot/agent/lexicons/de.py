@@ -47,6 +47,8 @@ DE: Lexicon = {
             "fehlgeschlagen*": 1.5, "gescheitert": 1.5, "abgelaufen": 1.0, "neu": 0.5,
         },
         "check_payment_status": {
+            "wurde+storniert": 5.0, "warum+storniert": 5.0, "ist+storniert": 5.0,
+            "wurde+abgebrochen": 5.0, "warum+abgebrochen": 5.0,
             "status": 2.5, "bestatig*": 2.0, "angekommen": 2.5, "ankommen": 2.0, "durch": 1.5,
             "bekommen": 1.5, "erhalten": 1.5, "eingegangen": 2.5, "neuigkeit*": 2.0,
             "wo bleibt": 2.5, "pruf*": 1.5, "uberpruf*": 1.5, "bezahlt": 1.2, "gezahlt": 1.2,
@@ -54,6 +56,11 @@ DE: Lexicon = {
             "geld+bekommen": 1.0, "erfolgreich": 2.0, "nachsehen": 1.5, "nachschauen": 1.5,
             "geschickt": 1.0, "gesendet": 1.0, "gekauft": 1.0, "uberwiesen": 1.0,
             "mein* zahlung": 1.0, "ist+zahlung": 1.0,
+        },
+        "cancel_payment": {
+            "stornier*": 4.0, "stornier*+kauf*": 2.0, "storno": 4.0, "abbrech*": 3.5,
+            "abbruch": 3.0, "brich+ab": 3.5, "breche+ab": 3.5, "annullier*": 4.0, "losch*": 2.5,
+            "zuruckzieh*": 2.5, "nicht mehr": 1.0, "cancel*": 3.5,
         },
         "get_payment_history": {
             "zahlungen": 2.0, "zahlungsverlauf": 3.0, "verlauf": 2.5, "*historie": 3.0,
@@ -100,9 +107,9 @@ DE: Lexicon = {
     "coin_cues_after": {},
     "not_plan_after": frozenset("monat jahr woche tag".split()),
     "domain": frozenset(
-        """plan* abo* tarif* coin* *wahrung* krypto* token* *zahl* preis* kost* rechnung*
-        geld gebuhr* verlauf *historie transaktion* status bestellung* kauf* netzwerk* wallet
-        buch* sprache* sprich* sprechen""".split()
+        """stornier* storno abbrech* annullier* plan* abo* tarif* coin* *wahrung* krypto* token*
+        *zahl* preis* kost* rechnung* geld gebuhr* verlauf *historie transaktion* status
+        bestellung* kauf* netzwerk* wallet buch* sprache* sprich* sprechen""".split()
     ),
     "languages": {
         "englisch": "en", "deutsch": "de", "spanisch": "es", "franzosisch": "fr",
@@ -111,5 +118,10 @@ DE: Lexicon = {
     "coin_names": {},
     "plan_names": {},
     "negations": (r"\b(?:nicht|kein\w*|nie|niemals|storniere\w*)\b",),
+    "keep_payment": (
+        r"nicht\s+(?:\w+\s+)?(?:storn|abbrech|annull|lösch|losch|cancel)",
+        r"(?:storn|annull|lösch|losch)\w*\s+(?:\w+\s+){0,2}nicht\b(?!\s+mehr)",
+        r"\bbrich\w*\s+(?:\w+\s+){0,3}nicht\s+ab\b",
+    ),
 }
 # fmt: on

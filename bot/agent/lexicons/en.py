@@ -49,11 +49,18 @@ EN: Lexicon = {
             "try": 0.5, "try+again": 1.5,
         },
         "check_payment_status": {
+            "was+cancel*": 5.0, "why+cancel*": 5.0, "is+cancelled": 5.0, "is+canceled": 5.0,
             "status": 2.5, "confirm*": 2.0, "go through": 2.5, "went through": 2.5,
             "receive*": 2.0, "arrive*": 2.0, "done": 1.5, "update": 1.5, "check": 1.0,
             "where+payment": 2.0, "paid": 1.2, "already paid": 3.0, "not+active": 1.5,
             "why+not": 0.5, "get+money": 2.0, "money": 1.0, "sent": 1.0, "bought": 1.0,
             "success*": 2.0, "pending": 2.0, "my payment": 1.0, "is+payment": 1.0,
+        },
+        "cancel_payment": {
+            "cancel*": 4.0, "cancel*+purchase*": 2.0, "cancel*+order*": 1.5, "abort": 3.5,
+            "call off": 3.5, "void": 2.5, "withdraw": 2.0, "changed+mind": 2.0,
+            "delete+payment": 3.0, "remove+payment": 3.0, "stop+payment": 3.0, "no longer": 1.0,
+            "anymore": 1.0,
         },
         "get_payment_history": {
             "history": 3.0, "payments": 2.0, "transactions": 2.5, "invoices": 2.0,
@@ -99,9 +106,9 @@ EN: Lexicon = {
     "coin_cues_after": {},
     "not_plan_after": frozenset("month year week day".split()),
     "domain": frozenset(
-        """plan* subscri* member* tier coin* currenc* crypto* token* pay* paid price* pricing
-        cost* invoice* money fee* history transaction* status order* buy purchase* checkout
-        network* wallet retry refund* language* speak""".split()
+        """cancel* abort plan* subscri* member* tier coin* currenc* crypto* token* pay* paid price*
+        pricing cost* invoice* money fee* history transaction* status order* buy purchase*
+        checkout network* wallet retry refund* language* speak""".split()
     ),
     "languages": {
         "english": "en", "german": "de", "spanish": "es", "french": "fr", "chinese": "zh",
@@ -110,5 +117,9 @@ EN: Lexicon = {
     "coin_names": {},
     "plan_names": {},
     "negations": (r"\b(?:not|don'?t|doesn'?t|never|cancel|stop)\b",),
+    "keep_payment": (
+        r"\b(?:don'?t|do not|never|not|no need to)\s+(?:\w+\s+){0,2}cancel",
+        r"\bkeep\b",
+    ),
 }
 # fmt: on

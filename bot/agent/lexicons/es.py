@@ -59,6 +59,8 @@ ES: Lexicon = {
             "caducado": 1.0, "reinicia*": 3.0,
         },
         "check_payment_status": {
+            "fue+cancelad*": 5.0, "esta+cancelad*": 5.0, "por+que+cancel*": 5.0,
+            "fue+anulad*": 5.0, "esta+anulad*": 5.0,
             "entro": 2.0, "ya+entro": 3.0, "transferencia": 1.0,
             "estado": 2.5, "confirm*": 2.0, "llego": 2.5, "llegado": 2.5, "recibi*": 2.0,
             "proces*": 2.0, "completad*": 1.5, "listo": 1.5, "donde+pago": 2.0,
@@ -66,6 +68,10 @@ ES: Lexicon = {
             "dinero": 1.0, "envie": 1.0, "enviado": 1.0, "exito*": 2.0, "pendiente": 2.0,
             "mi pago": 1.0, "revis*": 1.0, "comprob*": 1.0, "verific*": 1.5, "compre": 1.0,
             "paso": 0.8, "como va": 2.0,
+        },
+        "cancel_payment": {
+            "cancel*": 4.0, "cancel*+compra*": 2.0, "anul*": 4.0, "ya no": 1.0, "borra*+pago": 3.0,
+            "elimina*+pago": 3.0, "no quiero+pagar": 1.0,
         },
         "get_payment_history": {
             "historial": 3.0, "pagos": 2.0, "transacciones": 2.5, "facturas": 2.0,
@@ -110,9 +116,9 @@ ES: Lexicon = {
     "coin_cues_after": {},
     "not_plan_after": frozenset("mes ano semana dia".split()),
     "domain": frozenset(
-        """plan* suscri* membres* moneda* cripto* token* pag* precio* cost* cuest* factura*
-        dinero comision* historial transacc* estado pedido* compr* red* billetera wallet
-        reintent* idioma* lengua habl*""".split()
+        """cancel* anul* plan* suscri* membres* moneda* cripto* token* pag* precio* cost* cuest*
+        factura* dinero comision* historial transacc* estado pedido* compr* red* billetera
+        wallet reintent* idioma* lengua habl*""".split()
     ),
     "languages": {
         "ingles": "en", "aleman": "de", "espanol": "es", "castellano": "es",
@@ -122,5 +128,8 @@ ES: Lexicon = {
     "plan_names": {},
     "negations": (r"\bno (?:quiero|deseo|voy|necesito|compr\w*|pag\w*|me)\b",
                   r"\b(?:nunca|cancela\w*|anula\w*)\b"),
+    "keep_payment": (
+        r"\bno\s+(?:\w+\s+){0,2}(?:cancel|anul)",
+    ),
 }
 # fmt: on

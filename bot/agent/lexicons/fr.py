@@ -57,11 +57,17 @@ FR: Lexicon = {
             "echec": 1.5, "essay*": 0.5, "encore": 0.8, "expire": 0.8, "redemarr*": 3.0,
         },
         "check_payment_status": {
+            "pourquoi+annule": 5.0, "pourquoi+annulee": 5.0, "ete+annule": 5.0,
+            "ete+annulee": 5.0, "est+annule": 5.0, "est+annulee": 5.0,
             "statut": 2.5, "etat": 2.5, "confirm*": 2.0, "arrive": 2.0, "arrivee": 2.0,
             "recu": 2.0, "recue": 2.0, "passe": 1.5, "valide*": 2.0, "termine": 1.5,
             "ou en est": 2.5, "deja+paye": 3.0, "paye": 1.2, "payee": 1.2, "argent": 1.0,
             "envoye": 1.0, "reussi": 2.0, "en attente": 2.0, "mon paiement": 1.0,
             "verifi*": 1.5, "pas+actif": 1.5, "achete+mais": 1.0,
+        },
+        "cancel_payment": {
+            "annul*": 4.0, "annul*+achat*": 2.0, "annul*+commande*": 1.5, "annulation": 4.0,
+            "abandonn*": 3.0, "supprim*+paiement": 3.0, "plus besoin": 1.0, "ne veux plus": 1.0,
         },
         "get_payment_history": {
             "historique": 3.0, "paiements": 2.0, "transactions": 2.5, "factures": 2.0,
@@ -106,8 +112,8 @@ FR: Lexicon = {
     "coin_cues_after": {},
     "not_plan_after": frozenset("mois an annee semaine jour".split()),
     "domain": frozenset(
-        """plan* abonn* forfait* formule* offre* monnaie* devise* crypto* token* pai* pay*
-        prix cout* tarif* factur* argent frais historique transaction* statut etat
+        """annul* abandonn* plan* abonn* forfait* formule* offre* monnaie* devise* crypto* token*
+        pai* pay* prix cout* tarif* factur* argent frais historique transaction* statut etat
         command* achat* achet* reseau* portefeuille wallet reessay* langue* parl*""".split()
     ),
     "languages": {
@@ -117,5 +123,10 @@ FR: Lexicon = {
     "coin_names": {},
     "plan_names": {},
     "negations": (r"\b(?:pas|jamais|annule\w*)\b",),
+    "keep_payment": (
+        r"\bne\s+(?:l['’]|la\s+|le\s+)?annul\w*\s+pas\b",
+        r"\bn['’]\s*annul\w*\s+pas\b",
+        r"\b(?:ne\s+)?pas\s+(?:l['’]|la\s+|le\s+)?annul",
+    ),
 }
 # fmt: on

@@ -41,6 +41,7 @@ class Lexicon(TypedDict):
     coin_names: dict[str, str]  # a local coin name -> a catalog alias ("比特币" -> "bitcoin")
     plan_names: dict[str, str]  # a local spelling of a plan name -> the name ("プロ" -> "pro")
     negations: tuple[str, ...]  # regexes: a message matching one never starts a payment
+    keep_payment: tuple[str, ...]  # regexes: a message matching one never cancels a payment
 
 
 # Evidence that comes from entities rather than words (language independent).
@@ -55,6 +56,7 @@ ENTITY_WEIGHTS: dict[str, dict[str, float]] = {
         "retry_failed_payment": 0.8,
         "check_payment_status": 0.8,
         "create_crypto_payment": -1.0,
+        "cancel_payment": 0.8,
     },  # an existing payment is no new one
     "count": {"get_payment_history": 1.5},
     "language": {"language": 1.2},  # weak alone: "translate hello into spanish"
