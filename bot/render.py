@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.i18n import _, crypto, duration, listing, money, when
+from bot.i18n import _, count_in, crypto, duration, listing, money, ngettext, when
 from bot.messages import Button, ChatRef, Outgoing
 from tools import cards as c
 from tools.qr import qr_png
@@ -80,9 +80,13 @@ class Markup:
         return self.code(text)
 
     def deadline(self, expires_at: datetime, now: datetime) -> str:
-        return self.esc(_("Pay before {deadline} ({left} left).")).format(
-            deadline=self.esc(when(expires_at)), left=self.esc(_left(expires_at, now))
+        left = _left(expires_at, now)
+        template = ngettext(
+            "Pay before {deadline} ({left} left).",
+            "Pay before {deadline} ({left} left).",
+            count_in(left),
         )
+        return self.esc(template).format(deadline=self.esc(when(expires_at)), left=self.esc(left))
 
 
 class Html(Markup):
