@@ -15,6 +15,7 @@ from typing import Any
 from bot.i18n import _, count_in, crypto, duration, listing, money, ngettext, when
 from bot.messages import Button, ChatRef, Outgoing
 from tools import cards as c
+from tools.catalog import Coin
 from tools.qr import qr_png
 from tools.uris import format_plain
 
@@ -291,7 +292,7 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
             return [_user_plan(card, target)]
         case c.CurrenciesCard(coins=coins):
             lines = [_("Coins I accept:")]
-            lines += [f"• {coin.code} — {coin.name} ({coin.network})" for coin in coins]
+            lines += [f"• {coin.code} — {coin_label(coin)}" for coin in coins]
             lines.append(_("Buy with /buy PLAN COIN, e.g. /buy pro sol."))
             return [Outgoing(target, "\n".join(lines))]
         case c.RecommendationCard():
@@ -315,6 +316,16 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
                     f"/buy {plan.code} {o.coin.code}",
                 ),
             )
+            if card.below_minimum:  # /buy would refuse it: offer the coins that can pay
+                text += "\n" + error_text(
+                    "below_minimum", {"coin": o.coin.symbol, "minimum": minimum}
+                )
+                buttons = (
+                    Button(
+                        _("Which coin for {plan}?").format(plan=plan.name),
+                        f"/recommend {plan.code}",
+                    ),
+                )
             return [Outgoing(target, text, buttons=buttons)]
         case c.HistoryCard():
             return [_history(card, target)]
@@ -411,6 +422,16 @@ def _access_line(line: c.AccessLine) -> str:
     return _("Server role: join the server with the invite we sent you, and it is yours.")
 
 
+def _network_is_name(coin: Coin) -> bool:
+    return coin.network.casefold() == coin.name.casefold()
+
+
+def coin_label(coin: Coin) -> str:
+    """A coin with its network ("Tether USDT (ERC20) (Ethereum)"), the network left out when
+    it is the coin's own name ("Solana", not "Solana (Solana)")."""
+    return coin.name if _network_is_name(coin) else f"{coin.name} ({coin.network})"
+
+
 def _recommendation(card: c.RecommendationCard, target: ChatRef) -> Outgoing:
     lines = [
         _("Best coins for {plan} ({price}):").format(
@@ -418,11 +439,16 @@ def _recommendation(card: c.RecommendationCard, target: ChatRef) -> Outgoing:
         )
     ]
     for n, o in enumerate(card.options, 1):
-        lines.append(
-            _(
+        template = (
+            _("{n}. {coin}: {amount} {symbol}, about {total} in total, ~{minutes} min to confirm")
+            if _network_is_name(o.coin)  # "Solana", not "Solana (Solana)"
+            else _(
                 "{n}. {coin} ({network}): {amount} {symbol}, about {total} in total, "
                 "~{minutes} min to confirm"
-            ).format(
+            )
+        )
+        lines.append(
+            template.format(
                 n=n,
                 coin=o.coin.name,
                 network=o.coin.network,

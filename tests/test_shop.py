@@ -96,3 +96,27 @@ async def test_memo_coins_show_the_memo(app, fake) -> None:
     reply = await fake.say("/buy pro xrp")
     assert "Memo / destination tag:" in reply[0].text
     assert "dt=" in reply[0].extra["uri"]
+
+
+async def test_no_buy_button_for_a_coin_under_the_provider_minimum(app, fake) -> None:
+    """Starter is $49: 0.00075384 BTC at the demo rate, under the demo minimum 0.0008 BTC.
+    The estimate says so and offers the coins that can pay, as /buy would refuse it."""
+    (reply,) = await fake.say("/estimate starter btc")
+    assert "/buy starter btc" not in [b.action for b in reply.buttons]
+    assert [b.action for b in reply.buttons] == ["/recommend starter"]
+    assert "under the provider's minimum for BTC: at least 0.0008 BTC" in reply.text
+    (refused,) = await fake.say("/buy starter btc")  # what the button would have done
+    assert "under the provider's minimum for BTC" in refused.text and not refused.payment_id
+    (reply,) = await fake.say("/estimate pro btc")  # above the minimum: the button is there
+    assert [b.action for b in reply.buttons] == ["/buy pro btc"]
+    actions = await _actions(app, fake)
+    content = (await actions.get_payment_estimate("starter", "btc")).content
+    assert "cannot be bought with this coin" in content
+
+
+async def test_a_coin_named_like_its_network_is_named_once(app, fake) -> None:
+    (coins,) = await fake.say("/currencies")
+    assert "• sol — Solana\n" in coins.text and "(Solana)" not in coins.text
+    assert "• eth — Ethereum\n" in coins.text  # Ethereum mainnet, not "ERC20"
+    (best,) = await fake.say("/recommend starter")
+    assert "1. Solana: " in best.text and "Solana (Solana)" not in best.text

@@ -132,10 +132,16 @@ class CustomerActions:
         async def work() -> tuple[str, Card]:
             card = await self.shop.currencies.estimate(*self._require(plan, coin))
             o = card.option
-            return (
+            text = (
                 f"{card.plan.name} costs {format_plain(o.pay_amount)} {o.coin.code} "
                 f"plus about {o.fee_usd} USD network fee."
-            ), card
+            )
+            if card.below_minimum:
+                text += (
+                    f" That is under the provider's minimum of {format_plain(card.min_amount)} "
+                    f"{o.coin.code}: it cannot be bought with this coin; suggest another coin."
+                )
+            return text, card
 
         return await self._run(work())
 

@@ -92,6 +92,12 @@ class EstimateCard:
     option: CoinOption
     min_amount: Decimal
 
+    @property
+    def below_minimum(self) -> bool:
+        """The plan costs less in this coin than the provider accepts: /buy would refuse it
+        (the same comparison as the provider's, so no Buy button is offered for it)."""
+        return self.option.pay_amount < self.min_amount
+
 
 @dataclass(frozen=True)
 class PaymentCard:
