@@ -282,8 +282,8 @@ def error_text(code: str, params: dict[str, Any]) -> str:
 
 def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
     match card:
-        case c.PaymentCard(payment=p, reused=reused):
-            return [payment_out(target, p, now, reused=reused)]
+        case c.PaymentCard(payment=p, reused=reused, effect=effect):
+            return [_with_note(payment_out(target, p, now, reused=reused), effect_text(effect))]
         case c.StatusCard(payment=p):
             return [payment_out(target, p, now)]
         case c.PlansCard():
@@ -326,6 +326,8 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
                         f"/recommend {plan.code}",
                     ),
                 )
+            if card.effect is not None:
+                text += "\n" + effect_text(card.effect)
             return [Outgoing(target, text, buttons=buttons)]
         case c.HistoryCard():
             return [_history(card, target)]
@@ -385,19 +387,29 @@ def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:
         ]
         lines.append(_("Features: {features}").format(features=listing(card.current.features)))
     buttons: tuple[Button, ...] = ()
-    if card.next_plan and card.price_difference is not None:
-        key = (
-            _("Upgrade to {plan} for {diff} more: adds {features}.")
-            if card.current
-            else _("Start with {plan} for {diff}: {features}.")
-        )
-        lines.append(
-            key.format(
-                plan=card.next_plan.name,
-                diff=money(card.price_difference, card.next_plan.currency),
-                features=listing(card.added_features),
+    if card.next_plan and card.upgrade_price is not None:
+        price = money(card.upgrade_price, card.next_plan.currency)
+        if card.current and card.expires_at:  # the full price: nothing is prorated
+            lines.append(
+                _(
+                    "Upgrade to {plan}: {price} for {days} days from payment (the full price; "
+                    "your {current} plan runs alongside until {end}, with no credit). "
+                    "Adds {features}."
+                ).format(
+                    plan=card.next_plan.name,
+                    price=price,
+                    days=card.next_plan.period_days,
+                    current=card.current.name,
+                    end=when(card.expires_at),
+                    features=listing(card.added_features),
+                )
             )
-        )
+        else:
+            lines.append(
+                _("Start with {plan} for {diff}: {features}.").format(
+                    plan=card.next_plan.name, diff=price, features=listing(card.added_features)
+                )
+            )
         buttons = (
             Button(
                 _("Which coin for {plan}?").format(plan=card.next_plan.name),
@@ -408,6 +420,44 @@ def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:
         lines.append(_("This is our biggest plan. Thank you!"))
     lines += [_access_line(a) for a in card.access]
     return Outgoing(target, "\n".join(lines), buttons=buttons)
+
+
+def effect_text(effect: c.PlanEffect | None) -> str:
+    """What a purchase does to the plans the customer has, said before they pay."""
+    if effect is None:
+        return ""
+    values = {
+        "plan": effect.plan.name,
+        "current": effect.current.name,
+        "end": when(effect.until),
+        "days": effect.plan.period_days,
+    }
+    if effect.kind == "renewal":
+        return _(
+            "Renewal: the new {days} days start when your current {plan} plan ends ({end})."
+        ).format(**values)
+    if effect.kind == "upgrade":
+        return _(
+            "Upgrade: {plan} starts as soon as this payment completes, at its full price; your "
+            "{current} plan runs alongside until {end}, with no credit for its remaining days."
+        ).format(**values)
+    return _(
+        "Note: you have the {current} plan until {end}. {plan} starts as soon as this payment "
+        "completes and runs at the same time, not after it: until {end} it adds nothing to "
+        "what {current} already gives you."
+    ).format(**values)
+
+
+def _with_note(message: Outgoing, note: str) -> Outgoing:
+    """A card with one more line at the end, in each of its markups."""
+    if not note:
+        return message
+    return replace(
+        message,
+        text=f"{message.text}\n{note}",
+        html=message.html and f"{message.html}\n{HTML.esc(note)}",
+        markdown=message.markdown and f"{message.markdown}\n{MARKDOWN.esc(note)}",
+    )
 
 
 def _access_line(line: c.AccessLine) -> str:
