@@ -178,3 +178,11 @@ async def test_what_a_purchase_does_to_the_running_plans_is_said_before_paying(
     start = act.period_start.replace(tzinfo=act.period_start.tzinfo or UTC)
     assert start <= clock() and start < pro_end  # not after Pro: alongside it
     assert act.period_end - act.period_start == timedelta(days=30)
+
+
+def test_discord_coin_choices_name_a_coin_once() -> None:
+    from bot.adapters.discord.client import _network_unless_name
+
+    assert "SOL Solana" + _network_unless_name("Solana", "Solana") == "SOL Solana"
+    assert _network_unless_name("Polygon", "Polygon") == ""
+    assert _network_unless_name("BNB", "BNB Smart Chain (BEP20)") == ", BNB Smart Chain (BEP20)"
