@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import io
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,8 +22,10 @@ from babel.dates import format_datetime, format_timedelta
 from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency
 from babel.support import NullTranslations, Translations
+
+from tools.uris import format_plain
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "paybot"
@@ -100,19 +103,25 @@ def _(message: str) -> str:
     return catalog.gettext(message) if catalog else message
 
 
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """A message whose words agree with the number `n` ("queda 1 minuto", "quedan 2
+    minutos"), by the language's plural rule."""
+    catalog = _catalogs.get(_current.get())
+    if catalog is None:
+        return singular if n == 1 else plural
+    return catalog.ngettext(singular, plural, n)
+
+
 def money(amount: Decimal, currency: str) -> str:
     """A fiat amount for people: `$299.00` in English, `299,00 $` in German."""
     return format_currency(amount, currency, locale=_current.get())
 
 
 def crypto(amount: Decimal) -> str:
-    """A crypto amount, every significant decimal kept (never rounded into a wrong payment)."""
-    text = format(amount.normalize(), "f") if amount else "0"
-    places = len(text.split(".")[1]) if "." in text else 0
-    pattern = "0." + "0" * places if places else "0"  # no grouping: amounts get copied
-    return format_decimal(
-        amount, format=pattern, locale=_current.get(), decimal_quantization=False
-    )
+    """A crypto amount, written the way wallets read it in every language: a dot, no
+    grouping, every significant decimal (never rounded into a wrong payment). Customers copy
+    these into wallets, where `1,99333334` is another number or an error."""
+    return format_plain(amount)
 
 
 def when(moment: datetime) -> str:
@@ -120,19 +129,39 @@ def when(moment: datetime) -> str:
     return format_datetime(moment, format="medium", tzinfo=UTC, locale=_current.get()) + " UTC"
 
 
+# Babel (CLDR) writes "1 分", "2 時間後" in Japanese; Japanese text sets no space there
+_UNSPACED = {"ja", "zh"}
+_SPACE_AFTER_DIGIT = re.compile(r"(?<=\d)[ \u00a0\u202f]+")
+
+
+def _unspaced(text: str) -> str:
+    return _SPACE_AFTER_DIGIT.sub("", text) if _current.get() in _UNSPACED else text
+
+
 def duration(seconds: float) -> str:
-    return format_timedelta(
-        seconds, granularity="second", threshold=1.0, format="long", locale=_current.get()
+    """How long, the locale's way, rounded to its largest unit: "1 minute", "2 Stunden"."""
+    return _unspaced(
+        format_timedelta(
+            seconds, granularity="second", threshold=1.0, format="long", locale=_current.get()
+        )
     )
+
+
+def count_in(text: str) -> int:
+    """The number a `duration()` shows ("2 minutos" → 2), for the words that agree with it."""
+    found = re.search(r"\d+", text)
+    return int(found.group()) if found else 0
 
 
 def time_until(seconds: float) -> str:
     """How far ahead a moment is, the locale's way: "in 3 days", "in 3 Tagen"."""
-    return format_timedelta(
-        max(seconds, 0),
-        granularity="second",
-        threshold=1.0,
-        add_direction=True,
-        format="long",
-        locale=_current.get(),
+    return _unspaced(
+        format_timedelta(
+            max(seconds, 0),
+            granularity="second",
+            threshold=1.0,
+            add_direction=True,
+            format="long",
+            locale=_current.get(),
+        )
     )

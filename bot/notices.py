@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.i18n import _, crypto, duration, time_until, when
+from bot.i18n import _, count_in, crypto, duration, ngettext, time_until, when
 from bot.messages import Button, ChatRef, Outgoing
 from bot.render import payment_out, sandbox_stamp
 from tools.cards import PaymentView
@@ -42,6 +42,28 @@ OPERATOR_ALERTS = {
     "alert.cancelled_money": "payment #{id} was cancelled by its customer, but {paid} {coin} "
     "arrived for it (now {status}); it is handled as a late payment: check it",
 }
+
+
+# what the relay can tell a customer (besides `OPERATOR_ALERTS` and `access.*` effects)
+CUSTOMER_NOTICES = (
+    "payment.card",
+    "payment.warning",
+    "payment.expired",
+    "payment.confirming",
+    "payment.partial",
+    "payment.partial_expired",
+    "payment.activated",
+    "payment.overpaid",
+    "payment.late_held",
+    "payment.cancelled",
+    "payment.cancelled_money",
+    "payment.failed",
+    "payment.refunded",
+    "plan.granted",
+    "plan.revoked",
+    "plan.reminder",
+    "plan.lapsed",
+)
 
 
 def operator_text(kind: str, payload: dict[str, Any], pid: object, coin: str) -> str:
@@ -79,9 +101,14 @@ def render_notice(
     if kind == "payment.warning":
         left = duration(max(int(payload.get("seconds_left", 0)), 0))
         amount = crypto(view.pay_amount) if view else ""
+        template = ngettext(  # the words agree with the number: "queda 1 minuto"
+            "⏳ Payment #{id}: {left} left to send {amount} {coin}.",
+            "⏳ Payment #{id}: {left} left to send {amount} {coin}.",
+            count_in(left),
+        )
         out = Outgoing(
             target,
-            _("⏳ Payment #{id}: {left} left to send {amount} {coin}.").format(
+            template.format(
                 id=pid, left=left, amount=amount, coin=view.coin.symbol if view else coin
             ),
             buttons=status_button,
@@ -126,6 +153,23 @@ def render_notice(
             image_name=f"payment-{pid}-rest.png",
             buttons=status_button,
             extra={"uri": uri} if uri else {},
+        )
+    elif kind == "payment.partial_expired":
+        out = _partial_expired(payload, target, pid, coin, status_button)
+    elif kind == "payment.overpaid":
+        out = Outgoing(
+            target,
+            _(
+                "💰 Payment #{id}: {paid} {coin} arrived, {surplus} {coin} more than the "
+                "{asked} {coin} asked. Your plan is active; the extra is recorded and the shop "
+                "has been told about it, so there is nothing you need to do."
+            ).format(
+                id=pid,
+                paid=crypto(Decimal(payload["paid"])),
+                asked=crypto(Decimal(payload["asked"])),
+                surplus=crypto(Decimal(payload["surplus"])),
+                coin=coin,
+            ),
         )
     elif kind == "payment.activated":
         end = datetime.fromisoformat(payload["period_end"])
@@ -207,3 +251,43 @@ def _plan_notice(kind: str, payload: dict[str, Any], target: ChatRef, now: datet
             text += " " + _("Tap “Renew” to get it back.")
     buttons = (Button(_("Renew"), renew),) if renew else ()
     return Outgoing(target, text, buttons=buttons)
+
+
+def _partial_expired(
+    payload: dict[str, Any], target: ChatRef, pid: object, coin: str, buttons: tuple[Button, ...]
+) -> Outgoing:
+    """A partly paid payment reached its deadline (or its monitoring window ended): what
+    arrived, what is missing, that the money is recorded, and what happens next."""
+    amounts = {
+        "id": pid,
+        "paid": crypto(Decimal(payload["paid"])),
+        "asked": crypto(Decimal(payload["asked"])),
+        "remaining": crypto(Decimal(payload["remaining"])),
+        "coin": coin,
+    }
+    text = _(
+        "⌛ Payment #{id} reached its deadline partly paid: {paid} of {asked} {coin} arrived, "
+        "{remaining} {coin} is missing. Your money is recorded."
+    ).format(**amounts)
+    until = payload.get("until")
+    uri = str(payload.get("uri") or "")
+    if until:
+        text += " " + _(
+            "Send the missing {remaining} {coin} to the same address before {until} and the "
+            "payment completes. Otherwise the shop, which has been told, will contact you about "
+            "the money received."
+        ).format(until=when(datetime.fromisoformat(until)), **amounts)
+    else:
+        text += " " + _(
+            "The payment can no longer be completed; the shop has been told and will contact "
+            "you about the money received."
+        )
+        uri = ""
+    return Outgoing(
+        target,
+        text,
+        image=qr_png(uri) if uri else None,
+        image_name=f"payment-{pid}-rest.png" if uri else None,
+        buttons=buttons,
+        extra={"uri": uri} if uri else {},
+    )

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.i18n import _, crypto, duration, listing, money, when
+from bot.i18n import _, count_in, crypto, duration, listing, money, ngettext, when
 from bot.messages import Button, ChatRef, Outgoing
 from tools import cards as c
+from tools.catalog import Coin
 from tools.qr import qr_png
 from tools.uris import format_plain
 
@@ -83,9 +84,13 @@ class Markup:
         return self.code(text)
 
     def deadline(self, expires_at: datetime, now: datetime) -> str:
-        return self.esc(_("Pay before {deadline} ({left} left).")).format(
-            deadline=self.esc(when(expires_at)), left=self.esc(_left(expires_at, now))
+        left = _left(expires_at, now)
+        template = ngettext(
+            "Pay before {deadline} ({left} left).",
+            "Pay before {deadline} ({left} left).",
+            count_in(left),
         )
+        return self.esc(template).format(deadline=self.esc(when(expires_at)), left=self.esc(left))
 
 
 class Html(Markup):
@@ -293,8 +298,8 @@ def error_text(code: str, params: dict[str, Any]) -> str:
 
 def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
     match card:
-        case c.PaymentCard(payment=p, reused=reused):
-            return [payment_out(target, p, now, reused=reused)]
+        case c.PaymentCard(payment=p, reused=reused, effect=effect):
+            return [_with_note(payment_out(target, p, now, reused=reused), effect_text(effect))]
         case c.StatusCard(payment=p):
             return [payment_out(target, p, now)]
         case c.CancelledCard(payment=p):
@@ -305,7 +310,7 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
             return [_user_plan(card, target)]
         case c.CurrenciesCard(coins=coins):
             lines = [_("Coins I accept:")]
-            lines += [f"• {coin.code} — {coin.name} ({coin.network})" for coin in coins]
+            lines += [f"• {coin.code} — {coin_label(coin)}" for coin in coins]
             lines.append(_("Buy with /buy PLAN COIN, e.g. /buy pro sol."))
             return [Outgoing(target, "\n".join(lines))]
         case c.RecommendationCard():
@@ -329,6 +334,18 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
                     f"/buy {plan.code} {o.coin.code}",
                 ),
             )
+            if card.below_minimum:  # /buy would refuse it: offer the coins that can pay
+                text += "\n" + error_text(
+                    "below_minimum", {"coin": o.coin.symbol, "minimum": minimum}
+                )
+                buttons = (
+                    Button(
+                        _("Which coin for {plan}?").format(plan=plan.name),
+                        f"/recommend {plan.code}",
+                    ),
+                )
+            if card.effect is not None:
+                text += "\n" + effect_text(card.effect)
             return [Outgoing(target, text, buttons=buttons)]
         case c.HistoryCard():
             return [_history(card, target)]
@@ -435,19 +452,29 @@ def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:
         ]
         lines.append(_("Features: {features}").format(features=listing(card.current.features)))
     buttons: tuple[Button, ...] = ()
-    if card.next_plan and card.price_difference is not None:
-        key = (
-            _("Upgrade to {plan} for {diff} more: adds {features}.")
-            if card.current
-            else _("Start with {plan} for {diff}: {features}.")
-        )
-        lines.append(
-            key.format(
-                plan=card.next_plan.name,
-                diff=money(card.price_difference, card.next_plan.currency),
-                features=listing(card.added_features),
+    if card.next_plan and card.upgrade_price is not None:
+        price = money(card.upgrade_price, card.next_plan.currency)
+        if card.current and card.expires_at:  # the full price: nothing is prorated
+            lines.append(
+                _(
+                    "Upgrade to {plan}: {price} for {days} days from payment (the full price; "
+                    "your {current} plan runs alongside until {end}, with no credit). "
+                    "Adds {features}."
+                ).format(
+                    plan=card.next_plan.name,
+                    price=price,
+                    days=card.next_plan.period_days,
+                    current=card.current.name,
+                    end=when(card.expires_at),
+                    features=listing(card.added_features),
+                )
             )
-        )
+        else:
+            lines.append(
+                _("Start with {plan} for {diff}: {features}.").format(
+                    plan=card.next_plan.name, diff=price, features=listing(card.added_features)
+                )
+            )
         buttons = (
             Button(
                 _("Which coin for {plan}?").format(plan=card.next_plan.name),
@@ -458,6 +485,44 @@ def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:
         lines.append(_("This is our biggest plan. Thank you!"))
     lines += [_access_line(a) for a in card.access]
     return Outgoing(target, "\n".join(lines), buttons=buttons)
+
+
+def effect_text(effect: c.PlanEffect | None) -> str:
+    """What a purchase does to the plans the customer has, said before they pay."""
+    if effect is None:
+        return ""
+    values = {
+        "plan": effect.plan.name,
+        "current": effect.current.name,
+        "end": when(effect.until),
+        "days": effect.plan.period_days,
+    }
+    if effect.kind == "renewal":
+        return _(
+            "Renewal: the new {days} days start when your current {plan} plan ends ({end})."
+        ).format(**values)
+    if effect.kind == "upgrade":
+        return _(
+            "Upgrade: {plan} starts as soon as this payment completes, at its full price; your "
+            "{current} plan runs alongside until {end}, with no credit for its remaining days."
+        ).format(**values)
+    return _(
+        "Note: you have the {current} plan until {end}. {plan} starts as soon as this payment "
+        "completes and runs at the same time, not after it: until {end} it adds nothing to "
+        "what {current} already gives you."
+    ).format(**values)
+
+
+def _with_note(message: Outgoing, note: str) -> Outgoing:
+    """A card with one more line at the end, in each of its markups."""
+    if not note:
+        return message
+    return replace(
+        message,
+        text=f"{message.text}\n{note}",
+        html=message.html and f"{message.html}\n{HTML.esc(note)}",
+        markdown=message.markdown and f"{message.markdown}\n{MARKDOWN.esc(note)}",
+    )
 
 
 def _access_line(line: c.AccessLine) -> str:
@@ -472,6 +537,16 @@ def _access_line(line: c.AccessLine) -> str:
     return _("Server role: join the server with the invite we sent you, and it is yours.")
 
 
+def _network_is_name(coin: Coin) -> bool:
+    return coin.network.casefold() == coin.name.casefold()
+
+
+def coin_label(coin: Coin) -> str:
+    """A coin with its network ("Tether USDT (ERC20) (Ethereum)"), the network left out when
+    it is the coin's own name ("Solana", not "Solana (Solana)")."""
+    return coin.name if _network_is_name(coin) else f"{coin.name} ({coin.network})"
+
+
 def _recommendation(card: c.RecommendationCard, target: ChatRef) -> Outgoing:
     lines = [
         _("Best coins for {plan} ({price}):").format(
@@ -479,11 +554,16 @@ def _recommendation(card: c.RecommendationCard, target: ChatRef) -> Outgoing:
         )
     ]
     for n, o in enumerate(card.options, 1):
-        lines.append(
-            _(
+        template = (
+            _("{n}. {coin}: {amount} {symbol}, about {total} in total, ~{minutes} min to confirm")
+            if _network_is_name(o.coin)  # "Solana", not "Solana (Solana)"
+            else _(
                 "{n}. {coin} ({network}): {amount} {symbol}, about {total} in total, "
                 "~{minutes} min to confirm"
-            ).format(
+            )
+        )
+        lines.append(
+            template.format(
                 n=n,
                 coin=o.coin.name,
                 network=o.coin.network,

@@ -167,8 +167,12 @@ async def test_a_partial_payment_reaching_its_deadline_is_reported_once(
     payment = await _payment(shop, pid)
     assert payment.status == "partially_paid"
     assert payment.next_check_at == payment.expires_at + timedelta(hours=24)
-    # the customer heard nothing new: no warning, no expiry
-    assert await _customer_kinds(shop, pid) == ["payment.confirming", "payment.partial"]
+    # the customer hears what happened (no warning, no "expired"; see tests/test_countdown.py)
+    assert await _customer_kinds(shop, pid) == [
+        "payment.confirming",
+        "payment.partial",
+        "payment.partial_expired",
+    ]
 
     # a top-up still counts after the deadline; a second partial amount alerts no one again
     await fake.say(f"/pay {pid} 50")

@@ -176,3 +176,58 @@ async def test_a_warning_delayed_past_payment_is_never_delivered(app, fake, cloc
             )
         ).all()
     assert statuses == ["skipped"]
+
+
+# --- a partly paid payment at its deadline: the customer is told, through the outbox ------
+
+
+async def test_a_partly_paid_payment_at_its_deadline_tells_the_customer_once(
+    app, fake, clock
+) -> None:
+    from tests.helpers import settle
+
+    pid = await buy(fake, "/buy pro usdttrc20")
+    await fake.say(f"/pay {pid} 100")
+    await settle(app, clock, seconds=10)
+    assert (await _payment(app, pid)).status == "partially_paid"
+    await settle(app, clock, seconds=880, step=20)  # just before the deadline: nothing yet
+    assert not [t for t in fake.texts() if "reached its deadline" in t]
+
+    await settle(app, clock, seconds=60, step=5)  # the deadline passes; ticks go on
+    (told,) = [m for m in fake.sent if "reached its deadline" in m.text]
+    assert told.text == (
+        f"⌛ Payment #{pid} reached its deadline partly paid: 100 of 299 USDT arrived, 199 "
+        "USDT is missing. Your money is recorded. Send the missing 199 USDT to the same "
+        "address before Nov 22, 2026, 12:15:00\u202fPM UTC and the payment completes. "
+        "Otherwise the shop, which has been told, will contact you about the money received."
+    )
+    assert told.image and told.extra["uri"].startswith("tron:")  # a QR for the rest
+    assert f"payment:{pid}:partial_expired" in await _outbox(app)
+
+    # the top-up it promises really completes the payment after the deadline
+    await fake.say(f"/pay {pid} 199")
+    await settle(app, clock, seconds=10)
+    assert (await _payment(app, pid)).status == "finished"
+    assert len([t for t in fake.texts() if "reached its deadline" in t]) == 1
+
+
+async def test_a_partial_payment_whose_window_was_missed_still_tells_the_customer(
+    app, fake, clock
+) -> None:
+    """The sweeper was down for the whole monitoring window: the customer hears that the
+    payment can no longer be completed (no top-up offer, no QR), once."""
+    from tests.helpers import settle
+
+    pid = await buy(fake, "/buy pro usdttrc20")
+    await fake.say(f"/pay {pid} 100")
+    await settle(app, clock, seconds=10)
+    payment = await _payment(app, pid)
+    clock.now = payment.expires_at + timedelta(hours=25)
+    await settle(app, clock, seconds=5)
+    (told,) = [m for m in fake.sent if "reached its deadline" in m.text]
+    assert told.text.endswith(
+        "Your money is recorded. The payment can no longer be completed; the shop has been "
+        "told and will contact you about the money received."
+    )
+    assert told.image is None and "uri" not in told.extra
+    assert (await _payment(app, pid)).next_check_at is None

@@ -26,6 +26,11 @@ def _catalog(lang: str):
         return read_po(handle, locale=lang)
 
 
+def _forms(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """A message's id or translation as a tuple of its forms (one, or one per plural form)."""
+    return value if isinstance(value, tuple) else (value,)
+
+
 def _template_ids() -> set[str]:
     with (LOCALES_DIR / "paybot.pot").open("rb") as handle:
         return {m.id for m in read_po(handle) if m.id}
@@ -36,7 +41,7 @@ def test_every_message_is_translated(lang: str) -> None:
     catalog = _catalog(lang)
     ids = {m.id for m in catalog if m.id}
     assert ids == _template_ids(), "run python locales/update.py"
-    missing = [m.id for m in catalog if m.id and not m.string]
+    missing = [m.id for m in catalog if m.id and not all(_forms(m.string))]
     assert missing == []
     assert not [m.id for m in catalog if m.id and m.fuzzy]
 
@@ -45,12 +50,18 @@ def test_every_message_is_translated(lang: str) -> None:
 def test_placeholders_match_the_source(lang: str) -> None:
     for m in _catalog(lang):
         if m.id:
-            assert sorted(PLACEHOLDER.findall(m.id)) == sorted(PLACEHOLDER.findall(m.string)), m.id
+            wanted = sorted(PLACEHOLDER.findall(_forms(m.id)[0]))
+            for form in _forms(m.string):
+                assert sorted(PLACEHOLDER.findall(form)) == wanted, m.id
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)
 def test_translations_are_really_translated(lang: str) -> None:
-    same = [m.id for m in _catalog(lang) if m.id and m.id == m.string and m.id not in SAME_OK]
+    same = [
+        m.id
+        for m in _catalog(lang)
+        if m.id and _forms(m.id)[0] in _forms(m.string) and m.id not in SAME_OK
+    ]
     assert same == []
 
 
@@ -106,9 +117,12 @@ def test_template_matches_the_source_code() -> None:
         from babel.messages.extract import extract_python
 
         with path.open("rb") as handle:
-            for _lineno, func, message, _comments in extract_python(handle, ["_"], [], {}):
+            keywords = {"_": None, "ngettext": (1, 2)}
+            for _lineno, func, message, _comments in extract_python(handle, keywords, [], {}):
                 if func == "_" and isinstance(message, str):
                     found.add(message)
+                elif func == "ngettext" and isinstance(message, tuple) and message[0]:
+                    found.add(message[:2])
     assert found <= _template_ids()
 
 
@@ -120,13 +134,14 @@ def test_formatting_per_locale() -> None:
         assert _("Plans:") == "Plans:"
     with using_locale("de"):
         assert money(Decimal("299"), "USD") == "299,00\xa0$"
-        assert crypto(Decimal("1234.00461234")) == "1234,00461234"
-        assert crypto(Decimal("0.000000000000000001")) == "0,000000000000000001"
+        assert crypto(Decimal("1234.00461234")) == "1234.00461234"  # as wallets read it
+        assert crypto(Decimal("0.000000000000000001")) == "0.000000000000000001"
         assert _("Plans:") == "Pläne:"
-    # amounts to pay stay exact in every language; fiat follows the locale's conventions
+    # crypto amounts are written as wallets read them in every language (a dot, no grouping,
+    # every decimal); fiat follows the locale's conventions
     expected = {
-        "es": ("299,00\xa0US$", "1234,00461234"),
-        "fr": ("299,00\xa0$US", "1234,00461234"),
+        "es": ("299,00\xa0US$", "1234.00461234"),
+        "fr": ("299,00\xa0$US", "1234.00461234"),
         "zh": ("US$299.00", "1234.00461234"),
         "ja": ("$299.00", "1234.00461234"),
     }
@@ -136,6 +151,41 @@ def test_formatting_per_locale() -> None:
             assert crypto(Decimal("1234.00461234")) == amount
             assert crypto(Decimal("1e-18")).endswith("000000000000000001")
             assert _("Plans:") != "Plans:"
+
+
+def test_durations_read_as_each_language_writes_them() -> None:
+    """Babel writes "1 分" in Japanese; Japanese and Chinese set no space there."""
+    from bot.i18n import duration, time_until
+
+    expected = {
+        "en": ("1 minute", "in 2 hours"),
+        "de": ("1 Minute", "in 2 Stunden"),
+        "es": ("1 minuto", "dentro de 2 horas"),
+        "fr": ("1 minute", "dans 2 heures"),
+        "zh": ("1分钟", "2小时后"),
+        "ja": ("1分", "2時間後"),
+    }
+    for lang, (one_minute, in_two_hours) in expected.items():
+        with using_locale(lang):
+            assert duration(60) == one_minute
+            assert time_until(7200) == in_two_hours
+
+
+def test_the_words_around_a_time_left_agree_with_its_number() -> None:
+    """Spanish: "queda 1 minuto", "quedan 2 minutos" (not "quedan 1 minuto")."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.render import PLAIN
+
+    load_catalogs(LOCALES)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with using_locale("es"):
+        assert "(queda 1 minuto)" in PLAIN.deadline(now + timedelta(seconds=60), now)
+        assert "(quedan 2 minutos)" in PLAIN.deadline(now + timedelta(seconds=120), now)
+    with using_locale("ja"):
+        assert "（残り1分）" in PLAIN.deadline(now + timedelta(seconds=60), now)
+    with using_locale("en"):
+        assert "(1 minute left)" in PLAIN.deadline(now + timedelta(seconds=60), now)
 
 
 def test_locale_resolution() -> None:

@@ -136,6 +136,15 @@ async def test_overpaid_activates_records_surplus_and_tells_operator(app, fake) 
     assert payment.surplus == Decimal("11.5")
     assert await _count(app, Activation, Activation.payment_id == pid) == 1
     assert await _count(app, OutboxItem, OutboxItem.kind == "alert.overpaid") == 1
+    # the customer hears it too, through the outbox: plan active, surplus recorded
+    assert await _kinds(app, pid) == ["payment.activated", "payment.overpaid"]
+    await app.notifier.drain()
+    (told,) = [t for t in fake.texts() if "more than the" in t]
+    assert told == (
+        f"💰 Payment #{pid}: 310.5 USDT arrived, 11.5 USDT more than the 299 USDT asked. Your "
+        "plan is active; the extra is recorded and the shop has been told about it, so there "
+        "is nothing you need to do."
+    )
 
 
 @pytest.mark.parametrize("status", ["failed", "refunded", "expired"])

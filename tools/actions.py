@@ -8,11 +8,11 @@ back as an `ErrorCard` (and the same short text), never as an exception.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from tools.caller import Caller
-from tools.cards import CancelledCard, Card, ErrorCard, NoticeCard, PaymentView
+from tools.cards import CancelledCard, Card, ErrorCard, NoticeCard, PaymentView, PlanEffect
 from tools.clock import Clock
 from tools.currencies import CurrencyDesk
 from tools.errors import ShopError
@@ -41,6 +41,24 @@ def _payment_line(p: PaymentView) -> str:
     return (
         f"#{p.id} {p.plan.name} {format_plain(p.pay_amount)} {p.coin.code} "
         f"({p.coin.network}) status={p.status} paid={format_plain(p.actually_paid)}"
+    )
+
+
+def _effect_line(effect: PlanEffect | None) -> str:
+    """For the model: what the purchase does to the plans the customer has (see PlanEffect)."""
+    if effect is None:
+        return ""
+    until = f"{effect.until:%Y-%m-%d}"
+    if effect.kind == "renewal":
+        return f" Renewal: the new period starts when the current one ends ({until})."
+    if effect.kind == "upgrade":
+        return (
+            f" Upgrade at the full price (no credit): {effect.plan.name} starts when paid; "
+            f"{effect.current.name} runs alongside until {until}."
+        )
+    return (
+        f" The customer has the higher {effect.current.name} plan until {until}: "
+        f"{effect.plan.name} starts when paid and runs alongside it, not after it."
     )
 
 
@@ -86,7 +104,12 @@ class CustomerActions:
             else:
                 text = f"Current plan {card.current.name}, ends {card.expires_at:%Y-%m-%d}."
             if card.next_plan:
-                text += f" Next plan up: {card.next_plan.name} (+{card.price_difference})."
+                text += (
+                    f" Next plan up: {card.next_plan.name}, {card.upgrade_price} "
+                    f"{card.next_plan.currency} (the full price for "
+                    f"{card.next_plan.period_days} days from payment; no credit for the "
+                    "current plan, which runs alongside)."
+                )
             return text, card
 
         return await self._run(work())
@@ -110,6 +133,9 @@ class CustomerActions:
 
         return await self._run(work())
 
+    async def _effect(self, plan: str) -> PlanEffect | None:
+        return await self.shop.plans.effect(self.caller.user_id, plan, self.shop.clock())
+
     def _require(self, plan: str | None, coin: str | None) -> tuple[str, str]:
         catalog = self.shop.plans.catalog
         if not plan:
@@ -131,19 +157,27 @@ class CustomerActions:
     async def get_payment_estimate(self, plan: str | None, coin: str | None) -> ToolResult:
         async def work() -> tuple[str, Card]:
             card = await self.shop.currencies.estimate(*self._require(plan, coin))
+            card = replace(card, effect=await self._effect(card.plan.code))
             o = card.option
-            return (
+            text = (
                 f"{card.plan.name} costs {format_plain(o.pay_amount)} {o.coin.code} "
                 f"plus about {o.fee_usd} USD network fee."
-            ), card
+            )
+            if card.below_minimum:
+                text += (
+                    f" That is under the provider's minimum of {format_plain(card.min_amount)} "
+                    f"{o.coin.code}: it cannot be bought with this coin; suggest another coin."
+                )
+            return text + _effect_line(card.effect), card
 
         return await self._run(work())
 
     async def create_crypto_payment(self, plan: str | None, coin: str | None) -> ToolResult:
         async def work() -> tuple[str, Card]:
             card = await self.shop.payments.create(self.caller, *self._require(plan, coin))
+            card = replace(card, effect=await self._effect(card.payment.plan.code))
             verb = "Open payment returned" if card.reused else "Payment created"
-            return f"{verb}: {_payment_line(card.payment)}", card
+            return f"{verb}: {_payment_line(card.payment)}{_effect_line(card.effect)}", card
 
         return await self._run(work())
 
@@ -152,7 +186,11 @@ class CustomerActions:
             card = await self.shop.payments.retry(
                 self.caller, None if payment_id is None else int(payment_id)
             )
-            return f"New payment created: {_payment_line(card.payment)}", card
+            card = replace(card, effect=await self._effect(card.payment.plan.code))
+            return (
+                f"New payment created: {_payment_line(card.payment)}{_effect_line(card.effect)}",
+                card,
+            )
 
         return await self._run(work())
 

@@ -50,9 +50,26 @@ class PlanCard:
     current: Plan | None
     expires_at: datetime | None
     next_plan: Plan | None
-    price_difference: Decimal | None
+    upgrade_price: Decimal | None  # the next plan's full price: nothing is prorated
     added_features: tuple[str, ...]
     access: tuple[AccessLine, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanEffect:
+    """What buying `plan` does to the plans the customer already has (see `PlanBook.effect`).
+
+    renewal: the same plan runs until `until`; the new period starts there.
+    upgrade: a lower plan runs until `until`; the new one starts at payment, at full price,
+      and the lower one runs alongside (no credit).
+    alongside: a higher plan runs until `until`; the new lower one starts at payment and runs
+      at the same time, not after it.
+    """
+
+    kind: str  # renewal, upgrade, alongside
+    plan: Plan
+    current: Plan
+    until: datetime
 
 
 @dataclass(frozen=True)
@@ -92,12 +109,20 @@ class EstimateCard:
     plan: Plan
     option: CoinOption
     min_amount: Decimal
+    effect: PlanEffect | None = None
+
+    @property
+    def below_minimum(self) -> bool:
+        """The plan costs less in this coin than the provider accepts: /buy would refuse it
+        (the same comparison as the provider's, so no Buy button is offered for it)."""
+        return self.option.pay_amount < self.min_amount
 
 
 @dataclass(frozen=True)
 class PaymentCard:
     payment: PaymentView
     reused: bool = False  # an open payment for the same plan and coin was returned
+    effect: PlanEffect | None = None  # what it does to the plans the customer has
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The sweeper's work: warnings before a payment's deadline, expiry at it (DESIGN §3, §5).
 
-A partially paid payment is looked at at its deadline too (an operator alert), and every
-payment still watched at the end of its monitoring window is dropped (with an alert when its
-money never completed).
+A partially paid payment is looked at at its deadline too (the customer is told what arrived,
+what is missing and until when a top-up still completes it; the operators get an alert), and
+every payment still watched at the end of its monitoring window is dropped (with an alert when
+its money never completed, and the customer told when they were not yet).
 
 `sweep(now)` only reads payments whose `next_check_at` has come (an indexed range scan), so a
 tick costs what is due, not what is open.
@@ -15,15 +16,18 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
 from storage import repos, writes
 from storage.models import Payment
 from tools.errors import ProviderError
+from tools.money import jsonable
 from tools.policy import due_warnings, next_check, sent_offsets
 from tools.states import MONEY_SEEN, Status
 from tools.transitions import PaymentEvents
+from tools.views import payment_link
 
 log = logging.getLogger(__name__)
 RETRY_LATER = timedelta(minutes=1)
@@ -124,6 +128,8 @@ class Countdown:
         if status is not Status.WAITING:  # the monitoring window is over
             payment.next_check_at = None
             payment.next_poll_at = None
+            if status is Status.PARTIALLY_PAID and payment.parent_payment_id is None:
+                self._tell_partial_expired(session, payment, now, None)  # if not told yet
             if status is Status.PARTIALLY_PAID or status in MONEY_SEEN:
                 self.events.alerts.write(
                     session,
@@ -169,6 +175,7 @@ class Countdown:
     ) -> None:
         """A partially paid payment reached its deadline: the customer may still top up, and
         an operator may want to talk to them (once per payment)."""
+        self._tell_partial_expired(session, payment, now, window_end)
         self.events.alerts.write(
             session,
             now,
@@ -179,4 +186,37 @@ class Countdown:
             asked=payment.pay_amount,
             coin=payment.pay_currency,
             until=window_end.isoformat(),
+        )
+
+    def _tell_partial_expired(
+        self, session: Session, payment: Payment, now: datetime, until: datetime | None
+    ) -> None:
+        """Tell the customer, through the outbox, once per payment: what arrived, what is
+        missing, that the money is recorded, and until when sending the rest to the same
+        address completes the payment (`until`; None when the monitoring window is already
+        over: then only that the shop has been told)."""
+        remaining = max(payment.pay_amount - payment.actually_paid, Decimal(0))
+        locale, _ = writes.owner_facts(session, payment, now)
+        link = payment_link(self.events.catalog, payment, remaining) if until else ""
+        writes.enqueue(
+            session,
+            chat_platform=payment.chat_platform,
+            chat_id=payment.chat_id,
+            user_id=payment.user_id,
+            kind="payment.partial_expired",
+            payload=jsonable(
+                {
+                    "payment_id": payment.id,
+                    "plan": payment.plan,
+                    "coin": payment.pay_currency,
+                    "paid": payment.actually_paid,
+                    "asked": payment.pay_amount,
+                    "remaining": remaining,
+                    "until": until.isoformat() if until else None,
+                    "uri": link,
+                }
+            ),
+            locale=locale or "en",
+            dedupe_key=f"payment:{payment.id}:partial_expired",
+            created_at=now,
         )

@@ -11,7 +11,7 @@ from storage.db import Database
 from storage.models import AccessGrant
 from tools.access.grants import JOINED, OPEN
 from tools.access.resources import TELEGRAM_CHAT, WEBHOOK
-from tools.cards import AccessLine, PlanCard, PlansCard
+from tools.cards import AccessLine, PlanCard, PlanEffect, PlansCard
 from tools.catalog import Catalog
 
 
@@ -35,9 +35,28 @@ class PlanBook:
         code, end = await self.current(user_id, now)
         plan = self.catalog.plan(code) if code else None
         up = self.catalog.next_plan_up(plan)
-        diff = (up.price - plan.price) if (up and plan) else (up.price if up else None)
+        price = up.price if up else None  # the full price: an upgrade is not prorated
         added = tuple(f for f in up.features if not plan or f not in plan.features) if up else ()
-        return PlanCard(plan, end, up, diff, added, await self._access(user_id))
+        return PlanCard(plan, end, up, price, added, await self._access(user_id))
+
+    async def effect(self, user_id: int, plan_name: str, now: datetime) -> PlanEffect | None:
+        """What buying a plan now does to the customer's running plans, as
+        `tools.transitions` will do it: the same plan extends from its end (a renewal);
+        another plan starts when paid and runs alongside the others, at its full price."""
+        plan = self.catalog.plan(plan_name)
+        async with self.db.sessions() as session:
+            active = await repos.active_activations(session, user_id, now)
+        known = [a for a in active if a.plan in self.catalog.plan_codes]
+        same = [a.period_end for a in known if a.plan == plan.code]
+        if same:
+            return PlanEffect("renewal", plan, plan, max(same))
+        code, end = await self.current(user_id, now)
+        if code is None or end is None:
+            return None
+        current = self.catalog.plan(code)
+        return PlanEffect(
+            "upgrade" if current.rank < plan.rank else "alongside", plan, current, end
+        )
 
     async def _access(self, user_id: int) -> tuple[AccessLine, ...]:
         """What the customer's plans open now (`tools.access`)."""

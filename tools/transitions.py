@@ -537,7 +537,14 @@ class PaymentEvents:
             )
             if self.access is not None:  # under the customer's lock, like the period
                 self.access.refresh(session, p.user_id, now, f"payment:{p.id}", payment=p)
-        if p.surplus:
+        if p.surplus:  # the customer hears it too: the plan is active, the extra recorded
+            tell(
+                "payment.overpaid",
+                "overpaid",
+                paid=p.actually_paid,
+                asked=p.pay_amount,
+                surplus=p.surplus,
+            )
             self.alert(
                 session,
                 now,

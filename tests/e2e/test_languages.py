@@ -44,11 +44,13 @@ def english_fragments(lang: str) -> set[str]:
         catalog = read_po(handle, locale=lang)
     fragments = set()
     for message in catalog:
-        if not message.id or message.string == message.id:
+        source = message.id[0] if isinstance(message.id, tuple) else message.id
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if not source or source in strings:
             continue
-        for piece in PLACEHOLDER.split(message.id):
+        for piece in PLACEHOLDER.split(source):
             piece = piece.strip(" .,:;!?()–—·\n")
-            if len(piece.split()) >= 3 and piece not in message.string:
+            if len(piece.split()) >= 3 and not any(piece in text for text in strings):
                 fragments.add(piece)
     return fragments
 

@@ -349,6 +349,11 @@ class DiscordAdapter:
             log.info("could not tell %s that their DMs are closed: %s", user_id, exc)
 
 
+def _network_unless_name(name: str, network: str) -> str:
+    """The network after a coin's name (", Polygon"), none when it is the name ("SOL Solana")."""
+    return "" if network.casefold() == name.casefold() else f", {network}"
+
+
 def from_config(config) -> DiscordAdapter:
     """The adapter `[discord]` describes (token from the environment)."""
     from bot.commands import command_menu
@@ -361,7 +366,7 @@ def from_config(config) -> DiscordAdapter:
         menu=command_menu,
         plans=[(code, plan.name) for code, plan in config.plans.items()],
         coins=[
-            (code, f"{coin.symbol} {coin.name}, {coin.network}")
+            (code, f"{coin.symbol} {coin.name}" + _network_unless_name(coin.name, coin.network))
             for code, coin in config.coins.items()
         ],
     )
