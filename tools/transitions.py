@@ -12,6 +12,7 @@ its reminders and its lapse notice from there.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +33,8 @@ from tools.policy import PaymentSettings, effective_status, enough_paid, next_po
 from tools.providers.base import PaymentProvider, ProviderEvent
 from tools.states import FINAL, MONEY_SEEN, RANK, Status, can_move, parse_status
 from tools.views import payment_link
+
+log = logging.getLogger(__name__)
 
 Tell = Callable[..., None]
 
@@ -213,8 +216,19 @@ class PaymentEvents:
             decision = None
         else:
             raise RuntimeError(f"payment {payment.id} kept changing under us")
+        old_status = payment.status
         for key, value in values.items():  # already written by the compare-and-set
             set_committed_value(payment, key, value)
+        if new.value != old_status:  # one line per change, for whoever runs the service
+            log.info(
+                "payment %s: %s -> %s (paid %s of %s %s)",
+                payment.id,
+                old_status,
+                new.value,
+                payment.actually_paid,
+                payment.pay_amount,
+                payment.pay_currency,
+            )
         if payment.parent_payment_id is not None:
             self._roll_up(session, payment, now)  # a top-up speaks through its parent
         else:
@@ -491,6 +505,14 @@ class PaymentEvents:
             created_at=now,
             next_notice_at=now,  # the renewal sweeper takes it from here
         ):
+            log.info(
+                "payment %s: plan %s active for user %s until %s%s",
+                p.id,
+                plan.code,
+                p.user_id,
+                end.isoformat(timespec="seconds"),
+                " (late payment)" if p.late else "",
+            )
             tell(
                 "payment.activated",
                 "activated",
