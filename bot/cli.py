@@ -22,6 +22,7 @@ from bot.logs import parse_level, setup_logging
 from storage.db import Database, DatabaseError
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as the shell reports a command SIGPIPE ended
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -103,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatabaseError) as exc:
         print(redactor.redact(str(exc)), file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `paybot admin export | head`: the reader has what it wanted
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # e.g. the webhook port is taken, a chat platform cannot start
         print(redactor.redact(f"cannot start: {exc}"), file=sys.stderr)
         return EXIT_USAGE
@@ -113,6 +117,17 @@ def main(argv: list[str] | None = None) -> int:
             "paybot stopped on an unexpected error", exc_info=True
         )
         return 1
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe on stdout: point it at /dev/null, so that flushing what is left
+    when Python exits does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (a test's capture)
+        pass
 
 
 def _log_level(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
