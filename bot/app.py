@@ -404,7 +404,11 @@ class App:
                 await session.execute(
                     select(func.count())
                     .select_from(OutboxItem)
-                    .where(OutboxItem.status == "pending", OutboxItem.chat_platform == platform)
+                    .where(
+                        OutboxItem.status == "pending",
+                        OutboxItem.chat_platform == platform,
+                        OutboxItem.chat_id == user,  # the console's chat is its user
+                    )
                 )
             ).scalar_one()
         return open_count == 0 and steps == 0 and pending == 0

@@ -210,13 +210,13 @@ class PaymentEvents:
                 self._unexpected_money(session, payment, event, now)
                 return False
             new, values = decision
+            old_status = payment.status  # what the move was judged from
             if writes.compare_and_set_status(session, payment, values):
                 break
             session.refresh(payment)  # someone else moved it first: look again
             decision = None
         else:
             raise RuntimeError(f"payment {payment.id} kept changing under us")
-        old_status = payment.status
         for key, value in values.items():  # already written by the compare-and-set
             set_committed_value(payment, key, value)
         if new.value != old_status:  # one line per change, for whoever runs the service

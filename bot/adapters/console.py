@@ -39,6 +39,7 @@ class ConsoleAdapter:
         stdout: TextIO | None = None,
     ) -> None:
         self.user = user
+        self.own_chats = (user,)  # the outbox rows this console delivers: its own user's only
         self.locale = locale
         self.qr_dir = qr_dir  # payment QR codes
         self.files_dir = files_dir  # what an operator asks for: charts, exports

@@ -31,7 +31,10 @@ async def _wait_for(process: asyncio.subprocess.Process, text: str, into: list[s
             assert raw, f"paybot run ended before {text!r}: {''.join(into)}"
             into.append(raw.decode())
 
-    await asyncio.wait_for(read(), 20)
+    try:
+        await asyncio.wait_for(read(), 20)
+    except TimeoutError:
+        raise AssertionError(f"no {text!r} within 20 s: {''.join(into)[-3000:]}") from None
 
 
 @pytest.mark.parametrize("level", [None, "DEBUG"], ids=["default", "debug"])
@@ -41,9 +44,11 @@ async def test_no_line_per_timer_run(db_url: str, tmp_path: Path, level: str | N
         settings["LOG_LEVEL"] = level
     process = await paybot_run(db_url, tmp_path, **settings)
     lines: list[str] = []
-    await _wait_for(process, "paybot is running", lines)
-    await asyncio.sleep(3)  # six sweeps, a reconciliation run
-    err = "".join(lines) + await _stop(process)
+    try:
+        await _wait_for(process, "paybot is running", lines)
+        await asyncio.sleep(3)  # six sweeps, a reconciliation run
+    finally:
+        err = "".join(lines) + await _stop(process)
     assert "paybot is running" in err
     for text in PER_TICK:
         assert text not in err, err[-2000:]
@@ -54,17 +59,20 @@ async def test_one_line_per_payment_change(db_url: str, tmp_path: Path) -> None:
     payment writes its changes and the activation, one line each."""
     process = await paybot_run(db_url, tmp_path, TIMERS__SWEEP_INTERVAL_SECONDS="0.5")
     lines: list[str] = []
-    await _wait_for(process, "paybot is running", lines)
-    fake = FakeAdapter()
-    chat = App(make_config(db_url), adapters=[fake])
-    await chat.start(background=False)  # the customer's side; `paybot run` does the timers
     try:
-        payment_id = await buy(fake, "/buy pro sol")
-        await fake.say(f"/pay {payment_id}")
-        await _wait_for(process, f"payment {payment_id}: plan pro active", lines)
+        await _wait_for(process, "paybot is running", lines)
+        fake = FakeAdapter()
+        chat = App(make_config(db_url), adapters=[fake])
+        await chat.start(background=False)  # the customer's side; `paybot run` does the timers
+        try:
+            payment_id = await buy(fake, "/buy pro sol")
+            (paid,) = await fake.say(f"/pay {payment_id}")
+            assert "Sandbox: sent" in paid.text, paid.text
+            await _wait_for(process, f"payment {payment_id}: plan pro active", lines)
+        finally:
+            await chat.stop()
     finally:
-        await chat.stop()
-    err = "".join(lines) + await _stop(process)
+        err = "".join(lines) + await _stop(process)
     assert f"payment {payment_id}: waiting -> confirming" in err
     assert f"payment {payment_id}: confirmed -> finished" in err
     assert "Traceback" not in err  # a sweep under way at the stop ends, not cancelled
