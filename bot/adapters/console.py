@@ -147,6 +147,10 @@ class ConsoleAdapter:
         self._print("\n".join(lines) + "\n")
         return f"console:{next(self._refs)}"
 
+    def notice(self, text: str) -> None:
+        """A line of the console's own (what it waits for), set apart like a message."""
+        self._print(text + "\n")
+
     def _print(self, text: str) -> None:
         self.stdout.write(text + "\n")
         self.stdout.flush()
