@@ -8,7 +8,8 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
@@ -143,6 +144,20 @@ def served_platforms(config: Config, running: Iterable[str]) -> set[str]:
     enabled = {"telegram": config.telegram.enabled, "discord": config.discord.enabled}
     chats = {platform for platform, on in enabled.items() if on}
     return {*running, *chats, *(() if chats else ("console",))}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What is still to happen for one chat user: payments whose money is on its way, payments
+    waiting for money (id, deadline), and notifications not yet delivered."""
+
+    on_its_way: tuple[int, ...]
+    unpaid: tuple[tuple[int, datetime], ...]
+    notices: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.on_its_way or self.unpaid or self.notices)
 
 
 class App:
@@ -376,55 +391,92 @@ class App:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
 
-    async def settled(self, platform: str, user: str, *, waiting: bool = True) -> bool:
+    async def settled(
+        self, platform: str, user: str, *, waiting: bool = True, since: datetime | None = None
+    ) -> bool:
         """Nothing left to happen for this user: no payment whose money is on its way (and,
-        with `waiting`, none waiting to be paid) and no notification still to deliver."""
+        with `waiting`, none waiting to be paid: only those created from `since` on, when
+        given) and no notification still to deliver to their chat."""
+        return (await self.pending(platform, user, waiting=waiting, since=since)).empty
+
+    async def pending(
+        self, platform: str, user: str, *, waiting: bool = True, since: datetime | None = None
+    ) -> Pending:
+        """What `settled` waits for (a console says what it waits for, and how long)."""
         now = self.clock()
-        busy = [s.value for s in IN_FLIGHT] + ([Status.WAITING.value] if waiting else [])
+        busy = Payment.status.in_([s.value for s in IN_FLIGHT]) | (
+            (Payment.status == Status.PARTIALLY_PAID.value) & (Payment.expires_at > now)
+        )
+        if waiting:
+            unpaid = Payment.status == Status.WAITING.value
+            if since is not None:
+                unpaid &= Payment.created_at >= since
+            busy |= unpaid
         mine = (User.platform == platform) & (User.platform_user_id == user)
         async with self.db.sessions() as session:
-            open_count = (
+            payments = (
                 await session.execute(
-                    select(func.count())
-                    .select_from(Payment)
+                    select(Payment.id, Payment.status, Payment.expires_at)
                     .join(User, User.id == Payment.user_id)
-                    .where(mine)
-                    .where(
-                        Payment.status.in_(busy)
-                        | (
-                            (Payment.status == Status.PARTIALLY_PAID.value)
-                            & (Payment.expires_at > now)
-                        )
-                    )
+                    .where(mine, busy)
+                    .order_by(Payment.id)
                 )
-            ).scalar_one()
+            ).all()
             # money the sandbox has been told about but not yet reported counts as on its way
-            steps = (
-                await session.execute(
-                    select(func.count())
-                    .select_from(SandboxTransfer)
+            sent = (
+                await session.scalars(
+                    select(Payment.id)
                     .join(
-                        Payment, Payment.provider_payment_id == SandboxTransfer.provider_payment_id
+                        SandboxTransfer,
+                        Payment.provider_payment_id == SandboxTransfer.provider_payment_id,
                     )
                     .join(User, User.id == Payment.user_id)
                     .where(mine, SandboxTransfer.delivered_at.is_(None))
+                    .distinct()
                 )
-            ).scalar_one()
-            pending = (
+            ).all()
+            notices = (
                 await session.execute(
                     select(func.count())
                     .select_from(OutboxItem)
-                    .where(OutboxItem.status == "pending", OutboxItem.chat_platform == platform)
+                    .where(
+                        OutboxItem.status == "pending",
+                        OutboxItem.chat_platform == platform,
+                        OutboxItem.chat_id == user,  # the console's chat is its user
+                    )
                 )
             ).scalar_one()
-        return open_count == 0 and steps == 0 and pending == 0
+        on_its_way = {p.id for p in payments if p.status != Status.WAITING.value} | set(sent)
+        unpaid_ones = tuple(
+            (p.id, p.expires_at)
+            for p in payments
+            if p.status == Status.WAITING.value and p.id not in on_its_way
+        )
+        return Pending(tuple(sorted(on_its_way)), unpaid_ones, notices)
+
+    async def locale_of(self, platform: str, user: str) -> str | None:
+        """The language a chat user reads (their choice or their platform's hint), if known."""
+        async with self.db.sessions() as session:
+            return (
+                await session.scalars(
+                    select(User.locale).where(
+                        User.platform == platform, User.platform_user_id == user
+                    )
+                )
+            ).first()
 
     async def wait_settled(
-        self, platform: str, user: str, *, waiting: bool, timeout: float | None
+        self,
+        platform: str,
+        user: str,
+        *,
+        waiting: bool,
+        timeout: float | None,
+        since: datetime | None = None,
     ) -> bool:
         """Wait (on the real clock) until `settled`; False when `timeout` seconds ran out."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not await self.settled(platform, user, waiting=waiting):
+        while not await self.settled(platform, user, waiting=waiting, since=since):
             if deadline is not None and time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.1)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from bot.logs import parse_level, setup_logging
 from storage.db import Database, DatabaseError
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as the shell reports a command SIGPIPE ended
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DatabaseError) as exc:
         print(redactor.redact(str(exc)), file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `paybot admin export | head`: the reader has what it wanted
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # e.g. the webhook port is taken, a chat platform cannot start
         print(redactor.redact(f"cannot start: {exc}"), file=sys.stderr)
         return EXIT_USAGE
@@ -130,6 +136,17 @@ def main(argv: list[str] | None = None) -> int:
             "paybot stopped on an unexpected error", exc_info=True
         )
         return 1
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe on stdout: point it at /dev/null, so that flushing what is left
+    when Python exits does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (a test's capture)
+        pass
 
 
 def _log_level(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
@@ -194,23 +211,62 @@ async def _sandbox_pay(config: Config, payment_id: int, raw_amount: str | None) 
 async def _chat(config: Config, user: str, locale: str | None, linger: float | None) -> int:
     from bot.adapters.console import ConsoleAdapter
     from bot.app import App
+    from bot.console_wait import announced, gave_up
+    from bot.i18n import using_locale
 
     qr_dir = Path(config.console.qr_dir)
     await asyncio.to_thread(qr_dir.mkdir, parents=True, exist_ok=True)  # fail early, one line
     app: App
 
-    async def wait(everything: bool, seconds: float | None) -> bool:
-        return await app.wait_settled(console.platform, user, waiting=everything, timeout=seconds)
+    async def wait(everything: bool, seconds: float | None, since: datetime | None = None) -> bool:
+        """Wait until settled, saying what for and how long (see `bot.console_wait`)."""
 
+        async def look():
+            return await app.pending(console.platform, user, waiting=everything, since=since)
+
+        async def settle(limit: float | None) -> bool:
+            return await app.wait_settled(
+                console.platform, user, waiting=everything, timeout=limit, since=since
+            )
+
+        with using_locale(await app.locale_of(console.platform, user) or default):
+            return await announced(look, settle, console.notice, app.clock, seconds)
+
+    default = locale or config.shop.default_locale
     console = ConsoleAdapter(user, locale=locale, qr_dir=qr_dir, wait=wait)
     app = App(config, adapters=[console])
+    interrupted = asyncio.Event()  # Ctrl-C: stop waiting, close as usual
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+    started = app.clock()
     await app.start()
     try:
-        await console.input_done.wait()
-        await app.wait_settled(console.platform, user, waiting=True, timeout=linger)
+        if await _first(console.input_done.wait(), interrupted):
+            # the input ended: stay for what this chat started (and money on its way)
+            await _first(wait(True, linger, since=started), interrupted)
+        if interrupted.is_set():
+            pending = await app.pending(console.platform, user, since=started)
+            with using_locale(await app.locale_of(console.platform, user) or default):
+                line = gave_up(pending)
+            if line:
+                console.notice(line)
     finally:
         await app.stop()
-    return 0
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+    return 130 if interrupted.is_set() else 0
+
+
+async def _first(work: Awaitable[object], interrupted: asyncio.Event) -> bool:
+    """Run `work` until it ends (True) or Ctrl-C is pressed (False: `work` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(interrupted.wait())
+    await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    for each in (task, stop):
+        each.cancel()
+    await asyncio.gather(task, stop, return_exceptions=True)
+    return not interrupted.is_set()
 
 
 async def _serve(config: Config) -> int:

@@ -43,7 +43,7 @@ def usage(name: str) -> str:
         "history": _("Usage: /history [COUNT], e.g. /history 10"),
         "retry": _("Usage: /retry [PAYMENT_ID], e.g. /retry 42"),
         "language": _("Usage: /language CODE, e.g. /language de"),
-        "pay": _("Usage: /pay PAYMENT_ID [AMOUNT], e.g. /pay 42 or /pay 42 0.5"),
+        "pay": _("Usage: /pay [PAYMENT_ID [AMOUNT]], e.g. /pay, /pay 42 or /pay 42 0.5"),
         "cancel": _("Usage: /cancel [PAYMENT_ID], e.g. /cancel 42"),
     }
     return texts.get(name, help_text())
@@ -141,9 +141,9 @@ async def run_tool_command(
             _arity(a, "cancel", 0, 1)
             return await actions.cancel_payment(payment_id_arg(a[0], "cancel") if a else None)
         case "pay" if sandbox_commands:
-            _arity(a, "pay", 1, 2)
+            _arity(a, "pay", 0, 2)
             amount = amount_arg(a[1], "pay") if len(a) == 2 else None
-            return await actions.sandbox_pay(payment_id_arg(a[0], "pay"), amount)
+            return await actions.sandbox_pay(payment_id_arg(a[0], "pay") if a else None, amount)
     return None
 
 

@@ -318,6 +318,7 @@ class Conversation:
                 image_name=r.image_name,
                 file=r.file,
                 buttons=r.buttons,
+                extra={"image": "chart"} if r.image else {},  # not a QR code (the console)
             )
             for r in replies
         ]

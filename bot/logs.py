@@ -5,7 +5,7 @@ record, whatever logger wrote it (a filter on a logger would miss records propag
 child loggers), and replaces every configured secret in the message, its arguments, the
 exception text and the stack with `***`. Below WARNING only paybot's own loggers write, unless
 the level is DEBUG: the libraries' request logs (httpx writes each Bot API URL, which carries
-the token) stay quiet."""
+the token) stay quiet. APScheduler's lines about each timer run are never written."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ HANDLER = "paybot"
 # aiohttp.access, openai, apscheduler, ...: libraries that log each request or job run, some
 # with the token in the URL) writes only warnings and errors, unless the level is DEBUG.
 OURS = ("bot", "tools", "storage", "paybot", "alembic")
+# Loggers that write only warnings and errors at every level, DEBUG included: APScheduler
+# writes two lines per run of every timer ("Running job ...", "... executed successfully"),
+# about 170,000 a day for the one-second sweeper, and says nothing an operator needs (the
+# timers' failures are logged by `bot.scheduler`; payments log one line per change).
+QUIET = ("apscheduler",)
 
 
 class Redactor(logging.Filter):
@@ -91,5 +96,7 @@ def setup_logging(level: int, secrets: Iterable[str | None] = ()) -> Redactor:
     root.setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
     for name in OURS:
         logging.getLogger(name).setLevel(level)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
     logging.captureWarnings(True)
     return redactor

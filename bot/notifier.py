@@ -158,6 +158,12 @@ class Notifier:
         self.alerts = alerts
         self.catalog = catalog
         self.adapters = dict(adapters)
+        # adapters that speak for some chats of their platform only (a console: its user)
+        self.own_chats = {
+            name: tuple(only)
+            for name, adapter in self.adapters.items()
+            if (only := getattr(adapter, "own_chats", None)) is not None
+        }
         self.clock = clock
         self.batch = batch
         self.max_attempts = max_attempts
@@ -225,6 +231,7 @@ class Notifier:
                 claim.until,
                 platforms=list(self.adapters),
                 skip_locked=not self.db.is_sqlite,
+                chats=self.own_chats,
             )
         )
         claim.waiting = [row.id for row in rows]

@@ -267,6 +267,7 @@ def error_text(code: str, params: dict[str, Any]) -> str:
             "price, with at most {decimals} decimals."
         ),
         "nothing_to_retry": _("You have no failed or expired payment to retry."),
+        "nothing_to_pay": _("You have no payment waiting for money. Start one with /buy."),
         "already_paid": _("Payment #{payment_id} is already paid; it is being confirmed."),
         "no_coin": _("No coin can pay for this plan right now. Please try again later."),
         "need_plan": _("Which plan would you like? Plans: {valid}."),

@@ -62,7 +62,10 @@ class Scheduler:
         """No new runs; the ones under way get `grace` seconds to finish (a tick cut off by
         the database closing under it would end in a traceback)."""
         self._stopping = True
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        running = self.scheduler.running
+        if running:
+            self.scheduler.pause()  # shutdown() cancels the runs under way: first let them end
         if self._running:
             await asyncio.wait(set(self._running), timeout=grace)
+        if running:
+            self.scheduler.shutdown(wait=False)

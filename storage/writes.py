@@ -8,7 +8,7 @@ caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -245,17 +245,30 @@ def claim_outbox(
     *,
     platforms: Sequence[str],
     skip_locked: bool,
+    chats: Mapping[str, Sequence[str]] | None = None,
 ) -> list[OutboxItem]:
     """Claim up to `limit` due notifications for these platforms, in due order: write
-    `token` on them, count an attempt, and lease them until `lease_until`. On PostgreSQL the
-    rows other relays are claiming are skipped (`SKIP LOCKED`); the UPDATE takes only rows
-    still due, so two relays never claim one row on SQLite either."""
+    `token` on them, count an attempt, and lease them until `lease_until`. A platform named
+    in `chats` is claimed only for those chat ids (a console delivers only to its own user;
+    another console on the same database takes the rest). On PostgreSQL the rows other
+    relays are claiming are skipped (`SKIP LOCKED`); the UPDATE takes only rows still due, so
+    two relays never claim one row on SQLite either."""
+    chats = chats or {}
+    whole = [p for p in platforms if p not in chats]
+    ours = or_(
+        OutboxItem.chat_platform.in_(whole),
+        *(
+            and_(OutboxItem.chat_platform == p, OutboxItem.chat_id.in_(list(ids)))
+            for p, ids in chats.items()
+            if p in platforms
+        ),
+    )
     due = (
         select(OutboxItem.id)
         .where(
             OutboxItem.status == "pending",
             OutboxItem.next_attempt_at <= now,
-            OutboxItem.chat_platform.in_(list(platforms)),
+            ours,
         )
         .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
         .limit(limit)

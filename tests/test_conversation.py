@@ -11,7 +11,7 @@ from bot.app import App
 from bot.conversation import clean_text
 from storage.models import Payment
 from tests.conftest import make_config
-from tests.helpers import buy, settle
+from tests.helpers import buy, payment_id_in, settle
 
 
 async def _payments(app) -> int:
@@ -44,8 +44,9 @@ async def test_under_the_minimum_names_the_minimum(app, fake) -> None:
         ("/retry abc", "/retry [PAYMENT_ID]"),
         ("/status x y", "/status [PAYMENT_ID]"),
         ("/estimate pro", "/estimate PLAN COIN"),
-        ("/pay 1 -5", "/pay PAYMENT_ID"),
-        ("/pay 1 lots", "/pay PAYMENT_ID"),
+        ("/pay 1 -5", "/pay [PAYMENT_ID [AMOUNT]]"),
+        ("/pay 1 lots", "/pay [PAYMENT_ID [AMOUNT]]"),
+        ("/pay", "no payment waiting for money"),
         ("/history 0", "/history [COUNT]"),
         ("/language", "/language CODE"),
         ("/language xx", "Languages: en, de"),
@@ -220,6 +221,31 @@ async def test_retry_without_id_takes_the_latest_failed_or_expired(app, fake, cl
     async with app.db.sessions() as session:
         newest = (await session.scalars(select(Payment).order_by(Payment.id.desc()))).first()
     assert newest.retried_from_id == pid
+
+
+async def test_pay_and_retry_without_id_take_this_customers_latest(app, fake, clock) -> None:
+    """On a database that already has payments (the README's examples run twice), `/pay`
+    pays the customer's newest payment still waiting for money and `/retry` renews the newest
+    expired one: never an older, paid or expired one, never another customer's."""
+    paid = await buy(fake, "/buy pro sol")
+    await fake.say("/pay")
+    await settle(app, clock, seconds=5)
+    expired = await buy(fake, "/buy pro btc")
+    await settle(app, clock, seconds=901, step=60)
+    await buy(fake, "/buy pro eth", user="someone-else")
+    newest = await buy(fake, "/buy pro ltc")
+    reply = await fake.say("/pay")
+    assert f"#{newest}" in reply[0].text and "Sandbox: sent" in reply[0].text
+    await settle(app, clock, seconds=5)
+    assert "no payment waiting for money" in (await fake.say("/pay"))[0].text
+    reply = await fake.say("/retry")
+    retried = payment_id_in(reply[0].text)
+    assert retried > newest
+    async with app.db.sessions() as session:
+        again = await session.get(Payment, retried)
+        first = await session.get(Payment, paid)
+    assert again.retried_from_id == expired and again.pay_currency == "btc"
+    assert first.status == "finished"
 
 
 async def test_a_failed_reply_does_not_stop_the_conversation(app, fake) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from bot.cli import main
 from bot.config import Secrets
-from bot.logs import OURS, Redactor, setup_logging
+from bot.logs import OURS, QUIET, Redactor, setup_logging
 from tests.conftest import ROOT, make_config
 
 TOKEN = "4242:tg-token-SECRET"
@@ -24,7 +24,7 @@ def _restore_logging():
     """setup_logging changes the process's root logger: put it back for the next tests."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in OURS}
+    levels = {name: logging.getLogger(name).level for name in (*OURS, *QUIET)}
     yield
     for handler in root.handlers:
         handler.filters = [f for f in handler.filters if not isinstance(f, Redactor)]

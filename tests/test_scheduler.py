@@ -46,3 +46,25 @@ async def test_stop_waits_for_a_run_under_way() -> None:
     await scheduler.stop()
     assert finished == [True]
     await run
+
+
+async def test_stop_lets_the_schedulers_own_run_finish() -> None:
+    """APScheduler's shutdown cancels the runs its executor started; stopping must not."""
+    started = asyncio.Event()
+    outcome: list[str] = []
+
+    async def job(now: datetime) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(0.3)
+            outcome.append("finished")
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+
+    scheduler = Scheduler(_clock)
+    scheduler.every("job", 0.05, job)
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), 5)
+    await scheduler.stop()
+    assert outcome == ["finished"]

@@ -223,7 +223,9 @@ class CustomerActions:
 
         return await self._run(work())
 
-    async def sandbox_pay(self, payment_id: int, amount: Decimal | None) -> ToolResult:
+    async def sandbox_pay(self, payment_id: int | None, amount: Decimal | None) -> ToolResult:
+        """Sandbox: pay a payment (the latest one waiting for money without an id)."""
+
         async def work() -> tuple[str, Card]:
             view = await self.shop.payments.sandbox_pay(self.caller, payment_id, amount)
             return f"Sandbox payment sent for #{view.id}", NoticeCard(

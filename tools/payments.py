@@ -190,14 +190,27 @@ class PaymentService:
         return HistoryCard(tuple(self.view(p) for p in items), len(finished), total, currency)
 
     async def sandbox_pay(
-        self, caller: Caller | None, payment_id: int, amount: Decimal | None
+        self, caller: Caller | None, payment_id: int | None, amount: Decimal | None
     ) -> PaymentView:
-        """Sandbox only: pay a payment (fully, or `amount` of it). `caller=None` = operator."""
+        """Sandbox only: pay a payment (fully, or `amount` of it). `caller=None` = operator.
+        Without an id, the caller's latest payment still waiting for money (an earlier one,
+        paid or expired, is never picked by accident)."""
         pay = getattr(self.provider, "pay", None)
         if pay is None:
             raise ShopError("sandbox_only", "Paying by command only works with the sandbox.")
         async with self.db.sessions() as session:
-            if caller is None:
+            if payment_id is None and caller is not None:
+                unpaid = await repos.payments_with_status(
+                    session, caller.user_id, [Status.WAITING.value, Status.PARTIALLY_PAID.value]
+                )
+                now = self.clock()
+                payment = next((p for p in reversed(unpaid) if p.expires_at > now), None)
+                if payment is None:
+                    raise ShopError("nothing_to_pay", "There is no payment waiting for money.")
+                payment_id = payment.id
+            elif payment_id is None:
+                raise ShopError("not_found", "Which payment?", payment_id=payment_id)
+            elif caller is None:
                 payment = await repos.payment_by_id(session, payment_id)
             else:
                 payment = await repos.payment_of_user(session, payment_id, caller.user_id)

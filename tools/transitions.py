@@ -12,6 +12,7 @@ its reminders and its lapse notice from there.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,8 @@ from tools.states import (
     parse_status,
 )
 from tools.views import payment_link
+
+log = logging.getLogger(__name__)
 
 Tell = Callable[..., None]
 
@@ -217,7 +220,8 @@ class PaymentEvents:
                 self._unexpected_money(session, payment, event, now)
                 return False
             new, values = decision
-            was = parse_status(payment.status)
+            old_status = payment.status  # what the move was judged from
+            was = parse_status(old_status)
             if writes.compare_and_set_status(session, payment, values):
                 break
             session.refresh(payment)  # someone else moved it first: look again
@@ -226,6 +230,16 @@ class PaymentEvents:
             raise RuntimeError(f"payment {payment.id} kept changing under us")
         for key, value in values.items():  # already written by the compare-and-set
             set_committed_value(payment, key, value)
+        if new.value != old_status:  # one line per change, for whoever runs the service
+            log.info(
+                "payment %s: %s -> %s (paid %s of %s %s)",
+                payment.id,
+                old_status,
+                new.value,
+                payment.actually_paid,
+                payment.pay_amount,
+                payment.pay_currency,
+            )
         if payment.parent_payment_id is not None:
             self._roll_up(session, payment, now)  # a top-up speaks through its parent
         else:
@@ -528,6 +542,14 @@ class PaymentEvents:
             created_at=now,
             next_notice_at=now,  # the renewal sweeper takes it from here
         ):
+            log.info(
+                "payment %s: plan %s active for user %s until %s%s",
+                p.id,
+                plan.code,
+                p.user_id,
+                end.isoformat(timespec="seconds"),
+                " (late payment)" if p.late else "",
+            )
             tell(
                 "payment.activated",
                 "activated",

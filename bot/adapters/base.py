@@ -74,6 +74,10 @@ class RateLimited(Exception):
 
 
 class Adapter(Protocol):
+    """`platform` names it. An adapter that speaks for only some chats of its platform (a
+    console: the one user at its keyboard) also has `own_chats`, their ids: the relay then claims
+    only their notifications and leaves the others to whoever serves them."""
+
     platform: str
 
     async def start(self, handler: Handler) -> None:

@@ -33,13 +33,16 @@ class ConsoleAdapter:
         *,
         locale: str | None,
         qr_dir: Path,
+        files_dir: Path = Path("."),
         wait: Wait | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
     ) -> None:
         self.user = user
+        self.own_chats = (user,)  # the outbox rows this console delivers: its own user's only
         self.locale = locale
-        self.qr_dir = qr_dir
+        self.qr_dir = qr_dir  # payment QR codes
+        self.files_dir = files_dir  # what an operator asks for: charts, exports
         self._wait = wait
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
@@ -122,14 +125,17 @@ class ConsoleAdapter:
             return message.edit_of  # a terminal cannot edit; the notice says what changed
         prefix = "" if message.target.chat_id == self.user else f"[to {message.target}] "
         lines = [prefix + message.text]
-        if message.image:
+        if message.image and message.extra.get("image") == "chart":  # an operator's chart
+            path = _fresh(self.files_dir / (message.image_name or "chart.png"))
+            path.write_bytes(message.image)
+            lines.append(f"Chart: {path}")
+        elif message.image:
             self.qr_dir.mkdir(parents=True, exist_ok=True)
             path = self.qr_dir / (message.image_name or f"image-{next(self._refs)}.png")
             path.write_bytes(message.image)
             lines.append(_("QR code: {path}").format(path=path))
-        if message.file is not None:  # an operator's export: kept beside the QR codes
-            self.qr_dir.mkdir(parents=True, exist_ok=True)
-            path = self.qr_dir / message.file.name
+        if message.file is not None:  # an operator's export
+            path = _fresh(self.files_dir / message.file.name)
             shutil.copyfile(message.file, path)
             lines.append(f"File: {path}")
         if "uri" in message.extra:
@@ -141,6 +147,17 @@ class ConsoleAdapter:
         self._print("\n".join(lines) + "\n")
         return f"console:{next(self._refs)}"
 
+    def notice(self, text: str) -> None:
+        """A line of the console's own (what it waits for), set apart like a message."""
+        self._print(text + "\n")
+
     def _print(self, text: str) -> None:
         self.stdout.write(text + "\n")
         self.stdout.flush()
+
+
+def _fresh(path: Path) -> Path:
+    """`path`, or `name-2.ext`, `name-3.ext`, ... when it exists: nothing is overwritten."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidates = (path.with_name(f"{path.stem}-{n}{path.suffix}") for n in itertools.count(2))
+    return next(p for p in itertools.chain([path], candidates) if not p.exists())

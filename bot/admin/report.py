@@ -42,6 +42,25 @@ def zone() -> str:
     return _zone.get()
 
 
+_command: ContextVar[str] = ContextVar("paybot_operator_command", default="/admin")
+
+
+@contextmanager
+def invoked_as(command: str) -> Iterator[None]:
+    """Name the operator commands the answers made inside point to the way the operator types
+    them: `/admin` in a chat, `paybot admin` on the terminal."""
+    token = _command.set(command)
+    try:
+        yield
+    finally:
+        _command.reset(token)
+
+
+def command(rest: str) -> str:
+    """`payment ID` → `/admin payment ID` (or `paybot admin payment ID` on the terminal)."""
+    return f"{_command.get()} {rest}"
+
+
 def at(moment: datetime | None) -> str:
     if not moment:
         return "-"
@@ -111,8 +130,8 @@ def attention_text(items: list[Attention], shown: int) -> str:
     for item in items[:shown]:
         lines.append(f"  #{item.payment_id} ({item.status or '?'}): " + "; ".join(item.reasons))
     if len(items) > shown:
-        lines.append(f"  … and {len(items) - shown} more: /admin attention")
-    lines.append("Details: /admin payment ID")
+        lines.append(f"  … and {len(items) - shown} more: {command('attention')}")
+    lines.append(f"Details: {command('payment ID')}")
     return "\n".join(lines)
 
 

@@ -18,12 +18,15 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from bot.admin import report
 from bot.admin.commands import export_range
 from bot.app import App
 from bot.config import Config
 from tools.admin.desk import AdminError
 from tools.admin.ledger import ledger_size, write_ledger
 from tools.admin.stats import PeriodError
+
+TERMINAL = "paybot admin"  # how the answers name the commands they point to
 
 
 def operator() -> str:
@@ -40,17 +43,8 @@ async def run_admin(config: Config, args: Namespace, *, app: App | None = None) 
     actor = operator()
     await app.db.upgrade()
     try:
-        await app.desk.audited(actor, "admin.command", " ".join(sys.argv[1:])[:200])
-        if args.command == "export":
-            return await _export(app, args, actor)
-        if args.command == "stats":
-            return await _stats(app, args)
-        if args.command == "reconcile":
-            return await _reconcile(app, args, actor)
-        replies = await app.operator_commands.run(actor, args)
-        for reply in replies:
-            print(reply.text, file=sys.stderr if reply.refused else sys.stdout)
-        return 1 if any(r.refused for r in replies) else 0
+        with report.invoked_as(TERMINAL):
+            return await _run_admin(app, args, actor)
     except (AdminError, PeriodError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -59,6 +53,20 @@ async def run_admin(config: Config, args: Namespace, *, app: App | None = None) 
         if close is not None:
             await close()
         await app.db.close()
+
+
+async def _run_admin(app: App, args: Namespace, actor: str) -> int:
+    await app.desk.audited(actor, "admin.command", " ".join(sys.argv[1:])[:200])
+    if args.command == "export":
+        return await _export(app, args, actor)
+    if args.command == "stats":
+        return await _stats(app, args)
+    if args.command == "reconcile":
+        return await _reconcile(app, args, actor)
+    replies = await app.operator_commands.run(actor, args)
+    for reply in replies:
+        print(reply.text, file=sys.stderr if reply.refused else sys.stdout)
+    return 1 if any(r.refused for r in replies) else 0
 
 
 async def _stats(app: App, args: Namespace) -> int:

@@ -6,6 +6,8 @@ import asyncio
 import csv
 import getpass
 import io
+import os
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,9 +18,12 @@ from sqlalchemy import select
 from bot.adapters.fake import FakeAdapter
 from bot.app import App
 from storage.models import Activation, AuditEntry, OutboxItem, Payment
-from tests.conftest import ManualClock, make_config
+from tests.conftest import ROOT, ManualClock, make_config
+from tests.e2e.test_console_session import _env, spawn
 from tests.helpers import paybot, payment_id_in
 from tests.test_admin import OP, seed
+
+PIPE = asyncio.subprocess.PIPE
 
 
 async def paybot_admin(db_url: str, cwd: Path, *args: str) -> tuple[int, str, str]:
@@ -48,6 +53,7 @@ async def test_stats_and_export_on_the_terminal(seeded, db_url: str, tmp_path: P
     assert "per coin: BTC 599 USD, ETH 299 USD, SOL 299 USD" in out
     assert f"#{ids['late']} (finished): paid late" in out
     Image.open(tmp_path / "c.png").verify()
+    assert "Details: paybot admin payment ID" in out and "/admin" not in out
     code, _, err = await paybot_admin(db_url, tmp_path, "export", "--out", "ledger.csv")
     assert code == 0 and "5 payments written to ledger.csv" in err
     with (tmp_path / "ledger.csv").open(newline="") as f:
@@ -66,6 +72,7 @@ async def test_lookup_grant_revoke_and_resend_on_the_terminal(seeded, db_url, tm
     assert code == 0 and f"Payment #{ids['late']} · finished · late" in out
     code, out, _ = await paybot_admin(db_url, tmp_path, "attention", "7d")
     assert code == 0 and out.startswith("Needs a human: 3")
+    assert "Details: paybot admin payment ID" in out and "/admin" not in out
     code, out, _ = await paybot_admin(db_url, tmp_path, "user", "@carol")
     assert code == 0 and "Plan: Business until" in out
     code, out, _ = await paybot_admin(db_url, tmp_path, "grant", "telegram:erin", "pro", "7")
@@ -115,3 +122,51 @@ async def test_reconcile_asks_before_applying(seeded, db_url: str, tmp_path: Pat
     assert code == 0 and "applied" in out
     async with app.db.sessions() as session:
         assert (await session.get(Payment, pid)).status == "finished"
+
+
+async def test_a_reader_that_stops_early_ends_the_export_quietly(
+    seeded, db_url: str, tmp_path: Path
+) -> None:
+    """`paybot admin export | head`: the pipe closes before the ledger is written; paybot
+    stops without a word, with the exit status a command ended by SIGPIPE has (141)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first row
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
+    env["PAYBOT_DATABASE__URL"] = db_url
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "--config",
+        str(ROOT / "config.toml"),
+        "admin",
+        "export",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=write,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
+        env=env,
+    )
+    os.close(write)
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 141
+    assert err.decode() == ""
+
+
+async def test_operator_files_in_the_console(seeded, db_url: str, tmp_path: Path) -> None:
+    """`paybot chat --user admin`: the chart is a chart (not a QR code) and the chart and the
+    export are written to the current directory, not among the QR codes."""
+    process = await spawn(
+        "chat", "--user", "admin", cwd=tmp_path, env=_env(db_url, tmp_path), stderr=PIPE
+    )
+    script = "/admin stats 7d\n/admin export\n/admin export\n"
+    out, err = await asyncio.wait_for(process.communicate(script.encode()), 60)
+    text = out.decode()
+    assert process.returncode == 0, err.decode()
+    assert "Details: /admin payment ID" in text
+    assert "Chart: stats-7d.png" in text and "QR code" not in text
+    Image.open(tmp_path / "stats-7d.png").verify()
+    assert "File: ledger-start-now.csv" in text and "File: ledger-start-now-2.csv" in text
+    rows = list(csv.reader((tmp_path / "ledger-start-now.csv").open(newline="")))
+    assert len(rows) == 6
+    assert not (tmp_path / "qr").exists() or not any((tmp_path / "qr").iterdir())

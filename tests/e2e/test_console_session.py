@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sys
+import time
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -194,3 +196,101 @@ async def test_german_customer_piped(db_url: str, tmp_path: Path) -> None:
     assert "Ihr Plan Pro ist aktiv bis" in text
     assert "1 erfolgreich" in text.split("> Zeige meine Zahlungen")[1]
     assert "Traceback" not in err.decode()
+
+
+def _readme_examples() -> tuple[list[str], str]:
+    """The README's "Try it" walkthrough (its `> ` lines) and its piped example, as written."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Try it", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    walkthrough = [
+        line[1:].split("→")[0].strip() for line in block.splitlines() if line.startswith(">")
+    ]
+    piped = re.search(r"printf '([^']*)' \| paybot chat", readme)
+    assert piped, "the README has no piped example"
+    return walkthrough, piped.group(1).replace("\\n", "\n")
+
+
+async def _piped(db_url: str, tmp_path: Path, script: str) -> tuple[str, float]:
+    """One `paybot chat` run reading `script` from a pipe: its output and how long it took."""
+    started = time.monotonic()
+    process = await spawn(
+        "chat", cwd=tmp_path, env=_env(db_url, tmp_path), stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(script.encode()), 90)
+    assert process.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()
+    return out.decode(), time.monotonic() - started
+
+
+async def test_the_readme_examples_work_twice_on_one_database(db_url: str, tmp_path: Path) -> None:
+    """The walkthrough, then the piped example, then both again on the same database: no
+    step names a payment id, each run ends by itself soon after its last line, and every
+    step acts on this run's payments (not on the first run's #1)."""
+    walkthrough, piped = _readme_examples()
+    assert "/pay" in walkthrough and "/retry" in walkthrough
+    assert piped.splitlines() == ["/plans", "/buy pro ltc", "/pay", "/history"]
+    # piped, the countdown the walkthrough lets run out is sat out with /wait
+    script = "\n".join(f"/wait\n{line}" if line == "/retry" else line for line in walkthrough)
+    for round_ in (1, 2):
+        text, took = await _piped(db_url, tmp_path, script + "\n")
+        assert took < 45, f"walkthrough {round_} took {took:.0f} s"
+        sol = re.search(r"Payment #(\d+) · Pro plan .*\n(?:.*\n)*?Send exactly: [\d.]+ SOL", text)
+        assert sol, text
+        paid = sol.group(1)
+        assert f"Payment #{paid} is complete" in text
+        btc = text.split("> /buy pro btc")[1]
+        expiring = re.search(r"Payment #(\d+) · Pro plan", btc).group(1)
+        assert re.search(rf"Waiting until payment #{expiring} is paid or expires", btc)
+        assert f"Payment #{expiring} expired" in btc
+        retried = re.search(r"Payment #(\d+) · Pro plan", btc.split("> /retry")[1]).group(1)
+        assert int(retried) > int(expiring)
+        assert f"Payment #{retried} is complete" in btc
+        for wrong in ("was not found", "is already", "no payment waiting", "no failed"):
+            assert wrong not in text, wrong
+
+        text, took = await _piped(db_url, tmp_path, piped)
+        assert took < 25, f"piped example {round_} took {took:.0f} s"
+        ltc = re.search(r"Payment #(\d+) · Pro plan", text).group(1)
+        assert int(ltc) > int(retried)
+        assert re.search(rf"Payment #{ltc}: we see [\d.]+ LTC", text)
+        assert re.search(rf"Waiting for the money of payment #{ltc} to be confirmed", text)
+        history = text.split("> /history")[1]
+        assert f"Payment #{ltc} is complete" in text.split("> /history")[0]
+        assert f"#{ltc} · " in history and f"{3 * round_} successful" in history
+        for wrong in ("was not found", "is already", "no payment waiting"):
+            assert wrong not in text, wrong
+
+
+async def test_ctrl_c_stops_waiting_and_says_what_is_still_open(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Ctrl-D with an open payment: the chat says what it waits for and until when; Ctrl-C
+    stops the wait at once, saying the payment is still open (exit status 130)."""
+    env = _env(db_url, tmp_path, PAYBOT_TIMERS__PAYMENT_TTL_SECONDS="900")
+    env["PAYBOT_TIMERS__WARNING_SECONDS"] = "[300, 60]"
+    chat = Chat(await spawn("chat", cwd=tmp_path, env=env))
+    await chat.say("/buy pro btc")
+    open_id = (await chat.expect(r"Payment #(\d+) · Pro plan")).group(1)
+    chat.process.stdin.close()
+    await chat.expect(
+        rf"Waiting until payment #{open_id} is paid or expires \(at the latest .* UTC\)\. "
+        r"Ctrl-C stops waiting"
+    )
+    chat.process.send_signal(signal.SIGINT)
+    await chat.expect(rf"Stopped waiting: payment #{open_id} is still open")
+    assert await asyncio.wait_for(chat.process.wait(), 15) == 130
+    rest = (await chat.process.stdout.read()).decode()
+    assert "Traceback" not in rest + "".join(chat.output)
+
+
+async def test_linger_bounds_the_wait_and_says_so(db_url: str, tmp_path: Path) -> None:
+    env = _env(db_url, tmp_path, PAYBOT_TIMERS__PAYMENT_TTL_SECONDS="900")
+    env["PAYBOT_TIMERS__WARNING_SECONDS"] = "[300, 60]"
+    started = time.monotonic()
+    process = await spawn("chat", "--linger", "2", cwd=tmp_path, env=env)
+    out, _ = await asyncio.wait_for(process.communicate(b"/buy pro btc\n"), 30)
+    text = out.decode()
+    assert process.returncode == 0
+    assert "Waiting until payment #1 is paid or expires (at most 2 seconds)" in text
+    assert "Stopped waiting: payment #1 is still open" in text
+    assert time.monotonic() - started < 20
