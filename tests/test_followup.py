@@ -16,6 +16,7 @@ from bot.render import error_text
 from storage import repos
 from storage.models import Payment, PendingQuestion, User
 from tests.conftest import ManualClock
+from tests.fakes.openai_server import Call, Reply
 from tests.helpers import buy, count_rows, payment_id_in
 from tests.test_router import COINS, PLANS
 from tools.cards import ErrorCard
@@ -132,7 +133,8 @@ async def test_a_wrong_answer_lists_the_choices_and_the_question_stays_open(
 
 async def test_a_second_wrong_answer_drops_the_question(app, fake, clock) -> None:
     await say(fake, clock, "I want to buy pro")
-    await say(fake, clock, "dogecoin")
+    reply = await say(fake, clock, "dogecoin")
+    assert reply[0].text.startswith("I don't accept “dogecoin”.")
     reply = await say(fake, clock, "dogecoin")
     assert reply[0].text.startswith(NOT_UNDERSTOOD)
     reply = await say(fake, clock, "eth")
@@ -146,6 +148,9 @@ async def test_chatter_drops_the_question(app, fake, clock) -> None:
     assert reply[0].text.startswith(NOT_UNDERSTOOD)
     await say(fake, clock, "eth")
     assert await payments(app) == []
+    await say(fake, clock, "I want to buy pro")  # asked again, answered right away
+    await say(fake, clock, "eth")
+    assert await payments(app) == [("pro", "eth", "waiting")]
 
 
 async def test_a_different_request_replaces_the_question(app, fake, clock) -> None:
@@ -302,3 +307,18 @@ def test_an_answer_cannot_name_another_customers_payment_by_itself(router) -> No
     reading = read_answer(question, "99", router)
     assert reading.kind == "answer" and reading.args == {"payment_id": 99}
     assert read_answer(question, "the fifth one", router).kind == "wrong"
+
+
+async def test_the_hosted_model_keeps_its_own_memory(hosted_app, model_server, fake) -> None:
+    """With a hosted model the chat memory carries the dialogue: a question the model's turn
+    asked is not kept, and the next message goes to the model."""
+    text = "I'd like the bigger package please"
+    assert not hosted_app.agent.sure(hosted_app.agent.router.route(text))
+    model_server.then(Call("create_crypto_payment", {"plan": "pro"}))  # the card ends it
+    replies = await fake.say(text)
+    assert any("Which coin" in r.text for r in replies)
+    assert await count_rows(hosted_app, PendingQuestion) == 0
+    model_server.then(Reply("Noted, Ethereum."))
+    replies = await fake.say("eth")
+    assert [r.text for r in replies] == ["Noted, Ethereum."]
+    assert await payments(hosted_app) == [] and model_server.unscripted == 0
