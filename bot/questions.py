@@ -4,7 +4,7 @@ a customer's question never answers for another customer or in another chat."""
 
 from __future__ import annotations
 
-from bot.agent.followup import QUESTION_TTL, Question
+from bot.agent.followup import QUESTION_TTL, TOOL_ARGS, Question
 from bot.messages import ChatRef
 from storage import repos
 from storage.db import Database
@@ -23,7 +23,11 @@ class OpenQuestions:
             row = await repos.take_question(
                 session, chat.platform, chat.chat_id, user_id, self.clock()
             )
-            if row is None:
+            if (
+                row is None
+                or TOOL_ARGS.get(row.tool) is None
+                or row.slot not in TOOL_ARGS[row.tool]
+            ):
                 return None
             return Question(
                 row.tool,

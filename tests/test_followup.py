@@ -322,3 +322,15 @@ async def test_the_hosted_model_keeps_its_own_memory(hosted_app, model_server, f
     replies = await fake.say("eth")
     assert [r.text for r in replies] == ["Noted, Ethereum."]
     assert await payments(hosted_app) == [] and model_server.unscripted == 0
+
+
+@pytest.mark.parametrize("text", ["not pro", "nicht pro", "no, don't buy pro"])
+def test_a_negation_never_answers_a_payment_question(router, text) -> None:
+    question = Question("create_crypto_payment", "need_plan", "plan", {"coin": "sol"}, ("pro",))
+    assert read_answer(question, text, router).kind == "other"
+
+
+def test_dont_cancel_never_answers_which_payment(router) -> None:
+    question = Question("cancel_payment", "which_to_cancel", "payment_id", {}, ("3", "4"))
+    assert read_answer(question, "don't cancel #3", router).kind == "other"
+    assert read_answer(question, "#3", router).args == {"payment_id": 3}

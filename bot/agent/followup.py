@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.agent.router import IntentRouter, fold
+from bot.agent.router import CANCEL, MONEY_TOOLS, IntentRouter, fold
 from tools.cards import Card, ErrorCard
 
 QUESTION_TTL = timedelta(minutes=10)  # a question left unanswered this long is forgotten
@@ -140,6 +140,10 @@ def _read(question: Question, text: str, router: IntentRouter, sure: float) -> R
     if intent is not None and intent.confidence >= sure and intent.tool != question.tool:
         return Reading("other")  # a different clear request replaces the question
     found = router.entities(text)
+    if (found.negated and question.tool in MONEY_TOOLS) or (
+        found.keep and question.tool == CANCEL
+    ):
+        return Reading("other")  # "not pro", "don't cancel #12": never an answer
     names = TOOL_ARGS[question.tool]
     said: dict[str, object] = {}
     if "plan" in names and len(found.plans) == 1:

@@ -105,6 +105,8 @@ class Entities:
     bare: tuple[int, ...]  # other whole numbers ("12")
     unknown: tuple[str, ...]  # words no table knows, as typed
     words: int  # word tokens in all
+    negated: bool = False  # "not", "nicht", "不": never a reason to pay
+    keep: bool = False  # "don't cancel", "keep it": never a reason to cancel
 
 
 def fold(word: str) -> str:
@@ -504,12 +506,21 @@ class IntentRouter:
         """What a message names, whether or not it says what to do with it: the answer to a
         question the bot asked ("solana", "mit bitcoin", "#12", "the business one") has
         entities and no intent. Unknown words are the ones no table knows ("dogecoin")."""
+        start = beginning(text)
         with self._one_at_a_time:
-            p = self._parse(beginning(text))
+            p = self._parse(start)
         words = [t for t in p.tokens if t.kind == "word"]
         unknown = tuple(t.raw for t in words if not t.entity and not self._known(t.key))
+        low = unicodedata.normalize("NFKC", start).lower()
         return Entities(
-            tuple(p.plans), tuple(p.coins), tuple(p.ids), tuple(p.bare), unknown, len(words)
+            tuple(p.plans),
+            tuple(p.coins),
+            tuple(p.ids),
+            tuple(p.bare),
+            unknown,
+            len(words),
+            negated=self._negation.search(low) is not None,
+            keep=self._keep.search(low) is not None,
         )
 
     def route(self, text: str) -> Intent | None:
