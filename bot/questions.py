@@ -18,7 +18,10 @@ class OpenQuestions:
 
     async def take(self, chat: ChatRef, user_id: int) -> Question | None:
         """The customer's open question in this chat, if it has not expired; it is removed
-        (it answers one message; `keep` puts it back after a wrong answer)."""
+        (it answers one message; `keep` puts it back after a wrong answer). Looked for
+        first, so a message of a customer who was asked nothing costs no write."""
+        if not await self._has(chat, user_id):
+            return None
         async with self.db.transaction() as session:
             row = await repos.take_question(
                 session, chat.platform, chat.chat_id, user_id, self.clock()
@@ -60,9 +63,12 @@ class OpenQuestions:
 
     async def drop(self, chat: ChatRef, user_id: int) -> None:
         """Forget the customer's question in this chat (a command was sent instead). Most
-        customers have none: looked for first, so a command costs no write."""
-        async with self.db.sessions() as session:
-            if not await repos.has_question(session, chat.platform, chat.chat_id, user_id):
-                return
+        customers have none, so a command costs no write."""
+        if not await self._has(chat, user_id):
+            return
         async with self.db.transaction() as session:
             await repos.drop_question(session, chat.platform, chat.chat_id, user_id)
+
+    async def _has(self, chat: ChatRef, user_id: int) -> bool:
+        async with self.db.sessions() as session:
+            return await repos.has_question(session, chat.platform, chat.chat_id, user_id)
