@@ -13,6 +13,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from bot.adapters.base import DeliveryError, RateLimited, Send
 from bot.admin.commands import OperatorCommands, discard
 from bot.admin.parser import AdminUsage, parse_chat
+from bot.agent.followup import asked, read_answer
+from bot.agent.router import Intent
 from bot.agent.runner import AgentRunner
 from bot.commands import (
     Command,
@@ -27,6 +29,7 @@ from bot.commands import (
 )
 from bot.i18n import _, normalize_locale, using_locale
 from bot.messages import ChatRef, Incoming, Outgoing
+from bot.questions import OpenQuestions
 from bot.ratelimit import TextLimit
 from bot.render import render_card
 from storage import repos, writes
@@ -84,6 +87,7 @@ class Conversation:
         self.operators = {k: frozenset(v) for k, v in (operators or {}).items()}
         self.operator_commands = operator_commands
         self.text_limit = text_limit  # free text per customer (None: unlimited)
+        self.questions = OpenQuestions(db, clock)  # what the offline assistant asked
 
     async def handle(self, incoming: Incoming, send: Send) -> None:
         """Answer one message. Nothing a user sends escapes as an exception."""
@@ -259,6 +263,7 @@ class Conversation:
             return [private_link(target, command)]  # no payment details in a group, ever
         if command is None:
             return await self._agent_turn(actions, target, line[:MAX_TEXT])
+        await self.questions.drop(target, caller.user_id)  # a command: the question is over
         if command.name == "start" and command.args:
             command = from_start_payload(command.args[0]) or Command("start", ())
         if command.name in ("start", "help"):
@@ -402,8 +407,30 @@ class Conversation:
     async def _agent_turn(
         self, actions: CustomerActions, target: ChatRef, text: str
     ) -> list[Outgoing]:
+        user_id = actions.caller.user_id
+        answer = None
+        question = await self.questions.take(target, user_id)
+        if question is not None:  # the router asked something: is this the answer?
+            reading = await asyncio.to_thread(
+                read_answer,
+                question,
+                text,
+                self.agent.router,
+                self.agent.settings.router_confidence,
+            )
+            if reading.kind == "wrong" and reading.card is not None:
+                await self.questions.keep(
+                    target, user_id, replace(question, strikes=question.strikes + 1)
+                )
+                return render_card(reading.card, target, self.clock())
+            if reading.kind == "answer":
+                answer = Intent(question.tool, dict(reading.args), 1.0)
         history = await self._history(target)
-        result = await self.agent.turn(actions, history, text)
+        result = await self.agent.turn(actions, history, text, answer)
+        if result.path in ("router", "limited"):  # the hosted model keeps its own memory
+            asking = asked(result.intent, result.args, result.cards)
+            if asking is not None:
+                await self.questions.keep(target, user_id, asking)
         replies: list[Outgoing] = []
         for card in result.cards:
             replies.extend(render_card(card, target, self.clock()))

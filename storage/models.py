@@ -214,6 +214,32 @@ class ChatMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class PendingQuestion(Base):
+    """A question the offline assistant asked a customer in a chat ("which coin?"), waiting
+    for the next message to answer it: the tool to call, the arguments the customer already
+    chose (plan, coin, payment id; never a user, price or address), the argument asked for,
+    and the choices offered. One per customer and chat."""
+
+    __tablename__ = "pending_questions"
+    __table_args__ = (
+        Index(
+            "uq_pending_questions_chat_user", "chat_platform", "chat_id", "user_id", unique=True
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chat_platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    tool: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(40))  # the question: need_coin, which_to_cancel, ...
+    slot: Mapped[str] = mapped_column(String(20))  # the argument asked for: plan, coin, ...
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    strikes: Mapped[int] = mapped_column(Integer, default=0)  # answers that did not fit
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,7 @@ from storage.models import (
     Activation,
     ChatMessage,
     Payment,
+    PendingQuestion,
     User,
 )
 
@@ -187,8 +188,6 @@ async def add_chat_message(
     )
     stale = list((await session.scalars(old)).all())
     if stale:
-        from sqlalchemy import delete
-
         await session.execute(delete(ChatMessage).where(ChatMessage.id.in_(stale)))
 
 
@@ -200,3 +199,55 @@ async def chat_messages(session: AsyncSession, platform: str, chat_id: str, limi
         .limit(limit)
     )
     return list(reversed((await session.scalars(query)).all()))
+
+
+# --- the offline assistant's open questions ----------------------------------------------------
+
+
+def _question_of(platform: str, chat_id: str, user_id: int) -> Any:
+    return (
+        PendingQuestion.chat_platform == platform,
+        PendingQuestion.chat_id == chat_id,
+        PendingQuestion.user_id == user_id,
+    )
+
+
+async def put_question(
+    session: AsyncSession, platform: str, chat_id: str, user_id: int, values: dict[str, Any]
+) -> None:
+    """Ask a customer in a chat a question, replacing the one they had there (an upsert, so
+    two workers writing at once leave one question, not an error)."""
+    key = dict(chat_platform=platform, chat_id=chat_id, user_id=user_id)
+    insert = _insert(session, PendingQuestion).values(**key, **values)
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["chat_platform", "chat_id", "user_id"], set_=values
+        )
+    )
+
+
+async def take_question(
+    session: AsyncSession, platform: str, chat_id: str, user_id: int, now: datetime
+) -> PendingQuestion | None:
+    """The customer's open question in a chat, removed: it answers one message. None when
+    there is none, it has expired, or another worker took it first."""
+    row = (
+        await session.scalars(
+            select(PendingQuestion).where(*_question_of(platform, chat_id, user_id))
+        )
+    ).first()
+    if row is None:
+        return None
+    taken = await session.execute(delete(PendingQuestion).where(PendingQuestion.id == row.id))
+    if not taken.rowcount or row.expires_at <= now:
+        return None
+    return row
+
+
+async def has_question(session: AsyncSession, platform: str, chat_id: str, user_id: int) -> bool:
+    query = select(PendingQuestion.id).where(*_question_of(platform, chat_id, user_id))
+    return (await session.scalars(query)).first() is not None
+
+
+async def drop_question(session: AsyncSession, platform: str, chat_id: str, user_id: int) -> None:
+    await session.execute(delete(PendingQuestion).where(*_question_of(platform, chat_id, user_id)))

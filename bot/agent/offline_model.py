@@ -20,10 +20,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
-from bot.agent.router import HELP, LANGUAGE, IntentRouter
+from bot.agent.router import HELP, LANGUAGE, Intent, IntentRouter
 
 INTENT_KEY = "paybot_intent"
 LANGUAGE_KEY = "paybot_language"  # the code of a "switch to French" message, if it named one
+# an `Intent` already known for this message (the answer to a question the router asked,
+# see `bot.agent.followup`): the message is not routed again
+FORCED_KEY = "paybot_forced_intent"
 
 
 class OfflineRouterModel(BaseChatModel):
@@ -43,7 +46,11 @@ class OfflineRouterModel(BaseChatModel):
         last = messages[-1] if messages else None
         if not isinstance(last, HumanMessage):
             return AIMessage(content="", response_metadata={INTENT_KEY: "done"})
-        intent = self.router.route(last.text)
+        forced = last.additional_kwargs.get(FORCED_KEY)
+        if isinstance(forced, dict):
+            intent: Intent | None = Intent(str(forced["tool"]), dict(forced["args"]), 1.0)
+        else:
+            intent = self.router.route(last.text)
         if intent is None or intent.tool in (HELP, LANGUAGE):
             meta = {INTENT_KEY: intent.tool if intent else "unknown"}
             if intent and intent.args.get("code"):

@@ -97,6 +97,18 @@ class Intent:
     confidence: float  # 0..1
 
 
+@dataclass(frozen=True)
+class Entities:
+    plans: tuple[str, ...]  # plan codes
+    coins: tuple[str, ...]  # coin codes ("usdt" as typed when it names several networks)
+    ids: tuple[int, ...]  # payment ids ("#12", "payment 12")
+    bare: tuple[int, ...]  # other whole numbers ("12")
+    unknown: tuple[str, ...]  # words no table knows, as typed
+    words: int  # word tokens in all
+    negated: bool = False  # "not", "nicht", "不": never a reason to pay
+    keep: bool = False  # "don't cancel", "keep it": never a reason to cancel
+
+
 def fold(word: str) -> str:
     """Lowercase and fold spellings: "Währung" == "Waehrung" -> "wahrung", "qué" -> "que",
     "Français" -> "francais", "買" -> "买"."""
@@ -489,6 +501,27 @@ class IntentRouter:
             if t.entity == "bare" or (t.kind == "word" and not t.entity and not self._known(t.key))
         )
         return scores, NONE_SCORE + UNKNOWN_WORD_PENALTY * unknown, p
+
+    def entities(self, text: str) -> Entities:
+        """What a message names, whether or not it says what to do with it: the answer to a
+        question the bot asked ("solana", "mit bitcoin", "#12", "the business one") has
+        entities and no intent. Unknown words are the ones no table knows ("dogecoin")."""
+        start = beginning(text)
+        with self._one_at_a_time:
+            p = self._parse(start)
+        words = [t for t in p.tokens if t.kind == "word"]
+        unknown = tuple(t.raw for t in words if not t.entity and not self._known(t.key))
+        low = unicodedata.normalize("NFKC", start).lower()
+        return Entities(
+            tuple(p.plans),
+            tuple(p.coins),
+            tuple(p.ids),
+            tuple(p.bare),
+            unknown,
+            len(words),
+            negated=self._negation.search(low) is not None,
+            keep=self._keep.search(low) is not None,
+        )
 
     def route(self, text: str) -> Intent | None:
         """The intent of a message. A message longer than `MAX_ROUTED` characters is routed on

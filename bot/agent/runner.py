@@ -35,7 +35,7 @@ from bot.agent.guards import (
     tool_failure,
 )
 from bot.agent.metrics import AgentMetrics
-from bot.agent.offline_model import INTENT_KEY, LANGUAGE_KEY, OfflineRouterModel
+from bot.agent.offline_model import FORCED_KEY, INTENT_KEY, LANGUAGE_KEY, OfflineRouterModel
 from bot.agent.router import MAX_ROUTED, ONCE_TOOLS, Intent
 from bot.i18n import _, language_name
 from tools.actions import CustomerActions
@@ -83,6 +83,7 @@ class TurnResult:
     text: str = ""
     notice: str = ""  # an apology to show before the answer (model unreachable, limits)
     intent: str = ""  # the tool called, or "help" / "language" / "unknown"
+    args: dict[str, object] = field(default_factory=dict)  # the arguments it was called with
     language: str = ""  # the code a "language" intent asked for ("" if it named none)
     summary: str = ""  # what the tools said (kept as the assistant's turn in chat memory)
     path: str = "router"  # router | model | fallback | limited
@@ -171,8 +172,18 @@ class AgentRunner:
         return self.sure(await asyncio.to_thread(self.router.route, text))
 
     async def turn(
-        self, actions: CustomerActions, history: list[BaseMessage], text: str
+        self,
+        actions: CustomerActions,
+        history: list[BaseMessage],
+        text: str,
+        answer: Intent | None = None,
     ) -> TurnResult:
+        """One turn. `answer`: what the message means as the answer to a question the router
+        asked (`bot.agent.followup`); the router calls it without reading the message again."""
+        if answer is not None:
+            forced = {FORCED_KEY: {"tool": answer.tool, "args": dict(answer.args)}}
+            messages = [*history, HumanMessage(text, additional_kwargs=forced)]
+            return await self._run(self.offline, messages, ToolContext(actions), "router")
         messages = [*history, HumanMessage(text)]
         if self.hosted is None or await self.router_alone(text):
             return await self._run(self.offline, messages, ToolContext(actions), "router")
@@ -227,6 +238,7 @@ class AgentRunner:
             result.path = "fallback"  # the offline router answered for the hosted model
         if message.tool_calls and not result.intent:
             result.intent = message.tool_calls[0]["name"]
+            result.args = dict(message.tool_calls[0].get("args") or {})
         elif not result.intent:
             result.intent = str(routed or "")
             result.language = str(message.response_metadata.get(LANGUAGE_KEY, ""))

@@ -1,0 +1,336 @@
+"""The offline assistant's questions are answered by the next message: "which coin?" -> "eth"
+-> the payment card, in every language; wrong answers, expiry, commands, other customers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.adapters.fake import FakeAdapter
+from bot.agent.followup import QUESTION_TTL, Question, asked, ordinal, read_answer
+from bot.agent.router import IntentRouter
+from bot.i18n import using_locale
+from bot.render import error_text
+from storage import repos
+from storage.models import Payment, PendingQuestion, User
+from tests.conftest import ManualClock
+from tests.fakes.openai_server import Call, Reply
+from tests.helpers import buy, count_rows, payment_id_in
+from tests.test_router import COINS, PLANS
+from tools.cards import ErrorCard
+
+COIN_CODES = ["btc", "eth", "ltc", "sol", "pol", "bnb", "trx", "usdttrc20", "usdterc20"]
+COIN_CODES += ["usdc", "xrp"]
+PLAN_CODES = ["starter", "pro", "business"]
+
+# (want Pro, the coin question's answer, its code) in each language
+BUY_PRO = {
+    "en": ("I want to buy pro", "eth", "eth"),
+    "de": ("ich möchte pro kaufen", "mit solana", "sol"),
+    "es": ("quiero comprar pro", "con ethereum", "eth"),
+    "fr": ("je veux acheter pro", "avec litecoin", "ltc"),
+    "zh": ("我想买pro", "用sol", "sol"),
+    "ja": ("proを買いたい", "solで", "sol"),
+}
+# (pay with Solana, "the second one") in each language: the second plan offered is Pro
+PAY_WITH_SOL = {
+    "en": ("I want to pay with solana", "the second one"),
+    "de": ("ich will mit solana zahlen", "der zweite"),
+    "es": ("pagar con solana", "el segundo"),
+    "fr": ("payer avec solana", "le deuxième"),
+    "zh": ("用sol买", "第二个"),
+    "ja": ("solanaで払いたい", "2番目"),
+}
+NOT_UNDERSTOOD = "Sorry, I didn't understand that."
+
+
+async def say(fake: FakeAdapter, clock: ManualClock, text: str, **kw) -> list:
+    """A message a little later than the last one (free text is rate-limited per customer)."""
+    clock.advance(5)
+    return await fake.say(text, **kw)
+
+
+async def payments(app) -> list[tuple[str, str, str]]:
+    async with app.db.sessions() as session:
+        rows = (await session.scalars(select(Payment).order_by(Payment.id))).all()
+    return [(p.plan, p.pay_currency, p.status) for p in rows]
+
+
+def asked_for_coin(lang: str, plan: str = "pro") -> str:
+    with using_locale(lang):
+        return error_text("need_coin", {"valid": COIN_CODES, "plan": plan})
+
+
+@pytest.mark.parametrize("lang", list(BUY_PRO))
+async def test_a_purchase_over_three_turns_in_every_language(app, fake, clock, lang) -> None:
+    want, coin_answer, coin = BUY_PRO[lang]
+    reply = await say(fake, clock, want, locale=lang)
+    assert reply[0].text == asked_for_coin(lang)
+    reply = await say(fake, clock, coin_answer, locale=lang)
+    assert payment_id_in(reply[0].text) == 1
+    assert await payments(app) == [("pro", coin, "waiting")]
+    assert await count_rows(app, PendingQuestion) == 0  # answered: nothing left open
+
+
+@pytest.mark.parametrize("lang", list(PAY_WITH_SOL))
+async def test_the_plan_question_answered_by_position(app, fake, clock, lang) -> None:
+    pay_with_sol, second = PAY_WITH_SOL[lang]
+    reply = await say(fake, clock, pay_with_sol, locale=lang)
+    with using_locale(lang):
+        assert reply[0].text == error_text("need_plan", {"valid": PLAN_CODES})
+    assert [b.label for b in reply[0].buttons] == PLAN_CODES
+    reply = await say(fake, clock, second, locale=lang)
+    assert payment_id_in(reply[0].text) == 1
+    assert await payments(app) == [("pro", "sol", "waiting")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "plan"), [("pro", "pro"), ("the business one", "business"), ("3", "business")]
+)
+async def test_the_plan_question_answered_by_name_or_number(
+    app, fake, clock, answer, plan
+) -> None:
+    await say(fake, clock, "I want to pay with solana")
+    reply = await say(fake, clock, answer)
+    assert payment_id_in(reply[0].text) == 1
+    assert await payments(app) == [(plan, "sol", "waiting")]
+
+
+@pytest.mark.parametrize(("answer", "cancelled"), [("#2", 2), ("1", 1), ("the second one", 2)])
+async def test_which_payment_to_cancel_is_answered(app, fake, clock, answer, cancelled) -> None:
+    await buy(fake, "/buy pro sol")
+    await buy(fake, "/buy pro eth")
+    reply = await say(fake, clock, "cancel my payment")
+    assert "several open payments (#1, #2)" in reply[0].text
+    reply = await say(fake, clock, answer)
+    assert f"Payment #{cancelled} is cancelled" in reply[0].text
+    statuses = [status for _, _, status in await payments(app)]
+    assert statuses[cancelled - 1] == "cancelled" and statuses.count("cancelled") == 1
+
+
+async def test_two_questions_in_a_row_make_one_purchase(app, fake, clock) -> None:
+    """A coin named in several networks is one more question: "usdt" -> which network?"""
+    await say(fake, clock, "I want to buy pro")
+    reply = await say(fake, clock, "usdt")
+    assert "usdttrc20, usdterc20" in reply[0].text
+    reply = await say(fake, clock, "trc20")
+    assert payment_id_in(reply[0].text) == 1
+    assert await payments(app) == [("pro", "usdttrc20", "waiting")]
+
+
+async def test_a_wrong_answer_lists_the_choices_and_the_question_stays_open(
+    app, fake, clock
+) -> None:
+    await say(fake, clock, "upgrade to business")
+    reply = await say(fake, clock, "dogecoin")
+    assert reply[0].text == error_text("unknown_coin", {"name": "dogecoin", "valid": COIN_CODES})
+    reply = await say(fake, clock, "eth")
+    assert payment_id_in(reply[0].text) == 1
+    assert await payments(app) == [("business", "eth", "waiting")]
+
+
+async def test_a_second_wrong_answer_drops_the_question(app, fake, clock) -> None:
+    await say(fake, clock, "I want to buy pro")
+    reply = await say(fake, clock, "dogecoin")
+    assert reply[0].text.startswith("I don't accept “dogecoin”.")
+    reply = await say(fake, clock, "dogecoin")
+    assert reply[0].text.startswith(NOT_UNDERSTOOD)
+    reply = await say(fake, clock, "eth")
+    assert reply[0].text.startswith(NOT_UNDERSTOOD)
+    assert await payments(app) == []
+
+
+async def test_chatter_drops_the_question(app, fake, clock) -> None:
+    await say(fake, clock, "I want to buy pro")
+    reply = await say(fake, clock, "what's the weather like today")
+    assert reply[0].text.startswith(NOT_UNDERSTOOD)
+    await say(fake, clock, "eth")
+    assert await payments(app) == []
+    await say(fake, clock, "I want to buy pro")  # asked again, answered right away
+    await say(fake, clock, "eth")
+    assert await payments(app) == [("pro", "eth", "waiting")]
+
+
+async def test_a_different_request_replaces_the_question(app, fake, clock) -> None:
+    await say(fake, clock, "I want to buy pro")
+    reply = await say(fake, clock, "upgrade to business")  # asks again, for Business
+    assert reply[0].text == asked_for_coin("en", "business")
+    await say(fake, clock, "eth")
+    reply = await say(fake, clock, "show my payment history")
+    assert "#1" in reply[0].text
+    reply = await say(fake, clock, "sol")  # the history asked nothing
+    assert reply[0].text.startswith(NOT_UNDERSTOOD)
+    assert await payments(app) == [("business", "eth", "waiting")]
+
+
+async def test_a_command_clears_the_question(app, fake, clock) -> None:
+    await say(fake, clock, "I want to buy pro")
+    await say(fake, clock, "/plans")
+    reply = await say(fake, clock, "eth")
+    assert reply[0].text.startswith(NOT_UNDERSTOOD)
+    assert await payments(app) == [] and await count_rows(app, PendingQuestion) == 0
+
+
+async def test_a_question_expires_after_ten_minutes(app, fake, clock) -> None:
+    await say(fake, clock, "I want to buy pro")
+    clock.advance(QUESTION_TTL.total_seconds() - 10)
+    reply = await fake.say("eth")  # still open just before
+    assert payment_id_in(reply[0].text) == 1
+    await say(fake, clock, "I want to buy business")
+    clock.advance(QUESTION_TTL.total_seconds())
+    reply = await fake.say("eth")
+    assert reply[0].text.startswith(NOT_UNDERSTOOD)
+    assert await payments(app) == [("pro", "eth", "waiting")]
+
+
+async def test_customers_sharing_a_chat_keep_their_own_questions(app, fake, clock) -> None:
+    await say(fake, clock, "I want to buy pro", user="alice", chat="room")
+    await say(fake, clock, "I want to buy business", user="bob", chat="room")
+    reply = await say(fake, clock, "eth", user="alice", chat="room")
+    assert payment_id_in(reply[0].text) == 1
+    reply = await say(fake, clock, "sol", user="bob", chat="room")
+    assert payment_id_in(reply[0].text) == 2
+    reply = await say(fake, clock, "ltc", user="carol", chat="room")  # asked nothing
+    assert reply[0].text.startswith(NOT_UNDERSTOOD)
+    async with app.db.sessions() as session:
+        rows = (await session.scalars(select(Payment).order_by(Payment.id))).all()
+        owners = [(await session.get(User, p.user_id)).platform_user_id for p in rows]
+    assert owners == ["alice", "bob"]
+    assert await payments(app) == [("pro", "eth", "waiting"), ("business", "sol", "waiting")]
+
+
+async def test_a_question_is_answered_only_in_its_chat(app, fake, clock) -> None:
+    await say(fake, clock, "I want to buy pro", user="alice", chat="dm")
+    reply = await say(fake, clock, "eth", user="alice", chat="other")
+    assert reply[0].text.startswith(NOT_UNDERSTOOD)
+    reply = await say(fake, clock, "eth", user="alice", chat="dm")
+    assert payment_id_in(reply[0].text) == 1
+
+
+async def test_nothing_is_asked_in_a_group(app, fake, clock) -> None:
+    """Free text in a group gets the private-chat link (payment details stay private), so
+    no question is ever left open in a group."""
+    reply = await say(fake, clock, "I want to buy pro", chat="group", private=False)
+    assert "private chat" in reply[0].text
+    assert await count_rows(app, PendingQuestion) == 0
+
+
+async def test_an_answer_is_checked_by_the_tool_like_any_call(app, fake, clock) -> None:
+    """The answer goes through the same tool: a coin under the minimum is refused there."""
+    await say(fake, clock, "I want to buy starter")
+    reply = await say(fake, clock, "bitcoin")
+    assert "0.0008 BTC" in reply[0].text
+    assert await payments(app) == []
+
+
+async def test_one_worker_takes_a_question(app, clock) -> None:
+    """Two workers reading the same answer: one of them gets the question."""
+    async with app.db.transaction() as session:
+        user = await repos.get_or_create_user(session, "fake", "alice", "alice", clock())
+    values = dict(
+        tool="create_crypto_payment",
+        code="need_coin",
+        slot="coin",
+        args={"plan": "pro"},
+        options=["eth"],
+        strikes=0,
+        expires_at=clock() + timedelta(minutes=10),
+    )
+    for plan in ("pro", "business"):  # asked twice: one row, the last question
+        async with app.db.transaction() as session:
+            await repos.put_question(
+                session, "fake", "alice", user.id, {**values, "args": {"plan": plan}}
+            )
+    assert await count_rows(app, PendingQuestion) == 1
+    async with app.db.transaction() as first:
+        row = await repos.take_question(first, "fake", "alice", user.id, clock())
+        assert row is not None and row.args == {"plan": "business"}
+    async with app.db.transaction() as second:
+        assert await repos.take_question(second, "fake", "alice", user.id, clock()) is None
+
+
+# ---------------------------------------------------------------------------- pieces
+
+
+@pytest.fixture(scope="module")
+def router() -> IntentRouter:
+    return IntentRouter(PLANS, COINS)
+
+
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ("the second one", 1),
+        ("2nd", 1),
+        ("der zweite", 1),
+        ("die dritte bitte", 2),
+        ("el segundo", 1),
+        ("la primera", 0),
+        ("le deuxième", 1),
+        ("la première", 0),
+        ("第二个", 1),
+        ("第三個", 2),
+        ("2番目", 1),
+        ("二つ目", 1),
+        ("the last one", -1),
+        ("最後", -1),
+        ("eth", None),
+        ("a second coin", 1),
+    ],
+)
+def test_ordinals(text: str, index: int | None) -> None:
+    assert ordinal(text) == index
+
+
+def test_a_question_keeps_only_what_the_customer_chose() -> None:
+    card = ErrorCard("need_coin", {"valid": ["btc", "eth"], "plan": "pro"})
+    args = {"plan": "pro", "coin": "", "user_id": 7, "price": "1", "url": "http://x"}
+    question = asked("create_crypto_payment", args, [card])
+    assert question == Question(
+        "create_crypto_payment", "need_coin", "coin", {"plan": "pro"}, ("btc", "eth")
+    )
+    assert asked("get_payment_history", {}, [card]) is None  # not a question of that tool
+    assert asked("create_crypto_payment", args, [ErrorCard("no_payments")]) is None
+
+
+def test_entities_without_an_intent(router: IntentRouter) -> None:
+    found = router.entities("mit dogecoin oder solana")
+    assert found.coins == ("sol",) and found.unknown == ("dogecoin",)
+    assert router.entities("#12").ids == (12,) and router.entities("12").bare == (12,)
+
+
+def test_an_answer_cannot_name_another_customers_payment_by_itself(router) -> None:
+    """The id goes to the cancel tool, which checks ownership; the question adds nothing."""
+    question = Question("cancel_payment", "which_to_cancel", "payment_id", {}, ("3", "4"))
+    reading = read_answer(question, "99", router)
+    assert reading.kind == "answer" and reading.args == {"payment_id": 99}
+    assert read_answer(question, "the fifth one", router).kind == "wrong"
+
+
+async def test_the_hosted_model_keeps_its_own_memory(hosted_app, model_server, fake) -> None:
+    """With a hosted model the chat memory carries the dialogue: a question the model's turn
+    asked is not kept, and the next message goes to the model."""
+    text = "I'd like the bigger package please"
+    assert not hosted_app.agent.sure(hosted_app.agent.router.route(text))
+    model_server.then(Call("create_crypto_payment", {"plan": "pro"}))  # the card ends it
+    replies = await fake.say(text)
+    assert any("Which coin" in r.text for r in replies)
+    assert await count_rows(hosted_app, PendingQuestion) == 0
+    model_server.then(Reply("Noted, Ethereum."))
+    replies = await fake.say("eth")
+    assert [r.text for r in replies] == ["Noted, Ethereum."]
+    assert await payments(hosted_app) == [] and model_server.unscripted == 0
+
+
+@pytest.mark.parametrize("text", ["not pro", "nicht pro", "no, don't buy pro"])
+def test_a_negation_never_answers_a_payment_question(router, text) -> None:
+    question = Question("create_crypto_payment", "need_plan", "plan", {"coin": "sol"}, ("pro",))
+    assert read_answer(question, text, router).kind == "other"
+
+
+def test_dont_cancel_never_answers_which_payment(router) -> None:
+    question = Question("cancel_payment", "which_to_cancel", "payment_id", {}, ("3", "4"))
+    assert read_answer(question, "don't cancel #3", router).kind == "other"
+    assert read_answer(question, "#3", router).args == {"payment_id": 3}
