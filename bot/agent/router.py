@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase, translate
 from functools import lru_cache
 
+from bot.agent.intent_model import NONE, IntentModel, features
 from bot.agent.lexicons import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, TRADITIONAL, Lexicon
 from tools.agent_tools import TOOL_NAMES
 
@@ -92,7 +93,8 @@ def sentences(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Intent:
-    tool: str  # one of TOOLS, "help" (greeting / "what can you do") or "language"
+    tool: str  # one of TOOLS, "help" (greeting / "what can you do"), "language", or (intent
+    # model only) one of intent_model.NEW_INTENTS, which no tool answers yet
     args: dict[str, object]  # arguments for that tool
     confidence: float  # 0..1
 
@@ -169,8 +171,10 @@ class IntentRouter:
         plans: Mapping[str, Sequence[str]],
         coins: Mapping[str, Sequence[str]],
         threshold: float = 0.6,
+        model: IntentModel | None = None,
     ) -> None:
         self.threshold = threshold
+        self.model = model  # decides the intent when given; else the word tables' scores do
         self._one_at_a_time = threading.Lock()
         self._plans = _aliases(plans)
         self._coins = _aliases(coins)
@@ -231,7 +235,9 @@ class IntentRouter:
         self._lex_words = set().union(*self._lex.values())
         # keyword typo targets by first letter: (word, is a stem)
         self._targets: dict[str, list[tuple[str, bool]]] = {}
-        for word in self._words | self._stems | set(self._languages):
+        # sorted: of two equally close corrections the later one wins, the same in every
+        # process (set order changes with the interpreter's hash seed)
+        for word in sorted(self._words | self._stems | set(self._languages)):
             if len(word) >= 5:
                 self._targets.setdefault(word[0], []).append((word, word in self._stems))
 
@@ -490,6 +496,14 @@ class IntentRouter:
         )
         return scores, NONE_SCORE + UNKNOWN_WORD_PENALTY * unknown, p
 
+    def features(self, text: str) -> set[str]:
+        """The intent model's features of a message (words read as `route` reads them)."""
+        return features(self._words_of(self._parse(beginning(text))), text)
+
+    @staticmethod
+    def _words_of(p: _Parse) -> list[tuple[str, str]]:
+        return [(t.key, t.entity) for t in p.tokens]
+
     def route(self, text: str) -> Intent | None:
         """The intent of a message. A message longer than `MAX_ROUTED` characters is routed on
         its beginning: the first `MAX_ROUTED` characters, or when they say nothing clear (a
@@ -516,7 +530,8 @@ class IntentRouter:
             first = first or intent
         return first  # a greeting, or nothing understood
 
-    def _route(self, text: str, context: str) -> Intent | None:
+    def _decide(self, text: str) -> tuple[str, float, _Parse] | None:
+        """The tables' decision: the best-scoring intent and its softmax confidence."""
         scores, none, p = self.scores(text)
         if not scores:
             return None
@@ -525,8 +540,22 @@ class IntentRouter:
         z = math.exp((none - high) / TEMPERATURE) + sum(
             math.exp((s - high) / TEMPERATURE) for s in scores.values()
         )
-        tool = max(scores, key=lambda k: scores[k])
-        confidence = math.exp((top - high) / TEMPERATURE) / z
+        return max(scores, key=lambda k: scores[k]), math.exp((top - high) / TEMPERATURE) / z, p
+
+    def _classify(self, text: str, model: IntentModel) -> tuple[str, float, _Parse] | None:
+        """The intent model's decision, with its calibrated confidence."""
+        p = self._parse(beginning(text))
+        probs = model.probabilities(features(self._words_of(p), text))
+        best = max(probs, key=probs.__getitem__)
+        if best == NONE:
+            return None
+        return best, model.confidence(probs[best]), p
+
+    def _route(self, text: str, context: str) -> Intent | None:
+        decision = self._classify(text, self.model) if self.model else self._decide(text)
+        if decision is None:
+            return None
+        tool, confidence, p = decision
         if confidence < self.threshold:
             return None
         if tool in MONEY_TOOLS and self._negation.search(
@@ -540,10 +569,16 @@ class IntentRouter:
     @staticmethod
     def _args(tool: str, p: _Parse) -> dict[str, object]:
         args: dict[str, object] = {}
-        if tool in ("recommend_best_currency", "get_payment_estimate", "create_crypto_payment"):
+        if tool in (
+            "recommend_best_currency",
+            "get_payment_estimate",
+            "create_crypto_payment",
+            "plan_details",
+        ):
             if len(p.plans) == 1:
                 args["plan"] = p.plans[0]
-        if tool in ("get_payment_estimate", "create_crypto_payment") and len(p.coins) == 1:
+        coin_tools = ("get_payment_estimate", "create_crypto_payment", "confirmation_time")
+        if tool in coin_tools and len(p.coins) == 1:
             args["coin"] = p.coins[0]
         if tool in ("retry_failed_payment", "check_payment_status", CANCEL):
             ids = p.ids or (p.bare if len(p.bare) == 1 else [])
