@@ -545,6 +545,8 @@ class IntentRouter:
     def _classify(self, text: str, model: IntentModel) -> tuple[str, float, _Parse] | None:
         """The intent model's decision, with its calibrated confidence."""
         p = self._parse(beginning(text))
+        if not p.tokens:  # "", "?!", emoji: no word to read
+            return None
         probs = model.probabilities(features(self._words_of(p), text))
         best = max(probs, key=probs.__getitem__)
         if best == NONE:
