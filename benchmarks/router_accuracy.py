@@ -8,7 +8,8 @@ model trained without that line's fold: the honest number for data the shipped m
 trained on. The everyday sets' labels are mapped onto the router's: ``greeting`` is "help",
 ``out_of_scope`` is "not understood", ``{"language": code}`` is ``{"code": code}``, a history
 ``count`` is ``limit``, and the coin of "do you accept ripple?" is dropped
-(``get_available_cryptocurrencies`` takes no argument); their new intents (``list_plans``, ...) are right only when the router
+(``get_available_cryptocurrencies`` takes no argument); their new intents (``list_plans``,
+...) are right only when the router
 returns that intent.
 Prints intent accuracy, argument accuracy (args exactly right, among lines whose intent was
 right) and exact-match accuracy per language; how many misses were a wrong tool rather than

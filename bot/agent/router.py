@@ -55,6 +55,9 @@ ENTITY_FUZZ = 0.85  # difflib ratio for plan/coin typos (words of 4+ letters)
 WORD_FUZZ = 0.8  # difflib ratio for keyword typos (words of 5+ letters)
 OFF_DOMAIN_FACTOR = 0.5  # scale of non-help scores when no shop word or entity occurs
 LANGUAGE_WORD = 3.0  # without a language name, "language" needs a word this strong ("idioma")
+# the intent model and the tables together (`_co_decide`)
+AGREED = 0.7  # the model's confidence at which the tables' agreeing confidence counts
+CONTESTED = 0.85  # the most confidence a decision the other decider contests may have
 
 _CJK = "\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, kanji/hanzi
 _CJK_RE = re.compile(f"[{_CJK}]")
@@ -530,11 +533,12 @@ class IntentRouter:
             first = first or intent
         return first  # a greeting, or nothing understood
 
-    def _decide(self, text: str) -> tuple[str, float, _Parse] | None:
-        """The tables' decision: the best-scoring intent and its softmax confidence."""
+    def _decide(self, text: str) -> tuple[str, float, _Parse]:
+        """The tables' decision: the best-scoring intent and its softmax confidence (NONE, 0
+        when no word scored)."""
         scores, none, p = self.scores(text)
         if not scores:
-            return None
+            return NONE, 0.0, p
         top = max(scores.values())
         high = max(top, none)  # no overflow however many unknown words raise `none`
         z = math.exp((none - high) / TEMPERATURE) + sum(
@@ -542,23 +546,28 @@ class IntentRouter:
         )
         return max(scores, key=lambda k: scores[k]), math.exp((top - high) / TEMPERATURE) / z, p
 
-    def _classify(self, text: str, model: IntentModel) -> tuple[str, float, _Parse] | None:
-        """The intent model's decision, with its calibrated confidence."""
-        p = self._parse(beginning(text))
+    def _co_decide(self, text: str, model: IntentModel) -> tuple[str, float, _Parse]:
+        """The intent model decides, the tables have a say: when both name the same intent and
+        the model is fairly sure (`AGREED`), the higher confidence counts; when they differ,
+        the more confident one wins but is never sure (`CONTESTED`) unless the other one is
+        below the threshold of an answer."""
+        table, table_conf, p = self._decide(text)
         if not p.tokens:  # "", "?!", emoji: no word to read
-            return None
+            return NONE, 0.0, p
         probs = model.probabilities(features(self._words_of(p), text))
         best = max(probs, key=probs.__getitem__)
-        if best == NONE:
-            return None
-        return best, model.confidence(probs[best]), p
+        conf = model.confidence(probs[best])
+        if best == table:
+            agreed = conf >= AGREED
+            return best, max(conf, table_conf) if agreed else min(table_conf, CONTESTED), p
+        if conf >= table_conf:
+            return best, conf if table_conf < self.threshold else min(conf, CONTESTED), p
+        return table, min(table_conf, CONTESTED), p
 
     def _route(self, text: str, context: str) -> Intent | None:
-        decision = self._classify(text, self.model) if self.model else self._decide(text)
-        if decision is None:
-            return None
-        tool, confidence, p = decision
-        if confidence < self.threshold:
+        decide = self._co_decide(text, self.model) if self.model else self._decide(text)
+        tool, confidence, p = decide
+        if tool == NONE or confidence < self.threshold:
             return None
         if tool in MONEY_TOOLS and self._negation.search(
             unicodedata.normalize("NFKC", context).lower()
