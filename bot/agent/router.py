@@ -56,7 +56,7 @@ WORD_FUZZ = 0.8  # difflib ratio for keyword typos (words of 5+ letters)
 OFF_DOMAIN_FACTOR = 0.5  # scale of non-help scores when no shop word or entity occurs
 LANGUAGE_WORD = 3.0  # without a language name, "language" needs a word this strong ("idioma")
 # the intent model and the tables together (`_co_decide`)
-AGREED = 0.7  # the model's confidence at which the tables' agreeing confidence counts
+AGREED = 0.8  # the model's confidence at which the tables' agreeing confidence counts
 CONTESTED = 0.85  # the most confidence a decision the other decider contests may have
 
 _CJK = "\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, kanji/hanzi
