@@ -21,6 +21,7 @@ from bot.access_setup import access_catalog, check_rights, shop_service
 from bot.access_sync import AccessSync
 from bot.adapters.base import Adapter, Send
 from bot.admin.commands import OperatorCommands
+from bot.agent.intent_model import IntentModel
 from bot.agent.language import LanguageGuesser
 from bot.agent.metrics import AgentMetrics
 from bot.agent.offline_model import OfflineRouterModel
@@ -70,10 +71,12 @@ def catalog_names(catalog: Catalog) -> list[str]:
     return plans + [n for c in catalog.coins for n in (c.code, c.name, c.symbol, *c.aliases)]
 
 
-def offline_model(catalog: Catalog) -> OfflineRouterModel:
+def offline_model(catalog: Catalog, intent: str = "model") -> OfflineRouterModel:
+    """The built-in model; `intent` ("model" or "tables", `[agent] intent`) decides intents."""
     plans = {p.code: [p.name] for p in catalog.plans}
     coins = {c.code: [c.name, c.symbol, *c.aliases] for c in catalog.coins}
-    return OfflineRouterModel(router=IntentRouter(plans, coins))
+    model = IntentModel.load() if intent == "model" else None
+    return OfflineRouterModel(router=IntentRouter(plans, coins, model=model))
 
 
 def hosted_model(config: Config) -> BaseChatModel | None:
@@ -213,7 +216,7 @@ class App:
         )
         self.metrics = AgentMetrics()
         self.agent = AgentRunner(
-            offline_model(self.catalog),
+            offline_model(self.catalog, config.agent.intent),
             config.shop.name,
             self.catalog.plan_codes,
             self.catalog.coin_codes,

@@ -161,6 +161,9 @@ class AgentConfig(_Section):
     router in front of it (and behind it, when the model cannot answer)."""
 
     model: str = "offline"  # or "openai:<model name>"
+    # what decides a free-text message's intent offline: the trained intent model, or the
+    # word tables alone (the router before the model; entities come from the router either way)
+    intent: Literal["model", "tables"] = "model"
     base_url: str | None = None  # any OpenAI-compatible endpoint; None = api.openai.com
     timeout_seconds: float = Field(default=20.0, gt=0)  # per model request
     max_retries: int = Field(default=1, ge=0, le=5)  # per model request, on 429/5xx/timeouts

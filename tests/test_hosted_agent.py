@@ -164,7 +164,7 @@ async def test_an_endpoint_that_is_down_falls_back(db_url, fake, clock) -> None:
 async def test_a_failed_model_is_asked_once_per_turn(hosted_app, model_server, fake) -> None:
     """The router stands in after the first failure and ends the turn after its tool, even
     one whose answer would normally go back to the model (the plan)."""
-    text = "is an upgrade worth it?"
+    text = "should I upgrade?"  # the plan, not sure enough to answer without the model
     model_bound(hosted_app, text)
     assert hosted_app.agent.router.route(text).tool == "get_user_plan"
     model_server.then(Fail(500), Reply("never asked"))

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.agent.intent_model import IntentModel
 from bot.agent.router import HELP, LANGUAGE, TOOLS, Intent, IntentRouter, fold
 
 CORPUS = Path(__file__).parent / "data" / "router_corpus.jsonl"
@@ -33,9 +34,12 @@ LANGS = ("de", "en", "es", "fr", "ja", "zh")
 INTENTS = (*TOOLS, HELP, LANGUAGE)
 
 
-@pytest.fixture(scope="module")
-def router() -> IntentRouter:
-    return IntentRouter(PLANS, COINS)
+@pytest.fixture(scope="module", params=["model", "tables"])
+def router(request: pytest.FixtureRequest) -> IntentRouter:
+    """The router deciding by the shipped intent model (the app's default) and by the word
+    tables alone (`[agent] intent = "tables"`): both must pass every test."""
+    model = IntentModel.load() if request.param == "model" else None
+    return IntentRouter(PLANS, COINS, model=model)
 
 
 def load_corpus() -> list[dict]:

@@ -2,7 +2,9 @@
 
 It lets the same `create_agent` loop run with no network: a human message becomes a tool call
 (or an empty answer marked "help"/"unknown" for the conversation layer to explain, or
-"language" with the code asked for under ``LANGUAGE_KEY``); after a tool
+"language" with the code asked for under ``LANGUAGE_KEY``, or one of the intents no tool
+answers yet, such as "refund", which the conversation layer treats as not understood); after
+a tool
 has answered, it ends the turn and lets the card speak. Its async path routes in a worker
 thread, off the event loop.
 """
@@ -20,7 +22,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
-from bot.agent.router import HELP, LANGUAGE, Intent, IntentRouter
+from bot.agent.router import Intent, IntentRouter
+from tools.agent_tools import TOOL_NAMES
 
 INTENT_KEY = "paybot_intent"
 LANGUAGE_KEY = "paybot_language"  # the code of a "switch to French" message, if it named one
@@ -51,7 +54,7 @@ class OfflineRouterModel(BaseChatModel):
             intent: Intent | None = Intent(str(forced["tool"]), dict(forced["args"]), 1.0)
         else:
             intent = self.router.route(last.text)
-        if intent is None or intent.tool in (HELP, LANGUAGE):
+        if intent is None or intent.tool not in TOOL_NAMES:  # help, language, a new intent
             meta = {INTENT_KEY: intent.tool if intent else "unknown"}
             if intent and intent.args.get("code"):
                 meta[LANGUAGE_KEY] = str(intent.args["code"])

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase, translate
 from functools import lru_cache
 
+from bot.agent.intent_model import NONE, IntentModel, features
 from bot.agent.lexicons import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, TRADITIONAL, Lexicon
 from tools.agent_tools import TOOL_NAMES
 
@@ -54,6 +55,9 @@ ENTITY_FUZZ = 0.85  # difflib ratio for plan/coin typos (words of 4+ letters)
 WORD_FUZZ = 0.8  # difflib ratio for keyword typos (words of 5+ letters)
 OFF_DOMAIN_FACTOR = 0.5  # scale of non-help scores when no shop word or entity occurs
 LANGUAGE_WORD = 3.0  # without a language name, "language" needs a word this strong ("idioma")
+# the intent model and the tables together (`_co_decide`)
+AGREED = 0.8  # the model's confidence at which the tables' agreeing confidence counts
+CONTESTED = 0.85  # the most confidence a decision the other decider contests may have
 
 _CJK = "\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, kanji/hanzi
 _CJK_RE = re.compile(f"[{_CJK}]")
@@ -92,7 +96,8 @@ def sentences(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Intent:
-    tool: str  # one of TOOLS, "help" (greeting / "what can you do") or "language"
+    tool: str  # one of TOOLS, "help" (greeting / "what can you do"), "language", or (intent
+    # model only) one of intent_model.NEW_INTENTS, which no tool answers yet
     args: dict[str, object]  # arguments for that tool
     confidence: float  # 0..1
 
@@ -181,8 +186,10 @@ class IntentRouter:
         plans: Mapping[str, Sequence[str]],
         coins: Mapping[str, Sequence[str]],
         threshold: float = 0.6,
+        model: IntentModel | None = None,
     ) -> None:
         self.threshold = threshold
+        self.model = model  # decides the intent when given; else the word tables' scores do
         self._one_at_a_time = threading.Lock()
         self._plans = _aliases(plans)
         self._coins = _aliases(coins)
@@ -243,7 +250,9 @@ class IntentRouter:
         self._lex_words = set().union(*self._lex.values())
         # keyword typo targets by first letter: (word, is a stem)
         self._targets: dict[str, list[tuple[str, bool]]] = {}
-        for word in self._words | self._stems | set(self._languages):
+        # sorted: of two equally close corrections the later one wins, the same in every
+        # process (set order changes with the interpreter's hash seed)
+        for word in sorted(self._words | self._stems | set(self._languages)):
             if len(word) >= 5:
                 self._targets.setdefault(word[0], []).append((word, word in self._stems))
 
@@ -523,6 +532,14 @@ class IntentRouter:
             keep=self._keep.search(low) is not None,
         )
 
+    def features(self, text: str) -> set[str]:
+        """The intent model's features of a message (words read as `route` reads them)."""
+        return features(self._words_of(self._parse(beginning(text))), text)
+
+    @staticmethod
+    def _words_of(p: _Parse) -> list[tuple[str, str]]:
+        return [(t.key, t.entity) for t in p.tokens]
+
     def route(self, text: str) -> Intent | None:
         """The intent of a message. A message longer than `MAX_ROUTED` characters is routed on
         its beginning: the first `MAX_ROUTED` characters, or when they say nothing clear (a
@@ -549,18 +566,41 @@ class IntentRouter:
             first = first or intent
         return first  # a greeting, or nothing understood
 
-    def _route(self, text: str, context: str) -> Intent | None:
+    def _decide(self, text: str) -> tuple[str, float, _Parse]:
+        """The tables' decision: the best-scoring intent and its softmax confidence (NONE, 0
+        when no word scored)."""
         scores, none, p = self.scores(text)
         if not scores:
-            return None
+            return NONE, 0.0, p
         top = max(scores.values())
         high = max(top, none)  # no overflow however many unknown words raise `none`
         z = math.exp((none - high) / TEMPERATURE) + sum(
             math.exp((s - high) / TEMPERATURE) for s in scores.values()
         )
-        tool = max(scores, key=lambda k: scores[k])
-        confidence = math.exp((top - high) / TEMPERATURE) / z
-        if confidence < self.threshold:
+        return max(scores, key=lambda k: scores[k]), math.exp((top - high) / TEMPERATURE) / z, p
+
+    def _co_decide(self, text: str, model: IntentModel) -> tuple[str, float, _Parse]:
+        """The intent model decides, the tables have a say: when both name the same intent and
+        the model is fairly sure (`AGREED`), the higher confidence counts; when they differ,
+        the more confident one wins but is never sure (`CONTESTED`) unless the other one is
+        below the threshold of an answer."""
+        table, table_conf, p = self._decide(text)
+        if not p.tokens:  # "", "?!", emoji: no word to read
+            return NONE, 0.0, p
+        probs = model.probabilities(features(self._words_of(p), text))
+        best = max(probs, key=probs.__getitem__)
+        conf = model.confidence(probs[best])
+        if best == table:
+            agreed = conf >= AGREED
+            return best, max(conf, table_conf) if agreed else min(table_conf, CONTESTED), p
+        if conf >= table_conf:
+            return best, conf if table_conf < self.threshold else min(conf, CONTESTED), p
+        return table, min(table_conf, CONTESTED), p
+
+    def _route(self, text: str, context: str) -> Intent | None:
+        decide = self._co_decide(text, self.model) if self.model else self._decide(text)
+        tool, confidence, p = decide
+        if tool == NONE or confidence < self.threshold:
             return None
         if tool in MONEY_TOOLS and self._negation.search(
             unicodedata.normalize("NFKC", context).lower()
@@ -573,10 +613,16 @@ class IntentRouter:
     @staticmethod
     def _args(tool: str, p: _Parse) -> dict[str, object]:
         args: dict[str, object] = {}
-        if tool in ("recommend_best_currency", "get_payment_estimate", "create_crypto_payment"):
+        if tool in (
+            "recommend_best_currency",
+            "get_payment_estimate",
+            "create_crypto_payment",
+            "plan_details",
+        ):
             if len(p.plans) == 1:
                 args["plan"] = p.plans[0]
-        if tool in ("get_payment_estimate", "create_crypto_payment") and len(p.coins) == 1:
+        coin_tools = ("get_payment_estimate", "create_crypto_payment", "confirmation_time")
+        if tool in coin_tools and len(p.coins) == 1:
             args["coin"] = p.coins[0]
         if tool in ("retry_failed_payment", "check_payment_status", CANCEL):
             ids = p.ids or (p.bare if len(p.bare) == 1 else [])

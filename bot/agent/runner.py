@@ -36,7 +36,7 @@ from bot.agent.guards import (
 )
 from bot.agent.metrics import AgentMetrics
 from bot.agent.offline_model import FORCED_KEY, INTENT_KEY, LANGUAGE_KEY, OfflineRouterModel
-from bot.agent.router import MAX_ROUTED, ONCE_TOOLS, Intent
+from bot.agent.router import HELP, LANGUAGE, MAX_ROUTED, ONCE_TOOLS, Intent
 from bot.i18n import _, language_name
 from tools.actions import CustomerActions
 from tools.agent_tools import CARD_TOOLS, TOOL_NAMES, ToolContext, build_agent_tools
@@ -158,9 +158,12 @@ class AgentRunner:
             )
 
     def sure(self, intent: Intent | None) -> bool:
-        """The router may answer without the model: confident, and nothing left to ask."""
+        """The router may answer without the model: confident, nothing left to ask, and an
+        intent it has an answer for."""
         if intent is None or intent.confidence < self.settings.router_confidence:
             return False
+        if intent.tool not in (*TOOL_NAMES, HELP, LANGUAGE):
+            return False  # an intent the router cannot answer yet ("refund"): the model can
         return all(intent.args.get(name) for name in REQUIRED_ARGS.get(intent.tool, ()))
 
     async def router_alone(self, text: str) -> bool:
