@@ -36,7 +36,7 @@ from storage import repos, writes
 from storage.db import Database
 from storage.models import Payment
 from tools.access.grants import AccessGrants
-from tools.actions import CustomerActions, Shop
+from tools.actions import EVERYDAY, CustomerActions, Shop
 from tools.caller import Caller
 from tools.clock import Clock
 from tools.linking import AccountLinks
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000  # longer messages are cut before they reach the agent
 MAX_REPLY_WAIT = 10.0  # seconds a direct reply may wait for the platform's rate limit
+NOT_UNDERSTOOD = "[not understood]"  # the assistant's turn in chat memory for such a message
 
 
 def clean_text(text: str) -> str:
@@ -431,6 +432,11 @@ class Conversation:
             asking = asked(result.intent, result.args, result.cards)
             if asking is not None:
                 await self.questions.keep(target, user_id, asking)
+        if not result.cards and not result.text and result.intent in EVERYDAY:
+            everyday = await actions.everyday(result.intent, result.args)
+            if everyday is not None:  # "what plans do you have", "refund?": read-only answers
+                result.cards.append(everyday.card)
+                result.summary = result.summary or everyday.content
         replies: list[Outgoing] = []
         for card in result.cards:
             replies.extend(render_card(card, target, self.clock()))
@@ -444,10 +450,22 @@ class Conversation:
             elif result.intent == "language":  # "passer en anglais": same as /language en
                 code = (result.language,) if result.language else ()
                 replies.append(await self._language(actions.caller, target, code))
+            elif any(m.text == NOT_UNDERSTOOD for m in history if isinstance(m, AIMessage)):
+                # the command list was shown already: one line, not the whole list again
+                replies.append(
+                    Outgoing(
+                        target,
+                        _("Sorry, I didn't understand that.")
+                        + " "
+                        + _("I can help with plans and payments; /help lists what I do."),
+                    )
+                )
             else:
                 replies.append(
                     Outgoing(target, _("Sorry, I didn't understand that.") + "\n" + help_text())
                 )
+            if result.intent == "unknown":
+                result.summary = NOT_UNDERSTOOD
         elif result.notice:
             replies.insert(0, Outgoing(target, result.notice))
         await self._remember_turn(target, text, result.text or result.summary or result.intent)
@@ -469,7 +487,7 @@ class Conversation:
             return
         now = self.clock()
         async with self.db.transaction() as session:
-            for role, content in (("user", text), ("assistant", answer or "[not understood]")):
+            for role, content in (("user", text), ("assistant", answer or NOT_UNDERSTOOD)):
                 await repos.add_chat_message(
                     session, chat.platform, chat.chat_id, role, content, now, self.history_turns
                 )

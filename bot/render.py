@@ -364,6 +364,12 @@ def render_card(card: c.Card, target: ChatRef, now: datetime) -> list[Outgoing]:
             return [Outgoing(target, error_text("which_to_cancel", params), buttons=buttons)]
         case c.ErrorCard(code=code, params=params):
             return [Outgoing(target, error_text(code, params))]
+        case c.PlanDetailsCard():
+            return [_plan_details(card, target)]
+        case c.ConfirmTimesCard():
+            return [_confirm_times(card, target)]
+        case c.AnswerCard():
+            return [_answer(card, target)]
         case c.NoticeCard(code="sandbox_paid", params=params):
             text = _(
                 "Sandbox: sent {amount} {coin} for payment #{payment_id}. Watch the status "
@@ -440,6 +446,92 @@ def _plans(card: c.PlansCard, target: ChatRef) -> Outgoing:
         for p in card.plans
     )
     return Outgoing(target, "\n".join(lines), buttons=buttons)
+
+
+def _plan_details(card: c.PlanDetailsCard, target: ChatRef) -> Outgoing:
+    plan = card.plan
+    lines = [
+        _("{plan}: {price} per {days} days.").format(
+            plan=plan.name, price=money(plan.price, plan.currency), days=plan.period_days
+        ),
+        _("Features: {features}").format(features=listing(plan.features)),
+    ]
+    if card.current:
+        lines.append(_("This is your current plan."))
+    pick = Button(_("Which coin for {plan}?").format(plan=plan.name), f"/recommend {plan.code}")
+    return Outgoing(
+        target, "\n".join(lines), buttons=(pick, Button(_("Plans and prices"), "/plans"))
+    )
+
+
+def _confirm_times(card: c.ConfirmTimesCard, target: ChatRef) -> Outgoing:
+    """How long coins take to confirm, and what confirming means."""
+    if card.asked is not None:
+        lines = [
+            _("{coin} payments usually confirm in about {time}.").format(
+                coin=coin_label(card.asked), time=duration(card.asked.confirm_minutes * 60)
+            )
+        ]
+    else:
+        lines = [_("Typical confirmation times, fastest first:")]
+        lines += [
+            f"• {coin_label(coin)}: {duration(coin.confirm_minutes * 60)}" for coin in card.coins
+        ]
+    lines.append(
+        _(
+            "Confirming means the network has seen your payment and is adding it to its "
+            "blocks; your plan starts once the payment is complete. /status shows where your "
+            "payment is."
+        )
+    )
+    return Outgoing(target, "\n".join(lines))
+
+
+def _answer(card: c.AnswerCard, target: ChatRef) -> Outgoing:
+    """The fixed answers to everyday questions (`tools.actions.EVERYDAY`)."""
+    coins = listing(coin_label(coin) for coin in card.coins)
+    plans = Button(_("Plans and prices"), "/plans")
+    match card.topic:
+        case "wrong_amount":
+            text = "\n".join(
+                [
+                    _(
+                        "Sent too little? The payment shows as partially paid: send the rest to "
+                        "the same address before its deadline. /status shows how much is "
+                        "missing and until when."
+                    ),
+                    _(
+                        "Sent too much? Your plan is activated all the same; the extra is "
+                        "recorded and the shop is told."
+                    ),
+                    _(
+                        "Sent another coin, or on the wrong network? I cannot see or recover "
+                        "it. Please contact the shop with your payment number (see /history); "
+                        "whether those coins can be recovered depends on the wallet that "
+                        "received them."
+                    ),
+                ]
+            )
+            return Outgoing(target, text)
+        case "refund":
+            text = _(
+                "Refunds are handled by the shop, not by me. Please contact the shop, quoting "
+                "your payment number from /history."
+            )
+            return Outgoing(target, text)
+        case "payment_methods":
+            text = _(
+                "We accept cryptocurrency only (no cards, bank transfers or PayPal). "
+                "Coins: {coins}."
+            ).format(coins=coins)
+            return Outgoing(
+                target, text, buttons=(plans, Button(_("Coins I accept"), "/currencies"))
+            )
+    text = _(
+        "Sorry, that is not something we sell or accept. This shop sells subscription "
+        "plans, paid in cryptocurrency: {coins}."
+    ).format(coins=coins)
+    return Outgoing(target, text, buttons=(plans,))
 
 
 def _user_plan(card: c.PlanCard, target: ChatRef) -> Outgoing:

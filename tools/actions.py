@@ -12,13 +12,45 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from tools.caller import Caller
-from tools.cards import CancelledCard, Card, ErrorCard, NoticeCard, PaymentView, PlanEffect
+from tools.cards import (
+    AnswerCard,
+    CancelledCard,
+    Card,
+    ConfirmTimesCard,
+    ErrorCard,
+    NoticeCard,
+    PaymentView,
+    PlanDetailsCard,
+    PlanEffect,
+)
 from tools.clock import Clock
 from tools.currencies import CurrencyDesk
 from tools.errors import ShopError
 from tools.payments import PaymentService
 from tools.plans import PlanBook
 from tools.uris import format_plain
+
+# everyday questions the offline router recognises (`bot.agent.intent_model.NEW_INTENTS`) and
+# `CustomerActions.everyday` answers: read-only, nothing is bought or changed
+EVERYDAY = (
+    "list_plans",
+    "plan_details",
+    "confirmation_time",
+    "wrong_amount",
+    "refund",
+    "payment_methods",
+    "not_sold",
+)
+# the fixed answers among them, in the words of the shop's policy (see bot/render.py)
+_ANSWERS = {
+    "wrong_amount": "Too little: partially paid, send the rest to the same address before the "
+    "deadline (/status shows how much). Too much: the plan is activated, the surplus recorded "
+    "and the shop told. Wrong coin or network: the bot cannot recover it; contact the shop.",
+    "refund": "Refunds are handled by the shop, not by the bot: contact the shop quoting the "
+    "payment number from /history.",
+    "payment_methods": "Only cryptocurrency is accepted (no cards, bank or PayPal).",
+    "not_sold": "The shop sells only its subscription plans, paid in the accepted coins.",
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +113,56 @@ class CustomerActions:
             return f"Plans: {text}", card
 
         return await self._run(work())
+
+    async def everyday(self, intent: str, args: dict[str, object]) -> ToolResult | None:
+        """The answer to an everyday question (one of `EVERYDAY`); None for any other intent.
+        Arguments are the router's (a plan or coin name, validated against the catalog)."""
+        plan, coin = args.get("plan"), args.get("coin")
+        match intent:
+            case "list_plans":
+                return await self.plans()
+            case "plan_details":
+                return await self.plan_details(str(plan) if plan else None)
+            case "confirmation_time":
+                return await self.confirmation_time(str(coin) if coin else None)
+            case "wrong_amount" | "refund" | "payment_methods" | "not_sold":
+                coins = (await self.shop.currencies.available()).coins
+                names = ", ".join(c.code for c in coins)
+                return ToolResult(f"{_ANSWERS[intent]} Coins: {names}.", AnswerCard(intent, coins))
+        return None
+
+    async def plan_details(self, plan: str | None) -> ToolResult:
+        """One plan's features, price and period; all plans when none (or no known one) was
+        named."""
+        catalog = self.shop.plans.catalog
+        try:
+            found = catalog.plan(plan) if plan else None
+        except ShopError:
+            found = None
+        if found is None:
+            return await self.plans()
+        current, _ = await self.shop.plans.current(self.caller.user_id, self.shop.clock())
+        text = (
+            f"{found.name}: {found.price} {found.currency} per {found.period_days} days; "
+            f"features: {', '.join(found.features)}."
+        )
+        return ToolResult(text, PlanDetailsCard(found, current == found.code))
+
+    async def confirmation_time(self, coin: str | None) -> ToolResult:
+        """How long a coin typically takes to confirm; without one (or an unknown or ambiguous
+        one), the accepted coins fastest first."""
+        catalog = self.shop.plans.catalog
+        try:
+            asked = catalog.coin(coin) if coin else None
+        except ShopError:
+            asked = None
+        if asked is not None:
+            text = f"{asked.code} usually confirms in about {asked.confirm_minutes} min."
+            return ToolResult(text, ConfirmTimesCard((asked,), asked))
+        coins = (await self.shop.currencies.available()).coins
+        fastest = tuple(sorted(coins, key=lambda c: c.confirm_minutes))
+        text = "; ".join(f"{c.code} ~{c.confirm_minutes} min" for c in fastest)
+        return ToolResult(f"Typical confirmation times: {text}.", ConfirmTimesCard(fastest))
 
     async def situation(self) -> str:
         """A few words on the caller for the model's prompt: plan and open payments (only

@@ -159,6 +159,31 @@ class NoticeCard:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PlanDetailsCard:
+    """One plan: what it includes, its price and period (an everyday question)."""
+
+    plan: Plan
+    current: bool  # the customer's active plan
+
+
+@dataclass(frozen=True)
+class ConfirmTimesCard:
+    """How long coins typically take to confirm: the one asked about, or the fastest first."""
+
+    coins: tuple[Coin, ...]
+    asked: Coin | None = None
+
+
+@dataclass(frozen=True)
+class AnswerCard:
+    """A fixed answer to an everyday question (see `tools.actions.EVERYDAY`): `topic` is one
+    of wrong_amount, refund, payment_methods, not_sold; `coins` the accepted ones."""
+
+    topic: str
+    coins: tuple[Coin, ...] = ()
+
+
 Card = (
     PlansCard
     | PlanCard
@@ -171,4 +196,7 @@ Card = (
     | HistoryCard
     | ErrorCard
     | NoticeCard
+    | PlanDetailsCard
+    | ConfirmTimesCard
+    | AnswerCard
 )

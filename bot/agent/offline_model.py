@@ -2,10 +2,10 @@
 
 It lets the same `create_agent` loop run with no network: a human message becomes a tool call
 (or an empty answer marked "help"/"unknown" for the conversation layer to explain, or
-"language" with the code asked for under ``LANGUAGE_KEY``, or one of the intents no tool
-answers yet, such as "refund", which the conversation layer treats as not understood); after
-a tool
-has answered, it ends the turn and lets the card speak. Its async path routes in a worker
+"language" with the code asked for under ``LANGUAGE_KEY``, or one of the everyday questions no
+tool answers, such as "refund", with its arguments under ``ARGS_KEY``: the conversation layer
+answers those with `CustomerActions.everyday`); after a tool has answered, it ends the turn and
+lets the card speak. Its async path routes in a worker
 thread, off the event loop.
 """
 
@@ -27,6 +27,7 @@ from tools.agent_tools import TOOL_NAMES
 
 INTENT_KEY = "paybot_intent"
 LANGUAGE_KEY = "paybot_language"  # the code of a "switch to French" message, if it named one
+ARGS_KEY = "paybot_args"  # the arguments of an intent no tool answers ("plan_details": a plan)
 # an `Intent` already known for this message (the answer to a question the router asked,
 # see `bot.agent.followup`): the message is not routed again
 FORCED_KEY = "paybot_forced_intent"
@@ -55,9 +56,11 @@ class OfflineRouterModel(BaseChatModel):
         else:
             intent = self.router.route(last.text)
         if intent is None or intent.tool not in TOOL_NAMES:  # help, language, a new intent
-            meta = {INTENT_KEY: intent.tool if intent else "unknown"}
+            meta: dict[str, object] = {INTENT_KEY: intent.tool if intent else "unknown"}
             if intent and intent.args.get("code"):
                 meta[LANGUAGE_KEY] = str(intent.args["code"])
+            if intent and intent.args:
+                meta[ARGS_KEY] = dict(intent.args)
             return AIMessage(content="", response_metadata=meta)
         return AIMessage(
             content="",

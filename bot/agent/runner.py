@@ -35,10 +35,16 @@ from bot.agent.guards import (
     tool_failure,
 )
 from bot.agent.metrics import AgentMetrics
-from bot.agent.offline_model import FORCED_KEY, INTENT_KEY, LANGUAGE_KEY, OfflineRouterModel
+from bot.agent.offline_model import (
+    ARGS_KEY,
+    FORCED_KEY,
+    INTENT_KEY,
+    LANGUAGE_KEY,
+    OfflineRouterModel,
+)
 from bot.agent.router import HELP, LANGUAGE, MAX_ROUTED, ONCE_TOOLS, Intent
 from bot.i18n import _, language_name
-from tools.actions import CustomerActions
+from tools.actions import EVERYDAY, CustomerActions
 from tools.agent_tools import CARD_TOOLS, TOOL_NAMES, ToolContext, build_agent_tools
 from tools.cards import Card
 
@@ -67,6 +73,7 @@ REQUIRED_ARGS = {
     "recommend_best_currency": ("plan",),
     "get_payment_estimate": ("plan", "coin"),
     "create_crypto_payment": ("plan", "coin"),
+    "plan_details": ("plan",),
 }
 
 
@@ -82,7 +89,8 @@ class TurnResult:
     cards: list[Card] = field(default_factory=list)
     text: str = ""
     notice: str = ""  # an apology to show before the answer (model unreachable, limits)
-    intent: str = ""  # the tool called, or "help" / "language" / "unknown"
+    intent: str = ""  # the tool called, "help" / "language" / "unknown", or an everyday
+    # question (`tools.actions.EVERYDAY`) the conversation layer answers
     args: dict[str, object] = field(default_factory=dict)  # the arguments it was called with
     language: str = ""  # the code a "language" intent asked for ("" if it named none)
     summary: str = ""  # what the tools said (kept as the assistant's turn in chat memory)
@@ -162,8 +170,8 @@ class AgentRunner:
         intent it has an answer for."""
         if intent is None or intent.confidence < self.settings.router_confidence:
             return False
-        if intent.tool not in (*TOOL_NAMES, HELP, LANGUAGE):
-            return False  # an intent the router cannot answer yet ("refund"): the model can
+        if intent.tool not in (*TOOL_NAMES, HELP, LANGUAGE, *EVERYDAY):
+            return False  # an intent the router has no answer for: the model can
         return all(intent.args.get(name) for name in REQUIRED_ARGS.get(intent.tool, ()))
 
     async def router_alone(self, text: str) -> bool:
@@ -245,6 +253,7 @@ class AgentRunner:
         elif not result.intent:
             result.intent = str(routed or "")
             result.language = str(message.response_metadata.get(LANGUAGE_KEY, ""))
+            result.args = dict(message.response_metadata.get(ARGS_KEY) or {})
         if message.text and not message.tool_calls:
             result.text = self._safe(message.text)
 
