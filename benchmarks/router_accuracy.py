@@ -34,6 +34,7 @@ from bot.agent.intent_model import IntentModel  # noqa: E402
 from bot.agent.router import HELP, LANGUAGE, IntentRouter  # noqa: E402
 from bot.agent.runner import REQUIRED_ARGS  # noqa: E402
 from bot.config import AgentConfig  # noqa: E402
+from tools.actions import EVERYDAY  # noqa: E402
 from tools.agent_tools import TOOL_NAMES  # noqa: E402
 
 SURE = AgentConfig().router_confidence
@@ -112,7 +113,7 @@ def evaluate(
         args = dict(intent.args) if intent else {}
         tool_ok = tool == row["tool"]
         args_ok = tool_ok and args == row["args"]
-        answerable = tool in (*TOOL_NAMES, HELP, LANGUAGE)  # as AgentRunner.sure
+        answerable = tool in (*TOOL_NAMES, HELP, LANGUAGE, *EVERYDAY)  # as AgentRunner.sure
         sure = bool(intent and intent.confidence >= SURE and answerable) and all(
             args.get(name) for name in REQUIRED_ARGS.get(tool or "", ())
         )
