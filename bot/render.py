@@ -469,14 +469,12 @@ def _confirm_times(card: c.ConfirmTimesCard, target: ChatRef) -> Outgoing:
     if card.asked is not None:
         lines = [
             _("{coin} payments usually confirm in about {time}.").format(
-                coin=coin_label(card.asked), time=duration(card.asked.confirm_minutes * 60)
+                coin=card.asked.name, time=duration(card.asked.confirm_minutes * 60)
             )
         ]
     else:
         lines = [_("Typical confirmation times, fastest first:")]
-        lines += [
-            f"• {coin_label(coin)}: {duration(coin.confirm_minutes * 60)}" for coin in card.coins
-        ]
+        lines += [f"• {coin.name}: {duration(coin.confirm_minutes * 60)}" for coin in card.coins]
     lines.append(
         _(
             "Confirming means the network has seen your payment and is adding it to its "
@@ -489,7 +487,7 @@ def _confirm_times(card: c.ConfirmTimesCard, target: ChatRef) -> Outgoing:
 
 def _answer(card: c.AnswerCard, target: ChatRef) -> Outgoing:
     """The fixed answers to everyday questions (`tools.actions.EVERYDAY`)."""
-    coins = listing(coin_label(coin) for coin in card.coins)
+    coins = listing(coin.name for coin in card.coins)
     plans = Button(_("Plans and prices"), "/plans")
     match card.topic:
         case "wrong_amount":

@@ -188,3 +188,10 @@ def test_answered_everyday_intents_may_skip_a_hosted_model(app) -> None:
     assert sure(Intent("plan_details", {"plan": "pro"}, 0.95))
     assert not sure(Intent("plan_details", {}, 0.95))  # which plan "it" is: the model knows
     assert not sure(Intent("refund", {}, 0.5))
+
+
+def test_every_new_intent_of_the_model_has_an_answer() -> None:
+    from bot.agent.intent_model import NEW_INTENTS
+    from tools.actions import EVERYDAY
+
+    assert set(NEW_INTENTS) <= set(EVERYDAY)

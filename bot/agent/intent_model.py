@@ -31,8 +31,8 @@ from pathlib import Path
 
 WEIGHTS = Path(__file__).with_name("intent_weights.json")
 NONE = "none"  # the class of "not understood" (off-topic chatter, nothing the shop does)
-# intents the classifier knows that no tool answers yet: the conversation layer answers them
-# like a message it did not understand (help text) until it has an answer of its own
+# intents the classifier knows that no tool answers: the conversation layer answers them
+# itself (`tools.actions.EVERYDAY`, `CustomerActions.everyday`)
 NEW_INTENTS = (
     "list_plans",
     "plan_details",
