@@ -100,6 +100,11 @@ DE: Lexicon = {
     "count_before": frozenset("letzten letzte neuesten jungsten ersten".split()),
     "count_nouns": frozenset("zahlungen rechnungen transaktionen kaufe bestellungen".split()),
     "currency_words": frozenset("euro eur dollar usd cent franken chf".split()),
+    "time_words": frozenset(
+        """min minute minuten h std stunde stunden sek sekunde sekunden tag tage tagen
+        woche wochen monat monate monaten""".split()
+    ),
+    "time_before": frozenset("vor seit".split()),
     "coin_cues": {
         "create_crypto_payment": frozenset("mit per uber".split()),
         "get_payment_estimate": frozenset(["in"]),
@@ -116,6 +121,7 @@ DE: Lexicon = {
         "chinesisch": "zh", "japanisch": "ja",
     },
     "coin_names": {},
+    "coin_families": {},
     "plan_names": {},
     "negations": (r"\b(?:nicht|kein\w*|nie|niemals|storniere\w*)\b",),
     "keep_payment": (

@@ -99,6 +99,11 @@ EN: Lexicon = {
     "count_before": frozenset("last latest recent past previous top first".split()),
     "count_nouns": frozenset("payments invoices transactions purchases orders".split()),
     "currency_words": frozenset("usd dollar dollars bucks eur euro euros cent cents gbp".split()),
+    "time_words": frozenset(
+        """min mins minute minutes h hr hrs hour hours sec secs second seconds day days
+        week weeks month months""".split()
+    ),
+    "time_before": frozenset("since".split()),
     "coin_cues": {
         "create_crypto_payment": frozenset("with using via paying".split()),
         "get_payment_estimate": frozenset(["in"]),
@@ -115,6 +120,7 @@ EN: Lexicon = {
         "mandarin": "zh", "japanese": "ja",
     },
     "coin_names": {},
+    "coin_families": {},
     "plan_names": {},
     "negations": (r"\b(?:not|don'?t|doesn'?t|never|cancel|stop)\b",),
     "keep_payment": (

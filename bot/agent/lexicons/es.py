@@ -109,6 +109,11 @@ ES: Lexicon = {
     "count_before": frozenset("ultimos ultimas recientes primeros".split()),
     "count_nouns": frozenset("pagos facturas transacciones compras pedidos".split()),
     "currency_words": frozenset("dolares dolar euros euro usd eur centimos pesos".split()),
+    "time_words": frozenset(
+        """min mins minuto minutos h hr hora horas seg segundo segundos dia dias semana
+        semanas mes meses""".split()
+    ),
+    "time_before": frozenset("hace desde".split()),
     "coin_cues": {
         "create_crypto_payment": frozenset("con usando via mediante".split()),
         "get_payment_estimate": frozenset(["en"]),
@@ -125,6 +130,7 @@ ES: Lexicon = {
         "frances": "fr", "chino": "zh", "japones": "ja",
     },
     "coin_names": {},
+    "coin_families": {},
     "plan_names": {},
     "negations": (r"\bno (?:quiero|deseo|voy|necesito|compr\w*|pag\w*|me)\b",
                   r"\b(?:nunca|cancela\w*|anula\w*)\b"),

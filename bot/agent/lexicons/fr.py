@@ -105,6 +105,11 @@ FR: Lexicon = {
     "count_before": frozenset("derniers dernieres recents premiers".split()),
     "count_nouns": frozenset("paiements factures transactions achats commandes".split()),
     "currency_words": frozenset("dollars dollar euros euro usd eur centimes".split()),
+    "time_words": frozenset(
+        """min mn minute minutes h heure heures sec seconde secondes jour jours semaine
+        semaines mois""".split()
+    ),
+    "time_before": frozenset("depuis".split()),
     "coin_cues": {
         "create_crypto_payment": frozenset("avec via par".split()),
         "get_payment_estimate": frozenset(["en"]),
@@ -121,6 +126,7 @@ FR: Lexicon = {
         "chinois": "zh", "japonais": "ja",
     },
     "coin_names": {},
+    "coin_families": {},
     "plan_names": {},
     "negations": (r"\b(?:pas|jamais|annule\w*)\b",),
     "keep_payment": (
