@@ -48,7 +48,7 @@ ES: Lexicon = {
             "contratar": 3.0, "contrato": 2.5, "pedir": 2.0, "pagar": 2.0, "pago con": 1.0,
             "mejorar": 2.5, "renovar": 2.5, "crear": 3.0, "crea": 3.0, "factura": 2.0,
             "quiero": 0.8, "quisiera": 0.8, "me gustaria": 0.8, "dame": 1.5, "me quedo": 1.5,
-            "tomo": 1.0,
+            "tomo": 1.0, "prefiero": 0.8,
         },
         "retry_failed_payment": {
             "caduco": 1.5, "nueva cotizacion": 3.0, "nuevo presupuesto": 3.0,

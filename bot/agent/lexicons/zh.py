@@ -102,7 +102,9 @@ ZH: Lexicon = {
     "count_before": frozenset("最近 最后 最新 前 过去 近".split()),
     "count_nouns": frozenset("笔 条 次 项".split()),
     "currency_words": frozenset("元 块 美元 欧元 美金 人民币 刀 日元".split()),
-    "time_words": frozenset("分 分钟 小时 个小时 钟头 个钟头 秒 秒钟 天 周 星期 个星期 个月".split()),
+    "time_words": frozenset(
+        "分 分钟 小时 个小时 钟头 个钟头 秒 秒钟 天 周 星期 个星期 个月".split()
+    ),
     "time_before": frozenset(),
     "coin_cues": {
         "create_crypto_payment": frozenset("用 拿 通过".split()),
