@@ -38,8 +38,8 @@ DE: Lexicon = {
             "kauf": 3.0, "kaufe": 3.0, "kaufen": 3.0, "bestell*": 3.0, "abonnieren": 3.0,
             "abonniere": 3.0, "buchen": 3.0, "buche": 3.0, "bezahlen": 1.5, "bezahle": 2.0,
             "zahlen": 1.5, "zahle": 2.0, "upgrade": 2.5, "verlanger*": 2.5, "erstell*": 3.0,
-            "rechnung": 2.0, "mochte": 0.8, "will": 0.8, "wurde+gern*": 0.8, "gern": 0.5,
-            "gerne": 0.5, "nehme": 1.0, "gib mir": 1.5,
+            "rechnung": 2.0, "mochte": 1.5, "will": 1.5, "wurde+gern*": 0.8, "gern": 0.5,
+            "gerne": 0.5, "nehme": 1.5, "gib mir": 1.5,
         },
         "retry_failed_payment": {
             "erneut": 2.5, "nochmal": 2.0, "noch einmal": 2.0, "wiederhol*": 3.5,

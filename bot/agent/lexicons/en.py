@@ -39,8 +39,8 @@ EN: Lexicon = {
         "create_crypto_payment": {
             "buy": 3.0, "purchase": 3.0, "subscribe": 3.0, "order": 2.5, "checkout": 3.0,
             "sign+up": 3.0, "upgrade": 2.5, "renew*": 2.5, "pay": 2.0, "paying": 2.0,
-            "create": 3.0, "invoice": 2.0, "get me": 1.5, "go with": 1.5, "want": 0.8,
-            "would like": 0.8, "take": 0.8, "paid+with": 1.0,
+            "create": 3.0, "invoice": 2.0, "get me": 1.5, "go with": 1.5, "want": 1.5,
+            "would like": 1.5, "take": 0.8, "paid+with": 1.0,
         },
         "retry_failed_payment": {
             "timed out": 2.0, "fresh quote": 3.0, "new quote": 3.0,

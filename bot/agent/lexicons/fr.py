@@ -48,8 +48,8 @@ FR: Lexicon = {
             "souscrire": 3.0, "abonner": 3.0, "prendre": 1.0, "prends": 1.5, "payer": 2.0,
             "paie": 2.0, "paierai": 2.0, "payerai": 2.0, "abonne moi": 3.0,
             "upgrade": 2.5, "renouvel*": 2.5, "creer": 3.0, "cree": 3.0,
-            "creez": 3.0, "facture": 2.0, "veux": 0.8, "voudrais": 0.8, "aimerais": 0.8,
-            "donne moi": 1.5, "passer a": 1.5, "prefere": 0.8,
+            "creez": 3.0, "facture": 2.0, "veux": 1.5, "voudrais": 1.5, "aimerais": 1.5,
+            "donne moi": 1.5, "passer a": 1.5, "prefere": 1.5,
         },
         "retry_failed_payment": {
             "reessay*": 4.0, "ressay*": 3.5, "recommenc*": 3.0, "relanc*": 3.0, "refaire": 3.0,
