@@ -86,7 +86,7 @@ EN: Lexicon = {
         have has had get got this that these those there here what whats which who when where
         why how rn now just still also too very really much many more any some again ok okay
         oh like want need tell let know wondering guys moment lot appreciate s d ll re ve m t
-        r either neither other whether together one way yet ago hour hours"""
+        r either neither other whether together one way yet ago hour hours called"""
         .split()
     ),
     "numbers": {
