@@ -6,8 +6,8 @@ Used by the offline model (no LLM); stdlib only, apart from the tool names. The 
    Latin letters, German umlaut/ß folding, Traditional -> Simplified for common Chinese
    characters, hyphen-joined variants);
 2. extract entities: plans, coins (aliases, local names such as "比特币", n-grams, typos,
-   ambiguous "usdt"), then numbers (payment ids, history counts, amounts that must never
-   become ids);
+   ambiguous "usdt", which names no coin a tool can take), then numbers (payment ids, history
+   counts, and amounts and durations that must never become ids: "$50", "20 min ago");
 3. correct small typos of known words, spot language names ("francés" -> fr), then score every
    intent from the word tables in :mod:`bot.agent.lexicons` plus entity evidence;
 4. softmax the scores against a "none" score that grows with unknown words; below the
