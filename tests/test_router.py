@@ -291,7 +291,10 @@ def test_plan_typos(router: IntentRouter, text: str, plan: str) -> None:
     ],
 )
 def test_ambiguous_usdt_keeps_raw_token(router: IntentRouter, text: str, token: str) -> None:
-    assert route(router, text) == ("create_crypto_payment", {"plan": "pro", "coin": token})
+    """The entities keep "usdt" as typed (an answer to "which coin?" that the tool then asks
+    the network of); the route leaves it out of the arguments, so nobody takes it for a coin."""
+    assert route(router, text) == ("create_crypto_payment", {"plan": "pro"})
+    assert router.entities(text).coins == (token,)
 
 
 @pytest.mark.parametrize(
@@ -303,11 +306,13 @@ def test_ambiguous_usdt_keeps_raw_token(router: IntentRouter, text: str, token: 
             "usdttrc20",
         ),
         ("buy business with usdt, the erc20 one", "create_crypto_payment", "usdterc20"),
-        ("buy business with usdt, is it erc20 or trc20?", "create_crypto_payment", "usdt"),
+        ("buy business with usdt, is it erc20 or trc20?", "create_crypto_payment", None),
     ],
 )
 def test_a_network_named_elsewhere_settles_usdt(router, text: str, tool: str, coin: str) -> None:
-    assert route(router, text) == (tool, {"plan": "business", "coin": coin})
+    """Two networks named settle nothing: no coin, the tool asks which."""
+    coins = {"coin": coin} if coin else {}
+    assert route(router, text) == (tool, {"plan": "business", **coins})
 
 
 @pytest.mark.parametrize(

@@ -50,7 +50,8 @@ def _vocabulary(lex: Lexicon) -> tuple[set[str], list[str]]:
                     words.add(fold(part))
     for group in (
         lex["stopwords"], lex["numbers"], lex["id_anchors"], lex["count_before"],
-        lex["count_nouns"], lex["currency_words"], lex["domain"], lex["languages"],
+        lex["count_nouns"], lex["currency_words"], lex["time_words"], lex["domain"],
+        lex["languages"],
         lex["coin_names"], lex["plan_names"], *lex["coin_cues"].values(),
         *lex["coin_cues_after"].values(),
     ):  # fmt: skip

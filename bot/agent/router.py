@@ -6,8 +6,8 @@ Used by the offline model (no LLM); stdlib only, apart from the tool names. The 
    Latin letters, German umlaut/ß folding, Traditional -> Simplified for common Chinese
    characters, hyphen-joined variants);
 2. extract entities: plans, coins (aliases, local names such as "比特币", n-grams, typos,
-   ambiguous "usdt"), then numbers (payment ids, history counts, amounts that must never
-   become ids);
+   ambiguous "usdt", which names no coin a tool can take), then numbers (payment ids, history
+   counts, and amounts and durations that must never become ids: "$50", "20 min ago");
 3. correct small typos of known words, spot language names ("francés" -> fr), then score every
    intent from the word tables in :mod:`bot.agent.lexicons` plus entity evidence;
 4. softmax the scores against a "none" score that grows with unknown words; below the
@@ -154,7 +154,9 @@ class _Token:
     raw: str  # lowercased text as typed
     key: str  # folded form used for matching
     kind: str  # "word", "num", "id" ("#12") or "sym" ("$")
-    entity: str = ""  # "plan", "coin", "amount", "payment_id", "count", "bare"
+    # "plan", "coin", "amount", "duration" ("20 min"), "network" (the 20 of "trc20"),
+    # "payment_id", "count", "bare"
+    entity: str = ""
     value: object = None
 
 
@@ -164,6 +166,7 @@ class _Parse:
     extras: set[str]  # hyphen-joined words ("re-try" -> "retry")
     plans: list[str] = field(default_factory=list)
     coins: list[str] = field(default_factory=list)
+    vague: list[str] = field(default_factory=list)  # coins named on several networks ("usdt")
     ids: list[int] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
     bare: list[int] = field(default_factory=list)
@@ -193,6 +196,7 @@ class IntentRouter:
         self._one_at_a_time = threading.Lock()
         self._plans = _aliases(plans)
         self._coins = _aliases(coins)
+        self._codes = set(coins)
         # first word of multi-word coin aliases shared by several coins: "usdt", "tether"
         self._coin_prefixes: dict[str, set[str]] = {}
         # ... and the words that tell them apart anywhere in the message: "usdt ... trc20"
@@ -205,6 +209,11 @@ class IntentRouter:
                     qualifiers = self._coin_qualifiers.setdefault(words[0], {})
                     for word in words[1:]:
                         qualifiers.setdefault(word, set()).add(code)
+        # words naming a network, whose number is part of its name: "trc" of "trc20"
+        self._networks = {
+            word for q in self._coin_qualifiers.values() for word in q if not word.isdigit()
+        }
+        self._families: dict[str, str] = {}  # "泰达币" -> "usdt", "u" -> "usdt" (beside CJK)
         self._max_ngram = 1 + max(
             len(_TOKEN_RE.findall(n)) for t in (plans, coins) for v in t.values() for n in v
         )
@@ -225,6 +234,9 @@ class IntentRouter:
         for lex in LEXICONS.values():
             self._compile(lex)
             negations.extend(lex["negations"])
+            for name, first in lex["coin_families"].items():
+                if fold(first) in self._coin_prefixes:
+                    self._families[fold(name)] = fold(first)
             keeps.extend(lex["keep_payment"])
             for index, names in (
                 (self._coins, lex["coin_names"]),
@@ -240,7 +252,7 @@ class IntentRouter:
         known = (
             self._words, self._stop, self._numbers, self._domain, self._cues, self._cues_after,
             self._languages,
-            self._plans, self._coins, *self._lex.values(),
+            self._plans, self._coins, self._families, *self._lex.values(),
         )  # fmt: skip
         self._cjk = {w for words in known for w in words if _CJK_RE.search(w)}
         self._cjk_max = max(map(len, self._cjk), default=1)
@@ -276,6 +288,8 @@ class IntentRouter:
             "count_before": lex["count_before"],
             "count_nouns": lex["count_nouns"],
             "currency_words": lex["currency_words"],
+            "time_words": lex["time_words"],
+            "time_before": lex["time_before"],
             "not_plan_after": lex["not_plan_after"],
         }
         for name, words in sets.items():
@@ -363,6 +377,8 @@ class IntentRouter:
             if tok.entity == "coin" and (idx == 0 or toks[idx - 1].entity != "coin"):
                 if tok.value not in p.coins:
                     p.coins.append(str(tok.value))
+                if tok.value not in self._codes and tok.value not in p.vague:
+                    p.vague.append(str(tok.value))  # "usdt": the tool asks which network
                 prev = toks[idx - 1].key if idx else ""
                 if prev in self._cues:
                     p.coin_cues.append(self._cues[prev])
@@ -384,9 +400,9 @@ class IntentRouter:
                     for t in span:
                         t.entity, t.value = kind, value
                     return n
-        codes = self._coin_prefixes.get(toks[i].key, set())
+        codes = self._coin_prefixes.get(self._family(toks, i), set())
         if len(codes) > 1:  # bare "usdt" / "tether": a network named elsewhere, or the tool
-            qualifiers = self._coin_qualifiers[toks[i].key]  # lists the networks
+            qualifiers = self._coin_qualifiers[self._family(toks, i)]  # lists the networks
             named = {
                 code
                 for t in toks
@@ -397,6 +413,17 @@ class IntentRouter:
             toks[i].entity, toks[i].value = "coin", value
             return 1
         return 0
+
+    def _family(self, toks: list[_Token], i: int) -> str:
+        """The catalog's first word for a coin family the token names: itself ("usdt"), or
+        the word a local name stands for ("泰达币", "U" beside Chinese or Japanese)."""
+        key = toks[i].key
+        name = self._families.get(key)
+        if name is None or (len(key) == 1 and key.isascii()):
+            near = [t.key for t in toks[max(i - 1, 0) : i + 2] if t is not toks[i]]
+            if name is None or not any(_CJK_RE.search(k) for k in near):
+                return key
+        return name
 
     def _fuzzy_alias(self, tok: _Token) -> None:
         best, best_ratio = None, ENTITY_FUZZ
@@ -441,6 +468,12 @@ class IntentRouter:
                 )
                 if money:
                     tok.entity = "amount"
+                elif (nxt and nxt.key in lex["time_words"]) or (
+                    prev and prev.key in lex["time_before"]
+                ):
+                    tok.entity = "duration"  # "20 min ago", "vor 10 Minuten", "2h", "10分钟"
+                elif tok.kind == "num" and prev and prev.key in self._networks:
+                    tok.entity = "network"  # "trc20", "usdt on erc20"
                 elif tok.kind == "num" and prev and prev.key in lex["id_anchors"]:
                     tok.entity, tok.value = "payment_id", value
                 elif any(t.key in lex["count_before"] for t in toks[max(i - 2, 0) : i]) or any(
@@ -622,8 +655,8 @@ class IntentRouter:
             if len(p.plans) == 1:
                 args["plan"] = p.plans[0]
         coin_tools = ("get_payment_estimate", "create_crypto_payment", "confirmation_time")
-        if tool in coin_tools and len(p.coins) == 1:
-            args["coin"] = p.coins[0]
+        if tool in coin_tools and len(p.coins) == 1 and not p.vague:
+            args["coin"] = p.coins[0]  # never "usdt" with no network: the tool asks which
         if tool in ("retry_failed_payment", "check_payment_status", CANCEL):
             ids = p.ids or (p.bare if len(p.bare) == 1 else [])
             if ids:

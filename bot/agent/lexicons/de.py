@@ -38,8 +38,8 @@ DE: Lexicon = {
             "kauf": 3.0, "kaufe": 3.0, "kaufen": 3.0, "bestell*": 3.0, "abonnieren": 3.0,
             "abonniere": 3.0, "buchen": 3.0, "buche": 3.0, "bezahlen": 1.5, "bezahle": 2.0,
             "zahlen": 1.5, "zahle": 2.0, "upgrade": 2.5, "verlanger*": 2.5, "erstell*": 3.0,
-            "rechnung": 2.0, "mochte": 0.8, "will": 0.8, "wurde+gern*": 0.8, "gern": 0.5,
-            "gerne": 0.5, "nehme": 1.0, "gib mir": 1.5,
+            "rechnung": 2.0, "mochte": 1.5, "will": 1.5, "wurde+gern*": 0.8, "gern": 0.5,
+            "gerne": 0.5, "nehme": 1.5, "gib mir": 1.5,
         },
         "retry_failed_payment": {
             "erneut": 2.5, "nochmal": 2.0, "noch einmal": 2.0, "wiederhol*": 3.5,
@@ -100,6 +100,11 @@ DE: Lexicon = {
     "count_before": frozenset("letzten letzte neuesten jungsten ersten".split()),
     "count_nouns": frozenset("zahlungen rechnungen transaktionen kaufe bestellungen".split()),
     "currency_words": frozenset("euro eur dollar usd cent franken chf".split()),
+    "time_words": frozenset(
+        """min minute minuten h std stunde stunden sek sekunde sekunden tag tage tagen
+        woche wochen monat monate monaten""".split()
+    ),
+    "time_before": frozenset("vor seit".split()),
     "coin_cues": {
         "create_crypto_payment": frozenset("mit per uber".split()),
         "get_payment_estimate": frozenset(["in"]),
@@ -116,6 +121,7 @@ DE: Lexicon = {
         "chinesisch": "zh", "japanisch": "ja",
     },
     "coin_names": {},
+    "coin_families": {},
     "plan_names": {},
     "negations": (r"\b(?:nicht|kein\w*|nie|niemals|storniere\w*)\b",),
     "keep_payment": (

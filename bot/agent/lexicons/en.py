@@ -39,8 +39,8 @@ EN: Lexicon = {
         "create_crypto_payment": {
             "buy": 3.0, "purchase": 3.0, "subscribe": 3.0, "order": 2.5, "checkout": 3.0,
             "sign+up": 3.0, "upgrade": 2.5, "renew*": 2.5, "pay": 2.0, "paying": 2.0,
-            "create": 3.0, "invoice": 2.0, "get me": 1.5, "go with": 1.5, "want": 0.8,
-            "would like": 0.8, "take": 0.8, "paid+with": 1.0,
+            "create": 3.0, "invoice": 2.0, "get me": 1.5, "go with": 1.5, "want": 1.5,
+            "would like": 1.5, "take": 0.8, "paid+with": 1.0,
         },
         "retry_failed_payment": {
             "timed out": 2.0, "fresh quote": 3.0, "new quote": 3.0,
@@ -86,7 +86,7 @@ EN: Lexicon = {
         have has had get got this that these those there here what whats which who when where
         why how rn now just still also too very really much many more any some again ok okay
         oh like want need tell let know wondering guys moment lot appreciate s d ll re ve m t
-        r either neither other whether together one way yet ago hour hours"""
+        r either neither other whether together one way yet ago hour hours called"""
         .split()
     ),
     "numbers": {
@@ -99,6 +99,11 @@ EN: Lexicon = {
     "count_before": frozenset("last latest recent past previous top first".split()),
     "count_nouns": frozenset("payments invoices transactions purchases orders".split()),
     "currency_words": frozenset("usd dollar dollars bucks eur euro euros cent cents gbp".split()),
+    "time_words": frozenset(
+        """min mins minute minutes h hr hrs hour hours sec secs second seconds day days
+        week weeks month months""".split()
+    ),
+    "time_before": frozenset("since".split()),
     "coin_cues": {
         "create_crypto_payment": frozenset("with using via paying".split()),
         "get_payment_estimate": frozenset(["in"]),
@@ -115,6 +120,7 @@ EN: Lexicon = {
         "mandarin": "zh", "japanese": "ja",
     },
     "coin_names": {},
+    "coin_families": {},
     "plan_names": {},
     "negations": (r"\b(?:not|don'?t|doesn'?t|never|cancel|stop)\b",),
     "keep_payment": (

@@ -47,8 +47,8 @@ ES: Lexicon = {
             "comprar": 3.0, "compro": 3.0, "compra": 2.5, "adquirir": 3.0, "suscribir*": 3.0,
             "contratar": 3.0, "contrato": 2.5, "pedir": 2.0, "pagar": 2.0, "pago con": 1.0,
             "mejorar": 2.5, "renovar": 2.5, "crear": 3.0, "crea": 3.0, "factura": 2.0,
-            "quiero": 0.8, "quisiera": 0.8, "me gustaria": 0.8, "dame": 1.5, "me quedo": 1.5,
-            "tomo": 1.0,
+            "quiero": 1.5, "quisiera": 1.5, "me gustaria": 0.8, "dame": 1.5, "me quedo": 1.5,
+            "tomo": 1.0, "prefiero": 1.5,
         },
         "retry_failed_payment": {
             "caduco": 1.5, "nueva cotizacion": 3.0, "nuevo presupuesto": 3.0,
@@ -109,6 +109,11 @@ ES: Lexicon = {
     "count_before": frozenset("ultimos ultimas recientes primeros".split()),
     "count_nouns": frozenset("pagos facturas transacciones compras pedidos".split()),
     "currency_words": frozenset("dolares dolar euros euro usd eur centimos pesos".split()),
+    "time_words": frozenset(
+        """min mins minuto minutos h hr hora horas seg segundo segundos dia dias semana
+        semanas mes meses""".split()
+    ),
+    "time_before": frozenset("hace desde".split()),
     "coin_cues": {
         "create_crypto_payment": frozenset("con usando via mediante".split()),
         "get_payment_estimate": frozenset(["en"]),
@@ -125,6 +130,7 @@ ES: Lexicon = {
         "frances": "fr", "chino": "zh", "japones": "ja",
     },
     "coin_names": {},
+    "coin_families": {},
     "plan_names": {},
     "negations": (r"\bno (?:quiero|deseo|voy|necesito|compr\w*|pag\w*|me)\b",
                   r"\b(?:nunca|cancela\w*|anula\w*)\b"),

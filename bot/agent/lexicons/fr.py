@@ -48,8 +48,8 @@ FR: Lexicon = {
             "souscrire": 3.0, "abonner": 3.0, "prendre": 1.0, "prends": 1.5, "payer": 2.0,
             "paie": 2.0, "paierai": 2.0, "payerai": 2.0, "abonne moi": 3.0,
             "upgrade": 2.5, "renouvel*": 2.5, "creer": 3.0, "cree": 3.0,
-            "creez": 3.0, "facture": 2.0, "veux": 0.8, "voudrais": 0.8, "aimerais": 0.8,
-            "donne moi": 1.5, "passer a": 1.5,
+            "creez": 3.0, "facture": 2.0, "veux": 1.5, "voudrais": 1.5, "aimerais": 1.5,
+            "donne moi": 1.5, "passer a": 1.5, "prefere": 1.5,
         },
         "retry_failed_payment": {
             "reessay*": 4.0, "ressay*": 3.5, "recommenc*": 3.0, "relanc*": 3.0, "refaire": 3.0,
@@ -105,6 +105,11 @@ FR: Lexicon = {
     "count_before": frozenset("derniers dernieres recents premiers".split()),
     "count_nouns": frozenset("paiements factures transactions achats commandes".split()),
     "currency_words": frozenset("dollars dollar euros euro usd eur centimes".split()),
+    "time_words": frozenset(
+        """min mn minute minutes h heure heures sec seconde secondes jour jours semaine
+        semaines mois""".split()
+    ),
+    "time_before": frozenset("depuis".split()),
     "coin_cues": {
         "create_crypto_payment": frozenset("avec via par".split()),
         "get_payment_estimate": frozenset(["en"]),
@@ -121,6 +126,7 @@ FR: Lexicon = {
         "chinois": "zh", "japonais": "ja",
     },
     "coin_names": {},
+    "coin_families": {},
     "plan_names": {},
     "negations": (r"\b(?:pas|jamais|annule\w*)\b",),
     "keep_payment": (

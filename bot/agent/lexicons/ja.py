@@ -41,7 +41,7 @@ JA: Lexicon = {
             "買": 3.0, "購入": 3.0, "申し込": 3.0, "申込": 3.0, "加入": 2.5,
             "アップグレード": 2.5, "更新": 2.5, "払いたい": 2.0, "支払いたい": 2.0,
             "作成": 3.0, "請求書": 2.0, "払う": 1.5, "払": 0.5,
-            "したい": 0.8, "欲しい": 1.0, "ほしい": 1.0,
+            "したい": 0.8, "欲しい": 1.5, "ほしい": 1.5, "がいい": 1.5,
             "ください": 0.5,
         },
         "retry_failed_payment": {
@@ -90,7 +90,9 @@ JA: Lexicon = {
     "id_anchors": frozenset("支払い 支払 注文 番号 取引 決済".split()),
     "count_before": frozenset("直近 最近 過去 最新 最後".split()),
     "count_nouns": frozenset("件 回".split()),
-    "currency_words": frozenset("円 ドル ユーロ 時間 分 日".split()),
+    "currency_words": frozenset("円 ドル ユーロ".split()),
+    "time_words": frozenset("分 分間 時間 秒 日 日間 週間 ヶ月 か月 カ月".split()),
+    "time_before": frozenset(),
     "coin_cues": {"create_crypto_payment": frozenset(), "get_payment_estimate": frozenset()},
     "coin_cues_after": {"create_crypto_payment": frozenset(["で"])},  # "solで" = "with sol"
     "not_plan_after": frozenset("月 ヶ月 か月".split()),
@@ -108,6 +110,7 @@ JA: Lexicon = {
         "ソラナ": "solana", "イーサ": "ether",
         "リップル": "ripple", "トロン": "tron", "ポリゴン": "polygon",
     },
+    "coin_families": {"u": "usdt", "テザー": "tether"},
     "plan_names": {"スターター": "starter", "プロ": "pro", "ビジネス": "business"},
     "negations": (r"たくない|いらない|キャンセル|やめ|買わない|しない|買うべき|値上が",),
     "keep_payment": (

@@ -31,7 +31,9 @@ class Lexicon(TypedDict):
     id_anchors: frozenset[str]  # a number right after one of these is a payment id
     count_before: frozenset[str]  # "last 3" -> a count
     count_nouns: frozenset[str]  # "3 payments" -> a count
-    currency_words: frozenset[str]  # "49 dollars", "1时间" -> an amount, never an id
+    currency_words: frozenset[str]  # "49 dollars", "50元" -> an amount, never an id
+    time_words: frozenset[str]  # "20 min", "2h", "10分钟": a duration, never an id or count
+    time_before: frozenset[str]  # "vor 10", "hace 20": a duration follows, never an id
     coin_cues: dict[str, frozenset[str]]  # word right before a coin -> intent it hints at
     coin_cues_after: dict[str, frozenset[str]]  # the same right after it (Japanese particles)
     not_plan_after: frozenset[str]  # "49 euro pro monat": "pro" is not the plan here
@@ -39,6 +41,8 @@ class Lexicon(TypedDict):
     # probably chatter: "can you recommend a good movie"
     languages: dict[str, str]  # a language's name -> its code ("französisch" -> "fr")
     coin_names: dict[str, str]  # a local coin name -> a catalog alias ("比特币" -> "bitcoin")
+    coin_families: dict[str, str]  # a local name of a coin sold on several networks -> its
+    # first word in the catalog ("泰达币" -> "usdt"); one Latin letter ("U") counts beside CJK
     plan_names: dict[str, str]  # a local spelling of a plan name -> the name ("プロ" -> "pro")
     negations: tuple[str, ...]  # regexes: a message matching one never starts a payment
     keep_payment: tuple[str, ...]  # regexes: a message matching one never cancels a payment

@@ -49,7 +49,7 @@ ZH: Lexicon = {
         "create_crypto_payment": {
             "买": 3.0, "购买": 3.0, "订阅": 2.0, "下单": 3.0, "开通": 3.0, "升级": 2.5,
             "续费": 2.5, "续订": 2.5, "付": 1.5, "支付": 0.5, "创建": 3.0, "生成": 2.0,
-            "要": 0.8, "想": 0.8, "想要": 0.8, "我要": 1.0, "来一个": 1.5, "就要": 1.5,
+            "要": 0.8, "想": 0.8, "想要": 1.5, "我要": 1.5, "来一个": 1.5, "就要": 1.5,
         },
         "retry_failed_payment": {
             "再试一次": 3.5,
@@ -101,7 +101,11 @@ ZH: Lexicon = {
     "id_anchors": frozenset("支付 付款 订单 订单号 账单 编号 单号 交易 号".split()),
     "count_before": frozenset("最近 最后 最新 前 过去 近".split()),
     "count_nouns": frozenset("笔 条 次 项".split()),
-    "currency_words": frozenset("元 块 美元 欧元 美金 人民币 刀 日元 小时 分钟 天".split()),
+    "currency_words": frozenset("元 块 美元 欧元 美金 人民币 刀 日元".split()),
+    "time_words": frozenset(
+        "分 分钟 小时 个小时 钟头 个钟头 秒 秒钟 天 周 星期 个星期 个月".split()
+    ),
+    "time_before": frozenset(),
     "coin_cues": {
         "create_crypto_payment": frozenset("用 拿 通过".split()),
         "get_payment_estimate": frozenset(),
@@ -123,6 +127,7 @@ ZH: Lexicon = {
         "比特币": "bitcoin", "以太坊": "ethereum", "以太币": "ethereum", "莱特币": "litecoin",
         "瑞波币": "ripple", "以太": "ether", "波场": "tron", "索拉纳": "solana",
     },
+    "coin_families": {"u": "usdt", "泰达币": "usdt", "泰达": "usdt"},
     "plan_names": {
         "入门版": "starter", "专业版": "pro", "商业版": "business", "企业版": "business",
     },
