@@ -23,6 +23,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from bot.agent.intent_model import NONE, WEIGHTS, IntentModel, decode, encode
 from bot.agent.router import HELP, IntentRouter
@@ -149,8 +150,13 @@ def calibration(predictions: Sequence[tuple[str, float, str]]) -> list[tuple[flo
 
 
 def train(rows: Sequence[dict] | None = None) -> dict:
-    """The shipped file's content, trained on `rows` (default: the training sources)."""
-    rows = load() if rows is None else rows
+    """The shipped file's content, trained on `rows` (default: the training sources). BLAS
+    runs on one thread: sums split over threads may round differently from run to run."""
+    with threadpool_limits(limits=1):
+        return _train(load() if rows is None else rows)
+
+
+def _train(rows: Sequence[dict]) -> dict:
     router = IntentRouter(PLANS, COINS)
     feats = featurize(router, rows)
     labels = [label(r) for r in rows]
