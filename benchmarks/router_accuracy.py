@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.agent.corpus import COINS, PLANS  # noqa: E402
 from bot.agent.intent_model import IntentModel  # noqa: E402
 from bot.agent.router import HELP, LANGUAGE, IntentRouter  # noqa: E402
 from bot.agent.runner import REQUIRED_ARGS  # noqa: E402
@@ -40,20 +41,6 @@ from tools.agent_tools import TOOL_NAMES  # noqa: E402
 SURE = AgentConfig().router_confidence
 
 CORPUS = ROOT / "tests" / "data" / "router_corpus.jsonl"
-PLANS = {"starter": ["Starter"], "pro": ["Pro"], "business": ["Business"]}
-COINS = {
-    "btc": ["Bitcoin", "BTC"],
-    "eth": ["Ethereum", "ETH", "Ether"],
-    "ltc": ["Litecoin", "LTC"],
-    "sol": ["Solana", "SOL"],
-    "pol": ["Polygon", "POL", "MATIC"],
-    "bnb": ["BNB", "BNB Smart Chain", "BSC"],
-    "trx": ["TRON", "TRX"],
-    "usdttrc20": ["USDT TRC20", "Tether TRC20", "USDT on Tron"],
-    "usdterc20": ["USDT ERC20", "Tether ERC20", "USDT on Ethereum"],
-    "usdc": ["USDC", "USD Coin"],
-    "xrp": ["XRP", "Ripple"],
-}
 
 
 ARG_NAMES = {"language": "code", "count": "limit"}  # the everyday sets' spelling -> the router's

@@ -11,24 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.agent.corpus import COINS, PLANS
 from bot.agent.intent_model import IntentModel
 from bot.agent.router import HELP, LANGUAGE, TOOLS, Intent, IntentRouter, fold
 
 CORPUS = Path(__file__).parent / "data" / "router_corpus.jsonl"
-PLANS = {"starter": ["Starter"], "pro": ["Pro"], "business": ["Business"]}
-COINS = {
-    "btc": ["Bitcoin", "BTC"],
-    "eth": ["Ethereum", "ETH", "Ether"],
-    "ltc": ["Litecoin", "LTC"],
-    "sol": ["Solana", "SOL"],
-    "pol": ["Polygon", "POL", "MATIC"],
-    "bnb": ["BNB", "BNB Smart Chain", "BSC"],
-    "trx": ["TRON", "TRX"],
-    "usdttrc20": ["USDT TRC20", "Tether TRC20", "USDT on Tron"],
-    "usdterc20": ["USDT ERC20", "Tether ERC20", "USDT on Ethereum"],
-    "usdc": ["USDC", "USD Coin"],
-    "xrp": ["XRP", "Ripple"],
-}
 PAYMENT_CREATING = {"create_crypto_payment", "retry_failed_payment"}
 LANGS = ("de", "en", "es", "fr", "ja", "zh")
 INTENTS = (*TOOLS, HELP, LANGUAGE)

@@ -30,7 +30,7 @@ from tools.payments import PaymentService
 from tools.plans import PlanBook
 from tools.uris import format_plain
 
-# everyday questions the offline router recognises (`bot.agent.intent_model.NEW_INTENTS`) and
+# everyday questions the offline router recognises (its intent model's `NEW_INTENTS`) and
 # `CustomerActions.everyday` answers: read-only, nothing is bought or changed
 EVERYDAY = (
     "list_plans",

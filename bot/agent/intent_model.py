@@ -29,19 +29,13 @@ from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from tools.actions import EVERYDAY
+
 WEIGHTS = Path(__file__).with_name("intent_weights.json")
 NONE = "none"  # the class of "not understood" (off-topic chatter, nothing the shop does)
 # intents the classifier knows that no tool answers: the conversation layer answers them
-# itself (`tools.actions.EVERYDAY`, `CustomerActions.everyday`)
-NEW_INTENTS = (
-    "list_plans",
-    "plan_details",
-    "confirmation_time",
-    "wrong_amount",
-    "refund",
-    "payment_methods",
-    "not_sold",
-)
+# itself (`CustomerActions.everyday`)
+NEW_INTENTS = EVERYDAY
 NGRAMS = (2, 4)  # character n-gram lengths of a word (with its edges marked)
 _CJK_RE = re.compile("[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _QUESTION = ("?", "？")

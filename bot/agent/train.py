@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from bot.agent.corpus import COINS, PLANS
 from bot.agent.intent_model import NONE, WEIGHTS, IntentModel, decode, encode
 from bot.agent.router import HELP, IntentRouter
 
@@ -33,22 +34,6 @@ SOURCES = (
     ROOT / "tests" / "data" / "router_corpus.jsonl",
     ROOT / "benchmarks" / "data" / "everyday_tune.jsonl",
 )
-# the catalog names of the corpus (the router's entity finder needs some; the model sees only
-# "<plan>" / "<coin>")
-PLANS = {"starter": ["Starter"], "pro": ["Pro"], "business": ["Business"]}
-COINS = {
-    "btc": ["Bitcoin", "BTC"],
-    "eth": ["Ethereum", "ETH", "Ether"],
-    "ltc": ["Litecoin", "LTC"],
-    "sol": ["Solana", "SOL"],
-    "pol": ["Polygon", "POL", "MATIC"],
-    "bnb": ["BNB", "BNB Smart Chain", "BSC"],
-    "trx": ["TRON", "TRX"],
-    "usdttrc20": ["USDT TRC20", "Tether TRC20", "USDT on Tron"],
-    "usdterc20": ["USDT ERC20", "Tether ERC20", "USDT on Ethereum"],
-    "usdc": ["USDC", "USD Coin"],
-    "xrp": ["XRP", "Ripple"],
-}
 # the everyday sets' labels that the router spells differently
 LABELS = {"greeting": HELP, "out_of_scope": NONE}
 
