@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from fnmatch import translate
 
 from bot.agent.lexicons import LEXICONS, Lexicon
-from bot.agent.router import fold
+from bot.agent.router import beginning, fold
 
 MIN_EVIDENCE = 1.0  # one word only this language has, or two it shares with one other
 MARGIN = 2.0  # the best language's evidence over the runner-up's
@@ -83,8 +83,9 @@ class LanguageGuesser:
         }
 
     def scores(self, text: str) -> dict[str, float]:
-        """Evidence per language (for tests and tuning)."""
-        text = unicodedata.normalize("NFKC", text)
+        """Evidence per language (for tests and tuning), from the message's beginning: the
+        part the router reads tells its language as well as all of it would."""
+        text = unicodedata.normalize("NFKC", beginning(text))
         scores = dict.fromkeys(self.locales, 0.0)
         self._letters(text, scores)
         for word in _WORD_RE.findall(text.lower()):
