@@ -134,6 +134,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="no list of misrouted lines")
     args = parser.parse_args(argv[1:])
     rows = load(args.path)
+    if args.cv:  # the lines the model was trained on: without those a measuring set holds
+        from bot.agent import train  # scikit-learn
+
+        rows = [normalized(row) for row in train.load([args.path.resolve()])]
     stats, misses = evaluate(routers(rows, args.path, args.decider, args.cv), rows)
     cv = ", cross-validated" if args.cv else ""
     print(f"{args.path.name}: {len(rows)} lines, decided by the {args.decider}{cv}\n")

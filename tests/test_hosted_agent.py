@@ -126,7 +126,7 @@ def test_the_readmes_plain_requests_are_answered_without_the_model(hosted_app) -
 async def test_a_slow_endpoint_falls_back_to_the_router_with_an_apology(
     hosted_app, model_server, fake
 ) -> None:
-    text = "what about pro?"
+    text = "pro?"
     model_bound(hosted_app, text)
     assert hosted_app.agent.router.route(text).tool == "get_payment_estimate"
     model_server.then(Delay(6, Reply("too late")))
@@ -163,19 +163,19 @@ async def test_an_endpoint_that_is_down_falls_back(db_url, fake, clock) -> None:
 
 async def test_a_failed_model_is_asked_once_per_turn(hosted_app, model_server, fake) -> None:
     """The router stands in after the first failure and ends the turn after its tool, even
-    one whose answer would normally go back to the model (the plan)."""
-    text = "should I upgrade?"  # the plan, not sure enough to answer without the model
+    one whose answer would normally go back to the model (what a plan includes)."""
+    text = "what about pro?"  # not sure enough to answer without the model
     model_bound(hosted_app, text)
-    assert hosted_app.agent.router.route(text).tool == "get_user_plan"
+    assert hosted_app.agent.router.route(text).tool == "plan_details"
     model_server.then(Fail(500), Reply("never asked"))
     replies = await fake.say(text)
     assert len(model_server.requests) == 1
     assert replies[0].text.startswith("Sorry, our assistant is not reachable right now.")
-    assert "You have no active plan" in replies[1].text
+    assert "10 projects" in replies[1].text
 
 
 async def test_a_server_error_falls_back(hosted_app, model_server, fake) -> None:
-    text = "what about pro?"
+    text = "pro?"
     model_bound(hosted_app, text)
     model_server.then(Fail(503))
     replies = await fake.say(text)

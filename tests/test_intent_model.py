@@ -28,7 +28,9 @@ def test_the_shipped_weights_are_what_training_produces() -> None:
 
 
 def test_the_weights_stay_small() -> None:
-    assert WEIGHTS.stat().st_size < 600_000
+    # ~11,000 features x 19 intents of 16-bit weights (base64) and the vocabulary: it grows
+    # with the training sets, not with traffic
+    assert WEIGHTS.stat().st_size < 800_000
     model = IntentModel.load()
     assert set(NEW_INTENTS) < set(model.classes)
     first, sure = model.calibration

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.agent.router import CANCEL, MONEY_TOOLS, IntentRouter, fold
+from bot.agent.router import CANCEL, MONEY_TOOLS, Entities, IntentRouter, fold
 from tools.cards import Card, ErrorCard
 
 QUESTION_TTL = timedelta(minutes=10)  # a question left unanswered this long is forgotten
@@ -47,6 +47,7 @@ TOOL_ARGS = {
 MAX_NAME = 40  # characters of a plan or coin name kept
 MAX_STRIKES = 1  # wrong answers after which the question stays open
 WRONG_ANSWER_WORDS = 3  # a wrong answer is one unknown word among at most this many
+SHORT_ANSWER_WORDS = 4  # an answer this short that names what was asked is taken as one
 
 # "the second one" in the six languages, on `fold`ed text (no accents, lowercase, Simplified)
 _LATIN_ORDINALS = {
@@ -137,9 +138,14 @@ def read_answer(question: Question, text: str, router: IntentRouter, sure: float
 
 def _read(question: Question, text: str, router: IntentRouter, sure: float) -> Reading:
     intent = router.route(text)
-    if intent is not None and intent.confidence >= sure and intent.tool != question.tool:
-        return Reading("other")  # a different clear request replaces the question
     found = router.entities(text)
+    if (
+        intent is not None
+        and intent.confidence >= sure
+        and intent.tool != question.tool
+        and not _short_answer(question, text, found)
+    ):
+        return Reading("other")  # a different clear request replaces the question
     if (found.negated and question.tool in MONEY_TOOLS) or (
         found.keep and question.tool == CANCEL
     ):
@@ -167,7 +173,8 @@ def _read(question: Question, text: str, router: IntentRouter, sure: float) -> R
         said[question.slot] = int(choice) if question.slot == "payment_id" else choice
     if said:
         return Reading("answer", _kept(question.tool, {**question.args, **said}))
-    if intent is not None and intent.confidence >= sure:  # the same request again
+    if intent is not None and intent.confidence >= sure and intent.tool == question.tool:
+        # the same request again
         return Reading("answer", _kept(question.tool, {**question.args, **intent.args}))
     if (
         question.slot != "payment_id"
@@ -177,6 +184,20 @@ def _read(question: Question, text: str, router: IntentRouter, sure: float) -> R
     ):
         return _wrong(question, found.unknown[0][:MAX_NAME])
     return Reading("other")
+
+
+def _short_answer(question: Question, text: str, found: Entities) -> bool:
+    """A message of a few words that names what was asked ("eth", "mit bitcoin", "pro
+    please", "#12", "the second one"), or a wrong one ("dogecoin"): an answer, whatever it
+    would mean on its own ("eth" alone asks whether Ethereum is accepted)."""
+    if found.words > SHORT_ANSWER_WORDS:
+        return False
+    if question.slot != "payment_id" and len(found.unknown) == 1:
+        return found.words <= WRONG_ANSWER_WORDS  # "dogecoin": a wrong answer, said again
+    if question.slot == "payment_id":
+        return bool(found.ids or found.bare) or ordinal(text) is not None
+    named = found.plans if question.slot == "plan" else found.coins
+    return bool(named) or ordinal(text) is not None
 
 
 def _named_option(text: str, options: Sequence[str]) -> str | None:

@@ -39,6 +39,7 @@ from functools import lru_cache
 
 from bot.agent.intent_model import NONE, IntentModel, features
 from bot.agent.lexicons import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, TRADITIONAL, Lexicon
+from bot.agent.lexicons.elsewhere import OTHER_ASSETS, OTHER_METHODS
 from tools.agent_tools import TOOL_NAMES
 
 TOOLS = TOOL_NAMES
@@ -66,6 +67,7 @@ _TOKEN_RE = re.compile(rf"#\s?\d+|\d+(?:[.,]\d+)?|[$€£¥]|[{_CJK}]+|[^\W\d_{_
 # a match may start only where a word starts: without the look-behind, a long run of letters
 # with no hyphen is scanned again from each of its letters (quadratic in its length)
 _HYPHENATED_RE = re.compile(r"(?<![^\W\d_])([^\W\d_]+)-([^\W\d_]+)")
+_ELSEWHERE = ("other_asset", "other_method")  # entity kinds of what the shop does not sell
 _FOLDS = (("ä", "a"), ("ö", "o"), ("ü", "u"), ("ae", "a"), ("oe", "o"), ("ue", "u"))
 
 
@@ -155,7 +157,7 @@ class _Token:
     key: str  # folded form used for matching
     kind: str  # "word", "num", "id" ("#12") or "sym" ("$")
     # "plan", "coin", "amount", "duration" ("20 min"), "network" (the 20 of "trc20"),
-    # "payment_id", "count", "bare"
+    # "payment_id", "count", "bare", "other_asset" ("dogecoin"), "other_method" ("paypal")
     entity: str = ""
     value: object = None
 
@@ -246,13 +248,16 @@ class IntentRouter:
                     codes = index.get(fold(alias))
                     if codes:
                         index.setdefault(fold(name), set()).update(codes)
+        # what the shop does not sell or take: "dogecoin", "apple stock", "paypal"
+        self._elsewhere = {fold(w): "other_asset" for w in OTHER_ASSETS}
+        self._elsewhere.update({fold(w): "other_method" for w in OTHER_METHODS})
         self._negation = re.compile("|".join(f"(?:{n})" for n in negations))
         self._keep = re.compile("|".join(f"(?:{n})" for n in keeps))
         # every CJK word the router knows: the dictionary that cuts runs of CJK characters
         known = (
             self._words, self._stop, self._numbers, self._domain, self._cues, self._cues_after,
             self._languages,
-            self._plans, self._coins, self._families, *self._lex.values(),
+            self._plans, self._coins, self._families, self._elsewhere, *self._lex.values(),
         )  # fmt: skip
         self._cjk = {w for words in known for w in words if _CJK_RE.search(w)}
         self._cjk_max = max(map(len, self._cjk), default=1)
@@ -364,6 +369,9 @@ class IntentRouter:
         while i < len(toks):
             n = self._match_alias(toks, i)
             i += max(n, 1)
+        for tok in toks:  # after the catalog's names: a coin it lists is never "other"
+            if tok.kind == "word" and not tok.entity and tok.key in self._elsewhere:
+                tok.entity = self._elsewhere[tok.key]
         for tok in toks:  # typos: "bitcoinn", "solanna", "bussiness"
             if tok.kind == "word" and not tok.entity and len(tok.key) >= 4:
                 if not self._known(tok.key) and not _CJK_RE.search(tok.key):
@@ -547,12 +555,17 @@ class IntentRouter:
     def entities(self, text: str) -> Entities:
         """What a message names, whether or not it says what to do with it: the answer to a
         question the bot asked ("solana", "mit bitcoin", "#12", "the business one") has
-        entities and no intent. Unknown words are the ones no table knows ("dogecoin")."""
+        entities and no intent. Unknown words are the ones no table knows ("qwerty") and the
+        names of what the shop does not sell or take ("dogecoin", "paypal")."""
         start = beginning(text)
         with self._one_at_a_time:
             p = self._parse(start)
         words = [t for t in p.tokens if t.kind == "word"]
-        unknown = tuple(t.raw for t in words if not t.entity and not self._known(t.key))
+        unknown = tuple(
+            t.raw
+            for t in words
+            if t.entity in _ELSEWHERE or (not t.entity and not self._known(t.key))
+        )
         low = unicodedata.normalize("NFKC", start).lower()
         return Entities(
             tuple(p.plans),
@@ -626,9 +639,7 @@ class IntentRouter:
         if best == table:
             agreed = conf >= AGREED
             return best, max(conf, table_conf) if agreed else min(table_conf, CONTESTED), p
-        if conf >= table_conf:
-            return best, conf if table_conf < self.threshold else min(conf, CONTESTED), p
-        return table, min(table_conf, CONTESTED), p
+        return best, conf if table_conf < self.threshold else min(conf, CONTESTED), p
 
     def _route(self, text: str, context: str) -> Intent | None:
         decide = self._co_decide(text, self.model) if self.model else self._decide(text)
@@ -641,6 +652,11 @@ class IntentRouter:
             return None  # "I don't want to buy Pro": never start a payment on a negation
         if tool == CANCEL and self._keep.search(unicodedata.normalize("NFKC", context).lower()):
             return None  # "don't cancel it": never cancel on a negation
+        words = [t for t in p.tokens if t.kind == "word"]
+        if any(t.entity in ("plan", "coin") for t in words) and all(
+            t.entity or t.key in self._stop for t in words
+        ):
+            confidence = min(confidence, CONTESTED)  # "eth", "pro?": an answer to a question?
         return Intent(tool, self._args(tool, p), round(confidence, 3))
 
     @staticmethod
