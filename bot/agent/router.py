@@ -54,6 +54,9 @@ NONE_SCORE = 1.0  # score of "not sure" before unknown words are counted
 UNKNOWN_WORD_PENALTY = 0.35  # added to the "not sure" score per unknown word
 ENTITY_FUZZ = 0.85  # difflib ratio for plan/coin typos (words of 4+ letters)
 WORD_FUZZ = 0.8  # difflib ratio for keyword typos (words of 5+ letters)
+# unknown words of a message tried as typos (the costliest step, ~2 ms a word): a request has
+# a few typos at most; a text of many unknown words is no request to correct word by word
+MAX_CORRECTIONS = 8
 OFF_DOMAIN_FACTOR = 0.5  # scale of non-help scores when no shop word or entity occurs
 LANGUAGE_WORD = 3.0  # without a language name, "language" needs a word this strong ("idioma")
 # the intent model and the tables together (`_co_decide`)
@@ -263,6 +266,14 @@ class IntentRouter:
         self._cjk_max = max(map(len, self._cjk), default=1)
         # the same questions as fnmatchcase over every pattern, asked once per word
         self._wild_re = _any_of(self._wild)
+        # each pattern as a regex over words joined by newlines ("zahlung*": a line that
+        # starts with "zahlung")
+        self._wild_lines = {
+            pattern: re.compile(
+                "^" + "[^\n]*".join(map(re.escape, pattern.split("*"))) + "$", re.MULTILINE
+            )
+            for pattern in sorted(self._wild)
+        }
         self._domain_re = _any_of(self._domain)
         self._lex_words = set().union(*self._lex.values())
         # keyword typo targets by first letter: (word, is a stem)
@@ -354,10 +365,12 @@ class IntentRouter:
         p = _Parse(tokens, extras)
         self._entities(p)
         self._numbers_pass(p)
+        tries = MAX_CORRECTIONS
         for tok in p.tokens:  # keyword typo correction ("retyr" -> "retry")
-            if tok.kind == "word" and not tok.entity and len(tok.key) >= 5:
+            if tok.kind == "word" and not tok.entity and len(tok.key) >= 5 and tries:
                 if not self._known(tok.key) and not _CJK_RE.search(tok.key):
                     tok.key = self._correct(tok.key) or tok.key
+                    tries -= 1
         for tok in p.tokens:  # "francés", "日本語": after typo correction ("fracnes")
             if tok.kind == "word" and not tok.entity and tok.key in self._languages:
                 tok.entity, tok.value = "language", self._languages[tok.key]
@@ -499,22 +512,24 @@ class IntentRouter:
     def _match(self, pattern: str, key: str) -> bool:
         return key == pattern or (pattern in self._wild and fnmatchcase(key, pattern))
 
-    def _present(self, pattern: str, bag: set[str]) -> bool:
-        if pattern in self._wild:
-            return any(fnmatchcase(k, pattern) for k in bag)
-        return pattern in bag
+    def _wild_hits(self, bag: set[str]) -> set[str]:
+        """The wildcard patterns some word of `bag` matches: one search per pattern over all
+        the words at once, not one `fnmatchcase` per pattern and word."""
+        joined = "\n".join(bag)
+        return {pattern for pattern, regex in self._wild_lines.items() if regex.search(joined)}
 
     def scores(self, text: str) -> tuple[dict[str, float], float, _Parse]:
         """Raw intent scores, the "not sure" score and the parse (for debugging)."""
         p = self._parse(beginning(text))
         keys = [t.key for t in p.tokens if not t.entity and t.kind == "word"]
         bag = set(keys) | p.extras
+        present = bag | self._wild_hits(bag)  # the words, and the patterns they match
         scores: dict[str, float] = {}
         for (intent, kind, parts), weight in self._features.items():
             n = len(parts)
             if kind == "all":
-                hit = all(self._present(part, bag) for part in parts)
-            elif not all(self._present(part, bag) for part in parts):  # cheap check first
+                hit = all(part in present for part in parts)
+            elif not all(part in present for part in parts):  # cheap check first
                 hit = n > 1 and kind == "seq" and "".join(parts) in p.extras
             else:
                 starts = range(len(keys) - n + 1) if kind == "seq" else range(len(keys) >= n)
@@ -527,14 +542,14 @@ class IntentRouter:
                 ) or (n > 1 and kind == "seq" and "".join(parts) in p.extras)
             if hit:
                 scores[intent] = scores.get(intent, 0.0) + weight
-        present = {
+        named = {
             "plan": p.plans,
             "coin": p.coins,
             "payment_id": p.ids,
             "count": p.counts,
             "language": p.languages,
         }
-        for name, values in present.items():
+        for name, values in named.items():
             if values:
                 for intent, weight in ENTITY_WEIGHTS[name].items():
                     scores[intent] = scores.get(intent, 0.0) + weight
