@@ -32,11 +32,9 @@ if str(ROOT) not in sys.path:
 
 from bot.agent.corpus import COINS, PLANS  # noqa: E402
 from bot.agent.intent_model import IntentModel  # noqa: E402
-from bot.agent.router import HELP, LANGUAGE, IntentRouter  # noqa: E402
-from bot.agent.runner import REQUIRED_ARGS  # noqa: E402
+from bot.agent.router import HELP, IntentRouter  # noqa: E402
+from bot.agent.runner import answers_alone  # noqa: E402
 from bot.config import AgentConfig  # noqa: E402
-from tools.actions import EVERYDAY  # noqa: E402
-from tools.agent_tools import TOOL_NAMES  # noqa: E402
 
 SURE = AgentConfig().router_confidence
 
@@ -100,10 +98,7 @@ def evaluate(
         args = dict(intent.args) if intent else {}
         tool_ok = tool == row["tool"]
         args_ok = tool_ok and args == row["args"]
-        answerable = tool in (*TOOL_NAMES, HELP, LANGUAGE, *EVERYDAY)  # as AgentRunner.sure
-        sure = bool(intent and intent.confidence >= SURE and answerable) and all(
-            args.get(name) for name in REQUIRED_ARGS.get(tool or "", ())
-        )
+        sure = answers_alone(intent, SURE)  # as the agent decides in front of a model
         for lang in (row["lang"], "all"):
             s = stats[lang]
             s["n"] += 1
@@ -154,8 +149,8 @@ def main(argv: list[str]) -> int:
         )
     print(
         "\nwrong = lines routed to a wrong tool (the rest of the misses were 'not understood');"
-        f"\nno-model = lines the router answers alone at confidence >= {SURE} with complete"
-        " arguments, right = share of those exactly right"
+        f"\nno-model = lines the router answers alone (confidence >= {SURE}, and arguments"
+        " complete or asked for by the tool), right = share of those exactly right"
     )
     print(f"\n{len(misses)} misrouted line(s)")
     for miss in [] if args.quiet else misses:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase, translate
 from functools import lru_cache
 
-from bot.agent.intent_model import NONE, IntentModel, features
+from bot.agent.intent_model import NEW_INTENTS, NONE, IntentModel, features
 from bot.agent.lexicons import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, TRADITIONAL, Lexicon
 from bot.agent.lexicons.elsewhere import OTHER_ASSETS, OTHER_METHODS
 from tools.agent_tools import TOOL_NAMES
@@ -276,6 +276,8 @@ class IntentRouter:
         }
         self._domain_re = _any_of(self._domain)
         self._lex_words = set().union(*self._lex.values())
+        # words that say nothing beside a plan, coin or payment number ("the", "order", "番号")
+        self._bare_words = self._stop | self._lex["id_anchors"]
         # keyword typo targets by first letter: (word, is a stem)
         self._targets: dict[str, list[tuple[str, bool]]] = {}
         # sorted: of two equally close corrections the later one wins, the same in every
@@ -654,7 +656,9 @@ class IntentRouter:
         if best == table:
             agreed = conf >= AGREED
             return best, max(conf, table_conf) if agreed else min(table_conf, CONTESTED), p
-        return best, conf if table_conf < self.threshold else min(conf, CONTESTED), p
+        if best in NEW_INTENTS or table_conf < self.threshold:
+            return best, conf, p  # the tables know nothing of "list the plans", "refund"
+        return best, min(conf, CONTESTED), p
 
     def _route(self, text: str, context: str) -> Intent | None:
         decide = self._co_decide(text, self.model) if self.model else self._decide(text)
@@ -668,10 +672,10 @@ class IntentRouter:
         if tool == CANCEL and self._keep.search(unicodedata.normalize("NFKC", context).lower()):
             return None  # "don't cancel it": never cancel on a negation
         words = [t for t in p.tokens if t.kind == "word"]
-        if any(t.entity in ("plan", "coin") for t in words) and all(
-            t.entity or t.key in self._stop for t in words
-        ):
-            confidence = min(confidence, CONTESTED)  # "eth", "pro?": an answer to a question?
+        if any(t.entity in ("plan", "coin") for t in words) or p.ids:
+            if all(t.entity or t.key in self._bare_words for t in words):
+                # "eth", "pro?", "order 55": the answer to a question, or a new request?
+                confidence = min(confidence, CONTESTED)
         return Intent(tool, self._args(tool, p), round(confidence, 3))
 
     @staticmethod

@@ -77,6 +77,24 @@ REQUIRED_ARGS = {
 }
 
 
+# tools that ask for what is missing, in a question the conversation keeps for the next
+# message (`bot.agent.followup`): "I want pro" -> "Which coin?" -> "eth"
+ASKING_TOOLS = ("create_crypto_payment", "get_payment_estimate")
+
+
+def answers_alone(intent: Intent | None, sure: float) -> bool:
+    """The router may answer without the model: confident, an intent it has an answer for,
+    and nothing left to ask, or a request that names some of what it needs whose tool asks
+    for the rest ("I want pro": the coin). A request that names nothing ("I'd like to
+    subscribe") goes to the model, which may know the rest from the conversation."""
+    if intent is None or intent.confidence < sure:
+        return False
+    if intent.tool not in (*TOOL_NAMES, HELP, LANGUAGE, *EVERYDAY):
+        return False  # an intent the router has no answer for: the model can
+    needed = [intent.args.get(name) for name in REQUIRED_ARGS.get(intent.tool, ())]
+    return all(needed) or (intent.tool in ASKING_TOOLS and any(needed))
+
+
 @dataclass(frozen=True)
 class AgentSettings:
     max_tool_calls: int = 5  # tool iterations in one turn
@@ -166,13 +184,7 @@ class AgentRunner:
             )
 
     def sure(self, intent: Intent | None) -> bool:
-        """The router may answer without the model: confident, nothing left to ask, and an
-        intent it has an answer for."""
-        if intent is None or intent.confidence < self.settings.router_confidence:
-            return False
-        if intent.tool not in (*TOOL_NAMES, HELP, LANGUAGE, *EVERYDAY):
-            return False  # an intent the router has no answer for: the model can
-        return all(intent.args.get(name) for name in REQUIRED_ARGS.get(intent.tool, ()))
+        return answers_alone(intent, self.settings.router_confidence)
 
     async def router_alone(self, text: str) -> bool:
         """Whether the router answers without the hosted model. A message longer than the
