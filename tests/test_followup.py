@@ -335,3 +335,36 @@ def test_dont_cancel_never_answers_which_payment(router) -> None:
     question = Question("cancel_payment", "which_to_cancel", "payment_id", {}, ("3", "4"))
     assert read_answer(question, "don't cancel #3", router).kind == "other"
     assert read_answer(question, "#3", router).args == {"payment_id": 3}
+
+
+# a customer's first conversation in each language: (which plans?, how much is business?,
+# I want pro, the coin answer, its code)
+FIRST_TALK = {
+    "en": ("which plans do you have?", "how much is business", "I want pro", "eth", "eth"),
+    "de": ("welche pläne gibt es?", "was kostet business", "ich will pro", "mit sol", "sol"),
+    "es": ("¿qué planes hay?", "cuánto cuesta business", "quiero pro", "con eth", "eth"),
+    "fr": ("quels forfaits avez-vous ?", "combien coûte business", "je veux pro", "en eth", "eth"),
+    "zh": ("有哪些套餐？", "business多少钱", "我要pro", "用sol", "sol"),
+    "ja": ("どんなプランがありますか？", "businessはいくら？", "proがほしい", "ETHで", "eth"),
+}
+
+
+@pytest.mark.parametrize("lang", list(FIRST_TALK))
+async def test_a_first_conversation_in_every_language(app, fake, clock, lang) -> None:
+    """Plans, a price, a purchase assembled over turns with one wrong answer on the way."""
+    plans, price, want, coin_answer, coin = FIRST_TALK[lang]
+    reply = await say(fake, clock, plans, locale=lang)
+    command = await say(fake, clock, "/plans", locale=lang)
+    assert [r.text for r in reply] == [r.text for r in command]
+    reply = await say(fake, clock, price, locale=lang)
+    assert "599" in reply[0].text and "Business" in reply[0].text, reply[0].text
+    assert await payments(app) == []
+    reply = await say(fake, clock, want, locale=lang)
+    assert reply[0].text == asked_for_coin(lang)
+    reply = await say(fake, clock, "dogecoin", locale=lang)  # not a coin the shop takes
+    with using_locale(lang):
+        wrong = error_text("unknown_coin", {"name": "dogecoin", "valid": COIN_CODES})
+    assert reply[0].text == wrong
+    reply = await say(fake, clock, coin_answer, locale=lang)
+    assert payment_id_in(reply[0].text) == 1
+    assert await payments(app) == [("pro", coin, "waiting")]

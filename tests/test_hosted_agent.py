@@ -134,7 +134,7 @@ async def test_a_slow_endpoint_falls_back_to_the_router_with_an_apology(
     replies = await fake.say(text)
     assert time.monotonic() - started < 5.5  # timeout 3 s, no retry
     assert replies[0].text.startswith("Sorry, our assistant is not reachable right now.")
-    assert "Which coin" in replies[1].text  # the router's answer: the estimate needs a coin
+    assert "$299.00" in replies[1].text  # the router's answer: the price of Pro
     assert all("too late" not in r.text for r in replies)
     assert metric(hosted_app, 'paybot_model_calls_total{outcome="timeout"}') == 1
     assert metric(hosted_app, 'paybot_agent_turns_total{path="fallback"}') == 1
@@ -180,7 +180,7 @@ async def test_a_server_error_falls_back(hosted_app, model_server, fake) -> None
     model_server.then(Fail(503))
     replies = await fake.say(text)
     assert replies[0].text.startswith("Sorry, our assistant is not reachable")
-    assert len(replies) == 2 and "Which coin" in replies[1].text
+    assert len(replies) == 2 and "$299.00" in replies[1].text
 
 
 @pytest.mark.parametrize(

@@ -237,6 +237,9 @@ class CustomerActions:
         return plan, coin
 
     async def get_payment_estimate(self, plan: str | None, coin: str | None) -> ToolResult:
+        if plan and not coin:  # "how much is pro": the price in the shop's currency, and a
+            return await self.plan_details(plan)  # tap to pick a coin
+
         async def work() -> tuple[str, Card]:
             card = await self.shop.currencies.estimate(*self._require(plan, coin))
             card = replace(card, effect=await self._effect(card.plan.code))

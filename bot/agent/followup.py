@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.agent.router import CANCEL, MONEY_TOOLS, Entities, IntentRouter, fold
-from tools.cards import Card, ErrorCard
+from tools.cards import Card, ErrorCard, PlanDetailsCard
 
 QUESTION_TTL = timedelta(minutes=10)  # a question left unanswered this long is forgotten
 # the questions tools ask (the code of their ErrorCard) -> the argument each asks for
@@ -99,7 +99,12 @@ def _kept(tool: str, args: Mapping[str, object]) -> dict[str, object]:
 
 
 def asked(tool: str, args: Mapping[str, object], cards: Sequence[Card]) -> Question | None:
-    """The question a turn ended with: the tool it called answered with one of SLOTS."""
+    """The question a turn ended with: the tool it called answered with one of SLOTS, or a
+    price asked without a coin was answered in the shop's currency ("how much is pro" ->
+    "... in btc?" asks for that price in a coin)."""
+    if tool == "get_payment_estimate" and len(cards) == 1:
+        if isinstance(cards[0], PlanDetailsCard) and "plan" in args and "coin" not in args:
+            return Question(tool, "need_coin", "coin", _kept(tool, {"plan": args["plan"]}))
     if tool not in TOOL_ARGS or len(cards) != 1 or not isinstance(cards[0], ErrorCard):
         return None
     card = cards[0]
@@ -139,13 +144,11 @@ def read_answer(question: Question, text: str, router: IntentRouter, sure: float
 def _read(question: Question, text: str, router: IntentRouter, sure: float) -> Reading:
     intent = router.route(text)
     found = router.entities(text)
-    if (
-        intent is not None
-        and intent.confidence >= sure
-        and intent.tool != question.tool
-        and not _short_answer(question, text, found)
-    ):
-        return Reading("other")  # a different clear request replaces the question
+    if intent is not None and intent.tool != question.tool:
+        if not _aims_at(question, text, found):
+            return Reading("other")  # "I want pro" when a coin was asked: a new request
+        if intent.confidence >= sure and found.words > SHORT_ANSWER_WORDS:
+            return Reading("other")  # a different clear request replaces the question
     if (found.negated and question.tool in MONEY_TOOLS) or (
         found.keep and question.tool == CANCEL
     ):
@@ -186,18 +189,20 @@ def _read(question: Question, text: str, router: IntentRouter, sure: float) -> R
     return Reading("other")
 
 
-def _short_answer(question: Question, text: str, found: Entities) -> bool:
-    """A message of a few words that names what was asked ("eth", "mit bitcoin", "pro
-    please", "#12", "the second one"), or a wrong one ("dogecoin"): an answer, whatever it
-    would mean on its own ("eth" alone asks whether Ethereum is accepted)."""
-    if found.words > SHORT_ANSWER_WORDS:
-        return False
-    if question.slot != "payment_id" and len(found.unknown) == 1:
-        return found.words <= WRONG_ANSWER_WORDS  # "dogecoin": a wrong answer, said again
+def _aims_at(question: Question, text: str, found: Entities) -> bool:
+    """Whether a message names what was asked ("eth", "mit bitcoin", "#12", "the second
+    one", "3", "trc20" of the networks offered), or tries to in a word nobody knows
+    ("dogecoin"): an answer, right or wrong, whatever it would mean on its own ("eth" alone
+    asks whether Ethereum is accepted)."""
+    position = ordinal(text)
     if question.slot == "payment_id":
-        return bool(found.ids or found.bare) or ordinal(text) is not None
+        return bool(found.ids or found.bare) or position is not None
     named = found.plans if question.slot == "plan" else found.coins
-    return bool(named) or ordinal(text) is not None
+    if named or position is not None or len(found.bare) == 1:  # "3": the third choice
+        return True
+    if _named_option(text, question.options) is not None:
+        return True
+    return len(found.unknown) == 1 and found.words <= WRONG_ANSWER_WORDS
 
 
 def _named_option(text: str, options: Sequence[str]) -> str | None:
