@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from langchain.chat_models import init_chat_model
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy import func, select
 
@@ -84,6 +83,8 @@ def hosted_model(config: Config) -> BaseChatModel | None:
     agent = config.agent
     if not agent.hosted:
         return None
+    from langchain.chat_models import init_chat_model  # the hosted stack: only when configured
+
     return init_chat_model(
         agent.model,
         base_url=agent.base_url,

@@ -17,10 +17,6 @@ import io
 import pathlib
 from functools import lru_cache
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
-from qrcode.image.pil import PilImage
-
 __all__ = ["qr_png", "save_qr_png"]
 
 DRAWN_KEPT = 1024  # drawings kept for reuse (about 1 MB at most)
@@ -48,6 +44,10 @@ def qr_png(data: str, *, box_size: int = 8, border: int = 2) -> bytes:
 
 @lru_cache(maxsize=DRAWN_KEPT)
 def _draw(data: str, box_size: int, border: int) -> bytes:
+    import qrcode  # with Pillow, about 4 MB: loaded by the first drawing, not at start
+    from qrcode.constants import ERROR_CORRECT_M
+    from qrcode.image.pil import PilImage
+
     code = qrcode.QRCode(
         version=None,  # smallest version that fits
         error_correction=ERROR_CORRECT_M,

@@ -23,7 +23,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
 from bot.agent.router import Intent, IntentRouter
-from tools.agent_tools import TOOL_NAMES
+from tools.agent_names import TOOL_NAMES
 
 INTENT_KEY = "paybot_intent"
 LANGUAGE_KEY = "paybot_language"  # the code of a "switch to French" message, if it named one
