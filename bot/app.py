@@ -10,8 +10,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from langchain_core.language_models import BaseChatModel
 from sqlalchemy import func, select
 
 from bot.access_effects import AccessEffects
@@ -23,7 +23,6 @@ from bot.admin.commands import OperatorCommands
 from bot.agent.intent_model import IntentModel
 from bot.agent.language import LanguageGuesser
 from bot.agent.metrics import AgentMetrics
-from bot.agent.offline_model import OfflineRouterModel
 from bot.agent.router import IntentRouter
 from bot.agent.runner import AgentRunner, AgentSettings
 from bot.config import Config
@@ -58,6 +57,9 @@ from tools.renewals import Renewals
 from tools.states import IN_FLIGHT, Status
 from tools.transitions import PaymentEvents
 
+if TYPE_CHECKING:  # the hosted stack is imported only when a hosted model is configured
+    from langchain_core.language_models import BaseChatModel
+
 log = logging.getLogger(__name__)
 SANDBOX_COMMAND_PLATFORMS = frozenset({"console", "fake"})
 POLL_EVERY = 5.0  # seconds between reconciliation runs
@@ -70,12 +72,13 @@ def catalog_names(catalog: Catalog) -> list[str]:
     return plans + [n for c in catalog.coins for n in (c.code, c.name, c.symbol, *c.aliases)]
 
 
-def offline_model(catalog: Catalog, intent: str = "model") -> OfflineRouterModel:
-    """The built-in model; `intent` ("model" or "tables", `[agent] intent`) decides intents."""
+def offline_router(catalog: Catalog, intent: str = "model") -> IntentRouter:
+    """The built-in model's router; `intent` ("model" or "tables", `[agent] intent`) decides
+    intents."""
     plans = {p.code: [p.name] for p in catalog.plans}
     coins = {c.code: [c.name, c.symbol, *c.aliases] for c in catalog.coins}
     model = IntentModel.load() if intent == "model" else None
-    return OfflineRouterModel(router=IntentRouter(plans, coins, model=model))
+    return IntentRouter(plans, coins, model=model)
 
 
 def hosted_model(config: Config) -> BaseChatModel | None:
@@ -217,7 +220,7 @@ class App:
         )
         self.metrics = AgentMetrics()
         self.agent = AgentRunner(
-            offline_model(self.catalog, config.agent.intent),
+            offline_router(self.catalog, config.agent.intent),
             config.shop.name,
             self.catalog.plan_codes,
             self.catalog.coin_codes,

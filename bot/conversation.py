@@ -7,8 +7,7 @@ import logging
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from typing import TYPE_CHECKING
 
 from bot.adapters.base import DeliveryError, RateLimited, Send
 from bot.admin.commands import OperatorCommands, discard
@@ -40,6 +39,9 @@ from tools.actions import EVERYDAY, CustomerActions, Shop
 from tools.caller import Caller
 from tools.clock import Clock
 from tools.linking import AccountLinks
+
+if TYPE_CHECKING:  # chat memory is LangChain messages, loaded with the agent's first turn
+    from langchain_core.messages import BaseMessage
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +452,7 @@ class Conversation:
             elif result.intent == "language":  # "passer en anglais": same as /language en
                 code = (result.language,) if result.language else ()
                 replies.append(await self._language(actions.caller, target, code))
-            elif any(m.text == NOT_UNDERSTOOD for m in history if isinstance(m, AIMessage)):
+            elif any(m.text == NOT_UNDERSTOOD for m in history if m.type == "ai"):
                 # the command list was shown already: one line, not the whole list again
                 replies.append(
                     Outgoing(
@@ -472,6 +474,8 @@ class Conversation:
         return replies
 
     async def _history(self, chat: ChatRef) -> list[BaseMessage]:
+        from langchain_core.messages import AIMessage, HumanMessage
+
         if not self.history_turns:
             return []
         async with self.db.sessions() as session:

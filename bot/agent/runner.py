@@ -17,16 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from bot.agent.keys import ARGS_KEY, FORCED_KEY, INTENT_KEY, LANGUAGE_KEY
 from bot.agent.limits import CallBudget, SecretFilter
 from bot.agent.metrics import AgentMetrics
-from bot.agent.offline_model import (
-    ARGS_KEY,
-    FORCED_KEY,
-    INTENT_KEY,
-    LANGUAGE_KEY,
-    OfflineRouterModel,
-)
-from bot.agent.router import HELP, LANGUAGE, MAX_ROUTED, ONCE_TOOLS, Intent
+from bot.agent.router import HELP, LANGUAGE, MAX_ROUTED, ONCE_TOOLS, Intent, IntentRouter
 from bot.i18n import _, language_name
 from tools.actions import EVERYDAY, CustomerActions
 from tools.agent_names import CARD_TOOLS, TOOL_NAMES, ToolContext
@@ -88,7 +82,7 @@ class TurnResult:
 class AgentRunner:
     def __init__(
         self,
-        offline: OfflineRouterModel,
+        router: IntentRouter,
         shop_name: str,
         plan_codes: Sequence[str],
         coin_codes: Sequence[str],
@@ -98,12 +92,11 @@ class AgentRunner:
         metrics: AgentMetrics | None = None,
         secrets: Iterable[str | None] = (),
     ) -> None:
-        self.router = offline.router
+        self.router = router
         self.settings = settings
         self.metrics = metrics or AgentMetrics()
         self.budget = CallBudget(settings.calls_per_minute)
         self.secrets = SecretFilter(secrets)
-        self._offline_model = offline
         self._model = model
         self._shop_name = shop_name
         self._codes = (tuple(plan_codes), tuple(coin_codes))
@@ -138,9 +131,11 @@ class AgentRunner:
         )
 
         from bot.agent.guards import CardsEndTheTurn, MeteredModel, tool_failure
+        from bot.agent.offline_model import OfflineRouterModel
         from tools.agent_tools import build_agent_tools
 
-        offline, model, settings = self._offline_model, self._model, self.settings
+        offline = OfflineRouterModel(router=self.router)
+        model, settings = self._model, self.settings
         shop_name, (plan_codes, coin_codes) = self._shop_name, self._codes
         plans, coins = ", ".join(plan_codes), ", ".join(coin_codes)
 
