@@ -3,8 +3,11 @@
 Run from the repository root: ``python benchmarks/idle_memory.py [--runs 3] [--db URL]``.
 Starts `python -m bot.cli run` on the shipped config.toml (offline model, sandbox provider, no
 chat platform) as a separate process, waits for "paybot is running", lets it idle for two
-seconds and reads its VmRSS from /proc/PID/status; then stops it with SIGTERM. Prints the
-median of the runs with the range and the machine's load average, and the heavy packages the
+seconds and reads its VmRSS from /proc/PID/status; then stops it with SIGTERM. Two cases: the
+first start on an empty database (the worker runs the migrations itself, so Alembic is
+loaded) and a worker started on a database `paybot db upgrade` has brought up to date (a
+restart, or a deployment that upgrades before starting workers). Prints the median of the
+runs with the range and the machine's load average, and the heavy packages the restarted
 worker imported (from its own `-X importtime` report on stderr, in one extra run).
 """
 
@@ -21,17 +24,48 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("langchain_openai", "openai", "discord", "matplotlib", "telegram", "numpy")
+HEAVY = (
+    "langchain_openai",
+    "openai",
+    "langgraph",
+    "langchain",
+    "langchain_core",
+    "discord",
+    "telegram",
+    "matplotlib",
+    "numpy",
+    "aiohttp",
+    "alembic",
+    "qrcode",
+)
 
 
-def start(db: str | None, workdir: str, importtime: bool = False) -> subprocess.Popen[bytes]:
+def environ(db: str | None, workdir: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
     env["PAYBOT_DATABASE__URL"] = db or f"sqlite+aiosqlite:///{workdir}/idle.db"
     env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def paybot(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot.cli", *args, "--config", str(ROOT / "config.toml")]
+
+
+def upgrade(db: str | None, workdir: str) -> None:
+    subprocess.run(
+        paybot("db", "upgrade"),
+        cwd=workdir,
+        env=environ(db, workdir),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def start(db: str | None, workdir: str, importtime: bool = False) -> subprocess.Popen[bytes]:
+    env = environ(db, workdir)
     if importtime:
         env["PYTHONPROFILEIMPORTTIME"] = "1"
-    command = [sys.executable, "-m", "bot.cli", "run", "--config", str(ROOT / "config.toml")]
-    return subprocess.Popen(command, cwd=workdir, env=env, stderr=subprocess.PIPE)
+    return subprocess.Popen(paybot("run"), cwd=workdir, env=env, stderr=subprocess.PIPE)
 
 
 def wait_running(process: subprocess.Popen[bytes]) -> list[str]:
@@ -65,8 +99,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def one_run(db: str | None) -> float:
+def one_run(db: str | None, upgraded: bool) -> float:
     with tempfile.TemporaryDirectory() as workdir:
+        if db:
+            fresh_postgres(db)
+        if upgraded:
+            upgrade(db, workdir)
         process = start(db, workdir)
         try:
             wait_running(process)
@@ -78,6 +116,7 @@ def one_run(db: str | None) -> float:
 
 def heavy_imports(db: str | None) -> list[str]:
     with tempfile.TemporaryDirectory() as workdir:
+        upgrade(db, workdir)
         process = start(db, workdir, importtime=True)
         try:
             lines = wait_running(process)
@@ -94,14 +133,33 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
     args = parser.parse_args()
-    values = [one_run(args.db) for _ in range(args.runs)]
-    load = os.getloadavg()
-    print(
-        f"idle paybot run RSS: median {statistics.median(values):.1f} MB "
-        f"(range {min(values):.1f}–{max(values):.1f} MB, {args.runs} runs; "
-        f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})"
-    )
-    print("heavy packages imported:", ", ".join(heavy_imports(args.db)) or "none")
+    for label, upgraded in (("first start", False), ("upgraded db", True)):
+        values = [one_run(args.db, upgraded) for _ in range(args.runs)]
+        load = os.getloadavg()
+        print(
+            f"idle paybot run RSS, {label}: median {statistics.median(values):.1f} MB "
+            f"(range {min(values):.1f}–{max(values):.1f} MB, {args.runs} runs; "
+            f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})"
+        )
+    print("heavy packages imported (upgraded db):", ", ".join(heavy_imports(args.db)) or "none")
+
+
+def fresh_postgres(url: str) -> None:
+    """An empty schema for each run on PostgreSQL (SQLite gets a new file)."""
+    if not url.startswith("postgresql"):
+        return
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def drop() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
+            await conn.exec_driver_sql("CREATE SCHEMA public")
+        await engine.dispose()
+
+    asyncio.run(drop())
 
 
 if __name__ == "__main__":

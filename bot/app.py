@@ -32,7 +32,6 @@ from bot.messages import Incoming
 from bot.notifier import Notifier
 from bot.ratelimit import TextLimit
 from bot.scheduler import Scheduler
-from bot.webhooks import WebhookServer
 from storage.db import Database
 from storage.models import OutboxItem, Payment, SandboxTransfer, User
 from tools.access.grants import AccessGrants
@@ -60,6 +59,8 @@ from tools.transitions import PaymentEvents
 if TYPE_CHECKING:  # the hosted stack is imported only when a hosted model is configured
     from langchain_core.language_models import BaseChatModel
 
+    from bot.webhooks import WebhookServer
+
 log = logging.getLogger(__name__)
 SANDBOX_COMMAND_PLATFORMS = frozenset({"console", "fake"})
 POLL_EVERY = 5.0  # seconds between reconciliation runs
@@ -79,6 +80,14 @@ def offline_router(catalog: Catalog, intent: str = "model") -> IntentRouter:
     coins = {c.code: [c.name, c.symbol, *c.aliases] for c in catalog.coins}
     model = IntentModel.load() if intent == "model" else None
     return IntentRouter(plans, coins, model=model)
+
+
+def webhook_server() -> type[WebhookServer]:
+    """The HTTP server class (aiohttp, about 11 MB resident): imported only when a webhook,
+    /healthz or /metrics is configured."""
+    from bot.webhooks import WebhookServer
+
+    return WebhookServer
 
 
 def hosted_model(config: Config) -> BaseChatModel | None:
@@ -301,7 +310,7 @@ class App:
             access=AccessEffects(self.db, relayed, clock, self.alerts),
         )
         self.webhooks = (
-            WebhookServer(
+            webhook_server()(
                 self.db,
                 self.events,
                 config.webhooks.host,

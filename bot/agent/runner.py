@@ -15,8 +15,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-
 from bot.agent.keys import ARGS_KEY, FORCED_KEY, INTENT_KEY, LANGUAGE_KEY
 from bot.agent.limits import CallBudget, SecretFilter
 from bot.agent.metrics import AgentMetrics
@@ -29,6 +27,7 @@ from tools.cards import Card
 if TYPE_CHECKING:
     from langchain.agents.middleware import ModelRequest
     from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +212,8 @@ class AgentRunner:
     ) -> TurnResult:
         """One turn. `answer`: what the message means as the answer to a question the router
         asked (`bot.agent.followup`); the router calls it without reading the message again."""
+        from langchain_core.messages import HumanMessage
+
         if answer is not None:
             forced = {FORCED_KEY: {"tool": answer.tool, "args": dict(answer.args)}}
             messages = [*history, HumanMessage(text, additional_kwargs=forced)]
@@ -261,6 +262,8 @@ class AgentRunner:
         return result
 
     def _take(self, result: TurnResult, message: BaseMessage) -> None:
+        from langchain_core.messages import AIMessage, ToolMessage  # loaded with the graphs
+
         if isinstance(message, ToolMessage):
             result.summary = f"{result.summary} {message.text}".strip()[:1000]
             if message.artifact is not None:
