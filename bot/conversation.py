@@ -176,22 +176,36 @@ class Conversation:
         return await send(reply)
 
     async def _caller(self, incoming: Incoming) -> Caller:
+        hinted = normalize_locale(incoming.locale_hint, self.locales) or self._written_in(
+            incoming
+        )
+        # pushes about payments go to the private chat, never to a group
+        chat = (incoming.chat_id if incoming.is_private else incoming.private_chat_id) or (
+            incoming.chat_id
+        )
+        # a known customer whose name and language stand as they are costs one read, no
+        # write transaction (on SQLite that would queue every message behind the writers)
+        async with self.db.sessions() as session:
+            found = await repos.find_user(session, incoming.platform, incoming.user_id)
+        if found is not None:
+            account, user = found
+            name = incoming.user_name[:200]
+            if (
+                (not name or account.display_name == name)
+                and user.locale is not None
+                and (user.locale_chosen or not hinted or user.locale == hinted)
+            ):
+                return Caller(user.id, incoming.platform, chat, user.locale)
         now = self.clock()
         async with self.db.transaction() as session:
             user = await repos.get_or_create_user(
                 session, incoming.platform, incoming.user_id, incoming.user_name, now
             )
-            hinted = normalize_locale(incoming.locale_hint, self.locales) or self._written_in(
-                incoming
-            )
             if not user.locale_chosen and hinted and user.locale != hinted:
                 user.locale = hinted
             if user.locale is None:  # no hint yet: the shop's default, for the pushes too
                 user.locale = self.default_locale
-            locale = user.locale
-            # pushes about payments go to the private chat, never to a group
-            chat = incoming.chat_id if incoming.is_private else incoming.private_chat_id
-            return Caller(user.id, incoming.platform, chat or incoming.chat_id, locale)
+            return Caller(user.id, incoming.platform, chat, user.locale)
 
     def _written_in(self, incoming: Incoming) -> str | None:
         """The language of a customer's free text (commands and buttons have none)."""
