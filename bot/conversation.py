@@ -112,7 +112,7 @@ class Conversation:
         if verdict == TextLimit.DROP:
             log.debug("free text from %s dropped: too fast", incoming.chat)
             return  # told once in this burst; a flood gets no answer per message
-        caller = await self._caller(incoming)
+        caller, asked = await self._caller(incoming)
         with using_locale(caller.locale):
             try:
                 if verdict == TextLimit.WARN:
@@ -123,7 +123,7 @@ class Conversation:
                         )
                     ]
                 else:
-                    replies = await self._answer(incoming, caller)
+                    replies = await self._answer(incoming, caller, asked)
             except Exception:
                 log.exception("failed to handle a message from %s", incoming.chat)
                 replies = [
@@ -175,27 +175,33 @@ class Conversation:
             await asyncio.sleep(1.0)
         return await send(reply)
 
-    async def _caller(self, incoming: Incoming) -> Caller:
-        hinted = normalize_locale(incoming.locale_hint, self.locales) or self._written_in(
-            incoming
-        )
+    async def _caller(self, incoming: Incoming) -> tuple[Caller, bool | None]:
+        """Who wrote, and, for a known customer sending a command, whether the assistant's
+        question to them in this chat is open (None: not looked at)."""
+        hinted = normalize_locale(incoming.locale_hint, self.locales) or self._written_in(incoming)
         # pushes about payments go to the private chat, never to a group
         chat = (incoming.chat_id if incoming.is_private else incoming.private_chat_id) or (
             incoming.chat_id
         )
         # a known customer whose name and language stand as they are costs one read, no
         # write transaction (on SQLite that would queue every message behind the writers)
+        command = incoming.button or parse_command(incoming.text.strip())
         async with self.db.sessions() as session:
             found = await repos.find_user(session, incoming.platform, incoming.user_id)
-        if found is not None:
-            account, user = found
-            name = incoming.user_name[:200]
-            if (
-                (not name or account.display_name == name)
-                and user.locale is not None
-                and (user.locale_chosen or not hinted or user.locale == hinted)
-            ):
-                return Caller(user.id, incoming.platform, chat, user.locale)
+            if found is not None:
+                account, user = found
+                name = incoming.user_name[:200]
+                if (
+                    (not name or account.display_name == name)
+                    and user.locale is not None
+                    and (user.locale_chosen or not hinted or user.locale == hinted)
+                ):
+                    asked = None
+                    if command:  # one session for both: a command ends an open question
+                        asked = await repos.has_question(
+                            session, incoming.platform, incoming.chat_id, user.id
+                        )
+                    return Caller(user.id, incoming.platform, chat, user.locale), asked
         now = self.clock()
         async with self.db.transaction() as session:
             user = await repos.get_or_create_user(
@@ -205,7 +211,7 @@ class Conversation:
                 user.locale = hinted
             if user.locale is None:  # no hint yet: the shop's default, for the pushes too
                 user.locale = self.default_locale
-            return Caller(user.id, incoming.platform, chat, user.locale)
+            return Caller(user.id, incoming.platform, chat, user.locale), None
 
     def _written_in(self, incoming: Incoming) -> str | None:
         """The language of a customer's free text (commands and buttons have none)."""
@@ -267,7 +273,9 @@ class Conversation:
             if payment is not None and payment.user_id == caller.user_id:
                 payment.card_message_ref = ref
 
-    async def _answer(self, incoming: Incoming, caller: Caller) -> list[Outgoing]:
+    async def _answer(
+        self, incoming: Incoming, caller: Caller, asked: bool | None = None
+    ) -> list[Outgoing]:
         target = incoming.chat
         line = (incoming.button or incoming.text or "").strip()
         if not line:
@@ -280,7 +288,8 @@ class Conversation:
             return [private_link(target, command)]  # no payment details in a group, ever
         if command is None:
             return await self._agent_turn(actions, target, line[:MAX_TEXT])
-        await self.questions.drop(target, caller.user_id)  # a command: the question is over
+        # a command: the question is over (`asked`: already looked up with the caller)
+        await self.questions.drop(target, caller.user_id, open_=asked)
         if command.name == "start" and command.args:
             command = from_start_payload(command.args[0]) or Command("start", ())
         if command.name in ("start", "help"):
