@@ -8,7 +8,8 @@ first start on an empty database (the worker runs the migrations itself, so Alem
 loaded) and a worker started on a database `paybot db upgrade` has brought up to date (a
 restart, or a deployment that upgrades before starting workers). Prints the median of the
 runs with the range and the machine's load average, and the heavy packages the restarted
-worker imported (from its own `-X importtime` report on stderr, in one extra run).
+worker imported (from its own `-X importtime` report on stderr, in one extra run). `--root`
+runs another checkout's code (before/after figures).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CODE = [ROOT]  # the checkout whose code runs (`--root`)
 HEAVY = (
     "langchain_openai",
     "openai",
@@ -43,12 +45,12 @@ HEAVY = (
 def environ(db: str | None, workdir: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
     env["PAYBOT_DATABASE__URL"] = db or f"sqlite+aiosqlite:///{workdir}/idle.db"
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(CODE[0])
     return env
 
 
 def paybot(*args: str) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", *args, "--config", str(ROOT / "config.toml")]
+    return [sys.executable, "-m", "bot.cli", *args, "--config", str(CODE[0] / "config.toml")]
 
 
 def upgrade(db: str | None, workdir: str) -> None:
@@ -132,7 +134,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose code runs")
     args = parser.parse_args()
+    CODE[0] = args.root.resolve()
     for label, upgraded in (("first start", False), ("upgraded db", True)):
         values = [one_run(args.db, upgraded) for _ in range(args.runs)]
         load = os.getloadavg()
