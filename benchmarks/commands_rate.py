@@ -2,9 +2,19 @@
 `/status`, `/history`, `/help`, with no model.
 
 Run from the repository root: ``python benchmarks/commands_rate.py [--commands 1000]
-[--runs 3] [--db URL] [--root DIR]``.
+[--runs 3] [--users 20] [--db URL] [--root DIR] [--path telegram|console|both]``.
 
-The path, measured the way a client sees it: this script is the client. It starts
+The default path (`telegram`) is a worker as it serves customers: this script is the
+client and plays Telegram. It runs the fake Bot API of `tests/fakes` (flood limits off on
+both sides, so the figure is paybot's own and not Telegram's 30 messages/s), starts
+`python -m bot.cli run` in webhook mode as a separate process, has each of `--users`
+customers buy one payment (so `/status` sends a card with its QR code and `/history` has a
+line), then POSTs the mixed commands as webhook updates (with the secret token), each one after the
+other and the customers at once, and times until the fake has received every answer
+(`sendMessage` / `sendPhoto`). The paybot process's CPU time per command (user + system,
+from /proc) is printed beside the rate: on a loaded machine it is the steadier figure.
+
+The `console` path: this script is the client. It starts
 `python -m bot.cli chat` (the real app on the shipped config.toml, sandbox provider, with
 the console adapter: a real adapter over a pipe, the cheapest one, so the figure is paybot's
 own cost per command and not a chat platform's) as a separate process, buys one payment (so
@@ -13,7 +23,9 @@ commands into its stdin as fast as it reads them and times from the first comman
 to the echo of a marker command that follows the last one (the console answers in order, so
 every answer before the marker is complete). Prints the median of the runs with the range
 and the machine's load average, and the CPU time the paybot process spent per command
-(from /proc, user + system). `--root` runs another checkout's code (before/after figures).
+(from /proc, user + system); the console also looks after each piped line for payments it
+should wait for, so this path costs more per command than a worker. `--root` runs another
+checkout's code (before/after figures).
 """
 
 from __future__ import annotations
@@ -233,7 +245,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20, help="Telegram customers at once")
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose code runs")
-    parser.add_argument("--path", choices=("both", "telegram", "console"), default="both")
+    parser.add_argument("--path", choices=("both", "telegram", "console"), default="telegram")
     args = parser.parse_args()
     root = args.root.resolve()
     if args.path in ("both", "telegram"):
