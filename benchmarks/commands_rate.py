@@ -9,10 +9,11 @@ client and plays Telegram. It runs the fake Bot API of `tests/fakes` (flood limi
 both sides, so the figure is paybot's own and not Telegram's 30 messages/s), starts
 `python -m bot.cli run` in webhook mode as a separate process, has each of `--users`
 customers buy one payment (so `/status` sends a card with its QR code and `/history` has a
-line), then POSTs the mixed commands as webhook updates (with the secret token), each one after the
-other and the customers at once, and times until the fake has received every answer
-(`sendMessage` / `sendPhoto`). The paybot process's CPU time per command (user + system,
-from /proc) is printed beside the rate: on a loaded machine it is the steadier figure.
+line), then POSTs the mixed commands as webhook updates (with the secret token), each
+customer's one after the other and the customers at once, and times until the fake has
+received every answer (`sendMessage` / `sendPhoto`). The paybot process's CPU time per
+command (user + system, from /proc) is printed beside the rate: on a loaded machine it is
+the steadier figure.
 
 The `console` path: this script is the client. It starts
 `python -m bot.cli chat` (the real app on the shipped config.toml, sandbox provider, with

@@ -433,6 +433,7 @@ class Conversation:
     async def _agent_turn(
         self, actions: CustomerActions, target: ChatRef, text: str
     ) -> list[Outgoing]:
+        await self.agent.ready()  # the first free text loads LangChain, off the event loop
         user_id = actions.caller.user_id
         answer = None
         question = await self.questions.take(target, user_id)

@@ -100,6 +100,7 @@ class AgentRunner:
         self._shop_name = shop_name
         self._codes = (tuple(plan_codes), tuple(coin_codes))
         self._graphs: tuple[Any, Any] | None = None
+        self._building = asyncio.Lock()
 
     @property
     def offline(self) -> Any:
@@ -115,6 +116,14 @@ class AgentRunner:
         if self._graphs is None:
             self._graphs = self._build()
         return self._graphs
+
+    async def ready(self) -> None:
+        """Build the graphs off the event loop (importing LangChain takes a second or more;
+        other customers, webhooks and timers are served meanwhile), once."""
+        if self._graphs is None:
+            async with self._building:
+                if self._graphs is None:
+                    self._graphs = await asyncio.to_thread(self._build)
 
     def _build(self) -> tuple[Any, Any]:
         """The `create_agent` graphs, built on the first free-text turn: LangChain's agent
@@ -212,6 +221,7 @@ class AgentRunner:
     ) -> TurnResult:
         """One turn. `answer`: what the message means as the answer to a question the router
         asked (`bot.agent.followup`); the router calls it without reading the message again."""
+        await self.ready()
         from langchain_core.messages import HumanMessage
 
         if answer is not None:
