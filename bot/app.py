@@ -10,9 +10,8 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from langchain.chat_models import init_chat_model
-from langchain_core.language_models import BaseChatModel
 from sqlalchemy import func, select
 
 from bot.access_effects import AccessEffects
@@ -24,7 +23,6 @@ from bot.admin.commands import OperatorCommands
 from bot.agent.intent_model import IntentModel
 from bot.agent.language import LanguageGuesser
 from bot.agent.metrics import AgentMetrics
-from bot.agent.offline_model import OfflineRouterModel
 from bot.agent.router import IntentRouter
 from bot.agent.runner import AgentRunner, AgentSettings
 from bot.config import Config
@@ -34,7 +32,6 @@ from bot.messages import Incoming
 from bot.notifier import Notifier
 from bot.ratelimit import TextLimit
 from bot.scheduler import Scheduler
-from bot.webhooks import WebhookServer
 from storage.db import Database
 from storage.models import OutboxItem, Payment, SandboxTransfer, User
 from tools.access.grants import AccessGrants
@@ -59,6 +56,11 @@ from tools.renewals import Renewals
 from tools.states import IN_FLIGHT, Status
 from tools.transitions import PaymentEvents
 
+if TYPE_CHECKING:  # the hosted stack is imported only when a hosted model is configured
+    from langchain_core.language_models import BaseChatModel
+
+    from bot.webhooks import WebhookServer
+
 log = logging.getLogger(__name__)
 SANDBOX_COMMAND_PLATFORMS = frozenset({"console", "fake"})
 POLL_EVERY = 5.0  # seconds between reconciliation runs
@@ -71,12 +73,21 @@ def catalog_names(catalog: Catalog) -> list[str]:
     return plans + [n for c in catalog.coins for n in (c.code, c.name, c.symbol, *c.aliases)]
 
 
-def offline_model(catalog: Catalog, intent: str = "model") -> OfflineRouterModel:
-    """The built-in model; `intent` ("model" or "tables", `[agent] intent`) decides intents."""
+def offline_router(catalog: Catalog, intent: str = "model") -> IntentRouter:
+    """The built-in model's router; `intent` ("model" or "tables", `[agent] intent`) decides
+    intents."""
     plans = {p.code: [p.name] for p in catalog.plans}
     coins = {c.code: [c.name, c.symbol, *c.aliases] for c in catalog.coins}
     model = IntentModel.load() if intent == "model" else None
-    return OfflineRouterModel(router=IntentRouter(plans, coins, model=model))
+    return IntentRouter(plans, coins, model=model)
+
+
+def webhook_server() -> type[WebhookServer]:
+    """The HTTP server class (aiohttp, about 11 MB resident): imported only when a webhook,
+    /healthz or /metrics is configured."""
+    from bot.webhooks import WebhookServer
+
+    return WebhookServer
 
 
 def hosted_model(config: Config) -> BaseChatModel | None:
@@ -84,6 +95,8 @@ def hosted_model(config: Config) -> BaseChatModel | None:
     agent = config.agent
     if not agent.hosted:
         return None
+    from langchain.chat_models import init_chat_model  # the hosted stack: only when configured
+
     return init_chat_model(
         agent.model,
         base_url=agent.base_url,
@@ -216,7 +229,7 @@ class App:
         )
         self.metrics = AgentMetrics()
         self.agent = AgentRunner(
-            offline_model(self.catalog, config.agent.intent),
+            offline_router(self.catalog, config.agent.intent),
             config.shop.name,
             self.catalog.plan_codes,
             self.catalog.coin_codes,
@@ -297,7 +310,7 @@ class App:
             access=AccessEffects(self.db, relayed, clock, self.alerts),
         )
         self.webhooks = (
-            WebhookServer(
+            webhook_server()(
                 self.db,
                 self.events,
                 config.webhooks.host,

@@ -7,8 +7,7 @@ import logging
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from typing import TYPE_CHECKING
 
 from bot.adapters.base import DeliveryError, RateLimited, Send
 from bot.admin.commands import OperatorCommands, discard
@@ -40,6 +39,9 @@ from tools.actions import EVERYDAY, CustomerActions, Shop
 from tools.caller import Caller
 from tools.clock import Clock
 from tools.linking import AccountLinks
+
+if TYPE_CHECKING:  # chat memory is LangChain messages, loaded with the agent's first turn
+    from langchain_core.messages import BaseMessage
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class Conversation:
         if verdict == TextLimit.DROP:
             log.debug("free text from %s dropped: too fast", incoming.chat)
             return  # told once in this burst; a flood gets no answer per message
-        caller = await self._caller(incoming)
+        caller, asked = await self._caller(incoming)
         with using_locale(caller.locale):
             try:
                 if verdict == TextLimit.WARN:
@@ -121,7 +123,7 @@ class Conversation:
                         )
                     ]
                 else:
-                    replies = await self._answer(incoming, caller)
+                    replies = await self._answer(incoming, caller, asked)
             except Exception:
                 log.exception("failed to handle a message from %s", incoming.chat)
                 replies = [
@@ -173,23 +175,43 @@ class Conversation:
             await asyncio.sleep(1.0)
         return await send(reply)
 
-    async def _caller(self, incoming: Incoming) -> Caller:
+    async def _caller(self, incoming: Incoming) -> tuple[Caller, bool | None]:
+        """Who wrote, and, for a known customer sending a command, whether the assistant's
+        question to them in this chat is open (None: not looked at)."""
+        hinted = normalize_locale(incoming.locale_hint, self.locales) or self._written_in(incoming)
+        # pushes about payments go to the private chat, never to a group
+        chat = (incoming.chat_id if incoming.is_private else incoming.private_chat_id) or (
+            incoming.chat_id
+        )
+        # a known customer whose name and language stand as they are costs one read, no
+        # write transaction (on SQLite that would queue every message behind the writers)
+        command = incoming.button or parse_command(incoming.text.strip())
+        async with self.db.sessions() as session:
+            found = await repos.find_user(session, incoming.platform, incoming.user_id)
+            if found is not None:
+                account, user = found
+                name = incoming.user_name[:200]
+                if (
+                    (not name or account.display_name == name)
+                    and user.locale is not None
+                    and (user.locale_chosen or not hinted or user.locale == hinted)
+                ):
+                    asked = None
+                    if command:  # one session for both: a command ends an open question
+                        asked = await repos.has_question(
+                            session, incoming.platform, incoming.chat_id, user.id
+                        )
+                    return Caller(user.id, incoming.platform, chat, user.locale), asked
         now = self.clock()
         async with self.db.transaction() as session:
             user = await repos.get_or_create_user(
                 session, incoming.platform, incoming.user_id, incoming.user_name, now
             )
-            hinted = normalize_locale(incoming.locale_hint, self.locales) or self._written_in(
-                incoming
-            )
             if not user.locale_chosen and hinted and user.locale != hinted:
                 user.locale = hinted
             if user.locale is None:  # no hint yet: the shop's default, for the pushes too
                 user.locale = self.default_locale
-            locale = user.locale
-            # pushes about payments go to the private chat, never to a group
-            chat = incoming.chat_id if incoming.is_private else incoming.private_chat_id
-            return Caller(user.id, incoming.platform, chat or incoming.chat_id, locale)
+            return Caller(user.id, incoming.platform, chat, user.locale), None
 
     def _written_in(self, incoming: Incoming) -> str | None:
         """The language of a customer's free text (commands and buttons have none)."""
@@ -251,7 +273,9 @@ class Conversation:
             if payment is not None and payment.user_id == caller.user_id:
                 payment.card_message_ref = ref
 
-    async def _answer(self, incoming: Incoming, caller: Caller) -> list[Outgoing]:
+    async def _answer(
+        self, incoming: Incoming, caller: Caller, asked: bool | None = None
+    ) -> list[Outgoing]:
         target = incoming.chat
         line = (incoming.button or incoming.text or "").strip()
         if not line:
@@ -264,7 +288,8 @@ class Conversation:
             return [private_link(target, command)]  # no payment details in a group, ever
         if command is None:
             return await self._agent_turn(actions, target, line[:MAX_TEXT])
-        await self.questions.drop(target, caller.user_id)  # a command: the question is over
+        # a command: the question is over (`asked`: already looked up with the caller)
+        await self.questions.drop(target, caller.user_id, open_=asked)
         if command.name == "start" and command.args:
             command = from_start_payload(command.args[0]) or Command("start", ())
         if command.name in ("start", "help"):
@@ -408,6 +433,7 @@ class Conversation:
     async def _agent_turn(
         self, actions: CustomerActions, target: ChatRef, text: str
     ) -> list[Outgoing]:
+        await self.agent.ready()  # the first free text loads LangChain, off the event loop
         user_id = actions.caller.user_id
         answer = None
         question = await self.questions.take(target, user_id)
@@ -450,7 +476,7 @@ class Conversation:
             elif result.intent == "language":  # "passer en anglais": same as /language en
                 code = (result.language,) if result.language else ()
                 replies.append(await self._language(actions.caller, target, code))
-            elif any(m.text == NOT_UNDERSTOOD for m in history if isinstance(m, AIMessage)):
+            elif any(m.text == NOT_UNDERSTOOD for m in history if m.type == "ai"):
                 # the command list was shown already: one line, not the whole list again
                 replies.append(
                     Outgoing(
@@ -472,6 +498,8 @@ class Conversation:
         return replies
 
     async def _history(self, chat: ChatRef) -> list[BaseMessage]:
+        from langchain_core.messages import AIMessage, HumanMessage
+
         if not self.history_turns:
             return []
         async with self.db.sessions() as session:

@@ -61,10 +61,13 @@ class OpenQuestions:
                 ),
             )
 
-    async def drop(self, chat: ChatRef, user_id: int) -> None:
+    async def drop(self, chat: ChatRef, user_id: int, *, open_: bool | None = None) -> None:
         """Forget the customer's question in this chat (a command was sent instead). Most
-        customers have none, so a command costs no write."""
-        if not await self._has(chat, user_id):
+        customers have none, so a command costs no write. `open_`: whether one is open, when
+        the caller has just looked (None: look here)."""
+        if open_ is None:
+            open_ = await self._has(chat, user_id)
+        if not open_:
             return
         async with self.db.transaction() as session:
             await repos.drop_question(session, chat.platform, chat.chat_id, user_id)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,6 +20,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.types import local_date
+
+if TYPE_CHECKING:  # Alembic (about 10 MB resident) is loaded only when there is work for it
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
@@ -57,11 +59,50 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
+
+
+REVISION = re.compile(r'^(down_)?revision = (None|"([^"]+)")$', re.MULTILINE)
+
+
+def migrations_head() -> str | None:
+    """The newest migration, read from the scripts' `revision` / `down_revision` lines without
+    Alembic; None when that is not one clear head (Alembic then decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        found = {down: value for down, _, value in REVISION.findall(script.read_text())}
+        if set(found) != {"", "down_"}:
+            return None
+        revisions.add(found[""])
+        if found["down_"]:
+            parents.add(found["down_"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _schema_version(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return rows[0] if len(rows) == 1 else None
+
+
+def _upgrade(conn: Connection) -> None:
+    """Alembic's `upgrade head`, skipped (and Alembic not even imported) when the schema is
+    already at the newest migration: the usual case for a restarted worker."""
+    head = migrations_head()
+    if head is not None and _schema_version(conn) == head:
+        return
+    from alembic import command
+
+    command.upgrade(alembic_config(conn), "head")
 
 
 class Database:
@@ -139,7 +180,7 @@ class Database:
         self._check_sqlite_path()
         try:
             async with self.engine.begin() as conn:
-                await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+                await conn.run_sync(_upgrade)
         except OSError as exc:
             raise DatabaseError(f"cannot open database {self._safe_url()}: {exc}") from None
         except Exception as exc:  # driver errors differ per backend; report them as one line

@@ -35,6 +35,21 @@ async def insert_ignore(session: AsyncSession, model: type, values: dict[str, An
 # --- users -----------------------------------------------------------------------------------
 
 
+async def find_user(
+    session: AsyncSession, platform: str, platform_user_id: str
+) -> tuple[User, User] | None:
+    """The account (platform, id) and the customer it acts as (itself, or the customer it is
+    linked to); None for an account not seen yet. Reads only."""
+    query = select(User).where(
+        User.platform == platform, User.platform_user_id == platform_user_id
+    )
+    account = (await session.scalars(query)).first()
+    if account is None:
+        return None
+    customer = await session.get(User, account.linked_to) if account.linked_to else None
+    return account, customer or account
+
+
 async def get_or_create_user(
     session: AsyncSession, platform: str, platform_user_id: str, display_name: str, now: datetime
 ) -> User:

@@ -47,6 +47,8 @@ async def paybot(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
     env["PAYBOT_DATABASE__URL"] = db_url
     env.update({f"PAYBOT_{key.upper()}": value for key, value in settings.items()})
+    # this checkout's code, not an installed paybot (the process runs in a temporary directory)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

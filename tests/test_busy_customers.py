@@ -87,7 +87,7 @@ async def test_the_router_works_off_the_event_loop() -> None:
     assert answer.tool_calls[0]["args"] == {"plan": "pro", "coin": "btc"}
     assert len(router.threads) == 1 and router.threads[0] != threading.get_ident()
     # in front of a hosted model, the runner asks the router whether it can answer alone
-    runner = AgentRunner(model, "Shop", list(PLANS), list(COINS))
+    runner = AgentRunner(router, "Shop", list(PLANS), list(COINS))
     assert await runner.router_alone("I want to buy Pro with Bitcoin")
     assert len(router.threads) == 2 and router.threads[1] != threading.get_ident()
     assert not await runner.router_alone("I want to buy Pro with Bitcoin. " + STORY * 5)

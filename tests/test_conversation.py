@@ -318,3 +318,35 @@ async def test_cards_carry_discord_markdown_with_a_live_countdown(app, fake) -> 
     assert MARKDOWN.esc("*bold* _it_ `x` <@1> [a](b) # h") == (
         r"\*bold\* \_it\_ \`x\` \<@1\> \[a\](b) \# h"
     )
+
+
+async def test_a_known_customer_is_read_and_changes_are_still_written(app, fake) -> None:
+    """A known customer's command costs one read, no write transaction; a new name, a new
+    platform language (not chosen with /language) and a chosen one still reach the row."""
+    from storage.models import User
+
+    async def row():
+        async with app.db.sessions() as session:
+            return (await session.scalars(select(User).where(User.platform_user_id == "al"))).one()
+
+    await fake.say("/help", user="al", name="Al", locale="en")
+    writes = []
+    original = app.db.transaction
+
+    def counted():
+        writes.append(1)
+        return original()
+
+    app.db.transaction = counted
+    try:
+        await fake.say("/help", user="al", name="Al", locale="en")
+        assert writes == []  # nothing changed: nothing written
+        await fake.say("/help", user="al", name="Al Smith", locale="de")
+        assert len(writes) == 1
+    finally:
+        app.db.transaction = original
+    user = await row()
+    assert (user.display_name, user.locale) == ("Al Smith", "de")
+    await fake.say("/language fr", user="al", name="Al Smith", locale="de")
+    reply = await fake.say("/help", user="al", name="Al Smith", locale="de")
+    assert (await row()).locale == "fr" and "Voici" in reply[0].text

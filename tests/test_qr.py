@@ -91,3 +91,23 @@ def test_save_qr_png(tmp_path: pathlib.Path) -> None:
 def test_invalid_arguments(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         qr_png(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_payment_qr_is_drawn_once_for_its_card_and_every_status(
+    app, fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The buy card and later `/status` cards show one drawing (issue 18: `/status` redrew
+    the QR every time, ~16 ms each). Counted at the qrcode library's own drawing call."""
+    drawings: list[str] = []
+    make_image = qrcode.QRCode.make_image
+
+    def counted(self, *args, **kwargs):
+        drawings.append(self.data_list[0].data.decode())
+        return make_image(self, *args, **kwargs)
+
+    monkeypatch.setattr(qrcode.QRCode, "make_image", counted)
+    card = (await fake.say("/buy pro sol"))[0]
+    statuses = [(await fake.say(f"/status {card.payment_id}"))[0] for _ in range(3)]
+    assert card.image and all(s.image == card.image for s in statuses)
+    assert len(drawings) <= 1  # 0 when an earlier test in this process drew the same link
+    assert open_png(card.image).format == "PNG"

@@ -10,35 +10,15 @@ call is made for them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, tool
 from pydantic import ValidationError
 
-from tools.actions import CustomerActions, ToolResult
+from tools.actions import ToolResult
+from tools.agent_names import CARD_TOOLS, TOOL_NAMES, ToolContext
 
-TOOL_NAMES = (
-    "get_user_plan",
-    "recommend_best_currency",
-    "get_available_cryptocurrencies",
-    "get_payment_estimate",
-    "create_crypto_payment",
-    "retry_failed_payment",
-    "check_payment_status",
-    "get_payment_history",
-    "cancel_payment",
-)
-
-
-CARD_TOOLS = (
-    "get_payment_estimate",
-    "create_crypto_payment",
-    "retry_failed_payment",
-    "check_payment_status",
-    "get_payment_history",
-    "cancel_payment",
-)
+__all__ = ["CARD_TOOLS", "TOOL_NAMES", "ToolContext", "build_agent_tools"]
 
 
 def _bad_arguments(error: ValidationError) -> str:
@@ -51,15 +31,6 @@ def _bad_arguments(error: ValidationError) -> str:
 
 def _pair(result: ToolResult) -> tuple[str, object]:
     return result.content, result.card
-
-
-@dataclass(frozen=True)
-class ToolContext:
-    """What one agent turn runs for: the actions bound to the caller the adapter named, and
-    a few words on that caller for the model's prompt."""
-
-    actions: CustomerActions
-    situation: str = ""
 
 
 Runtime = ToolRuntime[ToolContext]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import repos
 from storage.db import Database
@@ -23,7 +24,12 @@ class PlanBook:
     async def current(self, user_id: int, now: datetime) -> tuple[str | None, datetime | None]:
         """The highest-ranked plan active now, and when it ends (renewals stack)."""
         async with self.db.sessions() as session:
-            active = await repos.active_activations(session, user_id, now)
+            return await self._current(session, user_id, now)
+
+    async def _current(
+        self, session: AsyncSession, user_id: int, now: datetime
+    ) -> tuple[str | None, datetime | None]:
+        active = await repos.active_activations(session, user_id, now)
         known = [a for a in active if a.plan in self.catalog.plan_codes]
         if not known:
             return None, None
@@ -32,12 +38,14 @@ class PlanBook:
         return best.plan, end
 
     async def user_plan(self, user_id: int, now: datetime) -> PlanCard:
-        code, end = await self.current(user_id, now)
+        async with self.db.sessions() as session:  # one session for the plan and its access
+            code, end = await self._current(session, user_id, now)
+            access = await self._access(session, user_id)
         plan = self.catalog.plan(code) if code else None
         up = self.catalog.next_plan_up(plan)
         price = up.price if up else None  # the full price: an upgrade is not prorated
         added = tuple(f for f in up.features if not plan or f not in plan.features) if up else ()
-        return PlanCard(plan, end, up, price, added, await self._access(user_id))
+        return PlanCard(plan, end, up, price, added, access)
 
     async def effect(self, user_id: int, plan_name: str, now: datetime) -> PlanEffect | None:
         """What buying a plan now does to the customer's running plans, as
@@ -58,23 +66,23 @@ class PlanBook:
             "upgrade" if current.rank < plan.rank else "alongside", plan, current, end
         )
 
-    async def _access(self, user_id: int) -> tuple[AccessLine, ...]:
+    @staticmethod
+    async def _access(session: AsyncSession, user_id: int) -> tuple[AccessLine, ...]:
         """What the customer's plans open now (`tools.access`)."""
-        async with self.db.sessions() as session:
-            grants = await session.scalars(
-                select(AccessGrant)
-                .where(AccessGrant.user_id == user_id, AccessGrant.status == OPEN)
-                .order_by(AccessGrant.id)
+        grants = await session.scalars(
+            select(AccessGrant)
+            .where(AccessGrant.user_id == user_id, AccessGrant.status == OPEN)
+            .order_by(AccessGrant.id)
+        )
+        return tuple(
+            AccessLine(
+                g.kind,
+                None if g.last_result == JOINED else g.invite_link,
+                g.last_result == JOINED if g.kind == TELEGRAM_CHAT else g.applied,
             )
-            return tuple(
-                AccessLine(
-                    g.kind,
-                    None if g.last_result == JOINED else g.invite_link,
-                    g.last_result == JOINED if g.kind == TELEGRAM_CHAT else g.applied,
-                )
-                for g in grants
-                if g.kind != WEBHOOK
-            )
+            for g in grants
+            if g.kind != WEBHOOK
+        )
 
     async def all_plans(self, user_id: int, now: datetime) -> PlansCard:
         code, _ = await self.current(user_id, now)

@@ -4,11 +4,10 @@ model calls, short text instead of tool tracebacks, and no secret in any reply."
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
-import openai
 from langchain.agents.middleware import (
     AgentMiddleware,
     AgentState,
@@ -21,36 +20,21 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.runtime import Runtime
 
+from bot.agent.limits import CallBudget, SecretFilter
 from bot.agent.metrics import AgentMetrics
 from bot.agent.offline_model import INTENT_KEY
 
 log = logging.getLogger(__name__)
 
-MIN_SECRET_LENGTH = 6  # shorter values are too likely to occur in ordinary text
+__all__ = ["CallBudget", "CardsEndTheTurn", "MeteredModel", "SecretFilter", "tool_failure"]
 
 
-class CallBudget:
-    """At most `per_minute` model calls per key in any sliding minute (per process)."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self._clock = clock
-        self._calls: dict[Hashable, deque[float]] = {}
-
-    def _window(self, key: Hashable) -> deque[float]:
-        calls = self._calls.setdefault(key, deque())
-        horizon = self._clock() - 60.0
-        while calls and calls[0] <= horizon:
-            calls.popleft()
-        return calls
-
-    def allows(self, key: Hashable) -> bool:
-        return len(self._window(key)) < self.per_minute
-
-    def spend(self, key: Hashable) -> None:
-        self._window(key).append(self._clock())
-        if len(self._calls) > 10_000:  # forget customers idle for a minute
-            self._calls = {k: v for k, v in self._calls.items() if self._window(k)}
+def timed_out_error(exc: BaseException) -> bool:
+    """A timeout, also the OpenAI client's own (looked up only where the hosted stack is
+    loaded: without it, no exception can be one)."""
+    openai = sys.modules.get("openai")
+    timeouts = (TimeoutError, openai.APITimeoutError) if openai else (TimeoutError,)
+    return isinstance(exc, timeouts)
 
 
 class MeteredModel(AgentMiddleware):
@@ -75,7 +59,7 @@ class MeteredModel(AgentMiddleware):
         try:
             response = await handler(request)
         except Exception as exc:
-            timed_out = isinstance(exc, (openai.APITimeoutError, TimeoutError))
+            timed_out = timed_out_error(exc)
             outcome = "timeout" if timed_out else "error"
             self.metrics.model_call(outcome, time.perf_counter() - started)
             log.warning("model call failed (%s): %s", outcome, type(exc).__name__)
@@ -129,13 +113,3 @@ def tool_failure(exc: Exception, request: ToolCallRequest) -> str:
     name = request.tool_call.get("name", "tool")
     log.error("tool %s failed", name, exc_info=exc)
     return f"Error: {name} is not available right now; ask the customer to try again shortly."
-
-
-class SecretFilter:
-    """Refuses any reply that contains one of the configured secrets."""
-
-    def __init__(self, secrets: Iterable[str | None]) -> None:
-        self._secrets = [s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH]
-
-    def leaks(self, text: str) -> bool:
-        return any(secret in text for secret in self._secrets)

@@ -22,15 +22,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict
 
+from bot.agent.keys import ARGS_KEY, FORCED_KEY, INTENT_KEY, LANGUAGE_KEY
 from bot.agent.router import Intent, IntentRouter
-from tools.agent_tools import TOOL_NAMES
+from tools.agent_names import TOOL_NAMES
 
-INTENT_KEY = "paybot_intent"
-LANGUAGE_KEY = "paybot_language"  # the code of a "switch to French" message, if it named one
-ARGS_KEY = "paybot_args"  # the arguments of an intent no tool answers ("plan_details": a plan)
-# an `Intent` already known for this message (the answer to a question the router asked,
-# see `bot.agent.followup`): the message is not routed again
-FORCED_KEY = "paybot_forced_intent"
+__all__ = ["ARGS_KEY", "FORCED_KEY", "INTENT_KEY", "LANGUAGE_KEY", "OfflineRouterModel"]
 
 
 class OfflineRouterModel(BaseChatModel):

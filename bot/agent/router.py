@@ -40,7 +40,7 @@ from functools import lru_cache
 from bot.agent.intent_model import NEW_INTENTS, NONE, IntentModel, features
 from bot.agent.lexicons import COIN_CUE_WEIGHTS, ENTITY_WEIGHTS, LEXICONS, TRADITIONAL, Lexicon
 from bot.agent.lexicons.elsewhere import OTHER_ASSETS, OTHER_METHODS
-from tools.agent_tools import TOOL_NAMES
+from tools.agent_names import TOOL_NAMES
 
 TOOLS = TOOL_NAMES
 HELP = "help"

@@ -13,40 +13,21 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from langchain.agents import create_agent
-from langchain.agents.middleware import (
-    ModelCallLimitMiddleware,
-    ModelFallbackMiddleware,
-    ModelRequest,
-    ToolCallLimitMiddleware,
-    ToolErrorMiddleware,
-    dynamic_prompt,
-)
-from langchain.agents.middleware.model_call_limit import ModelCallLimitExceededError
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-
-from bot.agent.guards import (
-    CallBudget,
-    CardsEndTheTurn,
-    MeteredModel,
-    SecretFilter,
-    tool_failure,
-)
+from bot.agent.keys import ARGS_KEY, FORCED_KEY, INTENT_KEY, LANGUAGE_KEY
+from bot.agent.limits import CallBudget, SecretFilter
 from bot.agent.metrics import AgentMetrics
-from bot.agent.offline_model import (
-    ARGS_KEY,
-    FORCED_KEY,
-    INTENT_KEY,
-    LANGUAGE_KEY,
-    OfflineRouterModel,
-)
-from bot.agent.router import HELP, LANGUAGE, MAX_ROUTED, ONCE_TOOLS, Intent
+from bot.agent.router import HELP, LANGUAGE, MAX_ROUTED, ONCE_TOOLS, Intent, IntentRouter
 from bot.i18n import _, language_name
 from tools.actions import EVERYDAY, CustomerActions
-from tools.agent_tools import CARD_TOOLS, TOOL_NAMES, ToolContext, build_agent_tools
+from tools.agent_names import CARD_TOOLS, TOOL_NAMES, ToolContext
 from tools.cards import Card
+
+if TYPE_CHECKING:
+    from langchain.agents.middleware import ModelRequest
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +99,7 @@ class TurnResult:
 class AgentRunner:
     def __init__(
         self,
-        offline: OfflineRouterModel,
+        router: IntentRouter,
         shop_name: str,
         plan_codes: Sequence[str],
         coin_codes: Sequence[str],
@@ -128,11 +109,60 @@ class AgentRunner:
         metrics: AgentMetrics | None = None,
         secrets: Iterable[str | None] = (),
     ) -> None:
-        self.router = offline.router
+        self.router = router
         self.settings = settings
         self.metrics = metrics or AgentMetrics()
         self.budget = CallBudget(settings.calls_per_minute)
         self.secrets = SecretFilter(secrets)
+        self._model = model
+        self._shop_name = shop_name
+        self._codes = (tuple(plan_codes), tuple(coin_codes))
+        self._graphs: tuple[Any, Any] | None = None
+        self._building = asyncio.Lock()
+
+    @property
+    def offline(self) -> Any:
+        """The offline router's agent graph (built on the first turn, see `_build`)."""
+        return self._built()[0]
+
+    @property
+    def hosted(self) -> Any:
+        """The hosted model's agent graph, or None without a hosted model."""
+        return None if self._model is None else self._built()[1]
+
+    def _built(self) -> tuple[Any, Any]:
+        if self._graphs is None:
+            self._graphs = self._build()
+        return self._graphs
+
+    async def ready(self) -> None:
+        """Build the graphs off the event loop (importing LangChain takes a second or more;
+        other customers, webhooks and timers are served meanwhile), once."""
+        if self._graphs is None:
+            async with self._building:
+                if self._graphs is None:
+                    self._graphs = await asyncio.to_thread(self._build)
+
+    def _build(self) -> tuple[Any, Any]:
+        """The `create_agent` graphs, built on the first free-text turn: LangChain's agent
+        stack (langgraph, about 30 MB resident) is imported only by a worker that needs it,
+        not by one that answers commands and payments."""
+        from langchain.agents import create_agent
+        from langchain.agents.middleware import (
+            ModelCallLimitMiddleware,
+            ModelFallbackMiddleware,
+            ToolCallLimitMiddleware,
+            ToolErrorMiddleware,
+            dynamic_prompt,
+        )
+
+        from bot.agent.guards import CardsEndTheTurn, MeteredModel, tool_failure
+        from bot.agent.offline_model import OfflineRouterModel
+        from tools.agent_tools import build_agent_tools
+
+        offline = OfflineRouterModel(router=self.router)
+        model, settings = self._model, self.settings
+        shop_name, (plan_codes, coin_codes) = self._shop_name, self._codes
         plans, coins = ", ".join(plan_codes), ", ".join(coin_codes)
 
         @dynamic_prompt
@@ -149,39 +179,39 @@ class AgentRunner:
             )
 
         tools = build_agent_tools(plan_codes, coin_codes)
-        self.offline = create_agent(
+        offline_graph = create_agent(
             offline,
             tools,
             middleware=[CardsEndTheTurn(CARD_TOOLS), prompt],
             context_schema=ToolContext,
         )
-        self.hosted = None
-        if model is not None:
-            self.hosted = create_agent(
-                model,
-                tools,
-                middleware=[
-                    CardsEndTheTurn(CARD_TOOLS),
-                    prompt,
-                    ModelCallLimitMiddleware(
-                        run_limit=settings.max_tool_calls + 1, exit_behavior="error"
-                    ),
-                    # one limiter per tool (two limiters answering the same blocked call
-                    # would give it two results, which OpenAI refuses); money tools and
-                    # cancelling once
-                    *(
-                        ToolCallLimitMiddleware(
-                            tool_name=t,
-                            run_limit=1 if t in ONCE_TOOLS else settings.max_tool_calls,
-                        )
-                        for t in TOOL_NAMES
-                    ),
-                    ToolErrorMiddleware(tool_failure),
-                    ModelFallbackMiddleware(offline),
-                    MeteredModel(model, self.metrics, self.budget),
-                ],
-                context_schema=ToolContext,
-            )
+        if model is None:
+            return offline_graph, None
+        hosted_graph = create_agent(
+            model,
+            tools,
+            middleware=[
+                CardsEndTheTurn(CARD_TOOLS),
+                prompt,
+                ModelCallLimitMiddleware(
+                    run_limit=settings.max_tool_calls + 1, exit_behavior="error"
+                ),
+                # one limiter per tool (two limiters answering the same blocked call would
+                # give it two results, which OpenAI refuses); money tools and cancelling once
+                *(
+                    ToolCallLimitMiddleware(
+                        tool_name=t,
+                        run_limit=1 if t in ONCE_TOOLS else settings.max_tool_calls,
+                    )
+                    for t in TOOL_NAMES
+                ),
+                ToolErrorMiddleware(tool_failure),
+                ModelFallbackMiddleware(offline),
+                MeteredModel(model, self.metrics, self.budget),
+            ],
+            context_schema=ToolContext,
+        )
+        return offline_graph, hosted_graph
 
     def sure(self, intent: Intent | None) -> bool:
         return answers_alone(intent, self.settings.router_confidence)
@@ -203,12 +233,15 @@ class AgentRunner:
     ) -> TurnResult:
         """One turn. `answer`: what the message means as the answer to a question the router
         asked (`bot.agent.followup`); the router calls it without reading the message again."""
+        await self.ready()
+        from langchain_core.messages import HumanMessage
+
         if answer is not None:
             forced = {FORCED_KEY: {"tool": answer.tool, "args": dict(answer.args)}}
             messages = [*history, HumanMessage(text, additional_kwargs=forced)]
             return await self._run(self.offline, messages, ToolContext(actions), "router")
         messages = [*history, HumanMessage(text)]
-        if self.hosted is None or await self.router_alone(text):
+        if self._model is None or await self.router_alone(text):
             return await self._run(self.offline, messages, ToolContext(actions), "router")
         if not self.budget.allows(actions.caller.user_id):
             result = await self._run(self.offline, messages, ToolContext(actions), "limited")
@@ -229,6 +262,8 @@ class AgentRunner:
     async def _run(
         self, agent, messages: list[BaseMessage], context: ToolContext, path: str
     ) -> TurnResult:
+        from langchain.agents.middleware.model_call_limit import ModelCallLimitExceededError
+
         result = TurnResult(path=path)
         # every middleware hook is a graph step: about a dozen per model call; the real bound
         # is ModelCallLimitMiddleware
@@ -249,6 +284,8 @@ class AgentRunner:
         return result
 
     def _take(self, result: TurnResult, message: BaseMessage) -> None:
+        from langchain_core.messages import AIMessage, ToolMessage  # loaded with the graphs
+
         if isinstance(message, ToolMessage):
             result.summary = f"{result.summary} {message.text}".strip()[:1000]
             if message.artifact is not None:
