@@ -37,7 +37,7 @@ class Pruner:
         self.outbox_days = outbox_days
         self.events_days = events_days
         self.batch = batch
-        self.stopping = stopping or Stopping()
+        self.stopping = stopping if stopping is not None else Stopping()
 
     async def prune(self, now: datetime) -> PruneReport:
         report = PruneReport()

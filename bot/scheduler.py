@@ -24,7 +24,7 @@ class Scheduler:
     def __init__(self, clock: Clock, stopping: Stopping | None = None) -> None:
         self.clock = clock
         # raised by `stop()`: long jobs given the same flag end at their next batch boundary
-        self.stopping = stopping or Stopping()
+        self.stopping = stopping if stopping is not None else Stopping()
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._running: set[asyncio.Task[object]] = set()  # ticks under way
         self._stopping = False

@@ -110,8 +110,6 @@ async def plans(db: Database, statements: list[tuple[str, Any]]) -> list[str]:
     return out
 
 
-
-
 class Statements:
     """The SQL statements run against the database while in the `with` block (both the
     async engine and the SQLite writer's own engine), optionally only those containing

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import App
+from bot.scheduler import Scheduler
 from storage import writes
 from storage.models import OutboxItem, Payment, PaymentEvent
 from tests.bulk import (
@@ -121,3 +122,100 @@ async def test_metrics_count_only_open_payments_and_undelivered_notices(served, 
     assert seen.seen
     for plan in await plans(app.db, seen.seen):
         assert not _full_scans(plan), plan
+
+
+async def test_old_delivered_notices_and_settled_events_are_pruned(app: App, clock) -> None:
+    now = clock()
+    old, recent = now - timedelta(days=31), now - timedelta(days=29)
+    user = await a_user(app.db)
+    settled = dict(status="finished", status_rank=5, next_check_at=None, next_poll_at=None)
+    await insert_rows(
+        app.db,
+        Payment,
+        [
+            payment_row(1, user, old, old, **settled),
+            payment_row(2, user, old, old, next_poll_at=now),  # still watched
+        ],
+    )
+    async with app.db.sessions() as session:
+        done, watched = (await session.scalars(select(Payment.id).order_by(Payment.id))).all()
+    rows = [
+        outbox_row(1, "fake", old, status="sent", sent_at=old),  # goes
+        outbox_row(2, "fake", old, status="skipped", sent_at=old),  # goes
+        outbox_row(3, "fake", recent, status="sent", sent_at=recent),  # too young
+        outbox_row(4, "fake", old, status="dead"),  # undelivered: never
+        outbox_row(5, "fake", old, status="pending"),  # undelivered: never
+    ]
+    await insert_rows(app.db, OutboxItem, rows)
+    event = dict(provider="sandbox", source="ipn", new_status="waiting", raw="")
+    ago = now - timedelta(days=400)
+    await insert_rows(
+        app.db,
+        PaymentEvent,
+        [
+            dict(payment_id=done, dedupe_key="a", received_at=ago, **event),
+            dict(payment_id=done, dedupe_key="b", received_at=recent, **event),  # too young
+            dict(payment_id=watched, dedupe_key="c", received_at=ago, **event),
+            dict(payment_id=None, dedupe_key="d", received_at=ago, **event),
+        ],
+    )
+    app.pruner.batch = 1  # several batches
+    report = await app.pruner.prune(now)
+    assert (report.outbox, report.events) == (2, 2)
+    async with app.db.sessions() as session:
+        left = (await session.scalars(select(OutboxItem.dedupe_key))).all()
+        events = (await session.scalars(select(PaymentEvent.dedupe_key))).all()
+    assert sorted(left) == ["bulk:fake:3", "bulk:fake:4", "bulk:fake:5"]
+    assert sorted(events) == ["b", "c"]
+    assert (await app.pruner.prune(now)).outbox == 0
+
+
+async def test_payments_with_one_deadline_all_expire_in_one_tick(app: App, clock, fake) -> None:
+    """No cap per tick (there were 20 expiries a tick): every payment due is expired and its
+    customer told, closest deadlines first, in batches."""
+    now = clock()
+    user = await a_user(app.db, platform="fake")
+    deadline = now + timedelta(seconds=1)
+    await insert_rows(
+        app.db,
+        Payment,
+        (payment_row(n, user, now, deadline, warnings_sent="300,60") for n in range(300)),
+    )
+    app.countdown.batch = 50
+    report = await app.countdown.sweep(deadline)
+    assert report.expired == 300
+    assert await count_rows(app, Payment, Payment.status == "expired") == 300
+    assert await count_rows(app, OutboxItem, OutboxItem.kind == "payment.expired") == 300
+
+
+async def test_stopping_during_a_long_sweep_ends_it_at_a_batch_boundary(
+    app: App, clock, caplog
+) -> None:
+    """The scheduler's stop ends a tick over thousands of due payments after the batch under
+    way: no tick is left running into the database's closing, nothing is logged as an error,
+    and every batch that ran is committed whole."""
+    now = clock()
+    user = await a_user(app.db)
+    await insert_rows(
+        app.db,
+        Payment,
+        (
+            payment_row(n, user, now, now + timedelta(seconds=200), next_check_at=now)
+            for n in range(3000)
+        ),
+    )
+    app.countdown.batch = 50
+    scheduler = Scheduler(clock, app.countdown.stopping)
+    scheduler.every("sweep", 0.05, app.countdown.sweep)
+    caplog.set_level(logging.WARNING)
+    scheduler.start()
+    for _ in range(600):  # until the tick is under way
+        await asyncio.sleep(0.05)
+        if await count_rows(app, OutboxItem, OutboxItem.kind == "payment.warning") >= 100:
+            break
+    await scheduler.stop(grace=2.0)
+    assert not scheduler._running, "the tick ran on past the grace"
+    warned = await count_rows(app, OutboxItem, OutboxItem.kind == "payment.warning")
+    marked = await count_rows(app, Payment, Payment.warnings_sent == "300")
+    assert 100 <= warned < 3000 and warned == marked and warned % 50 == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

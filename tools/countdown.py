@@ -57,7 +57,7 @@ class Countdown:
     ) -> None:
         self.events = events
         self.batch = batch
-        self.stopping = stopping or Stopping()
+        self.stopping = stopping if stopping is not None else Stopping()
         self.ask_at_once = ask_at_once
 
     async def sweep(self, now: datetime) -> SweepReport:

@@ -53,7 +53,7 @@ class Reconciler:
         self.events = events
         self.per_run = per_run
         self.at_once = at_once
-        self.stopping = stopping or Stopping()
+        self.stopping = stopping if stopping is not None else Stopping()
 
     async def poll(self, now: datetime) -> PollReport:
         report = PollReport()
