@@ -27,7 +27,7 @@ from tests.bulk import (
     plans,
 )
 from tests.conftest import make_config
-from tests.helpers import count_rows
+from tests.helpers import buy, count_rows
 
 ELSEWHERE = 20_000  # rows for a platform no process here runs
 
@@ -219,3 +219,38 @@ async def test_stopping_during_a_long_sweep_ends_it_at_a_batch_boundary(
     marked = await count_rows(app, Payment, Payment.warnings_sent == "300")
     assert 100 <= warned < 3000 and warned == marked and warned % 50 == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_reconciliation_reads_everything_due_longest_silent_first(
+    np_app: App, nowpayments, fake, clock
+) -> None:
+    """The poller's rate grows with what is due (there were 5 reads a run: 60 a minute, so a
+    lost IPN among 100,000 open payments waited about 28 hours); the longest silent go first
+    when its ceiling is reached."""
+    assert np_app.reconciler.per_run == 2500  # the default: 30,000 a minute over 12 runs
+    nowpayments.ipn_enabled = False  # every IPN is lost
+    ids = []
+    for n in range(40):
+        ids.append(await buy(fake, "/buy pro btc", user=f"u{n}"))
+        clock.advance(1)  # each one silent a second less than the one before
+    lost = ids[-1]
+    async with np_app.db.sessions() as session:
+        provider_id = (await session.get(Payment, lost)).provider_payment_id
+    await nowpayments.pay(int(provider_id))
+    clock.advance(300)  # every one is due for a read
+    np_app.reconciler.per_run = 10  # the ceiling: the ten longest silent
+    nowpayments.requests.clear()
+    report = await np_app.reconciler.poll(clock())
+    read = [p.rsplit("/", 1)[1] for _, p in nowpayments.requests if "/payment/" in p]
+    async with np_app.db.sessions() as session:
+        first = (
+            await session.scalars(
+                select(Payment.provider_payment_id).where(Payment.id.in_(ids[:10]))
+            )
+        ).all()
+    assert report.read == 10 and sorted(read) == sorted(first)
+    np_app.reconciler.per_run = 2500
+    report = await np_app.reconciler.poll(clock())
+    assert report.read == 30 and report.applied == 1
+    async with np_app.db.sessions() as session:
+        assert (await session.get(Payment, lost)).status == "finished"
