@@ -55,7 +55,11 @@ def _numbers(db: Database) -> str:
 
 
 def _from(db: Database) -> str:
-    return "FROM s" if db.is_sqlite else "FROM generate_series(:start, :stop) AS s(g)"
+    return (
+        "FROM s"
+        if db.is_sqlite
+        else "FROM generate_series(CAST(:start AS integer), CAST(:stop AS integer)) AS s(g)"
+    )
 
 
 async def _grow(db: Database, start: int, stop: int, user_id: int) -> None:
