@@ -130,10 +130,11 @@ class Activation(Base):
 class OutboxItem(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_status_next", "status", "next_attempt_at"),
-        # a relay claims only its own platforms' due rows: rows for a platform no process
-        # here runs cost it nothing
-        Index("ix_outbox_status_platform_next", "status", "chat_platform", "next_attempt_at"),
+        # a relay claims only its own platforms' due rows, in the index's order: rows for a
+        # platform no process here runs cost it nothing
+        Index(
+            "ix_outbox_status_platform_next", "status", "chat_platform", "next_attempt_at", "id"
+        ),
         Index("ix_outbox_status_sent", "status", "sent_at"),  # pruning of delivered rows
     )
 
