@@ -254,3 +254,26 @@ async def test_reconciliation_reads_everything_due_longest_silent_first(
     assert report.read == 30 and report.applied == 1
     async with np_app.db.sessions() as session:
         assert (await session.get(Payment, lost)).status == "finished"
+
+
+async def test_retention_zero_keeps_everything(db_url: str, fake, clock) -> None:
+    config = make_config(db_url, RETENTION__OUTBOX_DAYS="0", RETENTION__EVENTS_DAYS="0")
+    app = App(config, adapters=[fake], clock=clock)
+    await app.start(background=False)
+    try:
+        old = clock() - timedelta(days=999)
+        await insert_rows(
+            app.db, OutboxItem, [outbox_row(1, "fake", old, status="sent", sent_at=old)]
+        )
+        report = await app.pruner.prune(clock())
+        assert (report.outbox, report.events) == (0, 0)
+        assert await count_rows(app, OutboxItem) == 1
+    finally:
+        await app.stop()
+
+
+def test_retention_settings_are_checked() -> None:
+    from bot.config import ConfigError
+
+    with pytest.raises(ConfigError, match="retention"):
+        make_config("sqlite+aiosqlite:///x.db", RETENTION__OUTBOX_DAYS="-1")
