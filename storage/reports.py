@@ -314,12 +314,18 @@ async def payments_since(
 
 
 async def count_by_status(
-    session: AsyncSession, model: type[Payment] | type[OutboxItem], statuses: Sequence[str]
+    session: AsyncSession,
+    model: type[Payment] | type[OutboxItem],
+    statuses: Sequence[str],
+    *,
+    cap: int = 100_000,
 ) -> dict[str, int]:
-    """How many rows have each of `statuses` (0 for none): one indexed range per status, so
-    the cost is what is in those statuses, not the whole table."""
+    """How many rows have each of `statuses` (0 for none), counted up to `cap` (a count at the
+    cap means at least that many): one bounded indexed range per status, so the cost is
+    neither the whole table nor an unbounded backlog."""
     counts = {}
     for status in statuses:
-        query = select(func.count()).select_from(model).where(model.status == status)
+        rows = select(model.id).where(model.status == status).limit(cap).subquery()
+        query = select(func.count()).select_from(rows)
         counts[str(status)] = int((await session.execute(query)).scalar_one())
     return counts
