@@ -31,6 +31,7 @@ from bot.i18n import load_catalogs, load_shop_texts
 from bot.messages import Incoming
 from bot.notifier import Notifier
 from bot.ratelimit import TextLimit
+from bot.retention import Pruner
 from bot.scheduler import Scheduler
 from storage.db import Database
 from storage.models import OutboxItem, Payment, SandboxTransfer, User
@@ -54,6 +55,7 @@ from tools.providers.watched import WatchedProvider
 from tools.reconcile import Reconciler
 from tools.renewals import Renewals
 from tools.states import IN_FLIGHT, Status
+from tools.stopping import Stopping
 from tools.transitions import PaymentEvents
 
 if TYPE_CHECKING:  # the hosted stack is imported only when a hosted model is configured
@@ -280,16 +282,24 @@ class App:
             ),
             on_change=self._changed,
         )
-        self.countdown = Countdown(self.events)
+        stopping = Stopping()  # raised when the scheduler stops: long jobs end at a batch
+        self.countdown = Countdown(self.events, stopping=stopping)
         self.reconciler = Reconciler(
             self.events,
             per_run=max(1, math.ceil(config.reconcile.max_per_minute * POLL_EVERY / 60)),
+            at_once=config.reconcile.at_once,
+            stopping=stopping,
+        )
+        retention = config.retention
+        self.pruner = Pruner(
+            self.db, retention.outbox_days, retention.events_days, stopping=stopping
         )
         subscriptions = config.subscriptions
         self.renewals = Renewals(
             self.db, self.catalog, subscriptions.reminder_days, on_change=self._changed
         )
-        self.scheduler = Scheduler(clock)
+        self.scheduler = Scheduler(clock, stopping)
+        self.scheduler.every("prune", retention.prune_every_seconds, self.pruner.prune)
         self.scheduler.every("sweep", timers.sweep_interval_seconds, self.countdown.sweep)
         self.scheduler.every("reconcile", POLL_EVERY, self.reconciler.poll)
         self.scheduler.every("renewals", subscriptions.check_every_seconds, self.renewals.sweep)

@@ -109,7 +109,14 @@ class ProviderConfig(_Section):
 class ReconcileConfig(_Section):
     after_seconds: int = Field(default=300, gt=0)  # poll an open payment this long after its
     expired_every_seconds: int = Field(default=900, gt=0)  # last event; expired ones this often
-    max_per_minute: int = Field(default=60, gt=0)  # never more provider reads than this
+    max_per_minute: int = Field(default=30000, gt=0)  # never more provider reads than this
+    at_once: int = Field(default=20, gt=0, le=500)  # provider reads under way at once
+
+
+class RetentionConfig(_Section):
+    outbox_days: int = Field(default=30, ge=0)  # delivered outbox rows (0 = kept forever)
+    events_days: int = Field(default=365, ge=0)  # events of payments no longer watched
+    prune_every_seconds: int = Field(default=3600, gt=0)
 
 
 class PaymentsConfig(_Section):
@@ -308,6 +315,7 @@ class Config(_Section):
     console: ConsoleConfig = ConsoleConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    retention: RetentionConfig = RetentionConfig()
     alerts: AlertsConfig = AlertsConfig()
     telegram: TelegramConfig = TelegramConfig()
     discord: DiscordConfig = DiscordConfig()

@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from tools.clock import Clock
+from tools.stopping import Stopping
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,10 @@ Job = Callable[[datetime], Awaitable[object]]
 
 
 class Scheduler:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, stopping: Stopping | None = None) -> None:
         self.clock = clock
+        # raised by `stop()`: long jobs given the same flag end at their next batch boundary
+        self.stopping = stopping if stopping is not None else Stopping()
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self._running: set[asyncio.Task[object]] = set()  # ticks under way
         self._stopping = False
@@ -56,12 +59,15 @@ class Scheduler:
 
     def start(self) -> None:
         self._stopping = False
+        self.stopping.clear()
         self.scheduler.start()
 
     async def stop(self, grace: float = 5.0) -> None:
-        """No new runs; the ones under way get `grace` seconds to finish (a tick cut off by
-        the database closing under it would end in a traceback)."""
+        """No new runs; the ones under way end at their next batch boundary (the jobs that
+        share `stopping`) and get `grace` seconds for it (a tick cut off by the database
+        closing under it would end in a traceback)."""
         self._stopping = True
+        self.stopping.set()
         running = self.scheduler.running
         if running:
             self.scheduler.pause()  # shutdown() cancels the runs under way: first let them end

@@ -50,6 +50,7 @@ class Payment(Base):
     __table_args__ = (
         Index("uq_payments_provider_payment", "provider", "provider_payment_id", unique=True),
         Index("ix_payments_user_created", "user_id", "created_at"),
+        Index("ix_payments_status", "status"),  # /metrics counts the open ones
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -94,6 +95,7 @@ class Payment(Base):
 
 class PaymentEvent(Base):
     __tablename__ = "payment_events"
+    __table_args__ = (Index("ix_payment_events_received", "received_at"),)  # pruning by age
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), index=True)
@@ -127,7 +129,14 @@ class Activation(Base):
 
 class OutboxItem(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        # a relay claims only its own platforms' due rows, in the index's order: rows for a
+        # platform no process here runs cost it nothing
+        Index(
+            "ix_outbox_status_platform_next", "status", "chat_platform", "next_attempt_at", "id"
+        ),
+        Index("ix_outbox_status_sent", "status", "sent_at"),  # pruning of delivered rows
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     chat_platform: Mapped[str] = mapped_column(String(20))

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, distinct, func, or_, select
+from sqlalchemy import Select, distinct, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -311,3 +311,21 @@ async def payments_since(
         .limit(limit)
     )
     return (await session.scalars(query)).all()
+
+
+async def count_by_status(
+    session: AsyncSession,
+    model: type[Payment] | type[OutboxItem],
+    statuses: Sequence[str],
+    *,
+    cap: int = 10_000,
+) -> dict[str, int]:
+    """How many rows have each of `statuses` (0 for none), counted up to `cap` (a count at the
+    cap means at least that many): one bounded indexed range per status, so the cost is
+    neither the whole table nor an unbounded backlog."""
+    counts = {}
+    for status in statuses:
+        rows = select(literal(1)).where(model.status == status).limit(cap).subquery()
+        query = select(func.count()).select_from(rows)
+        counts[str(status)] = int((await session.execute(query)).scalar_one())
+    return counts

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -130,15 +130,28 @@ async def payments_with_status(
     return (await session.scalars(query)).all()
 
 
-async def due_payments(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
-    """(id, status, expires_at, provider_payment_id) of payments whose `next_check_at` has
-    come, oldest first (an index range scan)."""
-    query = (
-        select(Payment.id, Payment.status, Payment.expires_at, Payment.provider_payment_id)
-        .where(Payment.next_check_at <= now)
-        .order_by(Payment.next_check_at)
-        .limit(limit)
-    )
+async def due_payments(
+    session: AsyncSession, now: datetime, limit: int, *, after: tuple[datetime, int] | None = None
+) -> list[Any]:
+    """(id, status, expires_at, provider_payment_id, next_check_at) of payments whose
+    `next_check_at` has come, earliest first (an index range scan); `after` continues behind
+    the last row of the previous batch (a row another worker holds is not read again)."""
+    query = select(
+        Payment.id,
+        Payment.status,
+        Payment.expires_at,
+        Payment.provider_payment_id,
+        Payment.next_check_at,
+    ).where(Payment.next_check_at <= now)
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            or_(
+                Payment.next_check_at > at,
+                and_(Payment.next_check_at == at, Payment.id > last_id),
+            )
+        )
+    query = query.order_by(Payment.next_check_at, Payment.id).limit(limit)
     return list((await session.execute(query)).all())
 
 

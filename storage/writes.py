@@ -125,14 +125,19 @@ def lock_payment(session: Session, payment_id: int) -> Payment | None:
     return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
-def claim_due_payment(
-    session: Session, payment_id: int, now: datetime, *, skip_locked: bool
-) -> Payment | None:
-    """Lock one due payment; None if another worker holds it or it is no longer due."""
-    query = select(Payment).where(Payment.id == payment_id, Payment.next_check_at <= now)
+def claim_due_payments(
+    session: Session, ids: Sequence[int], now: datetime, *, skip_locked: bool
+) -> Sequence[Payment]:
+    """Lock the due payments among `ids` (in id order); those another worker holds or that
+    are no longer due are left out."""
+    query = (
+        select(Payment)
+        .where(Payment.id.in_(list(ids)), Payment.next_check_at <= now)
+        .order_by(Payment.id)
+    )
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    return session.scalars(query).first()
+    return session.scalars(query).all()
 
 
 def children(session: Session, parent_id: int) -> Sequence[Payment]:
@@ -254,28 +259,24 @@ def claim_outbox(
     relays are claiming are skipped (`SKIP LOCKED`); the UPDATE takes only rows still due, so
     two relays never claim one row on SQLite either."""
     chats = chats or {}
-    whole = [p for p in platforms if p not in chats]
-    ours = or_(
-        OutboxItem.chat_platform.in_(whole),
-        *(
-            and_(OutboxItem.chat_platform == p, OutboxItem.chat_id.in_(list(ids)))
-            for p, ids in chats.items()
-            if p in platforms
-        ),
-    )
-    due = (
-        select(OutboxItem.id)
-        .where(
-            OutboxItem.status == "pending",
-            OutboxItem.next_attempt_at <= now,
-            ours,
+    found: list[tuple[datetime, int]] = []
+    for platform in dict.fromkeys(platforms):  # one indexed range per platform, in due order
+        due = (
+            select(OutboxItem.next_attempt_at, OutboxItem.id)
+            .where(
+                OutboxItem.status == "pending",
+                OutboxItem.chat_platform == platform,
+                OutboxItem.next_attempt_at <= now,
+            )
+            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+            .limit(limit)
         )
-        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    ids = list(session.scalars(due).all())
+        if platform in chats:
+            due = due.where(OutboxItem.chat_id.in_(list(chats[platform])))
+        if skip_locked:
+            due = due.with_for_update(skip_locked=True)
+        found += [(at, i) for at, i in session.execute(due).all()]
+    ids = [i for _at, i in sorted(found)[:limit]]  # the rows locked beyond it: until commit
     if not ids:
         return []
     claimed = session.scalars(

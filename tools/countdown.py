@@ -6,7 +6,9 @@ every payment still watched at the end of its monitoring window is dropped (with
 its money never completed, and the customer told when they were not yet).
 
 `sweep(now)` only reads payments whose `next_check_at` has come (an indexed range scan), so a
-tick costs what is due, not what is open.
+tick costs what is due, not what is open; it takes them in batches (one query and one
+transaction per batch) until none is left, and stops at a batch boundary when the process
+stops.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from tools.errors import ProviderError
 from tools.money import jsonable
 from tools.policy import due_warnings, next_check, sent_offsets
 from tools.states import MONEY_SEEN, Status
+from tools.stopping import Stopping
 from tools.transitions import PaymentEvents
 from tools.views import payment_link
 
 log = logging.getLogger(__name__)
 RETRY_LATER = timedelta(minutes=1)
-ASK_AT_ONCE = 20  # provider reads before expiry per tick, concurrently
+ASK_AT_ONCE = 50  # provider reads before expiry under way at once
 ASK_TIMEOUT = 3.0  # seconds; a tick must never hang on the provider
 
 
@@ -44,11 +47,25 @@ class SweepReport:
 
 
 class Countdown:
-    def __init__(self, events: PaymentEvents, batch: int = 500) -> None:
+    def __init__(
+        self,
+        events: PaymentEvents,
+        batch: int = 200,
+        *,
+        stopping: Stopping | None = None,
+        ask_at_once: int = ASK_AT_ONCE,
+    ) -> None:
         self.events = events
         self.batch = batch
+        self.stopping = stopping if stopping is not None else Stopping()
+        self.ask_at_once = ask_at_once
 
     async def sweep(self, now: datetime) -> SweepReport:
+        """Everything due at `now`, in batches in due order (the payments closest to their
+        deadline, or furthest past it, first): one query, the provider asked about the
+        expiring ones (many at once), then one transaction for the batch. No cap per tick: a
+        tick handles all that is due, and ends early only at a batch boundary when the
+        process stops."""
         report = SweepReport()
         due_webhooks = getattr(self.events.provider, "due_webhooks", None)
         if due_webhooks is not None:
@@ -60,39 +77,74 @@ class Countdown:
                 await self.events.provider.delivered(step_id, now)
                 report.webhooks += 1
         db = self.events.db
-        async with db.sessions() as session:
-            due = await repos.due_payments(session, now, self.batch)
-        report.due = len(due)
-        expiring = [
-            (pid, ppid)
-            for pid, status, expires_at, ppid in due
-            if status == Status.WAITING and now >= expires_at
-        ]
-        await asyncio.gather(
-            *(self._ask_before_expiring(pid, ppid) for pid, ppid in expiring[:ASK_AT_ONCE])
-        )
-        for payment_id, _status, _expires, provider_payment_id in due:
-            if (payment_id, provider_payment_id) in expiring[ASK_AT_ONCE:]:
-                continue  # not asked yet: expires at a later tick, never unasked
-            try:  # one transaction each: one bad row cannot stall the rest
-                await db.run(
-                    lambda session, pid=payment_id: self._check(session, pid, now, report)
+        after: tuple[datetime, int] | None = None  # keyset: rows skipped stay behind us
+        while not self.stopping:
+            async with db.sessions() as session:
+                due = await repos.due_payments(session, now, self.batch, after=after)
+            if not due:
+                break
+            report.due += len(due)
+            after = (due[-1].next_check_at, due[-1].id)
+            expiring = [
+                (row.id, row.provider_payment_id)
+                for row in due
+                if row.status == Status.WAITING and now >= row.expires_at
+            ]
+            await self._ask_before_expiring(expiring)
+            await self._check_batch([row.id for row in due], now, report)
+            if report.warnings or report.expired:
+                self.events.on_change()  # the relay starts on this batch's notices at once
+            if len(due) < self.batch:
+                break
+        return report
+
+    async def _check_batch(self, ids: list[int], now: datetime, report: SweepReport) -> None:
+        """One transaction for the batch; when it fails, one per payment, so one bad row
+        cannot stall the rest."""
+        part = SweepReport()
+        try:
+            await self.events.db.run(lambda session: self._check_many(session, ids, now, part))
+        except Exception:
+            log.warning("a batch of %s due payments failed; checking them one by one", len(ids))
+        else:
+            report.warnings += part.warnings
+            report.expired += part.expired
+            return
+        for payment_id in ids:
+            try:
+                await self.events.db.run(
+                    lambda session, pid=payment_id: self._check_many(session, [pid], now, report),
                 )
             except Exception:
                 log.exception("payment %s could not be checked; trying again later", payment_id)
-                await db.run(
+                await self.events.db.run(
                     lambda session, pid=payment_id: writes.push_check(
                         session, pid, now + RETRY_LATER
-                    )
+                    ),
                 )
-        if report.warnings or report.expired:
-            self.events.on_change()
-        return report
 
-    async def _ask_before_expiring(self, payment_id: int, provider_payment_id: str) -> None:
-        """A lost webhook must not turn a paid payment into an expired one: ask first (briefly;
-        when the provider cannot answer in time the payment expires and the poller still
-        catches late money)."""
+    def _check_many(
+        self, session: Session, ids: list[int], now: datetime, report: SweepReport
+    ) -> None:
+        skip_locked = not self.events.db.is_sqlite
+        for payment in writes.claim_due_payments(session, ids, now, skip_locked=skip_locked):
+            self._check(session, payment, now, report)
+
+    async def _ask_before_expiring(self, expiring: list[tuple[int, str]]) -> None:
+        """A lost webhook must not turn a paid payment into an expired one: ask first (briefly,
+        `ask_at_once` at a time; when the provider cannot answer in time the payment expires
+        and the poller still catches late money)."""
+        if not expiring:
+            return
+        limit = asyncio.Semaphore(self.ask_at_once)
+
+        async def ask(payment_id: int, provider_payment_id: str) -> None:
+            async with limit:
+                await self._ask(payment_id, provider_payment_id)
+
+        await asyncio.gather(*(ask(pid, ppid) for pid, ppid in expiring))
+
+    async def _ask(self, payment_id: int, provider_payment_id: str) -> None:
         try:
             event = await asyncio.wait_for(
                 self.events.provider.get_payment(provider_payment_id), ASK_TIMEOUT
@@ -103,13 +155,8 @@ class Countdown:
             log.warning("payment %s: provider not asked before expiry: %r", payment_id, exc)
 
     def _check(
-        self, session: Session, payment_id: int, now: datetime, report: SweepReport
+        self, session: Session, payment: Payment, now: datetime, report: SweepReport
     ) -> None:
-        payment = writes.claim_due_payment(
-            session, payment_id, now, skip_locked=not self.events.db.is_sqlite
-        )
-        if payment is None:
-            return  # another worker has it, or it is no longer due
         status = Status(payment.status)
         offsets = self.events.settings.warnings
         if status is Status.WAITING and now >= payment.expires_at:

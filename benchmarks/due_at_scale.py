@@ -1,0 +1,238 @@
+"""Expiry and reconciliation at scale: do they keep up with what is due?
+
+    python benchmarks/due_at_scale.py expiry [--count 20000] [--runs 3] [--db URL]
+    python benchmarks/due_at_scale.py reconcile [--open 100000] [--seconds 20] [--runs 3]
+
+Both run the whole app (scheduler, relay, webhook server) against the fake NOWPayments API,
+which runs in a separate process, seeded with every payment (so each status poll is a real
+HTTP request answered by it).
+
+expiry: `--count` waiting payments share one deadline a few seconds ahead (their warnings
+already sent). Printed: how long after the deadline the last one is expired with its notice
+queued, and the last notice handed to the chat adapter (the fake adapter: no platform limits).
+Goal: all within a minute at 20,000.
+
+reconcile: `--open` waiting payments, all silent for longer than `reconcile.after_seconds`
+(every one due for a status read). The app runs for `--seconds`; printed: reads per second,
+the share of the open payments read, and the time a full pass takes at that rate, against
+`after_seconds` (a lost IPN is recovered within the interval when a pass fits in it).
+
+Each figure is the median of `--runs` runs with the range, and the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from bot.adapters.fake import FakeAdapter  # noqa: E402
+from bot.app import App  # noqa: E402
+from bot.messages import Outgoing  # noqa: E402
+from storage.models import OutboxItem, Payment  # noqa: E402
+from tests.bulk import a_user, insert_rows, payment_row  # noqa: E402
+from tests.conftest import free_port, nowpayments_config  # noqa: E402
+
+
+async def serve(count: int) -> None:
+    """The fake NOWPayments, seeded with payments 1..count (waiting), until stdin closes."""
+    from tests.fakes.nowpayments_server import FakeNowPayments, FakePayment
+
+    server = FakeNowPayments()
+    for n in range(1, count + 1):
+        body = {
+            "payment_id": str(n),
+            "payment_status": "waiting",
+            "pay_address": f"bc1qfake{n}",
+            "price_amount": 299,
+            "price_currency": "usd",
+            "pay_amount": 2,
+            "pay_currency": "sol",
+            "order_id": f"bulk-{n}",
+            "actually_paid": 0,
+            "outcome_amount": None,
+            "outcome_currency": None,
+        }
+        server.payments[n] = FakePayment(n, body, None)
+    url = await server.start()
+    print(url, flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await server.stop()
+
+
+class Counting(FakeAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = 0.0
+        self.count = 0
+
+    async def send(self, message: Outgoing) -> str | None:
+        self.count += 1
+        self.last = time.monotonic()
+        return f"fake:{self.count}"
+
+
+async def _provider(count: int) -> tuple[asyncio.subprocess.Process, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "serve",
+        "--count",
+        str(count),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    url = (await process.stdout.readline()).decode().strip()  # type: ignore[union-attr]
+    return process, url
+
+
+async def _app(url: str, provider_url: str, adapter: FakeAdapter) -> App:
+    if url.startswith("postgresql"):
+        from tests.conftest import _fresh_postgres
+
+        await _fresh_postgres(url)
+    app = App(nowpayments_config(url, provider_url, free_port()), adapters=[adapter])
+    await app.db.upgrade()
+    return app
+
+
+async def _count(app: App, model: type, *where: object) -> int:
+    async with app.db.sessions() as session:
+        return (
+            await session.execute(select(func.count()).select_from(model).where(*where))
+        ).scalar_one()
+
+
+async def expiry_run(db_url: str, count: int) -> tuple[float, float]:
+    provider, provider_url = await _provider(count)
+    adapter = Counting()
+    app = await _app(db_url, provider_url, adapter)
+    now = datetime.now(UTC)
+    deadline = now + timedelta(seconds=max(5, count / 4000))  # after the rows are written
+    user = await a_user(app.db)
+    rows = (
+        payment_row(
+            n,
+            user,
+            now,
+            deadline,
+            provider="nowpayments",
+            provider_payment_id=str(n),
+            warnings_sent="300,60",
+        )
+        for n in range(1, count + 1)
+    )
+    await insert_rows(app.db, Payment, rows)
+    await app.start()
+    wait = (deadline - datetime.now(UTC)).total_seconds()
+    start = time.monotonic() + wait  # the deadline, on the monotonic clock
+    expired_at = None
+    while time.monotonic() < start + 300:  # gives up (nan) after 5 minutes
+        await asyncio.sleep(0.25)
+        if expired_at is None:
+            told = await _count(app, OutboxItem, OutboxItem.kind == "payment.expired")
+            if told >= count:
+                expired_at = time.monotonic() - start
+        if expired_at is not None and adapter.count >= count:
+            break
+    handed = adapter.last - start
+    await app.stop()
+    provider.stdin.close()  # type: ignore[union-attr]
+    await provider.wait()
+    return expired_at or float("nan"), handed
+
+
+async def reconcile_run(db_url: str, count: int, seconds: float) -> tuple[float, float]:
+    provider, provider_url = await _provider(count)
+    app = await _app(db_url, provider_url, Counting())
+    now = datetime.now(UTC)
+    user = await a_user(app.db)
+    far = now + timedelta(days=1)  # the sweeper has nothing to do
+    rows = (
+        payment_row(
+            n,
+            user,
+            now - timedelta(hours=1),
+            far,
+            provider="nowpayments",
+            provider_payment_id=str(n),
+            next_check_at=far,
+            next_poll_at=now - timedelta(seconds=n % 3600),  # silent for a while, all due
+        )
+        for n in range(1, count + 1)
+    )
+    await insert_rows(app.db, Payment, rows)
+    await app.start()
+    started = time.monotonic()
+    await asyncio.sleep(seconds)
+    elapsed = time.monotonic() - started
+    await app.stop()
+    read = await _count(app, Payment, Payment.next_poll_at > now)
+    provider.stdin.close()  # type: ignore[union-attr]
+    await provider.wait()
+    return read / elapsed, read / count
+
+
+def _fig(values: list[float], unit: str, digits: int = 1) -> str:
+    return (
+        f"{statistics.median(values):.{digits}f} {unit} "
+        f"(range {min(values):.{digits}f}-{max(values):.{digits}f})"
+    )
+
+
+def _load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["expiry", "reconcile", "serve"])
+    parser.add_argument("--db")
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--open", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if args.what == "serve":
+        await serve(args.count)
+        return
+    tmp = tempfile.TemporaryDirectory()
+    results = []
+    for run in range(args.runs):
+        url = args.db or f"sqlite+aiosqlite:///{tmp.name}/bench{run}.db"
+        if args.what == "expiry":
+            results.append(await expiry_run(url, args.count))
+        else:
+            results.append(await reconcile_run(url, args.open, args.seconds))
+        print(f"run {run + 1}: {results[-1]}", flush=True)
+    backend = "postgresql" if args.db and args.db.startswith("postgresql") else "sqlite"
+    if args.what == "expiry":
+        print(
+            f"{backend}: {args.count:,} payments, one deadline: all expired and their notices "
+            f"queued {_fig([r[0] for r in results], 's after it')}; last notice handed to the "
+            f"adapter {_fig([r[1] for r in results], 's after it')}; {_load()}"
+        )
+    else:
+        rates = [r[0] for r in results]
+        passes = [args.open / r for r in rates]
+        print(
+            f"{backend}: {args.open:,} open payments, all due: {_fig(rates, 'reads/s', 0)}; "
+            f"read in {args.seconds:.0f} s: {_fig([100 * r[1] for r in results], '%')}; "
+            f"a full pass takes {_fig(passes, 's')} (reconcile.after_seconds = 300); {_load()}"
+        )
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
