@@ -311,3 +311,39 @@ async def payments_since(
         .limit(limit)
     )
     return (await session.scalars(query)).all()
+
+
+async def payments_table(
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    coin: str | None = None,
+    plan: str | None = None,
+    customer: tuple[str | None, str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    updated_since: datetime | None = None,
+    limit: int = 100,
+) -> Sequence[tuple[Payment, User]]:
+    """The dashboard's payments table: newest first (by id, the primary key), or, with
+    `updated_since`, those changed since then (the `updated_at` index), each with its
+    customer. `customer` is (platform, id) or (None, display name)."""
+    query = select(Payment, User).join(User, User.id == Payment.user_id)
+    if status:
+        query = query.where(Payment.status == status)
+    if coin:
+        query = query.where(Payment.pay_currency == coin)
+    if plan:
+        query = query.where(Payment.plan == plan)
+    if customer is not None:
+        platform, key = customer
+        if platform is None:
+            query = query.where(func.lower(User.display_name) == key.lower())
+        else:
+            query = query.where(User.platform == platform, User.platform_user_id == key)
+    query = query.where(*_between(Payment.created_at, start, end))
+    if updated_since is not None:
+        query = query.where(Payment.updated_at >= updated_since).order_by(Payment.updated_at)
+    else:
+        query = query.order_by(Payment.id.desc())
+    return [(p, u) for p, u in await session.execute(query.limit(limit))]

@@ -24,6 +24,7 @@ COMMANDS = {
     "revoke": "end a customer's plans now (or one plan)",
     "resend": "send a payment's last notification again",
     "reconcile": "compare payments with the provider's records; --apply fixes them",
+    "web": "a single-use sign-in link to the web dashboard (terminal: web-login)",
     "help": "this list",
 }
 
@@ -78,6 +79,9 @@ def add_commands(sub: argparse._SubParsersAction, *, terminal: bool, **common) -
     reconcile.add_argument(
         "--apply", action="store_true", help="apply the provider's truth to what differs"
     )
+    sub.add_parser(
+        "web", aliases=["web-login"], help=COMMANDS["web"], description=COMMANDS["web"], **common
+    )
     add("help")
     if terminal:
         stats.add_argument("--chart", metavar="PATH", help="also save the chart as a PNG")
@@ -98,6 +102,8 @@ def parse_chat(line: str) -> argparse.Namespace:
     except ValueError as exc:
         raise AdminUsage(f"cannot read the command: {exc}") from None
     args = chat_parser().parse_args(words or ["help"])
+    if args.command == "web-login":
+        args.command = "web"
     return args if args.command else argparse.Namespace(command="help")
 
 
