@@ -19,7 +19,9 @@ th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e4e7eb;white
 .scroll{overflow-x:auto}
 form.filters{display:flex;flex-wrap:wrap;gap:.4rem;margin-bottom:.8rem}
 input,select,button{font:inherit;padding:.3rem .5rem}
-button{cursor:pointer;border:1px solid #8c959f;border-radius:.3rem;background:#fff}
+a.button{display:inline-block;margin:.1rem;padding:.25rem .5rem;color:#1b1f24;
+text-decoration:none}
+a.button,button{cursor:pointer;border:1px solid #8c959f;border-radius:.3rem;background:#fff}
 button.go{background:#1f6feb;color:#fff;border-color:#1f6feb}
 .s-finished{color:#1a7f37;font-weight:600}.s-expired,.s-failed{color:#8c959f}
 .s-partially_paid,.s-refunded{color:#bc4c00}

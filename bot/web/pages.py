@@ -74,7 +74,9 @@ def layout(title: str, body: str, *, lang: str, operator: str | None, csrf: str 
             + "</nav>"
             + f'<span class="who">{e(operator)}</span>'
             + f'<form method="post" action="/signout">{hidden("csrf", csrf or "")}'
-            + f'<button id="signout">{e(_("Sign out"))}</button></form>'
+            + '<button id="signout">'
+            + e(_("Sign out"))
+            + "</button></form>"
         )
     return (
         f'<!doctype html><html lang="{e(lang)}"><head><meta charset="utf-8">'
@@ -105,27 +107,41 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], **attrs: str) -
     body = "".join(
         "<tr" + r[0] + ">" + "".join(f"<td>{c}</td>" for c in r[1:]) + "</tr>" for r in rows
     )
-    return f'<div class="scroll"><table{extra}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (
+        f'<div class="scroll"><table{extra}><thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 # --- sign-in ---------------------------------------------------------------------------------
 
 
 def sign_in_needed() -> str:
-    return f"<p>{e(_('Send /admin web to the bot in a private chat (or run paybot admin web-login on the server) and open the link it sends.'))}</p>"
+    return (
+        "<p>"
+        + e(
+            _(
+                "Send /admin web to the bot in a private chat (or run paybot admin web-login "
+                "on the server) and open the link it sends."
+            )
+        )
+        + "</p>"
+    )
 
 
 def sign_in_confirm(operator: str, token: str) -> str:
     return (
-        f"<p>{e(_('Sign in to the dashboard as {operator}?').format(operator=operator))}</p>"
+        "<p>" + e(_("Sign in to the dashboard as {operator}?").format(operator=operator)) + "</p>"
         f'<form method="post" action="/signin">{hidden("token", token)}'
-        f'<button class="go" id="signin">{e(_("Sign in"))}</button></form>'
+        f'<button class="go" id="signin">' + e(_("Sign in")) + "</button></form>"
     )
 
 
 def sign_in_refused() -> str:
     return (
-        f"<p>{e(_('This sign-in link has been used, has expired or is not valid.'))}</p>"
+        "<p>"
+        + e(_("This sign-in link has been used, has expired or is not valid."))
+        + "</p>"
         + sign_in_needed()
     )
 
@@ -171,7 +187,7 @@ def overview(stats: Stats, plan_names: dict[str, str], zone: str, chart: str) ->
         f"<p>{picker}</p>",
         f'<p class="live">{e(since)} – {e(at(p.end, zone))} ({e(zone)})</p>',
         cards(figures),
-        f"<h2>{e(_('Revenue per day'))}</h2>{chart}",
+        "<h2>" + e(_("Revenue per day")) + f"</h2>{chart}",
     ]
     for title, items in (
         (_("Revenue per coin"), by_coin),
@@ -180,7 +196,7 @@ def overview(stats: Stats, plan_names: dict[str, str], zone: str, chart: str) ->
         (_("Active subscribers"), subscribers),
     ):
         parts.append(
-            f"<h2>{e(title)}</h2>" + (cards(items) if items else f"<p>{e(_('None.'))}</p>")
+            f"<h2>{e(title)}</h2>" + (cards(items) if items else "<p>" + e(_("None.")) + "</p>")
         )
     return "".join(parts)
 
@@ -189,7 +205,7 @@ def revenue_chart(stats: Stats) -> str:
     """Revenue per day as an inline SVG bar chart (no script, no style attribute)."""
     days = stats.days[-31:]
     if not days:
-        return f"<p>{e(_('None.'))}</p>"
+        return "<p>" + e(_("None.")) + "</p>"
     top = max((d.revenue for d in days), default=Decimal(0)) or Decimal(1)
     width, height, gap = 640, 160, 2
     bar = max(4, width // len(days) - gap)
@@ -205,7 +221,7 @@ def revenue_chart(stats: Stats) -> str:
     first, last = days[0].day.isoformat(), days[-1].day.isoformat()
     return (
         f'<svg id="chart" role="img" viewBox="0 0 {width} {height + 16}" '
-        f'aria-label="{e(_("Revenue per day"))}">{"".join(bars)}'
+        f'aria-label="' + e(_("Revenue per day")) + f'">{"".join(bars)}'
         f'<text x="0" y="{height + 14}" font-size="11">{e(first)}</text>'
         f'<text x="{width}" y="{height + 14}" font-size="11" text-anchor="end">{e(last)}</text>'
         f'<text x="0" y="11" font-size="11">{e(money(top, stats.currency))}</text></svg>'
@@ -261,7 +277,9 @@ def payments_table(rows: Sequence[tuple[Payment, User]], zone: str, stream: str)
             data_on=_("live"),
             data_off=_("reconnecting…"),
         )
-        + f'<p class="live" id="live-state">{e(_("connecting…"))}</p>'
+        + '<p class="live" id="live-state">'
+        + e(_("connecting…"))
+        + "</p>"
     )
 
 
@@ -278,10 +296,18 @@ def filters(values: dict[str, str], plans: Sequence[str], coins: Sequence[str]) 
         + select("status", _("any status"), [(s, status_name(s)) for s in STATUSES])
         + select("coin", _("any coin"), [(c, c.upper()) for c in coins])
         + select("plan", _("any plan"), [(p, p) for p in plans])
-        + f'<input name="customer" placeholder="{e(_("customer: telegram:123 or @name"))}" value="{e(values.get("customer", ""))}">'
-        + f'<input type="date" name="from" aria-label="{e(_("from"))}" value="{e(values.get("from", ""))}">'
-        + f'<input type="date" name="to" aria-label="{e(_("to"))}" value="{e(values.get("to", ""))}">'
-        + f"<button>{e(_('Filter'))}</button></form>"
+        + '<input name="customer" placeholder="'
+        + e(_("customer: telegram:123 or @name"))
+        + f'" value="{e(values.get("customer", ""))}">'
+        + '<input type="date" name="from" aria-label="'
+        + e(_("from"))
+        + f'" value="{e(values.get("from", ""))}">'
+        + '<input type="date" name="to" aria-label="'
+        + e(_("to"))
+        + f'" value="{e(values.get("to", ""))}">'
+        + "<button>"
+        + e(_("Filter"))
+        + "</button></form>"
     )
 
 
@@ -291,12 +317,12 @@ def filters(values: dict[str, str], plans: Sequence[str], coins: Sequence[str]) 
 def action_button(action: str, label: str, **fields: str | int) -> str:
     """A button that leads to the confirmation page of `action` (nothing changes yet)."""
     query = e("&".join(f"{k}={quote(str(v), safe=':@')}" for k, v in fields.items()))
-    return f'<a class="action" href="/confirm/{action}?{query}"><button type="button">{e(label)}</button></a>'
+    return f'<a class="button" href="/confirm/{action}?{query}">{e(label)}</a> '
 
 
 def attention(items: Sequence[Attention], zone: str) -> str:
     if not items:
-        return f"<p>{e(_('Nothing needs a human.'))}</p>"
+        return "<p>" + e(_("Nothing needs a human.")) + "</p>"
     rows = []
     for item in items:
         rows.append(
@@ -354,12 +380,18 @@ def story(s: Story, zone: str) -> str:
     return (
         cards(facts)
         + "<p>"
-        + f'<a href="/customers/{e(ref)}">{e(_("Customer page"))}</a> '
+        + f'<a href="/customers/{e(ref)}">'
+        + e(_("Customer page"))
+        + "</a> "
         + action_button("resend", _("Resend"), payment=p.id)
         + action_button("reconcile", _("Reconcile"), payment=p.id)
         + "</p>"
-        + f"<h2>{e(_('Provider events'))}</h2>{events}"
-        + f"<h2>{e(_('Notifications'))}</h2>{notices}"
+        + "<h2>"
+        + e(_("Provider events"))
+        + f"</h2>{events}"
+        + "<h2>"
+        + e(_("Notifications"))
+        + f"</h2>{notices}"
     )
 
 
@@ -407,7 +439,9 @@ def customer(facts: UserFacts, plan_names: dict[str, str], zone: str, now: datet
         + '<select name="plan">'
         + "".join(f'<option value="{e(k)}">{e(v)}</option>' for k, v in plan_names.items())
         + '</select><input type="number" name="days" value="30" min="1" max="3650">'
-        + f"<button>{e(_('Grant'))}</button></form>"
+        + "<button>"
+        + e(_("Grant"))
+        + "</button></form>"
     )
     return (
         cards(
@@ -417,10 +451,16 @@ def customer(facts: UserFacts, plan_names: dict[str, str], zone: str, now: datet
                 (_("Linked accounts"), linked),
             ]
         )
-        + f"<h2>{e(_('Plans'))}</h2>{plans}{grant_form}"
+        + "<h2>"
+        + e(_("Plans"))
+        + f"</h2>{plans}{grant_form}"
         + action_button("revoke", _("Revoke all plans"), customer=ref)
-        + f"<h2>{e(_('Last payments'))}</h2>{payments}"
-        + f"<h2>{e(_('Access'))}</h2>{access}"
+        + "<h2>"
+        + e(_("Last payments"))
+        + f"</h2>{payments}"
+        + "<h2>"
+        + e(_("Access"))
+        + f"</h2>{access}"
     )
 
 
@@ -429,18 +469,35 @@ def confirm(question: str, action: str, fields: dict[str, str], csrf: str) -> st
         f"<p>{e(question)}</p>"
         + f'<form method="post" action="/actions/{e(action)}">{hidden("csrf", csrf)}'
         + "".join(hidden(k, v) for k, v in fields.items())
-        + f'<button class="go" id="confirm">{e(_("Yes, do it"))}</button></form>'
-        + f'<p><a href="/attention">{e(_("Cancel"))}</a></p>'
+        + '<button class="go" id="confirm">'
+        + e(_("Yes, do it"))
+        + "</button></form>"
+        + '<p><a href="/attention">'
+        + e(_("Cancel"))
+        + "</a></p>"
     )
 
 
 def ledger_form(today: str) -> str:
     return (
-        f"<p>{e(_('The settlement ledger as CSV, one row per payment; days in the operators time zone, both included.'))}</p>"
+        "<p>"
+        + e(
+            _(
+                "The settlement ledger as CSV, one row per payment; days in the operators' "
+                "time zone, both included."
+            )
+        )
+        + "</p>"
         + '<form class="filters" method="get" action="/ledger.csv">'
-        + f'<input type="date" name="from" aria-label="{e(_("from"))}">'
-        + f'<input type="date" name="to" aria-label="{e(_("to"))}" value="{e(today)}">'
-        + f'<button class="go" id="download">{e(_("Download CSV"))}</button></form>'
+        + '<input type="date" name="from" aria-label="'
+        + e(_("from"))
+        + '">'
+        + '<input type="date" name="to" aria-label="'
+        + e(_("to"))
+        + f'" value="{e(today)}">'
+        + '<button class="go" id="download">'
+        + e(_("Download CSV"))
+        + "</button></form>"
     )
 
 
@@ -450,7 +507,7 @@ def sessions(items: Sequence, current: int | None, zone: str, csrf: str) -> str:
         this = s.id == current
         button = (
             f'<form method="post" action="/sessions/{s.id}/revoke">{hidden("csrf", csrf)}'
-            f"<button>{e(_('Sign out there'))}</button></form>"
+            f"<button>" + e(_("Sign out there")) + "</button></form>"
             if not this
             else e(_("this browser"))
         )

@@ -18,8 +18,8 @@ import json
 import logging
 from argparse import Namespace
 from collections.abc import Awaitable, Callable
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -142,6 +142,12 @@ class Dashboard:
                 response = await self._checked(request, handler)
             except web.HTTPException as exc:
                 response = exc
+        if isinstance(response, web.HTTPException):  # a redirect or a plain error: a response
+            response = web.Response(
+                status=response.status,
+                text=response.text,
+                headers=response.headers,
+            )
         self._secure_headers(response)
         return response
 
