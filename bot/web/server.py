@@ -143,11 +143,12 @@ class Dashboard:
             except web.HTTPException as exc:
                 response = exc
         if isinstance(response, web.HTTPException):  # a redirect or a plain error: a response
-            response = web.Response(
-                status=response.status,
-                text=response.text,
-                headers=response.headers,
+            plain = web.Response(
+                status=response.status, text=response.text, headers=response.headers
             )
+            for name, morsel in response.cookies.items():
+                plain.cookies[name] = morsel
+            response = plain
         self._secure_headers(response)
         return response
 
