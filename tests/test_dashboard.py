@@ -324,8 +324,12 @@ async def test_the_ledger_downloads_as_the_exports_csv(shop) -> None:
         assert lines[1].startswith(f"{pid},")
         async with http.get(base(app) + "/ledger.csv?from=2026-11-22&to=2026-11-21") as answer:
             assert answer.status == 400
-    assert await count_rows(app, AuditEntry, AuditEntry.actor == "telegram:op",
-                            AuditEntry.action == "admin.export") == 1
+    assert (
+        await count_rows(
+            app, AuditEntry, AuditEntry.actor == "telegram:op", AuditEntry.action == "admin.export"
+        )
+        == 1
+    )
 
 
 async def test_actions_are_confirmed_posts_run_as_the_operator(shop) -> None:

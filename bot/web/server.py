@@ -20,7 +20,7 @@ from argparse import Namespace
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -193,7 +193,7 @@ class Dashboard:
             return
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers.setdefault("Cache-Control", "no-store")
 
@@ -335,9 +335,8 @@ class Dashboard:
         q, where = self._filters(request)
         async with self.db.sessions() as session:
             rows = await reports.payments_table(session, **where)
-        since = self.clock().isoformat()
-        query = "&".join(f"{k}={v}" for k, v in request.query.items() if k in q)
-        stream = f"/payments/stream?since={since}" + (f"&{query}" if query else "")
+        wanted = {k: v for k, v in request.query.items() if k in q and v}
+        stream = "/payments/stream?" + urlencode({"since": self.clock().isoformat(), **wanted})
         body = pages.filters(q, self.commands.catalog.plan_codes, self.commands.catalog.coin_codes)
         body += pages.payments_table(rows, self.zone, stream)
         return self._page(_("Payments"), body, request=request)
