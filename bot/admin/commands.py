@@ -28,6 +28,7 @@ from bot.messages import Button
 from storage.db import Database
 from tools.admin.desk import AdminError, OperatorDesk
 from tools.admin.ledger import write_ledger
+from tools.admin.signin import WebSignIns
 from tools.admin.stats import (
     PeriodError,
     Stats,
@@ -37,7 +38,6 @@ from tools.admin.stats import (
     shop_stats,
     since,
 )
-from tools.admin.signin import WebSignIns
 from tools.catalog import Catalog
 from tools.clock import Clock
 

@@ -4,6 +4,7 @@ live after a signed IPN from the fake NOWPayments, the ledger download, signing 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -91,7 +92,7 @@ async def test_an_operator_watches_the_shop_live_in_a_browser(
             async with page.expect_download() as waiting:
                 await page.click("#download")
             download = await waiting.value
-            csv_text = Path(await download.path()).read_text()
+            csv_text = await asyncio.to_thread(Path(await download.path()).read_text)
             assert csv_text.startswith("payment_id,") and "finished" in csv_text
 
             await page.click("#signout")
