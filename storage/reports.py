@@ -93,6 +93,34 @@ async def paid_per_day(
     return [(as_date(d), plan, coin, cur, price, n) for d, plan, coin, cur, price, n in rows]
 
 
+async def settlement_rows(
+    session: AsyncSession, start: datetime | None, end: datetime | None
+) -> AsyncIterator[tuple[Any, ...]]:
+    """(coin, actually paid, outcome amount and currency, fee currency, deposit, withdrawal
+    and service fee) of every purchase finished in the period (paid_at), streamed: the
+    caller sums them exactly."""
+    query = (
+        select(
+            Payment.pay_currency,
+            Payment.actually_paid,
+            Payment.outcome_amount,
+            Payment.outcome_currency,
+            Payment.fee_currency,
+            Payment.fee_deposit,
+            Payment.fee_withdrawal,
+            Payment.fee_service,
+        )
+        .where(
+            Payment.parent_payment_id.is_(None),
+            Payment.status == "finished",
+            *_between(Payment.paid_at, start, end),
+        )
+        .execution_options(yield_per=STREAM_CHUNK)
+    )
+    async for row in await session.stream(query):
+        yield tuple(row)  # type: ignore[misc]
+
+
 def _seconds_between(session: AsyncSession, earlier: Any, later: Any) -> Any:
     """`later - earlier` in seconds, as SQL (a duration, not money)."""
     if session.bind.dialect.name == "sqlite":

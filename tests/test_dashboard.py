@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -356,3 +357,52 @@ async def test_actions_are_confirmed_posts_run_as_the_operator(shop) -> None:
         app, AuditEntry, AuditEntry.actor == "telegram:op", AuditEntry.action == "admin.grant"
     )
     assert granted == 1
+
+
+async def test_settlement_per_coin_is_exact_in_the_chat_and_on_the_overview(shop) -> None:
+    app, fake = shop
+    for user in ("alice", "bob"):
+        pid = await buy(fake, "/buy pro sol", user=user)
+        async with app.db.sessions() as session:
+            payment = await session.get(Payment, pid)
+        await app.events.apply_event(
+            ProviderEvent(
+                payment.provider_payment_id,
+                "finished",
+                payment.pay_amount,
+                outcome_amount=payment.pay_amount - Decimal("0.000000011"),
+                outcome_currency="sol",
+                fees={"deposit": Decimal("0.000000001"), "service": Decimal("0.00000001")},
+                fee_currency="sol",
+            ),
+            "ipn",
+        )
+    asked = payment.pay_amount  # both quotes are the same amount on the sandbox's fixed rate
+    (text, _chart) = await fake.say("/admin stats today", user=OP)
+    net = 2 * asked - Decimal("0.000000022")
+    expected = f"SOL received {2 * asked:,f}, fees 0.000000022, net {net:,f}"
+    assert f"Settlement: {expected}" in text.text
+    async with client() as http:
+        await sign_in(app, http, await link_for(app, fake))
+        async with http.get(base(app) + "/?period=today") as page:
+            html = await page.text()
+        assert "fees 0.000000022" in html and f"net {2 * asked - Decimal('0.000000022')}" in html
+
+
+async def test_sessions_are_listed_and_another_browser_can_be_signed_out(shop) -> None:
+    app, fake = shop
+    async with client() as laptop, client() as phone:
+        await sign_in(app, laptop, await link_for(app, fake))
+        await sign_in(app, phone, await link_for(app, fake))
+        async with laptop.get(base(app) + "/sessions") as page:
+            html = await page.text()
+        other = re.search(r'action="/sessions/(\d+)/revoke"', html).group(1)
+        token = await csrf_of(app, laptop)
+        async with laptop.post(
+            base(app) + f"/sessions/{other}/revoke", data={"csrf": token}
+        ) as answer:
+            assert answer.status == 200
+        async with phone.get(base(app) + "/") as page:
+            assert page.status == 401
+        async with laptop.get(base(app) + "/") as page:
+            assert page.status == 200

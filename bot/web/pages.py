@@ -189,7 +189,17 @@ def overview(stats: Stats, plan_names: dict[str, str], zone: str, chart: str) ->
         cards(figures),
         "<h2>" + e(_("Revenue per day")) + f"</h2>{chart}",
     ]
+    settled = [
+        (
+            k.upper(),
+            _("received {received} · fees {fees} · net {net}").format(
+                received=crypto(v.received), fees=crypto(v.fees), net=crypto(v.net)
+            ),
+        )
+        for k, v in stats.settlement.items()
+    ]
     for title, items in (
+        (_("Settlement"), settled),
         (_("Revenue per coin"), by_coin),
         (_("Revenue per plan"), by_plan),
         (_("Payments by status"), by_status),

@@ -92,6 +92,19 @@ class Attention:
     at: datetime
 
 
+@dataclass
+class Settlement:
+    """What the provider settled for one coin: received from customers, its fees, and what
+    reached the shop (outcome), each exact. Fees or outcomes in another currency than the
+    coin are not added up (`other_currency` counts them)."""
+
+    received: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    net: Decimal = Decimal(0)
+    payments: int = 0
+    other_currency: int = 0
+
+
 @dataclass(frozen=True)
 class Stats:
     period: Period
@@ -104,6 +117,7 @@ class Stats:
     subscribers: dict[str, int]
     days: list[Day]
     attention: list[Attention] = field(default_factory=list)
+    settlement: dict[str, Settlement] = field(default_factory=dict)  # per coin
 
     @property
     def created(self) -> int:
@@ -130,6 +144,7 @@ async def shop_stats(
         median = await reports.median_time_to_pay(session, start, end)
         subscribers = await reports.subscribers_per_plan(session, now)
         attention = await needs_a_human(session, start, now, monitoring)
+        settlement = await settled_per_coin(session, start, end)
     by_status: Counter[str] = Counter()
     per_day: dict[date, Counter[str]] = defaultdict(Counter)
     for day, status, n in created:
@@ -161,7 +176,36 @@ async def shop_stats(
         subscribers,
         days,
         attention,
+        settlement,
     )
+
+
+async def settled_per_coin(
+    session, start: datetime | None, end: datetime | None
+) -> dict[str, Settlement]:
+    """Received, fees and net per coin of the purchases finished in the period."""
+    found: dict[str, Settlement] = defaultdict(Settlement)
+    async for (
+        coin,
+        paid,
+        outcome,
+        outcome_currency,
+        fee_currency,
+        *fees,
+    ) in reports.settlement_rows(session, start, end):
+        s = found[coin]
+        s.payments += 1
+        s.received += paid
+        if outcome_currency in (None, coin):
+            s.net += outcome or Decimal(0)
+        else:
+            s.other_currency += 1
+        fee = sum((f for f in fees if f is not None), Decimal(0))
+        if fee and fee_currency not in (None, coin):
+            s.other_currency += 1
+        else:
+            s.fees += fee
+    return dict(sorted(found.items()))
 
 
 async def needs_a_human(
