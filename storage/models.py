@@ -293,3 +293,14 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AttentionSettled(Base):
+    """A payment an operator marked as handled: it leaves "needs a human" until something
+    about it happens after `settled_at` (a later change or undelivered notice)."""
+
+    __tablename__ = "attention_settled"
+
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), primary_key=True)
+    settled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    settled_by: Mapped[str] = mapped_column(String(100))

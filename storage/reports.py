@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     Activation,
+    AttentionSettled,
     AuditEntry,
     OutboxItem,
     Payment,
@@ -206,6 +207,18 @@ async def dead_notices(
         .limit(limit)
     )
     return (await session.scalars(query)).all()
+
+
+async def settled_marks(session: AsyncSession, ids: Sequence[int]) -> dict[int, datetime]:
+    """When each of these payments was last marked as handled by an operator."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(AttentionSettled.payment_id, AttentionSettled.settled_at).where(
+            AttentionSettled.payment_id.in_(list(ids))
+        )
+    )
+    return {pid: at for pid, at in rows}
 
 
 async def activated_payment_ids(session: AsyncSession, ids: Sequence[int]) -> set[int]:

@@ -406,3 +406,34 @@ async def test_sessions_are_listed_and_another_browser_can_be_signed_out(shop) -
             assert page.status == 401
         async with laptop.get(base(app) + "/") as page:
             assert page.status == 200
+
+
+async def test_an_attention_item_settled_on_the_web_leaves_the_chats_list_too(shop) -> None:
+    app, fake = shop
+    pid = await buy(fake, "/buy pro sol", user="alice")
+    async with app.db.sessions() as session:
+        payment = await session.get(Payment, pid)
+    over = payment.pay_amount + Decimal("0.5")
+    await app.events.apply_event(
+        ProviderEvent(payment.provider_payment_id, "finished", over), "ipn"
+    )
+    (listed,) = await fake.say("/admin attention", user=OP)
+    assert f"#{pid} (finished): overpaid by 0.5 sol" in listed.text
+    async with client() as http:
+        await sign_in(app, http, await link_for(app, fake))
+        async with http.get(base(app) + "/attention") as page:
+            assert f'id="a-{pid}"' in await page.text()
+        async with http.get(base(app) + f"/confirm/settle?payment={pid}") as page:
+            text = await page.text()
+        token = re.search(r'name="csrf" value="([0-9a-f]+)"', text).group(1)
+        async with http.post(
+            base(app) + "/actions/settle", data={"payment": str(pid), "csrf": token}
+        ) as page:
+            assert str(page.url).endswith("/attention?done=1")
+            assert f'id="a-{pid}"' not in await page.text()
+    (listed,) = await fake.say("/admin attention", user=OP)
+    assert f"#{pid} " not in listed.text
+    settled = await count_rows(
+        app, AuditEntry, AuditEntry.actor == "telegram:op", AuditEntry.action == "admin.settle"
+    )
+    assert settled == 1

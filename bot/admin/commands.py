@@ -221,6 +221,10 @@ class OperatorCommands:
         item = await self.desk.resend(actor, args.payment_id)
         return [Reply(f"Queued {item.kind} of payment #{args.payment_id} again.")]
 
+    async def _settle(self, actor: str, args: Namespace) -> list[Reply]:
+        await self.desk.settle(actor, args.payment_id)
+        return [Reply(f"Payment #{args.payment_id} marked as handled.")]
+
     async def _reconcile(self, actor: str, args: Namespace) -> list[Reply]:
         start = since(args.since, self.clock(), self.zone)
         found = await self.desk.reconcile(actor, start, apply=args.apply)

@@ -23,6 +23,7 @@ COMMANDS = {
     "grant": "give a customer a plan for some days (extends their current one)",
     "revoke": "end a customer's plans now (or one plan)",
     "resend": "send a payment's last notification again",
+    "settle": "mark a payment that needs a human as handled (back if it changes again)",
     "reconcile": "compare payments with the provider's records; --apply fixes them",
     "web": "a single-use sign-in link to the web dashboard (terminal: web-login)",
     "help": "this list",
@@ -72,6 +73,7 @@ def add_commands(sub: argparse._SubParsersAction, *, terminal: bool, **common) -
     revoke.add_argument("ref", metavar="REF", help="platform:id or @name")
     revoke.add_argument("plan", metavar="PLAN", nargs="?")
     add("resend").add_argument("payment_id", metavar="ID", type=int)
+    add("settle").add_argument("payment_id", metavar="ID", type=int)
     reconcile = add("reconcile")
     reconcile.add_argument(
         "--since", default="7d", metavar="WHEN", help="YYYY-MM-DD or a period (default 7d)"

@@ -342,7 +342,8 @@ def attention(items: Sequence[Attention], zone: str) -> str:
                 e(status_name(item.status) if item.status else "?"),
                 e("; ".join(item.reasons)),
                 e(at(item.at, zone)),
-                action_button("resend", _("Resend"), payment=item.payment_id)
+                action_button("settle", _("Mark as handled"), payment=item.payment_id)
+                + action_button("resend", _("Resend"), payment=item.payment_id)
                 + action_button("reconcile", _("Reconcile"), payment=item.payment_id),
             )
         )

@@ -466,6 +466,11 @@ class Dashboard:
             return _("Send the last notification of payment #{id} again?").format(
                 id=fields["payment"]
             )
+        if action == "settle":
+            return _(
+                "Mark payment #{id} as handled? It leaves this list until something about it "
+                "changes."
+            ).format(id=fields["payment"])
         if action == "reconcile":
             return _("Read payment #{id} from the provider and apply what differs?").format(
                 id=fields["payment"]
@@ -481,6 +486,7 @@ class Dashboard:
     def _fields(self, action: str, source) -> dict[str, str]:
         names = {
             "resend": ("payment",),
+            "settle": ("payment",),
             "reconcile": ("payment",),
             "grant": ("customer", "plan", "days"),
             "revoke": ("customer",),
@@ -505,6 +511,13 @@ class Dashboard:
         action = request.match_info["action"]
         fields = self._fields(action, request[FORM])
         operator = request[OPERATOR]
+        if action == "settle":
+            args = Namespace(command="settle", payment_id=int(fields["payment"]))
+            (reply,) = await self.commands.run(operator, args)
+            if reply.refused:
+                body = pages.message(reply.text, refused=True)
+                return self._page(_("Not done"), body, status=409, request=request)
+            return web.HTTPSeeOther("/attention?done=1")  # type: ignore[return-value]
         if action in ("resend", "reconcile"):
             payment = int(fields["payment"])
             try:

@@ -250,5 +250,10 @@ async def needs_a_human(
             found[payment_id] = Attention(
                 payment_id, item.user_id or 0, "", (reason,), item.created_at
             )
-    ranked = sorted(found.values(), key=lambda a: (a.at, a.payment_id), reverse=True)
+    settled = await reports.settled_marks(session, list(found))
+    ranked = sorted(
+        (a for a in found.values() if a.payment_id not in settled or a.at > settled[a.payment_id]),
+        key=lambda a: (a.at, a.payment_id),
+        reverse=True,
+    )
     return ranked[:ATTENTION_LIMIT]

@@ -1,4 +1,4 @@
-"""the dashboard's sign-in links and sessions; payments by update time
+"""the dashboard's sign-in links and sessions; payments by update time; settled attention
 
 Revision ID: 0007s
 Revises: 0006
@@ -42,9 +42,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_web_sessions_operator", "web_sessions", ["operator"])
     op.create_index("ix_payments_updated_at", "payments", ["updated_at"])
+    op.create_table(
+        "attention_settled",
+        sa.Column("payment_id", BigId, sa.ForeignKey("payments.id"), primary_key=True),
+        sa.Column("settled_at", UTCDateTime(), nullable=False),
+        sa.Column("settled_by", sa.String(100), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("attention_settled")
     op.drop_index("ix_payments_updated_at", table_name="payments")
     op.drop_index("ix_web_sessions_operator", table_name="web_sessions")
     op.drop_table("web_sessions")
