@@ -8,9 +8,11 @@ import asyncio
 import os
 import re
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from bot.adapters.telegram import from_config
 from bot.app import App
@@ -60,9 +62,14 @@ async def test_an_operator_watches_the_shop_live_in_a_browser(
         telegram.push_message(OPERATOR, "/admin web", user_id=OPERATOR, language_code="en")
         sent = await telegram.wait_for(lambda f: _calls(f, "sendMessage", OPERATOR), timeout=10)
         link = re.search(r"http://\S+/signin/\S+", sent[0].params["text"]).group(0)
+        telegram.push_message(USER, "/admin web", user_id=USER, language_code="en")
+        refused = await telegram.wait_for(lambda f: _calls(f, "sendMessage", USER), timeout=10)
+        assert refused[0].params["text"].startswith("Unknown command /admin.")
+        assert "/signin/" not in refused[0].params["text"]
         telegram.push_message(USER, "/buy pro sol", user_id=USER, language_code="en")
         await telegram.wait_for(lambda f: _calls(f, "sendPhoto", USER), timeout=10)
         (remote,) = nowpayments.payments
+        evil = await cross_site_page(f"http://127.0.0.1:{dash}/signout")
 
         async with playwright_api.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -88,6 +95,25 @@ async def test_an_operator_watches_the_shop_live_in_a_browser(
                 shutil.copy(tmp_path / "payments.png", ROOT / "docs" / "dashboard-payments.png")
                 shutil.copy(tmp_path / "overview.png", ROOT / "docs" / "dashboard-overview.png")
 
+            # an overpaid payment needs a human; the operator settles it
+            telegram.push_message(USER, "/buy pro sol", user_id=USER, language_code="en")
+            await telegram.wait_for(lambda f: len(_calls(f, "sendPhoto", USER)) == 2, timeout=10)
+            second = max(nowpayments.payments)
+            asked = Decimal(str(nowpayments.payments[second].body["pay_amount"]))
+            await nowpayments.pay(second, asked + Decimal("1"))
+            await page.wait_for_selector('#p-2[data-status="finished"]', timeout=3000)
+            await page.goto(f"http://127.0.0.1:{dash}/attention")
+            await page.locator("#a-2 a.button").first.click()
+            await page.click("#confirm")
+            await page.wait_for_selector("#flash")
+            assert await page.locator("#a-2").count() == 0
+
+            # a page on another site posts to the dashboard: refused, still signed in
+            async with page.expect_response(lambda r: r.url.endswith("/signout")) as posted:
+                await page.goto(evil.url)
+            assert (await posted.value).status in (401, 403)
+            assert (await page.goto(f"http://127.0.0.1:{dash}/")).status == 200
+
             await page.goto(f"http://127.0.0.1:{dash}/ledger")
             async with page.expect_download() as waiting:
                 await page.click("#download")
@@ -105,3 +131,33 @@ async def test_an_operator_watches_the_shop_live_in_a_browser(
         assert (tmp_path / "overview.png").stat().st_size > 1000
     finally:
         await app.stop()
+        if "evil" in locals():
+            await evil.stop()
+
+
+class CrossSite:
+    """Another site (another origin) whose page posts a form to the dashboard by itself."""
+
+    def __init__(self, runner: web.AppRunner, url: str) -> None:
+        self.runner, self.url = runner, url
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def cross_site_page(target: str) -> CrossSite:
+    html = (
+        f'<form id="f" method="post" action="{target}"><input name="x" value="1"></form>'
+        '<script>document.getElementById("f").submit()</script>'
+    )
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "localhost", port).start()  # localhost: another site
+    return CrossSite(runner, f"http://localhost:{port}/")
