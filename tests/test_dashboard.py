@@ -14,7 +14,7 @@ from bot.adapters.fake import FakeAdapter
 from bot.app import App
 from storage.models import AuditEntry, Payment
 from tests.conftest import ManualClock, make_config
-from tests.helpers import buy, count_rows
+from tests.helpers import buy, count_rows, paybot
 from tools.providers.base import ProviderEvent
 
 OP = "op"
@@ -437,3 +437,37 @@ async def test_an_attention_item_settled_on_the_web_leaves_the_chats_list_too(sh
         app, AuditEntry, AuditEntry.actor == "telegram:op", AuditEntry.action == "admin.settle"
     )
     assert settled == 1
+
+
+async def test_paybot_admin_web_login_on_the_terminal_signs_in_its_user(shop, tmp_path) -> None:
+    app, _fake = shop
+    url = app.config.database.url
+    process = await paybot(
+        url,
+        tmp_path,
+        "admin",
+        "web-login",
+        stdin=asyncio.subprocess.DEVNULL,
+        DASHBOARD__ENABLED="true",
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    link = LINK.search(out.decode()).group(1)
+    async with client() as http:
+        answer = await sign_in(app, http, fix_port(app, link))
+        assert answer.status == 303
+        async with http.get(base(app) + "/") as page:
+            assert "cli:" in await page.text()
+
+
+async def test_web_login_says_so_when_the_dashboard_is_off(db_url, clock) -> None:
+    fake = FakeAdapter("telegram")
+    app = App(make_config(db_url, OPERATORS__TELEGRAM=f'["{OP}"]'), adapters=[fake], clock=clock)
+    await app.start(background=False)
+    try:
+        (reply,) = await fake.say("/admin web", user=OP)
+        assert "[dashboard] enabled = true" in reply.text
+        (reply,) = await fake.say("/admin web", user=OP, locale="de")
+        assert "Das Web-Dashboard ist aus" in reply.text
+    finally:
+        await app.stop()
