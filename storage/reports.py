@@ -94,32 +94,69 @@ async def paid_per_day(
     return [(as_date(d), plan, coin, cur, price, n) for d, plan, coin, cur, price, n in rows]
 
 
-async def settlement_rows(
+async def settlement_totals(
     session: AsyncSession, start: datetime | None, end: datetime | None
-) -> AsyncIterator[tuple[Any, ...]]:
-    """(coin, actually paid, outcome amount and currency, fee currency, deposit, withdrawal
-    and service fee) of every purchase finished in the period (paid_at), streamed: the
-    caller sums them exactly."""
-    query = (
-        select(
-            Payment.pay_currency,
-            Payment.actually_paid,
-            Payment.outcome_amount,
-            Payment.outcome_currency,
-            Payment.fee_currency,
-            Payment.fee_deposit,
-            Payment.fee_withdrawal,
-            Payment.fee_service,
+) -> list[tuple[str, str | None, str | None, int, Decimal, Decimal, Decimal]]:
+    """Per (coin, outcome currency, fee currency) of the purchases finished in the period
+    (paid_at): count, sum actually paid, sum of outcome amounts, sum of all fees, exact.
+    PostgreSQL sums its NUMERIC columns itself; SQLite keeps money as text, where `SUM` would
+    go through a float, so there the rows are read in chunks and summed as `Decimal`."""
+    finished = [
+        Payment.parent_payment_id.is_(None),
+        Payment.status == "finished",
+        *_between(Payment.paid_at, start, end),
+    ]
+    keys = (Payment.pay_currency, Payment.outcome_currency, Payment.fee_currency)
+    if session.bind.dialect.name != "sqlite":
+        fees = (
+            func.coalesce(Payment.fee_deposit, 0)
+            + func.coalesce(Payment.fee_withdrawal, 0)
+            + func.coalesce(Payment.fee_service, 0)
         )
-        .where(
-            Payment.parent_payment_id.is_(None),
-            Payment.status == "finished",
-            *_between(Payment.paid_at, start, end),
+        query = (
+            select(
+                *keys,
+                func.count(),
+                func.sum(Payment.actually_paid),
+                func.coalesce(func.sum(Payment.outcome_amount), 0),
+                func.sum(fees),
+            )
+            .where(*finished)
+            .group_by(*keys)
         )
-        .execution_options(yield_per=STREAM_CHUNK)
-    )
-    async for row in await session.stream(query):
-        yield tuple(row)  # type: ignore[misc]
+        return [
+            (coin, out, fee, n, Decimal(paid), Decimal(outcome), Decimal(fee_sum))
+            for coin, out, fee, n, paid, outcome, fee_sum in await session.execute(query)
+        ]
+    totals: dict[tuple, list] = {}
+    after = 0
+    while True:
+        rows = (
+            await session.execute(
+                select(
+                    Payment.id,
+                    *keys,
+                    Payment.actually_paid,
+                    Payment.outcome_amount,
+                    Payment.fee_deposit,
+                    Payment.fee_withdrawal,
+                    Payment.fee_service,
+                )
+                .where(*finished, Payment.id > after)
+                .order_by(Payment.id)
+                .limit(20 * STREAM_CHUNK)
+            )
+        ).all()
+        if not rows:
+            break
+        for pid, coin, out, fee, paid, outcome, *fees in rows:
+            t = totals.setdefault((coin, out, fee), [0, Decimal(0), Decimal(0), Decimal(0)])
+            t[0] += 1
+            t[1] += paid
+            t[2] += outcome or 0
+            t[3] += sum((f for f in fees if f is not None), Decimal(0))
+            after = pid
+    return [(*k, *v) for k, v in totals.items()]
 
 
 def _seconds_between(session: AsyncSession, earlier: Any, later: Any) -> Any:
@@ -385,6 +422,8 @@ async def payments_table(
     query = query.where(*_between(Payment.created_at, start, end))
     if updated_since is not None:
         query = query.where(Payment.updated_at >= updated_since).order_by(Payment.updated_at)
+    elif customer is not None:  # ix_payments_user_created serves the filter and the order
+        query = query.order_by(Payment.user_id, Payment.created_at.desc(), Payment.id.desc())
     else:
         query = query.order_by(Payment.id.desc())
     return [(p, u) for p, u in await session.execute(query.limit(limit))]

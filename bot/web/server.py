@@ -33,7 +33,7 @@ from bot.web.assets import CSS, LIVE_JS
 from storage import reports
 from tools.admin.desk import AdminError, parse_ref
 from tools.admin.ledger import COLUMNS, ledger
-from tools.admin.signin import WebSignIns, csrf_ok, csrf_token, digest
+from tools.admin.signin import WebSignIns, csrf_ok, csrf_token
 from tools.admin.stats import PERIODS, PeriodError, needs_a_human, period
 
 log = logging.getLogger(__name__)
@@ -273,16 +273,7 @@ class Dashboard:
 
     async def sessions(self, request: web.Request) -> web.Response:
         items = await self.signins.sessions_of(request[OPERATOR])
-        mine = digest(request[SESSION_ID])
-        current = None
-        async with self.db.sessions() as session:
-            from sqlalchemy import select
-
-            from storage.models import WebSession
-
-            current = (
-                await session.scalars(select(WebSession.id).where(WebSession.session_hash == mine))
-            ).first()
+        current = await self.signins.row_of(request[SESSION_ID])
         body = pages.sessions(items, current, self.zone, request[CSRF])
         return self._page(_("Sessions"), body, request=request)
 

@@ -195,6 +195,15 @@ class WebSignIns:
             SessionInfo(r.id, r.operator, r.created_at, r.expires_at, r.user_agent) for r in rows
         ]
 
+    async def row_of(self, session_id: str) -> int | None:
+        """The stored session's row id (the sessions page marks "this browser")."""
+        async with self.db.sessions() as session:
+            return (
+                await session.scalars(
+                    select(WebSession.id).where(WebSession.session_hash == digest(session_id))
+                )
+            ).first()
+
     async def revoke(self, operator: str, session_row: int) -> bool:
         """End one of the operator's own sessions (another browser of theirs)."""
         now = self.clock()

@@ -185,26 +185,26 @@ async def settled_per_coin(
 ) -> dict[str, Settlement]:
     """Received, fees and net per coin of the purchases finished in the period."""
     found: dict[str, Settlement] = defaultdict(Settlement)
-    async for (
+    for (
         coin,
-        paid,
-        outcome,
         outcome_currency,
         fee_currency,
-        *fees,
-    ) in reports.settlement_rows(session, start, end):
+        n,
+        paid,
+        outcome,
+        fees,
+    ) in await reports.settlement_totals(session, start, end):
         s = found[coin]
-        s.payments += 1
+        s.payments += n
         s.received += paid
         if outcome_currency in (None, coin):
-            s.net += outcome or Decimal(0)
+            s.net += outcome
         else:
-            s.other_currency += 1
-        fee = sum((f for f in fees if f is not None), Decimal(0))
-        if fee and fee_currency not in (None, coin):
-            s.other_currency += 1
+            s.other_currency += n
+        if fees and fee_currency not in (None, coin):
+            s.other_currency += n
         else:
-            s.fees += fee
+            s.fees += fees
     return dict(sorted(found.items()))
 
 
