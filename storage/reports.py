@@ -416,9 +416,11 @@ async def payments_table(
     if customer is not None:
         platform, key = customer
         if platform is None:
-            query = query.where(func.lower(User.display_name) == key.lower())
+            who = func.lower(User.display_name) == key.lower()
         else:
-            query = query.where(User.platform == platform, User.platform_user_id == key)
+            who = (User.platform == platform) & (User.platform_user_id == key)
+        ids = (await session.scalars(select(User.id).where(who).limit(20))).all()
+        query = query.where(Payment.user_id.in_(ids))  # the index on (user_id, created_at)
     query = query.where(*_between(Payment.created_at, start, end))
     if updated_since is not None:
         query = query.where(Payment.updated_at >= updated_since).order_by(Payment.updated_at)
