@@ -39,6 +39,7 @@ from tools.access.grants import AccessGrants
 from tools.access.sweep import AccessSweeper
 from tools.actions import Shop
 from tools.admin.desk import OperatorDesk
+from tools.admin.signin import WebSignIns
 from tools.alerts import OperatorAlerts
 from tools.catalog import Catalog
 from tools.clock import Clock, system_clock
@@ -61,6 +62,7 @@ from tools.transitions import PaymentEvents
 if TYPE_CHECKING:  # the hosted stack is imported only when a hosted model is configured
     from langchain_core.language_models import BaseChatModel
 
+    from bot.web.server import Dashboard
     from bot.webhooks import WebhookServer
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,13 @@ def offline_router(catalog: Catalog, intent: str = "model") -> IntentRouter:
     coins = {c.code: [c.name, c.symbol, *c.aliases] for c in catalog.coins}
     model = IntentModel.load() if intent == "model" else None
     return IntentRouter(plans, coins, model=model)
+
+
+def dashboard_server() -> type[Dashboard]:
+    """The operators' web dashboard (aiohttp): imported only when it is enabled."""
+    from bot.web.server import Dashboard
+
+    return Dashboard
 
 
 def webhook_server() -> type[WebhookServer]:
@@ -162,6 +171,13 @@ def served_platforms(config: Config, running: Iterable[str]) -> set[str]:
     enabled = {"telegram": config.telegram.enabled, "discord": config.discord.enabled}
     chats = {platform for platform, on in enabled.items() if on}
     return {*running, *chats, *(() if chats else ("console",))}
+
+
+def is_operator(ids: dict[str, list[str]], actor: str) -> bool:
+    """`telegram:123` is configured in `[operators]`; `cli:NAME` (the server's own terminal,
+    `paybot admin web-login`) always is: whoever runs it already holds the shop."""
+    platform, _, user = actor.partition(":")
+    return platform == "cli" or user in ids.get(platform, ())
 
 
 @dataclass(frozen=True)
@@ -247,6 +263,19 @@ class App:
         self.desk = OperatorDesk(
             self.db, self.catalog, self.events, clock, on_change=self._changed
         )
+        dashboard = config.dashboard
+        operator_ids = config.operators.ids
+        self.signins = (
+            WebSignIns(
+                self.db,
+                clock,
+                link_ttl=timedelta(minutes=dashboard.link_minutes),
+                session_ttl=timedelta(hours=dashboard.session_hours),
+                is_operator=lambda actor: is_operator(operator_ids, actor),
+            )
+            if dashboard.enabled
+            else None
+        )
         self.operator_commands = OperatorCommands(
             self.desk,
             self.db,
@@ -256,6 +285,8 @@ class App:
             currency=config.shop.price_currency,
             monitoring=settings.monitoring,
             zone=config.operators.timezone,
+            signins=self.signins,
+            dashboard_url=dashboard.public_url if dashboard.enabled else None,
         )
         self.conversation = Conversation(
             self.db,
@@ -341,12 +372,25 @@ class App:
                 if self.webhooks is None:
                     raise RuntimeError("webhook routes need the webhook server")
                 self.webhooks.add_route(path, handler)
+        self.dashboard = (
+            dashboard_server()(
+                self.operator_commands,
+                self.signins,
+                dashboard,
+                locales=config.shop.locales,
+                default_locale=config.shop.default_locale,
+            )
+            if self.signins is not None
+            else None
+        )
         self._relay: asyncio.Task[None] | None = None
         self._handling: set[asyncio.Task[object]] = set()  # messages being answered
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     def _changed(self) -> None:
         self.notifier.wake()
+        if getattr(self, "dashboard", None) is not None:
+            self.dashboard.changed()  # the live payments table looks at once
 
     async def handle(self, incoming: Incoming, reply: Send | None = None) -> None:
         """One user's messages are answered in order (two quick taps cannot race); answers
@@ -376,6 +420,8 @@ class App:
         await self.db.upgrade()
         if background and self.webhooks is not None:
             await self.webhooks.start()  # first: a Telegram webhook must find it listening
+        if background and self.dashboard is not None:
+            await self.dashboard.start()
         for adapter in self.adapters.values():
             await adapter.start(self.handle)
         await check_rights(self.access.catalog, self.adapters)
@@ -394,6 +440,8 @@ class App:
         await self._finish_answers(cancel=False)  # while the chats can still carry them
         if self.webhooks is not None:
             await self.webhooks.stop()
+        if self.dashboard is not None:
+            await self.dashboard.stop()
         for adapter in self.adapters.values():
             await adapter.stop()
         await self._finish_answers()

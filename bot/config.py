@@ -262,6 +262,29 @@ class WebhooksConfig(_Section):
     public_url: str = "http://127.0.0.1:8080"
 
 
+class DashboardConfig(_Section):
+    """The operators' web dashboard (`bot/web/`), on a listener of its own."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # loopback: reach it through an HTTPS proxy or an SSH tunnel
+    port: int = Field(default=8081, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8081"  # where operators open it (https: Secure cookie)
+    link_minutes: int = Field(default=5, gt=0, le=60)  # a sign-in link works once, this long
+    session_hours: int = Field(default=12, gt=0, le=24 * 30)  # a session ends after this
+
+    @field_validator("public_url")
+    @classmethod
+    def _web_url(cls, url: str) -> str:
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        return url.rstrip("/")
+
+    @property
+    def secure(self) -> bool:
+        """Cookies only over https when the operators open it over https."""
+        return self.public_url.startswith("https://")
+
+
 class TelegramConfig(_Section):
     enabled: bool = False
     mode: Literal["polling", "webhook"] = "polling"  # webhook: for several workers
@@ -314,6 +337,7 @@ class Config(_Section):
     operators: OperatorsConfig = OperatorsConfig()
     console: ConsoleConfig = ConsoleConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    dashboard: DashboardConfig = DashboardConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     retention: RetentionConfig = RetentionConfig()
     alerts: AlertsConfig = AlertsConfig()

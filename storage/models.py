@@ -51,6 +51,7 @@ class Payment(Base):
         Index("uq_payments_provider_payment", "provider", "provider_payment_id", unique=True),
         Index("ix_payments_user_created", "user_id", "created_at"),
         Index("ix_payments_status", "status"),  # /metrics counts the open ones
+        Index("ix_payments_updated_at", "updated_at"),  # the dashboard's live table
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -272,3 +273,43 @@ class SandboxTransfer(Base):
     actually_paid: Mapped[Decimal] = mapped_column(Money)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSignIn(Base):
+    """A single-use sign-in link for the dashboard, bound to one operator. Only the SHA-256 of
+    the token is kept: the database never holds a working link."""
+
+    __tablename__ = "web_sign_ins"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    operator: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser: the SHA-256 of its cookie, its operator, until when, and whether
+    it was revoked (signed out)."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    operator: Mapped[str] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+
+class AttentionSettled(Base):
+    """A payment an operator marked as handled: it leaves "needs a human" until something
+    about it happens after `settled_at` (a later change or undelivered notice)."""
+
+    __tablename__ = "attention_settled"
+
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), primary_key=True)
+    settled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    settled_by: Mapped[str] = mapped_column(String(100))

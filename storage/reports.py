@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     Activation,
+    AttentionSettled,
     AuditEntry,
     OutboxItem,
     Payment,
@@ -91,6 +92,71 @@ async def paid_per_day(
     )
     rows = (await session.execute(query)).all()
     return [(as_date(d), plan, coin, cur, price, n) for d, plan, coin, cur, price, n in rows]
+
+
+async def settlement_totals(
+    session: AsyncSession, start: datetime | None, end: datetime | None
+) -> list[tuple[str, str | None, str | None, int, Decimal, Decimal, Decimal]]:
+    """Per (coin, outcome currency, fee currency) of the purchases finished in the period
+    (paid_at): count, sum actually paid, sum of outcome amounts, sum of all fees, exact.
+    PostgreSQL sums its NUMERIC columns itself; SQLite keeps money as text, where `SUM` would
+    go through a float, so there the rows are read in chunks and summed as `Decimal`."""
+    finished = [
+        Payment.parent_payment_id.is_(None),
+        Payment.status == "finished",
+        *_between(Payment.paid_at, start, end),
+    ]
+    keys = (Payment.pay_currency, Payment.outcome_currency, Payment.fee_currency)
+    if session.bind.dialect.name != "sqlite":
+        fees = (
+            func.coalesce(Payment.fee_deposit, 0)
+            + func.coalesce(Payment.fee_withdrawal, 0)
+            + func.coalesce(Payment.fee_service, 0)
+        )
+        query = (
+            select(
+                *keys,
+                func.count(),
+                func.sum(Payment.actually_paid),
+                func.coalesce(func.sum(Payment.outcome_amount), 0),
+                func.sum(fees),
+            )
+            .where(*finished)
+            .group_by(*keys)
+        )
+        return [
+            (coin, out, fee, n, Decimal(paid), Decimal(outcome), Decimal(fee_sum))
+            for coin, out, fee, n, paid, outcome, fee_sum in await session.execute(query)
+        ]
+    totals: dict[tuple, list] = {}
+    after = 0
+    while True:
+        rows = (
+            await session.execute(
+                select(
+                    Payment.id,
+                    *keys,
+                    Payment.actually_paid,
+                    Payment.outcome_amount,
+                    Payment.fee_deposit,
+                    Payment.fee_withdrawal,
+                    Payment.fee_service,
+                )
+                .where(*finished, Payment.id > after)
+                .order_by(Payment.id)
+                .limit(20 * STREAM_CHUNK)
+            )
+        ).all()
+        if not rows:
+            break
+        for pid, coin, out, fee, paid, outcome, *fees in rows:
+            t = totals.setdefault((coin, out, fee), [0, Decimal(0), Decimal(0), Decimal(0)])
+            t[0] += 1
+            t[1] += paid
+            t[2] += outcome or 0
+            t[3] += sum((f for f in fees if f is not None), Decimal(0))
+            after = pid
+    return [(*k, *v) for k, v in totals.items()]
 
 
 def _seconds_between(session: AsyncSession, earlier: Any, later: Any) -> Any:
@@ -178,6 +244,18 @@ async def dead_notices(
         .limit(limit)
     )
     return (await session.scalars(query)).all()
+
+
+async def settled_marks(session: AsyncSession, ids: Sequence[int]) -> dict[int, datetime]:
+    """When each of these payments was last marked as handled by an operator."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(AttentionSettled.payment_id, AttentionSettled.settled_at).where(
+            AttentionSettled.payment_id.in_(list(ids))
+        )
+    )
+    return {pid: at for pid, at in rows}
 
 
 async def activated_payment_ids(session: AsyncSession, ids: Sequence[int]) -> set[int]:
@@ -329,3 +407,43 @@ async def count_by_status(
         query = select(func.count()).select_from(rows)
         counts[str(status)] = int((await session.execute(query)).scalar_one())
     return counts
+
+
+async def payments_table(
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    coin: str | None = None,
+    plan: str | None = None,
+    customer: tuple[str | None, str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    updated_since: datetime | None = None,
+    limit: int = 100,
+) -> Sequence[tuple[Payment, User]]:
+    """The dashboard's payments table: newest first (by id, the primary key), or, with
+    `updated_since`, those changed since then (the `updated_at` index), each with its
+    customer. `customer` is (platform, id) or (None, display name)."""
+    query = select(Payment, User).join(User, User.id == Payment.user_id)
+    if status:
+        query = query.where(Payment.status == status)
+    if coin:
+        query = query.where(Payment.pay_currency == coin)
+    if plan:
+        query = query.where(Payment.plan == plan)
+    if customer is not None:
+        platform, key = customer
+        if platform is None:
+            who = func.lower(User.display_name) == key.lower()
+        else:
+            who = (User.platform == platform) & (User.platform_user_id == key)
+        ids = (await session.scalars(select(User.id).where(who).limit(20))).all()
+        query = query.where(Payment.user_id.in_(ids))  # the index on (user_id, created_at)
+    query = query.where(*_between(Payment.created_at, start, end))
+    if updated_since is not None:
+        query = query.where(Payment.updated_at >= updated_since).order_by(Payment.updated_at)
+    elif customer is not None:  # ix_payments_user_created serves the filter and the order
+        query = query.order_by(Payment.user_id, Payment.created_at.desc(), Payment.id.desc())
+    else:
+        query = query.order_by(Payment.id.desc())
+    return [(p, u) for p, u in await session.execute(query.limit(limit))]

@@ -23,10 +23,12 @@ from zoneinfo import ZoneInfo
 from bot.admin import report
 from bot.admin.chart import stats_chart
 from bot.admin.parser import help_text
+from bot.i18n import _
 from bot.messages import Button
 from storage.db import Database
 from tools.admin.desk import AdminError, OperatorDesk
 from tools.admin.ledger import write_ledger
+from tools.admin.signin import WebSignIns
 from tools.admin.stats import (
     PeriodError,
     Stats,
@@ -80,7 +82,11 @@ class OperatorCommands:
         currency: str,
         monitoring: timedelta,
         zone: str = "UTC",
+        signins: WebSignIns | None = None,
+        dashboard_url: str | None = None,
     ) -> None:
+        self.signins = signins  # the dashboard's sign-in links, when it is enabled
+        self.dashboard_url = dashboard_url
         self.zone = zone  # the operators' time zone: their days and the times they read
         self.desk = desk
         self.db = db
@@ -157,6 +163,27 @@ class OperatorCommands:
         await self.desk.audited(actor, "admin.export", name, payments=count)
         return [Reply(f"Settlement ledger: {count} payments.", file=path)]
 
+    async def _web(self, actor: str, args: Namespace) -> list[Reply]:
+        """A single-use sign-in link to the dashboard for this operator (in their language)."""
+        if self.signins is None or self.dashboard_url is None:
+            return [
+                Reply(
+                    _("The web dashboard is off: set [dashboard] enabled = true and restart."),
+                    refused=True,
+                )
+            ]
+        token = await self.signins.new_link_token(actor)
+        minutes = int(self.signins.link_ttl.total_seconds() // 60)
+        link = f"{self.dashboard_url}/signin/{token}"
+        return [
+            Reply(
+                _(
+                    "Your sign-in link to the dashboard, for you alone: it works once, within "
+                    "{minutes} minutes.\n{link}"
+                ).format(minutes=minutes, link=link)
+            )
+        ]
+
     async def _payment(self, actor: str, args: Namespace) -> list[Reply]:
         return [Reply(report.story_text(await self.desk.story(args.payment_id)))]
 
@@ -193,6 +220,10 @@ class OperatorCommands:
     async def _resend(self, actor: str, args: Namespace) -> list[Reply]:
         item = await self.desk.resend(actor, args.payment_id)
         return [Reply(f"Queued {item.kind} of payment #{args.payment_id} again.")]
+
+    async def _settle(self, actor: str, args: Namespace) -> list[Reply]:
+        await self.desk.settle(actor, args.payment_id)
+        return [Reply(f"Payment #{args.payment_id} marked as handled.")]
 
     async def _reconcile(self, actor: str, args: Namespace) -> list[Reply]:
         start = since(args.since, self.clock(), self.zone)

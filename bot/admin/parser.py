@@ -23,7 +23,9 @@ COMMANDS = {
     "grant": "give a customer a plan for some days (extends their current one)",
     "revoke": "end a customer's plans now (or one plan)",
     "resend": "send a payment's last notification again",
+    "settle": "mark a payment that needs a human as handled (back if it changes again)",
     "reconcile": "compare payments with the provider's records; --apply fixes them",
+    "web": "a single-use sign-in link to the web dashboard (terminal: web-login)",
     "help": "this list",
 }
 
@@ -71,12 +73,16 @@ def add_commands(sub: argparse._SubParsersAction, *, terminal: bool, **common) -
     revoke.add_argument("ref", metavar="REF", help="platform:id or @name")
     revoke.add_argument("plan", metavar="PLAN", nargs="?")
     add("resend").add_argument("payment_id", metavar="ID", type=int)
+    add("settle").add_argument("payment_id", metavar="ID", type=int)
     reconcile = add("reconcile")
     reconcile.add_argument(
         "--since", default="7d", metavar="WHEN", help="YYYY-MM-DD or a period (default 7d)"
     )
     reconcile.add_argument(
         "--apply", action="store_true", help="apply the provider's truth to what differs"
+    )
+    sub.add_parser(
+        "web", aliases=["web-login"], help=COMMANDS["web"], description=COMMANDS["web"], **common
     )
     add("help")
     if terminal:
@@ -98,6 +104,8 @@ def parse_chat(line: str) -> argparse.Namespace:
     except ValueError as exc:
         raise AdminUsage(f"cannot read the command: {exc}") from None
     args = chat_parser().parse_args(words or ["help"])
+    if args.command == "web-login":
+        args.command = "web"
     return args if args.command else argparse.Namespace(command="help")
 
 

@@ -103,6 +103,15 @@ def stats_text(stats: Stats, plan_names: dict[str, str]) -> str:
                 for k, v in stats.revenue_by_coin.items()
             )
         )
+    if stats.settlement:
+        lines.append(
+            "Settlement: "
+            + "; ".join(
+                f"{k.upper()} received {amount(v.received)}, fees {amount(v.fees)}, "
+                f"net {amount(v.net)}"
+                for k, v in stats.settlement.items()
+            )
+        )
     lines.append(f"Median time to pay: {span(stats.median_to_pay)}")
     lines.append(
         f"Payments created: {stats.created} · conversion {percent(stats.share('finished'))}"

@@ -39,7 +39,8 @@ def operator() -> str:
 async def run_admin(config: Config, args: Namespace, *, app: App | None = None) -> int:
     """Run one operator command; 0 when done, 1 when it was refused (the reason on stderr)."""
     app = app or App(config)
-    args = Namespace(**{**vars(args), "command": args.admin_command})
+    command = "web" if args.admin_command == "web-login" else args.admin_command
+    args = Namespace(**{**vars(args), "command": command})
     actor = operator()
     await app.db.upgrade()
     try:

@@ -19,6 +19,7 @@ from storage.models import (
     AccessGrant,
     AccessLogEntry,
     Activation,
+    AttentionSettled,
     AuditEntry,
     OutboxItem,
     Payment,
@@ -405,6 +406,22 @@ class OperatorDesk:
             )
         self.on_change()
         return copy
+
+    async def settle(self, actor: str, payment_id: int) -> None:
+        """Mark a payment that needed a human as handled: it leaves "needs a human" until
+        something about it happens later."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            if await repos.payment_by_id(session, payment_id) is None:
+                raise AdminError(f"no payment #{payment_id}")
+            mark = await session.get(AttentionSettled, payment_id)
+            if mark is None:
+                session.add(
+                    AttentionSettled(payment_id=payment_id, settled_at=now, settled_by=actor)
+                )
+            else:
+                mark.settled_at, mark.settled_by = now, actor
+            writes.audit(session, now, actor, "admin.settle", f"payment:{payment_id}")
 
     # --- reconciliation -----------------------------------------------------------------
 

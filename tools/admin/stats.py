@@ -92,6 +92,19 @@ class Attention:
     at: datetime
 
 
+@dataclass
+class Settlement:
+    """What the provider settled for one coin: received from customers, its fees, and what
+    reached the shop (outcome), each exact. Fees or outcomes in another currency than the
+    coin are not added up (`other_currency` counts them)."""
+
+    received: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    net: Decimal = Decimal(0)
+    payments: int = 0
+    other_currency: int = 0
+
+
 @dataclass(frozen=True)
 class Stats:
     period: Period
@@ -104,6 +117,7 @@ class Stats:
     subscribers: dict[str, int]
     days: list[Day]
     attention: list[Attention] = field(default_factory=list)
+    settlement: dict[str, Settlement] = field(default_factory=dict)  # per coin
 
     @property
     def created(self) -> int:
@@ -130,6 +144,7 @@ async def shop_stats(
         median = await reports.median_time_to_pay(session, start, end)
         subscribers = await reports.subscribers_per_plan(session, now)
         attention = await needs_a_human(session, start, now, monitoring)
+        settlement = await settled_per_coin(session, start, end)
     by_status: Counter[str] = Counter()
     per_day: dict[date, Counter[str]] = defaultdict(Counter)
     for day, status, n in created:
@@ -161,7 +176,36 @@ async def shop_stats(
         subscribers,
         days,
         attention,
+        settlement,
     )
+
+
+async def settled_per_coin(
+    session, start: datetime | None, end: datetime | None
+) -> dict[str, Settlement]:
+    """Received, fees and net per coin of the purchases finished in the period."""
+    found: dict[str, Settlement] = defaultdict(Settlement)
+    for (
+        coin,
+        outcome_currency,
+        fee_currency,
+        n,
+        paid,
+        outcome,
+        fees,
+    ) in await reports.settlement_totals(session, start, end):
+        s = found[coin]
+        s.payments += n
+        s.received += paid
+        if outcome_currency in (None, coin):
+            s.net += outcome
+        else:
+            s.other_currency += n
+        if fees and fee_currency not in (None, coin):
+            s.other_currency += n
+        else:
+            s.fees += fees
+    return dict(sorted(found.items()))
 
 
 async def needs_a_human(
@@ -206,5 +250,10 @@ async def needs_a_human(
             found[payment_id] = Attention(
                 payment_id, item.user_id or 0, "", (reason,), item.created_at
             )
-    ranked = sorted(found.values(), key=lambda a: (a.at, a.payment_id), reverse=True)
+    settled = await reports.settled_marks(session, list(found))
+    ranked = sorted(
+        (a for a in found.values() if a.payment_id not in settled or a.at > settled[a.payment_id]),
+        key=lambda a: (a.at, a.payment_id),
+        reverse=True,
+    )
     return ranked[:ATTENTION_LIMIT]

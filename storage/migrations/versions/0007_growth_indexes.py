@@ -5,14 +5,14 @@ claim's order, so no other plan looks cheaper; it replaces the (status, due time
 finds delivered outbox rows and old provider events by age; `/metrics` counts only open
 payments (by status).
 
-Revision ID: 0007q
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-03 03:00:00.000000
 """
 
 from alembic import op
 
-revision = "0007q"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
