@@ -55,6 +55,8 @@ def config(db: str, base_url: str):
             "PAYBOT_AGENT__TIMEOUT_SECONDS": "2",
             "PAYBOT_AGENT__MAX_RETRIES": "0",
             "PAYBOT_AGENT__CALLS_PER_MINUTE": "1000000",
+            "PAYBOT_AGENT__TEXT_BURST": "1000000",  # a conversation's turns come at once here
+            "PAYBOT_AGENT__TEXT_PER_MINUTE": "1000000",
             "PAYBOT_OPENAI_API_KEY": KEY,
         },
     )
@@ -136,7 +138,7 @@ async def conversations(path: Path, db: str | None) -> None:
     await server.start()
     calls: dict[str, list[int]] = {}
     misroutes = []
-    answers = 0  # turns that answered a question the router asked (no model call)
+    answers = 0  # turns that answered a question a tool asked (no model call)
     with tempfile.TemporaryDirectory() as tmp:
         url = db or f"sqlite+aiosqlite:///{tmp}/bench.db"
         fake = FakeAdapter()
@@ -167,7 +169,9 @@ async def conversations(path: Path, db: str | None) -> None:
     for lang, ns in [*sorted(calls.items()), ("all", every)]:
         none = sum(n == 0 for n in ns) / len(ns)
         print(f"{lang:<5}{len(ns):>6}{none:>10.1%}{sum(ns) / len(ns):>12.2f}")
-    print(f"\nturns that answered a question the router had asked: {answers}")
+    print(
+        f"\nturns that answered a question a tool had asked (not checked against the labels): {answers}"
+    )
     print(f"turns the router answered alone with another intent or arguments: {len(misroutes)}")
     for talk_id, text, label, got in misroutes:
         print(f"  [{talk_id}] {text!r}")

@@ -454,10 +454,11 @@ class Conversation:
                 answer = Intent(question.tool, dict(reading.args), 1.0)
         history = await self._history(target)
         result = await self.agent.turn(actions, history, text, answer)
-        if result.path in ("router", "limited"):  # the hosted model keeps its own memory
-            asking = asked(result.intent, result.args, result.cards)
-            if asking is not None:
-                await self.questions.keep(target, user_id, asking)
+        # a tool that asked ("Which coin?") asks the same whoever called it, the router or a
+        # hosted model: the next message that answers it completes the call without a model
+        asking = asked(result.intent, result.args, result.cards)
+        if asking is not None:
+            await self.questions.keep(target, user_id, asking)
         if not result.cards and not result.text and result.intent in EVERYDAY:
             everyday = await actions.everyday(result.intent, result.args)
             if everyday is not None:  # "what plans do you have", "refund?": read-only answers

@@ -310,19 +310,34 @@ def test_an_answer_cannot_name_another_customers_payment_by_itself(router) -> No
     assert read_answer(question, "the fifth one", router).kind == "wrong"
 
 
-async def test_the_hosted_model_keeps_its_own_memory(hosted_app, model_server, fake) -> None:
-    """With a hosted model the chat memory carries the dialogue: a question the model's turn
-    asked is not kept, and the next message goes to the model."""
+async def test_a_question_the_models_tool_asked_is_answered_without_the_model(
+    hosted_app, model_server, fake
+) -> None:
+    """A tool that asks ("Which coin?") asks the same whoever called it: the next message
+    that answers it completes the call without another model call; anything else goes to the
+    model as usual."""
     text = "I'd like the bigger package please"
     assert not hosted_app.agent.sure(hosted_app.agent.router.route(text))
     model_server.then(Call("create_crypto_payment", {"plan": "pro"}))  # the card ends it
     replies = await fake.say(text)
     assert any("Which coin" in r.text for r in replies)
-    assert await count_rows(hosted_app, PendingQuestion) == 0
-    model_server.then(Reply("Noted, Ethereum."))
+    assert await count_rows(hosted_app, PendingQuestion) == 1
+    asked = len(model_server.requests)
     replies = await fake.say("eth")
-    assert [r.text for r in replies] == ["Noted, Ethereum."]
-    assert await payments(hosted_app) == [] and model_server.unscripted == 0
+    assert payment_id_in(replies[0].text) == 1
+    assert len(model_server.requests) == asked and model_server.unscripted == 0
+    assert await payments(hosted_app) == [("pro", "eth", "waiting")]
+
+
+async def test_a_model_question_left_for_chatter_goes_to_the_model(
+    hosted_app, model_server, fake
+) -> None:
+    model_server.then(Call("create_crypto_payment", {"plan": "pro"}))
+    await fake.say("I'd like the bigger package please")
+    model_server.then(Reply("Happy to chat."))
+    replies = await fake.say("tell me something nice about your weekend")
+    assert [r.text for r in replies] == ["Happy to chat."]
+    assert await payments(hosted_app) == []
 
 
 @pytest.mark.parametrize("text", ["not pro", "nicht pro", "no, don't buy pro"])
