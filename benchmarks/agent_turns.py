@@ -169,9 +169,7 @@ async def conversations(path: Path, db: str | None) -> None:
     for lang, ns in [*sorted(calls.items()), ("all", every)]:
         none = sum(n == 0 for n in ns) / len(ns)
         print(f"{lang:<5}{len(ns):>6}{none:>10.1%}{sum(ns) / len(ns):>12.2f}")
-    print(
-        f"\nturns that answered a question a tool had asked (not checked against the labels): {answers}"
-    )
+    print(f"\nturns that answered a question a tool had asked (not checked): {answers}")
     print(f"turns the router answered alone with another intent or arguments: {len(misroutes)}")
     for talk_id, text, label, got in misroutes:
         print(f"  [{talk_id}] {text!r}")
