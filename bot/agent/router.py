@@ -254,6 +254,12 @@ class IntentRouter:
         # what the shop does not sell or take: "dogecoin", "apple stock", "paypal"
         self._elsewhere = {fold(w): "other_asset" for w in OTHER_ASSETS}
         self._elsewhere.update({fold(w): "other_method" for w in OTHER_METHODS})
+        # every beginning of a coin or plan name as the router joins its tokens ("u", "us",
+        # "usd", ... of "usdttrc20")
+        self._name_starts = {
+            key[:end] for index in (self._coins, self._plans) for key in index
+            for end in range(1, len(key) + 1)
+        }  # fmt: skip
         self._negation = re.compile("|".join(f"(?:{n})" for n in negations))
         self._keep = re.compile("|".join(f"(?:{n})" for n in keeps))
         # every CJK word the router knows: the dictionary that cuts runs of CJK characters
@@ -411,18 +417,25 @@ class IntentRouter:
     def _match_alias(self, toks: list[_Token], i: int) -> int:
         if toks[i].kind not in ("word", "num"):
             return 0
-        for n in range(min(self._max_ngram, len(toks) - i), 0, -1):
-            span = toks[i : i + n]
-            if any(t.kind not in ("word", "num") for t in span):
-                continue
-            key = "".join(t.key for t in span)
+        # the longest run of tokens from i that spells a coin or plan name; a run that is no
+        # name's beginning ends the search (most words begin none: one set lookup each)
+        key, found = "", None
+        for n in range(1, min(self._max_ngram, len(toks) - i) + 1):
+            if toks[i + n - 1].kind not in ("word", "num"):
+                break
+            key += toks[i + n - 1].key
+            if key not in self._name_starts:
+                break
             for kind, index in (("coin", self._coins), ("plan", self._plans)):
-                codes = index.get(key)
-                if codes:
-                    value = next(iter(codes)) if len(codes) == 1 else span[0].raw
-                    for t in span:
-                        t.entity, t.value = kind, value
-                    return n
+                if codes := index.get(key):
+                    found = (n, kind, codes)
+                    break
+        if found is not None:
+            n, kind, codes = found
+            value = next(iter(codes)) if len(codes) == 1 else toks[i].raw
+            for t in toks[i : i + n]:
+                t.entity, t.value = kind, value
+            return n
         codes = self._coin_prefixes.get(self._family(toks, i), set())
         if len(codes) > 1:  # bare "usdt" / "tether": a network named elsewhere, or the tool
             qualifiers = self._coin_qualifiers[self._family(toks, i)]  # lists the networks
