@@ -30,6 +30,7 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.agent.metrics import AgentMetrics
+from bot.leases import LeaseKeeper
 from bot.metrics_access import MetricsAccess
 from storage.db import Database
 from storage.models import OutboxItem, Payment
@@ -112,6 +113,7 @@ class WebhookServer:
                 web.get("/metrics", self.metrics),
             ]
         )
+        self.leases: LeaseKeeper | None = None  # who owns which connection (App sets it)
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
@@ -229,7 +231,10 @@ class WebhookServer:
 
     async def healthz(self, request: web.Request) -> web.Response:
         ok = await self.db.ping()
-        return web.json_response({"database": ok}, status=200 if ok else 503)
+        body: dict[str, object] = {"database": ok}
+        if self.leases is not None:
+            body["connections"] = self.leases.report()
+        return web.json_response(body, status=200 if ok else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
         if (refusal := self.metrics_access.refusal(request)) is not None:
@@ -265,4 +270,6 @@ class WebhookServer:
         lines.append("# TYPE paybot_outbox gauge")
         lines += [f'paybot_outbox{{status="{s}"}} {n}' for s, n in outbox]
         lines += self.agent_metrics.lines()
+        if self.leases is not None:
+            lines += self.leases.metric_lines()
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -14,14 +14,23 @@ import asyncio
 import logging
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 import discord
+import yarl
 from discord import app_commands
 
-from bot.adapters.base import UNREADABLE, DeliveryError, Handler, RateLimited, Send, unreadable
+from bot.adapters.base import (
+    UNREADABLE,
+    Connection,
+    DeliveryError,
+    Handler,
+    RateLimited,
+    Send,
+    unreadable,
+)
 from bot.adapters.discord.access import GuildAccess
 from bot.adapters.discord.commands import Translator, build
 from bot.adapters.discord.parts import ActionButton, parts
@@ -41,12 +50,38 @@ log = logging.getLogger(__name__)
 CHANNEL = "channel:"  # chat ids of server channels; a bare id is the user's DM
 SEND_TIMEOUT = 20.0  # discord.py retries 5xx itself; past this the relay tries again later
 CANNOT_DM = 50007
+IDENTIFY_EVERY = 5.0  # seconds between two IDENTIFYs of one bot (max_concurrency 1)
 
 
-class _Client(discord.AutoShardedClient):  # asks Discord where its gateway is
+class _Client(discord.AutoShardedClient):
+    """Runs the shards this worker holds the leases of: `connect` only asks Discord where its
+    gateway is and then handles the shards' events; `DiscordAdapter.open_shard` launches
+    each shard when its lease is gained (`bot/leases.py`)."""
+
     def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
         super().__init__(**options)
         self.adapter = adapter
+        self.gateway: Any = None  # the gateway URL Discord named
+        self.launched = asyncio.Event()
+        self.shards_ready: dict[int, asyncio.Event] = {}
+        self._identified_at = 0.0
+
+    async def launch_shards(self) -> None:  # discord.py's would launch every shard at once
+        _count, url, _limit = await self.http.get_bot_gateway()
+        self.gateway = yarl.URL(url)
+        self._connection.shard_count = self.shard_count
+        self._connection.shard_ids = []
+        self.launched.set()
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Discord lets a bot identify once every 5 s: wait only when this process just did."""
+        wait = self._identified_at + IDENTIFY_EVERY - time.monotonic()
+        self._identified_at = time.monotonic() + max(wait, 0.0)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        self.shards_ready.setdefault(shard_id, asyncio.Event()).set()
 
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
@@ -77,6 +112,8 @@ class DiscordAdapter:
         self.client = _Client(
             self,
             intents=intents,
+            shard_count=settings.shard_count,
+            shard_ids=[],
             max_ratelimit_timeout=5.0,
             chunk_guilds_at_startup=False,  # no member lists: access is read when needed
             member_cache_flags=discord.MemberCacheFlags.none(),
@@ -119,16 +156,54 @@ class DiscordAdapter:
         except UNREADABLE as exc:  # an answer not in Discord's shape
             raise unreadable("Discord", step, exc) from None
         self._runner = asyncio.create_task(self.client.connect(), name="discord-gateway")
-        ready = asyncio.create_task(self.client.wait_until_ready())
+
+    def connections(self) -> list[Connection]:
+        """Each gateway shard is one connection of the deployment (Discord would send each
+        event to every session of a shard, so two workers would answer twice)."""
+        return [
+            Connection(f"discord:shard:{i}", self._opener(i), self._closer(i), group="discord")
+            for i in range(self.settings.shard_count)
+        ]
+
+    def _opener(self, shard_id: int) -> Callable[[], Awaitable[None]]:
+        return lambda: self.open_shard(shard_id)
+
+    def _closer(self, shard_id: int) -> Callable[[], Awaitable[None]]:
+        return lambda: self.close_shard(shard_id)
+
+    async def open_shard(self, shard_id: int) -> None:
+        """Connect shard `shard_id` and wait until it is ready (30 s at most)."""
+        runner = self._runner
+        if runner is None or runner.done():
+            raise ConnectionError("Discord: the client is not running")
+        ready = self.client.shards_ready[shard_id] = asyncio.Event()
+        launched = asyncio.create_task(self.client.launched.wait())
+        await asyncio.wait({runner, launched}, return_when=asyncio.FIRST_COMPLETED)
+        if not launched.done():
+            launched.cancel()
+        else:
+            owned = sorted({*self.client._connection.shard_ids, shard_id})
+            self.client._connection.shard_ids = owned
+            self.client.shard_ids = owned
+            await self.client.launch_shard(self.client.gateway, shard_id, initial=True)
+        waiting = asyncio.create_task(ready.wait())
         done, _pending = await asyncio.wait(
-            {self._runner, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+            {runner, waiting}, timeout=30, return_when=asyncio.FIRST_COMPLETED
         )
-        if ready not in done:
-            ready.cancel()
-            error = self._runner.exception() if self._runner in done else None
+        if waiting not in done:
+            waiting.cancel()
+            error = runner.exception() if runner in done else None
             if isinstance(error, discord.PrivilegedIntentsRequired):
                 raise ConnectionError(self._privileged_refused())
             raise ConnectionError(f"Discord: the gateway did not get ready ({error or 'timeout'})")
+
+    async def close_shard(self, shard_id: int) -> None:
+        """Disconnect shard `shard_id` (its lease went to another worker)."""
+        owned = [i for i in self.client._connection.shard_ids if i != shard_id]
+        self.client._connection.shard_ids = self.client.shard_ids = owned
+        shard = self.client.get_shard(shard_id)
+        if shard is not None and not shard.is_closed():
+            await shard.disconnect()
 
     def _privileged_refused(self) -> str:
         """Discord does not say which privileged intent it refused: name those we asked for."""
