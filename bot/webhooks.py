@@ -21,10 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy import func, select
@@ -50,29 +50,6 @@ class _Busy(Exception):
     """The verifier thread has VERIFY_QUEUE webhooks to get through already."""
 
 
-class RejectionBurst:
-    """Counts rejections in a sliding window; says when `threshold` is reached, at most once
-    per `window`."""
-
-    def __init__(self, threshold: int, window: timedelta) -> None:
-        self.threshold = threshold
-        self.window = window
-        self._times: deque[datetime] = deque()
-        self._alerted_at: datetime | None = None
-
-    def add(self, now: datetime) -> int | None:
-        """Count one rejection; the count in the window when it is time to alert, else None."""
-        self._times.append(now)
-        while self._times and self._times[0] <= now - self.window:
-            self._times.popleft()
-        if len(self._times) < self.threshold:
-            return None
-        if self._alerted_at is not None and now - self._alerted_at < self.window:
-            return None
-        self._alerted_at = now
-        return len(self._times)
-
-
 class WebhookServer:
     def __init__(
         self,
@@ -94,7 +71,8 @@ class WebhookServer:
         self.metrics_access = MetricsAccess(metrics_token, public_url)
         self.alerts = alerts
         self.clock = clock
-        self.bad_signatures = RejectionBurst(bad_signatures, bad_signature_window)
+        self.bad_signatures = bad_signatures  # rejections within the window, deployment-wide
+        self.bad_signature_window = bad_signature_window
         self.agent_metrics = agent_metrics or AgentMetrics()
         self.events = events
         self.host = host
@@ -209,25 +187,29 @@ class WebhookServer:
         return web.json_response({"error": exc.reason}, status=exc.http_status)
 
     async def _bad_signature(self, request: web.Request) -> None:
-        """Count a 401; a burst tells the operators (the answer stays 401 whatever happens)."""
-        now = self.clock()
-        count = self.bad_signatures.add(now)
-        if count is None or self.alerts is None:
+        """Count a 401 into the deployment's window; a burst tells the operators, once for all
+        workers (the answer stays 401 whatever happens)."""
+        if self.alerts is None:
             return
-        window = int(self.bad_signatures.window.total_seconds())
+        window = int(self.bad_signature_window.total_seconds())
         sender = request.remote or "unknown"
-        log.warning("%s webhooks with a bad signature in %ss, last from %s", count, window, sender)
         try:
-            await self.alerts.raise_alert(
-                f"bad_signatures:{now.isoformat()}",
+            count = await self.alerts.burst(
+                "bad_signatures",
+                self.bad_signatures,
+                self.bad_signature_window,
                 "alert.bad_signatures",
-                count=count,
                 window=window,
                 sender=sender,
                 provider=self.events.provider.name,
             )
         except Exception:
             log.exception("the bad-signature alert could not be written")
+            return
+        if count is not None:
+            log.warning(
+                "%s webhooks with a bad signature in %ss, last from %s", count, window, sender
+            )
 
     async def healthz(self, request: web.Request) -> web.Response:
         ok = await self.db.ping()

@@ -6,19 +6,24 @@ private chat (their platform user id) gets its own outbox row whose dedupe key i
 key plus the operator, so raising the same alert again reaches nobody twice and writes no
 second audit row. `write` works inside the caller's transaction (a sync `Session`);
 `raise_alert` opens its own through `Database.run` and wakes the relay.
+
+Windows that decide whether to alert at all (`burst`: a burst of rejected IPN signatures; the
+provider's outage in `tools/providers/watched.py`) are counted in the database
+(`storage/operator_state.py`), so several workers count into one window and the alert is
+raised once per deployment, not once per worker.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import writes
+from storage import operator_state, writes
 from storage.db import Database
 from storage.models import AuditEntry
 from tools.clock import Clock
@@ -81,3 +86,31 @@ class OperatorAlerts:
             log.warning("operator alert %s (%s)", kind, key)
             self.on_change()
         return new
+
+    async def burst(
+        self, key: str, threshold: int, within: timedelta, kind: str, **payload: object
+    ) -> int | None:
+        """Count one occurrence of `key` for the whole deployment. When `threshold` of them
+        fell within `within` and no alert for `key` was raised within `within`, raise `kind`
+        (with `count` and `payload`) and return the count, else None. Only the newest
+        `threshold` times are kept, so a count is at most `threshold`."""
+        now = self.clock()
+
+        def count(session: Session) -> int | None:
+            state = operator_state.locked(session, key)
+            recent = [t for t in state.marks if datetime.fromisoformat(t) > now - within]
+            state.marks = [*recent, now.isoformat()][-threshold:]
+            if len(state.marks) < threshold:
+                return None
+            if state.alerted_at is not None and now - state.alerted_at < within:
+                return None
+            state.alerted_at = now
+            n = len(state.marks)
+            self.write(session, now, f"{key}:{now.isoformat()}", kind, count=n, **payload)
+            return n
+
+        raised = await self.db.run(count)
+        if raised is not None:
+            log.warning("operator alert %s (%s)", kind, key)
+            self.on_change()
+        return raised
