@@ -67,9 +67,15 @@ class LeaseKeeper:
     async def start(self, *, background: bool = True) -> None:
         """The first round, waiting for the connections this worker gains to open (their
         failure stops start-up); then, with `background`, the rounds go on every `interval`."""
-        await self.round(wait=True)
-        if background:
-            self._task = asyncio.create_task(self._run(), name="lease-keeper")
+        opening = await self.round(first=True)
+        if background:  # renewing goes on while the first connections open (a shard can
+            self._task = asyncio.create_task(self._run(), name="lease-keeper")  # take long)
+        results = await asyncio.gather(*opening, return_exceptions=True)
+        # an opening cancelled because its lease went to another worker meanwhile is no error
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            await self.stop()
+            raise failed[0]
 
     async def _run(self) -> None:
         while True:
@@ -79,8 +85,10 @@ class LeaseKeeper:
             except Exception:
                 log.exception("lease round failed")
 
-    async def round(self, *, wait: bool = False) -> None:
-        """Renew, take and give back leases once; open and close connections to match."""
+    async def round(self, *, first: bool = False) -> list[asyncio.Task[None]]:
+        """Renew, take and give back leases once; close the connections lost and start opening
+        those gained (the tasks opening them; in the `first` round their failure is raised
+        when they are awaited, later it is logged and the lease given back)."""
         now = self.clock()
         try:
             ours = set(self.owned)
@@ -99,13 +107,14 @@ class LeaseKeeper:
             del self.owned[name]
             log.info("lease %s lost: closing it here", name)
             await self._close(name)
+        opening = []
         for name in gained:
             log.info("lease %s taken by %s: opening it here", name, self.owner)
             self.owned[name] = now + self.ttl
-            if wait:
-                await self._open(name, raise_errors=True)
-            else:
-                self._opening[name] = asyncio.create_task(self._open(name))
+            task = asyncio.create_task(self._open(name, raise_errors=first))
+            self._opening[name] = task
+            opening.append(task)
+        return opening
 
     def _decide(self, session: Session, now: datetime, ours: set[str]):
         ttl = self.ttl

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.types import local_date
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UPGRADE_LOCK = 7_370_001  # PostgreSQL advisory lock key held while the schema is upgraded
 T = TypeVar("T")
 
 
@@ -139,6 +140,8 @@ class Database:
         self._check_sqlite_path()
         try:
             async with self.engine.begin() as conn:
+                if not self.is_sqlite:  # workers starting together upgrade one at a time
+                    await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK})")
                 await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
         except OSError as exc:
             raise DatabaseError(f"cannot open database {self._safe_url()}: {exc}") from None

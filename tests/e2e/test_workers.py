@@ -69,22 +69,36 @@ async def _owners(http: httpx.AsyncClient, workers: list[Worker]) -> dict[str, l
 async def _settled(
     http: httpx.AsyncClient, workers: list[Worker], discord: FakeDiscord, timeout: float
 ) -> dict[str, int]:
-    """Wait until each connection has exactly one live owner, and each shard exactly one
-    gateway session; the owners."""
+    """Wait until each connection has exactly one live owner, each shard exactly one gateway
+    session, and the shards are divided among the live workers; the owners."""
     deadline = time.monotonic() + timeout
     while True:
         owners = await _owners(http, workers)
         sessions = [len(discord.sessions(shard=i)) for i in range(len(SHARDS))]
-        if all(len(o) == 1 for o in owners.values()) and sessions == [1, 1]:
+        alive = sum(w.process.returncode is None for w in workers)
+        divided = alive == 1 or owners[SHARDS[0]] != owners[SHARDS[1]]  # one shard each
+        if all(len(o) == 1 for o in owners.values()) and sessions == [1, 1] and divided:
             return {name: o[0] for name, o in owners.items()}
         if time.monotonic() > deadline:
             raise AssertionError(f"not settled: owners {owners}, sessions {sessions}")
         await asyncio.sleep(0.2)
 
 
-def _no_conflicts(telegram: FakeTelegram) -> None:
+async def _sees_workers(http: httpx.AsyncClient, worker: Worker, n: int) -> bool:
+    health = await worker.health(http)
+    return bool(health) and health["connections"]["workers"] == n
+
+
+def _no_conflicts(telegram: FakeTelegram, workers: list[Worker]) -> None:
     polls = telegram.calls("getUpdates")
-    assert polls and not [c for c in polls if c.status == 409], "two workers polled at once"
+    logs = [
+        line
+        for w in workers
+        for line in w.err.decode().splitlines()
+        if "lease" in line or "getUpdates" in line
+    ]
+    conflicts = [(c.at, c.params) for c in polls if c.status == 409]
+    assert polls and not conflicts, (conflicts, time.monotonic(), logs)
 
 
 async def _telegram_buys(telegram: FakeTelegram, chat: int, n: int) -> None:
@@ -132,11 +146,15 @@ async def test_each_connection_has_one_owner_and_moves_when_it_dies(tmp_path: Pa
             )
             workers.append(Worker(process, port))
         async with httpx.AsyncClient() as http:
-            owners = await _settled(http, workers, discord, timeout=90)
-            # the shards are divided: no worker runs both while three are alive
-            assert owners[SHARDS[0]] != owners[SHARDS[1]], owners
+            started = time.monotonic() + 90
+            while not all([await _sees_workers(http, w, 3) for w in workers]):
+                assert time.monotonic() < started, [
+                    (w.process.returncode, await w.health(http), w.err.decode()[-1500:])
+                    for w in workers
+                ]
+                await asyncio.sleep(0.3)
+            owners = await _settled(http, workers, discord, timeout=30)
             health = await workers[0].health(http)
-            assert health["connections"]["workers"] == 3
             assert health["connections"]["owners"].keys() == {POLLING, *SHARDS}
             metrics = (
                 await http.get(f"http://127.0.0.1:{workers[owners[POLLING]].port}/metrics")
@@ -162,6 +180,7 @@ async def test_each_connection_has_one_owner_and_moves_when_it_dies(tmp_path: Pa
                 owners = await _settled(http, workers, discord, timeout=30)
                 took = time.monotonic() - killed
                 assert took <= TAKEOVER, f"{lost} taken over after {took:.1f} s"
+                print(f"{sorted(lost)} taken over {took:.1f} s after SIGKILL")
                 for _ in range(2):  # customers keep getting answers, once each
                     chat = next(chats)
                     await _telegram_buys(telegram, chat, 1)
@@ -176,7 +195,7 @@ async def test_each_connection_has_one_owner_and_moves_when_it_dies(tmp_path: Pa
             for chat in range(5001, next(chats)):
                 assert len(_calls(telegram, "sendPhoto", chat)) == 1, chat
             assert len(_cards(discord)) == dc_answers
-            _no_conflicts(telegram)
+            _no_conflicts(telegram, workers)
     finally:
         for worker in workers:
             if worker.process.returncode is None:

@@ -131,6 +131,7 @@ class DiscordAdapter:
         self._limits = (settings.global_per_second, settings.per_channel_per_second)
         self._handler: Handler | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._logging_in = False
         self._editable: dict[int, tuple[discord.Webhook, float]] = {}  # ephemeral replies
         self._recent: dict[int, tuple[discord.Interaction, float]] = {}  # per user
         self._told_closed: set[int] = set()
@@ -143,6 +144,7 @@ class DiscordAdapter:
         discord.http.Route.BASE = self.settings.api_base.rstrip("/")
         self.client.add_dynamic_items(ActionButton)
         step = "login"
+        self._logging_in = True  # from here on, stop() has a client to close
         try:
             await self.client.login(self.token)
             step = "command sync"
@@ -222,6 +224,8 @@ class DiscordAdapter:
         )
 
     async def stop(self) -> None:
+        if not self._logging_in:  # never started (start-up failed before Discord's turn)
+            return
         await self.client.close()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
