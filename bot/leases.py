@@ -95,14 +95,15 @@ class LeaseKeeper:
             held, workers, holders = await self.db.run(lambda s: self._decide(s, now, ours))
         except Exception as exc:  # the database is away: keep what is ours until it expires
             log.warning("leases could not be renewed: %s", type(exc).__name__)
-            held = {n for n, until in self.owned.items() if until > now}
-            workers, holders = self.workers, self.holders
-        self.workers, self.holders = workers, holders
-        gained = [n for n in self.connections if n in held and n not in self.owned]
+            later = self.clock()  # the failure may have taken a while
+            held = {n for n, until in self.owned.items() if until > later}
+            gained = []
+        else:
+            self.workers, self.holders = workers, holders
+            gained = [n for n in self.connections if n in held and n not in self.owned]
+            for name in held & self.owned.keys():  # renewed until now + ttl
+                self.owned[name] = now + self.ttl
         lost = [n for n in list(self.owned) if n not in held]
-        for name in held:
-            if name in self.owned or name in gained:
-                self.owned[name] = max(self.owned.get(name, now), now + self.ttl)
         for name in lost:
             del self.owned[name]
             log.info("lease %s lost: closing it here", name)
