@@ -19,7 +19,6 @@ from typing import Any
 
 import aiohttp
 import discord
-import yarl
 from discord import app_commands
 
 from bot.adapters.base import (
@@ -33,6 +32,7 @@ from bot.adapters.base import (
 )
 from bot.adapters.discord.access import GuildAccess
 from bot.adapters.discord.commands import Translator, build
+from bot.adapters.discord.gateway import GatewayClient
 from bot.adapters.discord.parts import ActionButton, parts
 from bot.adapters.discord_support import (
     PLATFORM,
@@ -50,44 +50,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "channel:"  # chat ids of server channels; a bare id is the user's DM
 SEND_TIMEOUT = 20.0  # discord.py retries 5xx itself; past this the relay tries again later
 CANNOT_DM = 50007
-IDENTIFY_EVERY = 5.0  # seconds between two IDENTIFYs of one bot (max_concurrency 1)
-
-
-class _Client(discord.AutoShardedClient):
-    """Runs the shards this worker holds the leases of: `connect` only asks Discord where its
-    gateway is and then handles the shards' events; `DiscordAdapter.open_shard` launches
-    each shard when its lease is gained (`bot/leases.py`)."""
-
-    def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
-        super().__init__(**options)
-        self.adapter = adapter
-        self.gateway: Any = None  # the gateway URL Discord named
-        self.launched = asyncio.Event()
-        self.shards_ready: dict[int, asyncio.Event] = {}
-        self._identified_at = 0.0
-
-    async def launch_shards(self) -> None:  # discord.py's would launch every shard at once
-        _count, url, _limit = await self.http.get_bot_gateway()
-        self.gateway = yarl.URL(url)
-        self._connection.shard_count = self.shard_count
-        self._connection.shard_ids = []
-        self.launched.set()
-
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        """Discord lets a bot identify once every 5 s: wait only when this process just did."""
-        wait = self._identified_at + IDENTIFY_EVERY - time.monotonic()
-        self._identified_at = time.monotonic() + max(wait, 0.0)
-        if wait > 0:
-            await asyncio.sleep(wait)
-
-    async def on_shard_ready(self, shard_id: int) -> None:
-        self.shards_ready.setdefault(shard_id, asyncio.Event()).set()
-
-    async def on_message(self, message: discord.Message) -> None:
-        await self.adapter.on_message(message)
-
-    async def on_member_join(self, member: discord.Member) -> None:  # members intent only
-        await self.adapter.on_member_join(member)
 
 
 class DiscordAdapter:
@@ -109,7 +71,7 @@ class DiscordAdapter:
         intents.guilds = intents.dm_messages = intents.guild_messages = True
         intents.message_content = settings.message_content
         intents.members = settings.members_intent  # privileged: joins become events
-        self.client = _Client(
+        self.client = GatewayClient(
             self,
             intents=intents,
             shard_count=settings.shard_count,
