@@ -24,7 +24,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from sqlalchemy import func, select
@@ -73,6 +73,8 @@ class WebhookServer:
         self.clock = clock
         self.bad_signatures = bad_signatures  # rejections within the window, deployment-wide
         self.bad_signature_window = bad_signature_window
+        self._rejections: list[tuple[datetime, str]] = []  # 401s not counted yet: when, from
+        self._counting = False  # a count is being written
         self.agent_metrics = agent_metrics or AgentMetrics()
         self.events = events
         self.host = host
@@ -188,17 +190,32 @@ class WebhookServer:
 
     async def _bad_signature(self, request: web.Request) -> None:
         """Count a 401 into the deployment's window; a burst tells the operators, once for all
-        workers (the answer stays 401 whatever happens)."""
+        workers (the answer stays 401 whatever happens). One count is written at a time: the
+        401s that come while it is written go together in the next one, so a flood costs a
+        write per round trip to the database, not one per request."""
         if self.alerts is None:
             return
-        window = int(self.bad_signature_window.total_seconds())
-        sender = request.remote or "unknown"
+        self._rejections.append((self.clock(), request.remote or "unknown"))
+        if self._counting:
+            return  # the count under way takes this one with it when it is done
+        self._counting = True
         try:
-            count = await self.alerts.burst(
+            while self._rejections:
+                batch, self._rejections = self._rejections, []
+                await self._count_rejections(batch)
+        finally:
+            self._counting = False
+
+    async def _count_rejections(self, batch: list[tuple[datetime, str]]) -> None:
+        window = int(self.bad_signature_window.total_seconds())
+        sender = batch[-1][1]
+        try:
+            count = await self.alerts.burst(  # type: ignore[union-attr]
                 "bad_signatures",
                 self.bad_signatures,
                 self.bad_signature_window,
                 "alert.bad_signatures",
+                times=[at for at, _sender in batch],
                 window=window,
                 sender=sender,
                 provider=self.events.provider.name,

@@ -4,6 +4,7 @@ is raised once. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -100,3 +101,14 @@ async def test_an_outage_seen_by_two_workers_is_reported_once(workers, nowpaymen
     down_detail, up_detail = (e.detail for e in sorted(up, key=lambda e: e.id))
     assert down_detail["since"] == up_detail["since"] == started.isoformat()  # A's failure
     assert up_detail["seconds"] == 131
+
+
+async def test_bad_signatures_arriving_together_are_all_counted(workers) -> None:
+    """401s that come while a count is being written join the next write: none is lost."""
+    a, b = workers
+    async with httpx.AsyncClient() as http:
+        first = await asyncio.gather(*(_bad(w, http) for w in (a, b) * 4))
+        assert first == [401] * 8
+        assert await _alerts(a, "alert.bad_signatures") == (0, 0)
+        assert await asyncio.gather(*(_bad(w, http) for w in (a, b))) == [401, 401]
+    assert await _alerts(a, "alert.bad_signatures") == (1, 1)

@@ -88,18 +88,26 @@ class OperatorAlerts:
         return new
 
     async def burst(
-        self, key: str, threshold: int, within: timedelta, kind: str, **payload: object
+        self,
+        key: str,
+        threshold: int,
+        within: timedelta,
+        kind: str,
+        times: Sequence[datetime] = (),
+        **payload: object,
     ) -> int | None:
-        """Count one occurrence of `key` for the whole deployment. When `threshold` of them
-        fell within `within` and no alert for `key` was raised within `within`, raise `kind`
-        (with `count` and `payload`) and return the count, else None. Only the newest
-        `threshold` times are kept, so a count is at most `threshold`."""
+        """Count occurrences of `key` (at `times`, by default one now) for the whole
+        deployment. When `threshold` of them fell within `within` and no alert for `key` was
+        raised within `within`, raise `kind` (with `count` and `payload`) and return the
+        count, else None. Only the newest `threshold` times are kept, so a count is at most
+        `threshold`."""
         now = self.clock()
+        marks = [t.isoformat() for t in times] or [now.isoformat()]
 
         def count(session: Session) -> int | None:
             state = operator_state.locked(session, key)
             recent = [t for t in state.marks if datetime.fromisoformat(t) > now - within]
-            state.marks = [*recent, now.isoformat()][-threshold:]
+            state.marks = [*recent, *marks][-threshold:]
             if len(state.marks) < threshold:
                 return None
             if state.alerted_at is not None and now - state.alerted_at < within:
