@@ -44,6 +44,7 @@ MAX_BODY = 64 * 1024  # any request (a Telegram update can be long)
 WEBHOOK_MAX_BODY = 16 * 1024  # a provider's webhook: a NOWPayments IPN is under 1 KiB
 VERIFY_QUEUE = 128  # provider webhooks being verified or waiting for the thread; more: 503
 RETRY_AFTER = "5"  # seconds, on that 503
+COUNT_EVERY = 1.0  # seconds: 401s below the alert threshold are written together this often
 
 
 class _Busy(Exception):
@@ -75,6 +76,10 @@ class WebhookServer:
         self.bad_signature_window = bad_signature_window
         self._rejections: list[tuple[datetime, str]] = []  # 401s not counted yet: when, from
         self._counting = False  # a count is being written
+        self._counted_at = -COUNT_EVERY  # loop time of the last count written
+        self._count_later: asyncio.Task[None] | None = None
+        self._known = 0  # 401s in the deployment's window at the last count
+        self._alerted_at: datetime | None = None  # the last burst alert, by any worker
         self.agent_metrics = agent_metrics or AgentMetrics()
         self.events = events
         self.host = host
@@ -121,6 +126,8 @@ class WebhookServer:
             )
 
     async def stop(self) -> None:
+        if self._count_later is not None:  # 401s still to count: their count is lost
+            self._count_later.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         self._verifier.shutdown(wait=False, cancel_futures=True)
@@ -190,27 +197,49 @@ class WebhookServer:
 
     async def _bad_signature(self, request: web.Request) -> None:
         """Count a 401 into the deployment's window; a burst tells the operators, once for all
-        workers (the answer stays 401 whatever happens). One count is written at a time: the
-        401s that come while it is written go together in the next one, so a flood costs a
-        write per round trip to the database, not one per request."""
+        workers (the answer stays 401 whatever happens). The window is in the database, but a
+        flood must not cost a write per request: 401s are written at once only when what
+        this worker knows of the window (the count at its last write plus the 401s not
+        written yet) reaches the threshold outside a reported burst, else together at most
+        every `COUNT_EVERY` seconds. One worker alone alerts at the threshold's request;
+        bursts spread over several workers are seen within `COUNT_EVERY`."""
         if self.alerts is None:
             return
-        self._rejections.append((self.clock(), request.remote or "unknown"))
+        now = self.clock()
+        self._rejections.append((now, request.remote or "unknown"))
+        quiet = self._alerted_at is not None and now - self._alerted_at < self.bad_signature_window
+        due = self._known + len(self._rejections) >= self.bad_signatures and not quiet
+        loop = asyncio.get_running_loop()
+        if due or loop.time() - self._counted_at >= COUNT_EVERY:
+            await self._count_rejections()
+        elif self._count_later is None:
+            wait = max(0.0, COUNT_EVERY - (loop.time() - self._counted_at))
+            self._count_later = asyncio.create_task(self._count_after(wait))
+
+    async def _count_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._count_later = None
+        await self._count_rejections()
+
+    async def _count_rejections(self) -> None:
+        """Write the 401s not counted yet, one write at a time (401s arriving meanwhile go
+        together in the next one)."""
         if self._counting:
-            return  # the count under way takes this one with it when it is done
+            return
         self._counting = True
         try:
             while self._rejections:
                 batch, self._rejections = self._rejections, []
-                await self._count_rejections(batch)
+                self._counted_at = asyncio.get_running_loop().time()
+                await self._count(batch)
         finally:
             self._counting = False
 
-    async def _count_rejections(self, batch: list[tuple[datetime, str]]) -> None:
+    async def _count(self, batch: list[tuple[datetime, str]]) -> None:
         window = int(self.bad_signature_window.total_seconds())
         sender = batch[-1][1]
         try:
-            count = await self.alerts.burst(  # type: ignore[union-attr]
+            burst = await self.alerts.burst(  # type: ignore[union-attr]
                 "bad_signatures",
                 self.bad_signatures,
                 self.bad_signature_window,
@@ -223,9 +252,13 @@ class WebhookServer:
         except Exception:
             log.exception("the bad-signature alert could not be written")
             return
-        if count is not None:
+        self._known, self._alerted_at = burst.counted, burst.alerted_at
+        if burst.raised is not None:
             log.warning(
-                "%s webhooks with a bad signature in %ss, last from %s", count, window, sender
+                "%s webhooks with a bad signature in %ss, last from %s",
+                burst.raised,
+                window,
+                sender,
             )
 
     async def healthz(self, request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 
@@ -95,30 +96,39 @@ class OperatorAlerts:
         kind: str,
         times: Sequence[datetime] = (),
         **payload: object,
-    ) -> int | None:
+    ) -> Burst:
         """Count occurrences of `key` (at `times`, by default one now) for the whole
         deployment. When `threshold` of them fell within `within` and no alert for `key` was
-        raised within `within`, raise `kind` (with `count` and `payload`) and return the
-        count, else None. Only the newest `threshold` times are kept, so a count is at most
-        `threshold`."""
+        raised within `within`, raise `kind` (with `count` and `payload`). Only the newest
+        `threshold` times are kept, so a count is at most `threshold`."""
         now = self.clock()
         marks = [t.isoformat() for t in times] or [now.isoformat()]
 
-        def count(session: Session) -> int | None:
+        def count(session: Session) -> Burst:
             state = operator_state.locked(session, key)
             recent = [t for t in state.marks if datetime.fromisoformat(t) > now - within]
             state.marks = [*recent, *marks][-threshold:]
-            if len(state.marks) < threshold:
-                return None
-            if state.alerted_at is not None and now - state.alerted_at < within:
-                return None
-            state.alerted_at = now
             n = len(state.marks)
+            quiet = state.alerted_at is not None and now - state.alerted_at < within
+            if n < threshold or quiet:
+                return Burst(n, None, state.alerted_at)
+            state.alerted_at = now
             self.write(session, now, f"{key}:{now.isoformat()}", kind, count=n, **payload)
-            return n
+            return Burst(n, n, now)
 
-        raised = await self.db.run(count)
-        if raised is not None:
+        result = await self.db.run(count)
+        if result.raised is not None:
             log.warning("operator alert %s (%s)", kind, key)
             self.on_change()
-        return raised
+        return result
+
+
+@dataclass(frozen=True)
+class Burst:
+    """What `OperatorAlerts.burst` found: the times counted in the window (deployment-wide),
+    the count it raised the alert with (None: not raised by this call), and when the alert
+    was last raised by anyone."""
+
+    counted: int
+    raised: int | None
+    alerted_at: datetime | None
