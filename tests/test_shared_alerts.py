@@ -141,7 +141,7 @@ async def test_a_flood_is_not_a_write_per_request(workers, clock) -> None:
 
         def seen(_conn, _cursor, statement: str, *_args) -> None:  # the database's traffic
             nonlocal writes
-            writes += statement.lstrip().upper().startswith("UPDATE OPERATOR_STATE")
+            writes += statement.lstrip().upper().startswith("INSERT INTO OPERATOR_STATE")
 
         engines = [e for e in (a.db.engine.sync_engine, a.db._sync_engine) if e is not None]
         for engine in engines:
