@@ -205,35 +205,47 @@ class WebhookServer:
         bursts spread over several workers are seen within `COUNT_EVERY`."""
         if self.alerts is None:
             return
+        self._rejections.append((self.clock(), request.remote or "unknown"))
+        if self._write_now():
+            await self._count_rejections()
+        else:
+            self._count_soon()
+
+    def _write_now(self) -> bool:
+        """Whether the 401s not written yet should be written at once."""
+        if self._counting:  # one write at a time
+            return False
         now = self.clock()
-        self._rejections.append((now, request.remote or "unknown"))
         quiet = self._alerted_at is not None and now - self._alerted_at < self.bad_signature_window
         due = self._known + len(self._rejections) >= self.bad_signatures and not quiet
-        loop = asyncio.get_running_loop()
-        if due or loop.time() - self._counted_at >= COUNT_EVERY:
-            await self._count_rejections()
-        elif self._count_later is None:
-            wait = max(0.0, COUNT_EVERY - (loop.time() - self._counted_at))
-            self._count_later = asyncio.create_task(self._count_after(wait))
+        return due or asyncio.get_running_loop().time() - self._counted_at >= COUNT_EVERY
+
+    def _count_soon(self) -> None:
+        """Write the 401s not written yet `COUNT_EVERY` after the last write (at once when they
+        are due), unless that is planned already."""
+        if self._count_later is not None or not self._rejections:
+            return
+        since = asyncio.get_running_loop().time() - self._counted_at
+        wait = 0.0 if self._write_now() else max(0.0, COUNT_EVERY - since)
+        self._count_later = asyncio.create_task(self._count_after(wait))
 
     async def _count_after(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
         self._count_later = None
-        await self._count_rejections()
+        if not self._counting:  # else the write under way plans the next one
+            await self._count_rejections()
 
     async def _count_rejections(self) -> None:
-        """Write the 401s not counted yet, one write at a time (401s arriving meanwhile go
-        together in the next one)."""
-        if self._counting:
-            return
+        """Write the 401s not written yet, in one write; those that arrive meanwhile wait for
+        the next (`_count_soon`)."""
         self._counting = True
         try:
-            while self._rejections:
-                batch, self._rejections = self._rejections, []
-                self._counted_at = asyncio.get_running_loop().time()
-                await self._count(batch)
+            batch, self._rejections = self._rejections, []
+            self._counted_at = asyncio.get_running_loop().time()
+            await self._count(batch)
         finally:
             self._counting = False
+        self._count_soon()
 
     async def _count(self, batch: list[tuple[datetime, str]]) -> None:
         window = int(self.bad_signature_window.total_seconds())
