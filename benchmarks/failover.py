@@ -91,7 +91,7 @@ async def one_run(db: str, workers: int, lease: str) -> tuple[float, float]:
                 for _ in range(workers - 1):
                     procs.append(await start_worker(db, fake, cwd, lease))
                 await asyncio.sleep(8)  # every worker up and renewing
-                owner = next(p for p in procs if await owns(http, p[1]))
+                owner = [p for p in procs if await owns(http, p[1])][0]
                 owner[0].send_signal(signal.SIGKILL)
                 killed = time.perf_counter()
                 fake.push_message(7001, "/buy pro sol", user_id=7001)
