@@ -136,30 +136,30 @@ class DiscordAdapter:
         return lambda: self.close_shard(shard_id)
 
     async def open_shard(self, shard_id: int) -> None:
-        """Connect shard `shard_id` and wait until it is ready (30 s at most)."""
+        """Connect shard `shard_id` and wait until it is ready (30 s at most: discord.py
+        itself retries a gateway it cannot reach without end)."""
         runner = self._runner
         if runner is None or runner.done():
             raise ConnectionError("Discord: the client is not running")
         ready = self.client.shards_ready[shard_id] = asyncio.Event()
-        launched = asyncio.create_task(self.client.launched.wait())
-        await asyncio.wait({runner, launched}, return_when=asyncio.FIRST_COMPLETED)
-        if not launched.done():
-            launched.cancel()
-        else:
-            owned = sorted({*self.client._connection.shard_ids, shard_id})
-            self.client._connection.shard_ids = owned
-            self.client.shard_ids = owned
-            await self.client.launch_shard(self.client.gateway, shard_id, initial=True)
-        waiting = asyncio.create_task(ready.wait())
+        opening = asyncio.create_task(self._launch(shard_id, ready))
         done, _pending = await asyncio.wait(
-            {runner, waiting}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+            {runner, opening}, timeout=30, return_when=asyncio.FIRST_COMPLETED
         )
-        if waiting not in done:
-            waiting.cancel()
+        if opening not in done:
+            opening.cancel()
             error = runner.exception() if runner in done else None
             if isinstance(error, discord.PrivilegedIntentsRequired):
                 raise ConnectionError(self._privileged_refused())
             raise ConnectionError(f"Discord: the gateway did not get ready ({error or 'timeout'})")
+        opening.result()
+
+    async def _launch(self, shard_id: int, ready: asyncio.Event) -> None:
+        await self.client.launched.wait()  # the client knows where the gateway is
+        owned = sorted({*self.client._connection.shard_ids, shard_id})
+        self.client._connection.shard_ids = self.client.shard_ids = owned
+        await self.client.launch_shard(self.client.gateway, shard_id, initial=True)
+        await ready.wait()
 
     async def close_shard(self, shard_id: int) -> None:
         """Disconnect shard `shard_id` (its lease went to another worker)."""
