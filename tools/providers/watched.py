@@ -130,8 +130,12 @@ class WatchedProvider:
         if self._checked_at is not None and now - self._checked_at < QUIET:
             return
         key = self._key
-        async with self._alerts.db.sessions() as session:  # a look, no lock
-            failing = await session.run_sync(lambda sync: operator_state.since(sync, key))
+        try:
+            async with self._alerts.db.sessions() as session:  # a look, no lock
+                failing = await session.run_sync(lambda sync: operator_state.since(sync, key))
+        except Exception:  # the provider answered: a database problem must not hide that
+            log.exception("the provider's outage state could not be read")
+            return
         if failing is None:
             self._checked_at = now
             return
