@@ -28,6 +28,7 @@ from bot.agent.runner import AgentRunner, AgentSettings
 from bot.config import Config
 from bot.conversation import Conversation
 from bot.i18n import load_catalogs, load_shop_texts
+from bot.leases import LeaseKeeper
 from bot.messages import Incoming
 from bot.notifier import Notifier
 from bot.ratelimit import TextLimit
@@ -383,6 +384,21 @@ class App:
             if self.signins is not None
             else None
         )
+        connections = [
+            c for a in self.adapters.values() for c in getattr(a, "connections", list)()
+        ]
+        self.leases = (  # who runs Telegram polling and each Discord shard
+            LeaseKeeper(
+                self.db,
+                connections,
+                ttl=timedelta(seconds=config.workers.lease_seconds),
+                clock=clock,
+            )
+            if connections
+            else None
+        )
+        if self.webhooks is not None and self.leases is not None:
+            self.webhooks.leases = self.leases
         self._relay: asyncio.Task[None] | None = None
         self._handling: set[asyncio.Task[object]] = set()  # messages being answered
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -424,12 +440,16 @@ class App:
             await self.dashboard.start()
         for adapter in self.adapters.values():
             await adapter.start(self.handle)
+        if self.leases is not None:  # open the connections whose leases this worker gets
+            await self.leases.start(background=background)
         await check_rights(self.access.catalog, self.adapters)
         if background:
             self.scheduler.start()
             self._relay = asyncio.create_task(self.notifier.run(), name="outbox-relay")
 
     async def stop(self) -> None:
+        if self.leases is not None:  # first: another worker takes the connections over now
+            await self.leases.stop()
         await self.scheduler.stop()
         self.notifier.stop()
         await self.notifier.edits_done()

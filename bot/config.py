@@ -285,6 +285,14 @@ class DashboardConfig(_Section):
         return self.public_url.startswith("https://")
 
 
+class WorkersConfig(_Section):
+    """Several `paybot run` workers on one database: who owns which connection."""
+
+    # a connection's owner renews its lease every third of this; when the owner dies,
+    # another worker takes over within this plus one renewal round
+    lease_seconds: float = Field(default=6.0, ge=1.5, le=60)
+
+
 class TelegramConfig(_Section):
     enabled: bool = False
     mode: Literal["polling", "webhook"] = "polling"  # webhook: for several workers
@@ -302,6 +310,7 @@ class DiscordConfig(_Section):
     members_intent: bool = False  # privileged: member joins reach the app (portal switch)
     global_per_second: float = Field(default=50.0, gt=0)  # Discord's global request limit
     per_channel_per_second: float = Field(default=1.0, gt=0)  # 5 messages per 5 s per channel
+    shard_count: int = Field(default=1, ge=1, le=256)  # gateway shards, divided among workers
 
 
 class Secrets(_Section):
@@ -341,6 +350,7 @@ class Config(_Section):
     reconcile: ReconcileConfig = ReconcileConfig()
     retention: RetentionConfig = RetentionConfig()
     alerts: AlertsConfig = AlertsConfig()
+    workers: WorkersConfig = WorkersConfig()
     telegram: TelegramConfig = TelegramConfig()
     discord: DiscordConfig = DiscordConfig()
     secrets: Secrets = Secrets()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from bot.agent.metrics import AgentMetrics
+from bot.leases import LeaseKeeper
 from bot.metrics_access import MetricsAccess
 from storage import reports
 from storage.db import Database
@@ -46,33 +47,11 @@ MAX_BODY = 64 * 1024  # any request (a Telegram update can be long)
 WEBHOOK_MAX_BODY = 16 * 1024  # a provider's webhook: a NOWPayments IPN is under 1 KiB
 VERIFY_QUEUE = 128  # provider webhooks being verified or waiting for the thread; more: 503
 RETRY_AFTER = "5"  # seconds, on that 503
+COUNT_EVERY = 1.0  # seconds: 401s below the alert threshold are written together this often
 
 
 class _Busy(Exception):
     """The verifier thread has VERIFY_QUEUE webhooks to get through already."""
-
-
-class RejectionBurst:
-    """Counts rejections in a sliding window; says when `threshold` is reached, at most once
-    per `window`."""
-
-    def __init__(self, threshold: int, window: timedelta) -> None:
-        self.threshold = threshold
-        self.window = window
-        self._times: deque[datetime] = deque()
-        self._alerted_at: datetime | None = None
-
-    def add(self, now: datetime) -> int | None:
-        """Count one rejection; the count in the window when it is time to alert, else None."""
-        self._times.append(now)
-        while self._times and self._times[0] <= now - self.window:
-            self._times.popleft()
-        if len(self._times) < self.threshold:
-            return None
-        if self._alerted_at is not None and now - self._alerted_at < self.window:
-            return None
-        self._alerted_at = now
-        return len(self._times)
 
 
 class WebhookServer:
@@ -96,7 +75,14 @@ class WebhookServer:
         self.metrics_access = MetricsAccess(metrics_token, public_url)
         self.alerts = alerts
         self.clock = clock
-        self.bad_signatures = RejectionBurst(bad_signatures, bad_signature_window)
+        self.bad_signatures = bad_signatures  # rejections within the window, deployment-wide
+        self.bad_signature_window = bad_signature_window
+        self._rejections: list[tuple[datetime, str]] = []  # 401s not counted yet: when, from
+        self._counting = False  # a count is being written
+        self._counted_at = -COUNT_EVERY  # loop time of the last count written
+        self._count_later: asyncio.Task[None] | None = None
+        self._known = 0  # 401s in the deployment's window at the last count
+        self._alerted_at: datetime | None = None  # the last burst alert, by any worker
         self.agent_metrics = agent_metrics or AgentMetrics()
         self.events = events
         self.host = host
@@ -115,6 +101,7 @@ class WebhookServer:
                 web.get("/metrics", self.metrics),
             ]
         )
+        self.leases: LeaseKeeper | None = None  # who owns which connection (App sets it)
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
@@ -142,6 +129,8 @@ class WebhookServer:
             )
 
     async def stop(self) -> None:
+        if self._count_later is not None:  # 401s still to count: their count is lost
+            self._count_later.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         self._verifier.shutdown(wait=False, cancel_futures=True)
@@ -210,29 +199,89 @@ class WebhookServer:
         return web.json_response({"error": exc.reason}, status=exc.http_status)
 
     async def _bad_signature(self, request: web.Request) -> None:
-        """Count a 401; a burst tells the operators (the answer stays 401 whatever happens)."""
-        now = self.clock()
-        count = self.bad_signatures.add(now)
-        if count is None or self.alerts is None:
+        """Count a 401 into the deployment's window; a burst tells the operators, once for all
+        workers (the answer stays 401 whatever happens). The window is in the database, but a
+        flood must not cost a write per request: 401s are written at once only when what
+        this worker knows of the window (the count at its last write plus the 401s not
+        written yet) reaches the threshold outside a reported burst, else together at most
+        every `COUNT_EVERY` seconds. One worker alone alerts at the threshold's request;
+        bursts spread over several workers are seen within `COUNT_EVERY`."""
+        if self.alerts is None:
             return
-        window = int(self.bad_signatures.window.total_seconds())
-        sender = request.remote or "unknown"
-        log.warning("%s webhooks with a bad signature in %ss, last from %s", count, window, sender)
+        self._rejections.append((self.clock(), request.remote or "unknown"))
+        if self._write_now():
+            await self._count_rejections()
+        else:
+            self._count_soon()
+
+    def _write_now(self) -> bool:
+        """Whether the 401s not written yet should be written at once."""
+        if self._counting:  # one write at a time
+            return False
+        now = self.clock()
+        quiet = self._alerted_at is not None and now - self._alerted_at < self.bad_signature_window
+        due = self._known + len(self._rejections) >= self.bad_signatures and not quiet
+        return due or asyncio.get_running_loop().time() - self._counted_at >= COUNT_EVERY
+
+    def _count_soon(self) -> None:
+        """Write the 401s not written yet `COUNT_EVERY` after the last write (at once when they
+        are due), unless that is planned already."""
+        if self._count_later is not None or not self._rejections:
+            return
+        since = asyncio.get_running_loop().time() - self._counted_at
+        wait = 0.0 if self._write_now() else max(0.0, COUNT_EVERY - since)
+        self._count_later = asyncio.create_task(self._count_after(wait))
+
+    async def _count_after(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._count_later = None
+        if not self._counting:  # else the write under way plans the next one
+            await self._count_rejections()
+
+    async def _count_rejections(self) -> None:
+        """Write the 401s not written yet, in one write; those that arrive meanwhile wait for
+        the next (`_count_soon`)."""
+        self._counting = True
         try:
-            await self.alerts.raise_alert(
-                f"bad_signatures:{now.isoformat()}",
+            batch, self._rejections = self._rejections, []
+            self._counted_at = asyncio.get_running_loop().time()
+            await self._count(batch)
+        finally:
+            self._counting = False
+        self._count_soon()
+
+    async def _count(self, batch: list[tuple[datetime, str]]) -> None:
+        window = int(self.bad_signature_window.total_seconds())
+        sender = batch[-1][1]
+        try:
+            burst = await self.alerts.burst(  # type: ignore[union-attr]
+                "bad_signatures",
+                self.bad_signatures,
+                self.bad_signature_window,
                 "alert.bad_signatures",
-                count=count,
+                times=[at for at, _sender in batch],
                 window=window,
                 sender=sender,
                 provider=self.events.provider.name,
             )
         except Exception:
             log.exception("the bad-signature alert could not be written")
+            return
+        self._known, self._alerted_at = burst.counted, burst.alerted_at
+        if burst.raised is not None:
+            log.warning(
+                "%s webhooks with a bad signature in %ss, last from %s",
+                burst.raised,
+                window,
+                sender,
+            )
 
     async def healthz(self, request: web.Request) -> web.Response:
         ok = await self.db.ping()
-        return web.json_response({"database": ok}, status=200 if ok else 503)
+        body: dict[str, object] = {"database": ok}
+        if self.leases is not None:
+            body["connections"] = self.leases.report()
+        return web.json_response(body, status=200 if ok else 503)
 
     async def metrics(self, request: web.Request) -> web.Response:
         if (refusal := self.metrics_access.refusal(request)) is not None:
@@ -263,4 +312,6 @@ class WebhookServer:
         lines.append("# TYPE paybot_outbox gauge")
         lines += [f'paybot_outbox{{status="{s}"}} {n}' for s, n in outbox.items()]
         lines += self.agent_metrics.lines()
+        if self.leases is not None:
+            lines += self.leases.metric_lines()
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # Alembic (about 10 MB resident) is loaded only when there is
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UPGRADE_LOCK = 7_370_001  # PostgreSQL advisory lock key held while the schema is upgraded
 T = TypeVar("T")
 
 
@@ -180,6 +181,8 @@ class Database:
         self._check_sqlite_path()
         try:
             async with self.engine.begin() as conn:
+                if not self.is_sqlite:  # workers starting together upgrade one at a time
+                    await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK})")
                 await conn.run_sync(_upgrade)
         except OSError as exc:
             raise DatabaseError(f"cannot open database {self._safe_url()}: {exc}") from None

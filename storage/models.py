@@ -313,3 +313,27 @@ class AttentionSettled(Base):
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), primary_key=True)
     settled_at: Mapped[datetime] = mapped_column(UTCDateTime)
     settled_by: Mapped[str] = mapped_column(String(100))
+class Lease(Base):
+    """Who owns a connection only one worker may hold (Telegram polling, a Discord gateway
+    shard) or a worker's own heartbeat (`worker:<owner>`): held until `expires_at` unless the
+    owner renews it; anyone may take it after that."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OperatorState(Base):
+    """What the workers count together for operator alerts (a burst of bad IPN signatures,
+    a provider failing): one row per situation, changed under its row lock."""
+
+    __tablename__ = "operator_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first failure of a streak
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    marks: Mapped[list[str]] = mapped_column(JSON, default=list)  # recent times (ISO)
+    detail: Mapped[str] = mapped_column(String(300), default="")

@@ -6,19 +6,25 @@ private chat (their platform user id) gets its own outbox row whose dedupe key i
 key plus the operator, so raising the same alert again reaches nobody twice and writes no
 second audit row. `write` works inside the caller's transaction (a sync `Session`);
 `raise_alert` opens its own through `Database.run` and wakes the relay.
+
+Windows that decide whether to alert at all (`burst`: a burst of rejected IPN signatures; the
+provider's outage in `tools/providers/watched.py`) are counted in the database
+(`storage/operator_state.py`), so several workers count into one window and the alert is
+raised once per deployment, not once per worker.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import writes
+from storage import operator_state, writes
 from storage.db import Database
 from storage.models import AuditEntry
 from tools.clock import Clock
@@ -81,3 +87,48 @@ class OperatorAlerts:
             log.warning("operator alert %s (%s)", kind, key)
             self.on_change()
         return new
+
+    async def burst(
+        self,
+        key: str,
+        threshold: int,
+        within: timedelta,
+        kind: str,
+        times: Sequence[datetime] = (),
+        **payload: object,
+    ) -> Burst:
+        """Count occurrences of `key` (at `times`, by default one now) for the whole
+        deployment. When `threshold` of them fell within `within` and no alert for `key` was
+        raised within `within`, raise `kind` (with `count` and `payload`). Only the newest
+        `threshold` times are kept, so a count is at most `threshold`."""
+        now = self.clock()
+        marks = [t.isoformat() for t in times] or [now.isoformat()]
+
+        def count(session: Session) -> Burst:
+            state = operator_state.locked(session, key)
+            recent = [t for t in state.marks if datetime.fromisoformat(t) > now - within]
+            state.marks = [*recent, *marks][-threshold:]
+            n = len(state.marks)
+            quiet = state.alerted_at is not None and now - state.alerted_at < within
+            if n < threshold or quiet:
+                return Burst(n, None, state.alerted_at)
+            state.alerted_at = now
+            self.write(session, now, f"{key}:{now.isoformat()}", kind, count=n, **payload)
+            return Burst(n, n, now)
+
+        result = await self.db.run(count)
+        if result.raised is not None:
+            log.warning("operator alert %s (%s)", kind, key)
+            self.on_change()
+        return result
+
+
+@dataclass(frozen=True)
+class Burst:
+    """What `OperatorAlerts.burst` found: the times counted in the window (deployment-wide),
+    the count it raised the alert with (None: not raised by this call), and when the alert
+    was last raised by anyone."""
+
+    counted: int
+    raised: int | None
+    alerted_at: datetime | None

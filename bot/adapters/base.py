@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.messages import Incoming, Outgoing
@@ -91,3 +92,15 @@ class Adapter(Protocol):
         Raises `DeliveryError` (permanent or not) or `RateLimited`. Adapters of platforms with
         send limits also offer `send_wait(target) -> float`: seconds until a send to that
         chat would go out without waiting (the relay defers instead of blocking)."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A connection only one worker of a deployment may hold at a time (Telegram's polling
+    loop, one Discord gateway shard): `name` is its lease; `open` starts it in this process
+    and `close` ends it. Connections of one `group` are divided among the live workers."""
+
+    name: str
+    open: Callable[[], Awaitable[None]]
+    close: Callable[[], Awaitable[None]]
+    group: str = ""

@@ -315,6 +315,7 @@ async def test_message_content_intent_refused_says_how_to_fix_it(db_url, monkeyp
 
         with pytest.raises(ConnectionError, match="message content intent"):
             await adapter.start(handler)
+            await adapter.open_shard(0)  # the gateway: its lease is this worker's
         await adapter.stop()
     finally:
         await fake.stop()

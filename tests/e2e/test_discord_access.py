@@ -59,6 +59,8 @@ async def started(
 
     try:
         await adapter.start(handler or ignore)
+        for connection in adapter.connections():  # no other worker: this one runs them
+            await connection.open()
         yield adapter
     finally:
         await adapter.stop()

@@ -57,6 +57,8 @@ async def adapter(telegram, received):
 
     tg = make_adapter(telegram)
     await tg.start(handler)
+    for connection in tg.connections():  # polling: no other worker holds its lease
+        await connection.open()
     yield tg
     await tg.stop()
 

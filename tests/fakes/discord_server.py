@@ -60,7 +60,11 @@ with the same settings made before. ``fail_next`` injects errors, also after the
 created (a lost answer); ``garble_next`` answers a malformed body (not JSON, the wrong shape,
 an HTML error page); ``stall_next`` answers late.
 
-Not played: reactions, threads, modal submissions, ``resolved`` option data, sharding, role
+Sharding: a session that identified with ``shard: [id, count]`` gets only the events of its
+shard, as on Discord: a server's events go to shard ``(guild_id >> 22) % count``, DMs to shard
+0; ``sessions(shard=...)`` lists the live identified sessions (one per connected worker).
+
+Not played: reactions, threads, modal submissions, ``resolved`` option data, role
 changes of members by anyone but the bot, members in GUILD_CREATE other than the bot.
 ``messages`` holds every message as it was first answered; later changes are in ``edits``
 and ``message(id)``. A deferred answer's loading message is not in ``messages``: a followup
@@ -302,6 +306,7 @@ class _Session:
     seq: int = 0
     intents: int = 0
     known: set[int] = field(default_factory=set)  # guilds and channels it was told about
+    shard: tuple[int, int] | None = None  # [id, count] from IDENTIFY
 
 
 class FakeDiscord:
@@ -360,6 +365,7 @@ class FakeDiscord:
         self._stalls: list[tuple[str, re.Pattern[str], float]] = []
         self._windows: dict[str, _Window] = {}
         self._sessions: list[_Session] = []
+        self._shards: dict[str, tuple[int, int] | None] = {}  # session id -> its shard
         self._known: dict[str, set[int]] = {}  # session id -> servers, channels it knows
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -647,8 +653,24 @@ class FakeDiscord:
             self._interactions[int(data["id"])].sent_at = time.monotonic()
         await self._broadcast(event, data)
 
-    async def _broadcast(self, event: str, data: dict[str, Any]) -> None:
+    def sessions(self, shard: int | None = None) -> list[_Session]:
+        """The live identified gateway sessions (of shard `shard` when given)."""
         live = [s for s in self._sessions if s.session_id and not s.ws.closed]
+        if shard is None:
+            return live
+        return [s for s in live if (s.shard[0] if s.shard else 0) == shard]
+
+    @staticmethod
+    def _shard_of(session: _Session, data: dict[str, Any]) -> bool:
+        """Whether the event `data` belongs to the session's shard."""
+        if session.shard is None:
+            return True
+        shard_id, count = session.shard
+        guild = data.get("guild_id")
+        return (int(guild) >> 22) % count == shard_id if guild else shard_id == 0
+
+    async def _broadcast(self, event: str, data: dict[str, Any]) -> None:
+        live = [s for s in self.sessions() if self._shard_of(s, data)]
         for session in live:
             visible = self._visible(session, event, data)
             if visible is not None:
@@ -1570,6 +1592,9 @@ class FakeDiscord:
             else:
                 self.identify = copy.deepcopy(data)
                 session.session_id, session.intents = secrets.token_hex(16), data["intents"]
+                if isinstance(data.get("shard"), list) and len(data["shard"]) == 2:
+                    session.shard = (int(data["shard"][0]), int(data["shard"][1]))
+                self._shards[session.session_id] = session.shard
                 ready = {
                     "v": 10,
                     "user": self.bot_user | {"verified": True, "mfa_enabled": False},
@@ -1595,6 +1620,7 @@ class FakeDiscord:
                 self.resumes.append(copy.deepcopy(data))
                 session.session_id, session.seq = data["session_id"], data.get("seq") or 0
                 session.known = self._known[session.session_id]
+                session.shard = self._shards.get(session.session_id)
                 session.intents = self.identify["intents"]
                 await self._send_event(session, "RESUMED", {})
         elif session.session_id is None:

@@ -8,17 +8,25 @@ key, 429, an unusable answer) or a `TimeoutError`/`OSError` escaping the provide
 failures continue, with no answer in between, for `down_after`, `alert.provider_down` is raised
 once; the first answer afterwards raises `alert.provider_up` once. A business refusal (amount
 under the minimum, coin unavailable, any other 4xx) is an answer: the provider is reachable.
-A call its caller gave up on (cancelled) counts as neither. The state lives in this process.
+A call its caller gave up on (cancelled) counts as neither. The outage is the deployment's,
+not this process's: its start, last error and whether it was reported live in the database
+(`operator_state`, key `provider:<name>`), so failures seen by any worker add up, an answer
+seen by any worker ends it, and each alert is raised by one worker only. An answer first
+looks without a lock (and not again for a second when it found nothing), so the usual
+answer costs one read at most.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from sqlalchemy.orm import Session
+
+from storage import operator_state
 from tools.alerts import OperatorAlerts
 from tools.catalog import Coin
 from tools.clock import Clock
@@ -28,6 +36,7 @@ from tools.providers.base import Order, PaymentProvider, ProviderEvent, Provider
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 UNAVAILABLE = "provider_down"  # the ProviderError code of availability failures
+QUIET = timedelta(seconds=1)  # after an answer found no outage, the next ones do not look
 
 
 class WatchedProvider:
@@ -43,9 +52,8 @@ class WatchedProvider:
         self._alerts = alerts
         self._clock = clock
         self._down_after = down_after
-        self._failing_since: datetime | None = None  # first failure after the last answer
-        self._last_error = ""
-        self._alerted = False  # alert.provider_down raised for the current outage
+        self._key = f"provider:{provider.name}"  # the outage's row in operator_state
+        self._checked_at: datetime | None = None  # an answer found no outage then
 
     def __getattr__(self, name: str) -> Any:
         """Whatever else the provider offers (the sandbox's `pay`, `close`, ...), unwatched."""
@@ -91,39 +99,75 @@ class WatchedProvider:
 
     async def _failed(self, call: str, exc: Exception) -> None:
         now = self._clock()
-        if self._failing_since is None:
-            self._failing_since = now
         cause = getattr(exc, "detail", "") or str(exc) or type(exc).__name__
-        self._last_error = f"{call}: {cause}"[:300]
-        if self._alerted or now - self._failing_since < self._down_after:
-            return
-        self._alerted = True  # before the await: concurrent failures raise it once
-        since = self._failing_since
-        await self._raise(
-            f"provider_down:{self.name}:{since.isoformat()}",
-            "alert.provider_down",
-            provider=self.name,
-            since=since.isoformat(),
-            error=self._last_error,
-        )
+        error = f"{call}: {cause}"[:300]
+        self._checked_at = None  # the next answer must look in the database
+        key, down_after = self._key, self._down_after
+
+        def failed(session: Session) -> bool:
+            state = operator_state.locked(session, key)
+            if state.since is None:
+                state.since = now
+            state.detail = error
+            if state.alerted_at is not None or now - state.since < down_after:
+                return False
+            state.alerted_at = now
+            since = state.since.isoformat()
+            return self._alerts.write(
+                session,
+                now,
+                f"provider_down:{self.name}:{since}",
+                "alert.provider_down",
+                provider=self.name,
+                since=since,
+                error=error,
+            )
+
+        await self._change("alert.provider_down", failed)
 
     async def _answered(self) -> None:
-        since, alerted = self._failing_since, self._alerted
-        self._failing_since, self._alerted = None, False
-        if since is None or not alerted:
-            return
         now = self._clock()
-        await self._raise(
-            f"provider_up:{self.name}:{since.isoformat()}",
-            "alert.provider_up",
-            provider=self.name,
-            since=since.isoformat(),
-            seconds=int((now - since).total_seconds()),
-        )
-
-    async def _raise(self, key: str, kind: str, **payload: object) -> None:
-        """Raise an alert; never let a database problem hide the provider's own answer."""
+        if self._checked_at is not None and now - self._checked_at < QUIET:
+            return
+        key = self._key
         try:
-            await self._alerts.raise_alert(key, kind, **payload)
+            async with self._alerts.db.sessions() as session:  # a look, no lock
+                failing = await session.run_sync(lambda sync: operator_state.since(sync, key))
+        except Exception:  # the provider answered: a database problem must not hide that
+            log.exception("the provider's outage state could not be read")
+            return
+        if failing is None:
+            self._checked_at = now
+            return
+
+        def answered(session: Session) -> bool:
+            state = operator_state.locked(session, key)
+            since, alerted = state.since, state.alerted_at
+            state.since = state.alerted_at = None
+            state.detail = ""
+            if since is None or alerted is None:
+                return False
+            return self._alerts.write(
+                session,
+                now,
+                f"provider_up:{self.name}:{since.isoformat()}",
+                "alert.provider_up",
+                provider=self.name,
+                since=since.isoformat(),
+                seconds=int((now - since).total_seconds()),
+            )
+
+        await self._change("alert.provider_up", answered)
+        self._checked_at = now
+
+    async def _change(self, kind: str, work: Callable[[Session], bool]) -> None:
+        """Change the shared outage state, raising an alert in the same transaction; never let
+        a database problem hide the provider's own answer."""
+        try:
+            new = await self._alerts.db.run(work)
         except Exception:
             log.exception("operator alert %s could not be written", kind)
+            return
+        if new:
+            log.warning("operator alert %s (%s)", kind, self._key)
+            self._alerts.on_change()

@@ -14,16 +14,25 @@ import asyncio
 import logging
 import shlex
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aiohttp
 import discord
 from discord import app_commands
 
-from bot.adapters.base import UNREADABLE, DeliveryError, Handler, RateLimited, Send, unreadable
+from bot.adapters.base import (
+    UNREADABLE,
+    Connection,
+    DeliveryError,
+    Handler,
+    RateLimited,
+    Send,
+    unreadable,
+)
 from bot.adapters.discord.access import GuildAccess
 from bot.adapters.discord.commands import Translator, build
+from bot.adapters.discord.gateway import GatewayClient
 from bot.adapters.discord.parts import ActionButton, parts
 from bot.adapters.discord_support import (
     PLATFORM,
@@ -41,18 +50,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "channel:"  # chat ids of server channels; a bare id is the user's DM
 SEND_TIMEOUT = 20.0  # discord.py retries 5xx itself; past this the relay tries again later
 CANNOT_DM = 50007
-
-
-class _Client(discord.AutoShardedClient):  # asks Discord where its gateway is
-    def __init__(self, adapter: DiscordAdapter, **options: Any) -> None:
-        super().__init__(**options)
-        self.adapter = adapter
-
-    async def on_message(self, message: discord.Message) -> None:
-        await self.adapter.on_message(message)
-
-    async def on_member_join(self, member: discord.Member) -> None:  # members intent only
-        await self.adapter.on_member_join(member)
 
 
 class DiscordAdapter:
@@ -74,9 +71,11 @@ class DiscordAdapter:
         intents.guilds = intents.dm_messages = intents.guild_messages = True
         intents.message_content = settings.message_content
         intents.members = settings.members_intent  # privileged: joins become events
-        self.client = _Client(
+        self.client = GatewayClient(
             self,
             intents=intents,
+            shard_count=settings.shard_count,
+            shard_ids=[],
             max_ratelimit_timeout=5.0,
             chunk_guilds_at_startup=False,  # no member lists: access is read when needed
             member_cache_flags=discord.MemberCacheFlags.none(),
@@ -94,6 +93,7 @@ class DiscordAdapter:
         self._limits = (settings.global_per_second, settings.per_channel_per_second)
         self._handler: Handler | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._logging_in = False
         self._editable: dict[int, tuple[discord.Webhook, float]] = {}  # ephemeral replies
         self._recent: dict[int, tuple[discord.Interaction, float]] = {}  # per user
         self._told_closed: set[int] = set()
@@ -106,6 +106,7 @@ class DiscordAdapter:
         discord.http.Route.BASE = self.settings.api_base.rstrip("/")
         self.client.add_dynamic_items(ActionButton)
         step = "login"
+        self._logging_in = True  # from here on, stop() has a client to close
         try:
             await self.client.login(self.token)
             step = "command sync"
@@ -119,16 +120,54 @@ class DiscordAdapter:
         except UNREADABLE as exc:  # an answer not in Discord's shape
             raise unreadable("Discord", step, exc) from None
         self._runner = asyncio.create_task(self.client.connect(), name="discord-gateway")
-        ready = asyncio.create_task(self.client.wait_until_ready())
+
+    def connections(self) -> list[Connection]:
+        """Each gateway shard is one connection of the deployment (Discord would send each
+        event to every session of a shard, so two workers would answer twice)."""
+        return [
+            Connection(f"discord:shard:{i}", self._opener(i), self._closer(i), group="discord")
+            for i in range(self.settings.shard_count)
+        ]
+
+    def _opener(self, shard_id: int) -> Callable[[], Awaitable[None]]:
+        return lambda: self.open_shard(shard_id)
+
+    def _closer(self, shard_id: int) -> Callable[[], Awaitable[None]]:
+        return lambda: self.close_shard(shard_id)
+
+    async def open_shard(self, shard_id: int) -> None:
+        """Connect shard `shard_id` and wait until it is ready (30 s at most: discord.py
+        itself retries a gateway it cannot reach without end)."""
+        runner = self._runner
+        if runner is None or runner.done():
+            raise ConnectionError("Discord: the client is not running")
+        ready = self.client.shards_ready[shard_id] = asyncio.Event()
+        opening = asyncio.create_task(self._launch(shard_id, ready))
         done, _pending = await asyncio.wait(
-            {self._runner, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+            {runner, opening}, timeout=30, return_when=asyncio.FIRST_COMPLETED
         )
-        if ready not in done:
-            ready.cancel()
-            error = self._runner.exception() if self._runner in done else None
+        if opening not in done:
+            opening.cancel()
+            error = runner.exception() if runner in done else None
             if isinstance(error, discord.PrivilegedIntentsRequired):
                 raise ConnectionError(self._privileged_refused())
             raise ConnectionError(f"Discord: the gateway did not get ready ({error or 'timeout'})")
+        opening.result()
+
+    async def _launch(self, shard_id: int, ready: asyncio.Event) -> None:
+        await self.client.launched.wait()  # the client knows where the gateway is
+        owned = sorted({*self.client._connection.shard_ids, shard_id})
+        self.client._connection.shard_ids = self.client.shard_ids = owned
+        await self.client.launch_shard(self.client.gateway, shard_id, initial=True)
+        await ready.wait()
+
+    async def close_shard(self, shard_id: int) -> None:
+        """Disconnect shard `shard_id` (its lease went to another worker)."""
+        owned = [i for i in self.client._connection.shard_ids if i != shard_id]
+        self.client._connection.shard_ids = self.client.shard_ids = owned
+        shard = self.client.get_shard(shard_id)
+        if shard is not None and not shard.is_closed():
+            await shard.disconnect()
 
     def _privileged_refused(self) -> str:
         """Discord does not say which privileged intent it refused: name those we asked for."""
@@ -147,6 +186,8 @@ class DiscordAdapter:
         )
 
     async def stop(self) -> None:
+        if not self._logging_in:  # never started (start-up failed before Discord's turn)
+            return
         await self.client.close()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)

@@ -40,6 +40,7 @@ from telegram.ext import (
 
 from bot.adapters.base import (
     UNREADABLE,
+    Connection,
     DeliveryError,
     Handler,
     RateLimited,
@@ -123,16 +124,34 @@ class TelegramAdapter(AccessMethods):
                 await self.app.bot.set_webhook(
                     self.webhook_url, secret_token=self.webhook_secret, allowed_updates=UPDATES
                 )
-            else:
-                call = "deleteWebhook"  # polling starts by removing any webhook; PTB's own
-                await self.app.bot.delete_webhook()  # call logs a traceback when it fails
-                await self.app.updater.start_polling(
-                    allowed_updates=UPDATES, error_callback=self._polling_failed
-                )
         except TelegramError as exc:  # unreachable, bad token, rejected webhook, bad answer
             raise StartFailed("Telegram", call, f"{type(exc).__name__}: {exc.message}") from None
         except UNREADABLE as exc:  # a result of the wrong shape, which PTB cannot read
             raise unreadable("Telegram", call, exc) from None
+
+    def connections(self) -> list[Connection]:
+        """Polling is one connection for the whole deployment (Telegram answers a second
+        getUpdates with 409): the worker holding its lease polls. Webhooks need none."""
+        if self.mode == "webhook":
+            return []
+        return [Connection("telegram:polling", self._start_polling, self._stop_polling)]
+
+    async def _start_polling(self) -> None:
+        call = "deleteWebhook"  # polling starts by removing any webhook; PTB's own
+        try:  # call logs a traceback when it fails
+            await self.app.bot.delete_webhook()
+            call = "getUpdates"
+            await self.app.updater.start_polling(
+                allowed_updates=UPDATES, error_callback=self._polling_failed
+            )
+        except TelegramError as exc:
+            raise StartFailed("Telegram", call, f"{type(exc).__name__}: {exc.message}") from None
+        except UNREADABLE as exc:
+            raise unreadable("Telegram", call, exc) from None
+
+    async def _stop_polling(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
 
     @staticmethod
     def _polling_failed(exc: TelegramError) -> None:
