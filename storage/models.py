@@ -313,6 +313,8 @@ class AttentionSettled(Base):
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), primary_key=True)
     settled_at: Mapped[datetime] = mapped_column(UTCDateTime)
     settled_by: Mapped[str] = mapped_column(String(100))
+
+
 class Lease(Base):
     """Who owns a connection only one worker may hold (Telegram polling, a Discord gateway
     shard) or a worker's own heartbeat (`worker:<owner>`): held until `expires_at` unless the
