@@ -213,8 +213,13 @@ async def test_a_full_verifier_answers_503_at_once_and_the_loop_stays_free(
     url = f"http://127.0.0.1:{server.bound_port}"
     try:
         async with aiohttp.ClientSession(
-            url, timeout=aiohttp.ClientTimeout(total=2), connector=aiohttp.TCPConnector(limit=0)
+            # the applies after the gate opens may take seconds on a loaded machine; the busy
+            # answer and /healthz must come at once (their own 2 s limit)
+            url,
+            timeout=aiohttp.ClientTimeout(total=30),
+            connector=aiohttp.TCPConnector(limit=0),
         ) as http:
+            at_once = aiohttp.ClientTimeout(total=2)
 
             async def post() -> int:
                 async with http.post("/webhooks/sandbox", data=body, headers=headers) as answer:
@@ -226,9 +231,10 @@ async def test_a_full_verifier_answers_503_at_once_and_the_loop_stays_free(
                     break
                 await asyncio.sleep(0.01)
             assert server.verifying == VERIFY_QUEUE
-            async with http.post("/webhooks/sandbox", data=body, headers=headers) as answer:
+            busy = http.post("/webhooks/sandbox", data=body, headers=headers, timeout=at_once)
+            async with busy as answer:
                 assert answer.status == 503 and answer.headers["Retry-After"] == "5"
-            async with http.get("/healthz") as answer:  # the event loop is not blocked
+            async with http.get("/healthz", timeout=at_once) as answer:  # the loop is free
                 assert answer.status == 200
             slow.gate.set()
             assert await asyncio.gather(*waiting) == [200] * VERIFY_QUEUE

@@ -671,6 +671,8 @@ class IntentRouter:
             return best, max(conf, table_conf) if agreed else min(table_conf, CONTESTED), p
         if best in NEW_INTENTS or table_conf < self.threshold:
             return best, conf, p  # the tables know nothing of "list the plans", "refund"
+        if best in ONCE_TOOLS:  # never pay or cancel against the tables: "is payment 7
+            return table, min(table_conf, CONTESTED), p  # cancelled?" shows its status
         return best, min(conf, CONTESTED), p
 
     def _route(self, text: str, context: str) -> Intent | None:
