@@ -102,7 +102,9 @@ async def count_activations(url: str) -> int:
     return count
 
 
-async def start_worker(root: Path, url: str, server: FakeNowPayments, workdir: str):
+async def start_worker(
+    root: Path, url: str, server: FakeNowPayments, workdir: str, profile: Path | None = None
+):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
     env.update(
@@ -115,8 +117,12 @@ async def start_worker(root: Path, url: str, server: FakeNowPayments, workdir: s
         PAYBOT_WEBHOOKS__PORT=str(port),
         PAYBOT_WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
+    python = [sys.executable]
+    if profile is not None:  # the main thread's profile, written when the worker stops
+        python += ["-m", "cProfile", "-o", str(profile / f"worker-{port}.prof")]
     process = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "bot.cli", "run", "--config", str(root / "config.toml")],
+        *python,
+        *["-m", "bot.cli", "run", "--config", str(root / "config.toml")],
         cwd=workdir,
         env=env,
         stderr=asyncio.subprocess.DEVNULL,
@@ -139,7 +145,9 @@ async def start_worker(root: Path, url: str, server: FakeNowPayments, workdir: s
     return process, port
 
 
-async def one_run(root: Path, db: str | None, ipns: int, rate: float, workers: int) -> dict:
+async def one_run(
+    root: Path, db: str | None, ipns: int, rate: float, workers: int, profile: Path | None
+) -> dict:
     server = FakeNowPayments()
     await server.start()
     with tempfile.TemporaryDirectory() as workdir:
@@ -147,7 +155,7 @@ async def one_run(root: Path, db: str | None, ipns: int, rate: float, workers: i
         if url.startswith("postgresql"):
             await _fresh_postgres(url)
         bodies = await prepare(url, server, ipns)
-        procs = [await start_worker(root, url, server, workdir) for _ in range(workers)]
+        procs = [await start_worker(root, url, server, workdir, profile) for _ in range(workers)]
         try:
             await asyncio.sleep(1)  # let start-up work settle
             lines = "".join(
@@ -206,6 +214,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose code runs")
+    parser.add_argument(
+        "--profile", type=Path, help="folder for each worker's cProfile output (slower)"
+    )
     args = parser.parse_args()
     root = args.root.resolve()
     backend = "postgresql" if (args.db or "").startswith("postgresql") else "sqlite"
@@ -216,7 +227,7 @@ def main() -> None:
     print("workers | CPU per applied IPN, ms | applied IPN/s | ack p99, ms | load")
     for workers in (int(w) for w in args.workers.split(",")):
         runs = [
-            asyncio.run(one_run(root, args.db, args.ipns, args.rate, workers))
+            asyncio.run(one_run(root, args.db, args.ipns, args.rate, workers, args.profile))
             for _ in range(args.runs)
         ]
         load = os.getloadavg()
