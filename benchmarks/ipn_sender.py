@@ -1,5 +1,6 @@
 """The provider's side of benchmarks/ipn_latency.py, in its own process (as NOWPayments is):
-reads JSON lines {"id", "body", "sig"} from stdin, POSTs them at a steady rate, and prints
+reads JSON lines {"id", "body", "sig"} from stdin, POSTs them at a steady rate (to the URL
+given, or with "-" to each line's own "url": several workers), and prints
 one JSON line per IPN: {"id", "sent", "ack", "status"} (`time.monotonic()` seconds, which is
 the same clock in every process of this machine)."""
 
@@ -21,7 +22,7 @@ async def main(url: str, rate: float) -> None:
         async def post(item: dict) -> None:
             sent = time.monotonic()
             async with http.post(
-                url,
+                item["url"] if url == "-" else url,
                 data=item["body"].encode(),
                 headers={
                     "content-type": "application/json",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, create_engine, event, inspect, text
+from sqlalchemy import Connection, create_engine, event, exc, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # Alembic (about 10 MB resident) is loaded only when there is
 MIGRATIONS = Path(__file__).parent / "migrations"
 UPGRADE_LOCK = 7_370_001  # PostgreSQL advisory lock key held while the schema is upgraded
 T = TypeVar("T")
+PING_IDLE_SECONDS = 1.0  # a pooled connection idle longer is pinged before it is used again
 
 
 class DatabaseError(Exception):
@@ -57,6 +59,35 @@ def _sqlite_begin(conn: Connection) -> None:
     for readers."""
     writer = conn.get_execution_options().get("paybot_writer", False)
     conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before use only when it sat idle in the pool for more than
+    PING_IDLE_SECONDS (SQLAlchemy's `pool_pre_ping` pings on every checkout: three round
+    trips on asyncpg, a quarter of an IPN's). A connection broken while idle (PostgreSQL
+    restarted, a proxy's idle timeout) is replaced before anyone uses it, as with
+    `pool_pre_ping`; one broken while busy fails its statement, and SQLAlchemy then drops
+    every pooled connection older than that failure, so the next transaction reconnects."""
+    sync = engine.sync_engine
+    dialect = sync.dialect
+
+    def checked_in(_dbapi: object, record: Any) -> None:
+        if record is not None:
+            record.info["paybot_idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: object) -> None:
+        since = record.info.pop("paybot_idle_since", None)
+        if since is None or time.monotonic() - since < PING_IDLE_SECONDS:
+            return  # just connected, or in use a moment ago
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(str(error)) from error
+        if alive is False:
+            raise exc.DisconnectionError("the database did not answer a ping")
+
+    event.listen(sync, "checkin", checked_in)
+    event.listen(sync, "checkout", checked_out)
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
@@ -114,8 +145,10 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, object] = {"echo": echo}
         if not self.is_sqlite:
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=10)
+            kwargs.update(pool_size=10, max_overflow=10)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if not self.is_sqlite:
+            _ping_when_idle(self.engine)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

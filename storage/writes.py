@@ -4,15 +4,22 @@ State changes (provider events, countdown steps) run as one synchronous unit of 
 `Database.run`: on SQLite in one worker-thread hop instead of several per statement, on
 PostgreSQL through the async session's `run_sync`. Everything here happens inside the
 caller's transaction.
+
+The statements an IPN runs (the hot path: `owner_of_event`, `payment_for_event`, the
+compare-and-set and the INSERT ... ON CONFLICT DO NOTHING rows) are built once with bound
+parameters and executed as Core statements on the session's connection: building a statement
+and its cache key on every call, and the ORM's bulk INSERT/UPDATE layer around a plain row
+write, cost more worker CPU than the database round trip itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -20,15 +27,30 @@ from sqlalchemy.orm import Session
 from storage.models import Activation, AuditEntry, OutboxItem, Payment, PaymentEvent, User
 
 
-def insert_ignore(session: Session, model: type, values: dict[str, Any]) -> bool:
-    """INSERT unless a unique key already exists; True when a row was written."""
-    dialect = session.get_bind().dialect.name
+def _connection(session: Session) -> Connection:
+    """The session's connection for a Core statement, after what `session.execute` would
+    have flushed first (objects added to the session must be in the database before)."""
+    if session.autoflush:
+        session.flush()  # a no-op when nothing is pending
+    return session.connection()
+
+
+@cache
+def _insert_ignore_statement(dialect: str, table: Table) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(model).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return insert(table).on_conflict_do_nothing()
 
 
-def plan_end_of_owner(now: datetime) -> Any:
+def insert_ignore(session: Session, model: type, values: dict[str, Any]) -> bool:
+    """INSERT unless a unique key already exists; True when a row was written. `values` are
+    plain values (no SQL expressions): they are bound as parameters of one cached statement
+    per table, and the columns' Python defaults fill in the rest."""
+    connection = _connection(session)
+    statement = _insert_ignore_statement(connection.dialect.name, model.__table__)  # type: ignore[attr-defined]
+    return bool(connection.execute(statement, values).rowcount)
+
+
+def plan_end_of_owner(now: Any) -> Any:
     """End of the owner's active activation of the payment's plan (a renewal starts there)."""
     return (
         select(func.max(Activation.period_end))
@@ -53,16 +75,39 @@ def lock_customer(session: Session, user_id: int) -> None:
         session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
 
+@cache
+def _owner_statement(lock: bool) -> Any:
+    """The customer and parent payment of the payment with this provider id; with `lock`,
+    the customer's row is held (FOR UPDATE OF users) by the same statement."""
+    payments, users = Payment.__table__, User.__table__
+    query = (
+        select(users.c.id, payments.c.parent_payment_id)
+        .select_from(payments.join(users, users.c.id == payments.c.user_id))
+        .where(
+            payments.c.provider == bindparam("provider"),
+            payments.c.provider_payment_id == bindparam("provider_payment_id"),
+        )
+    )
+    return query.with_for_update(of=users) if lock else query
+
+
 def owner_of_event(
-    session: Session, provider: str, provider_payment_id: str, parent_payment_id: str | None
+    session: Session,
+    provider: str,
+    provider_payment_id: str,
+    parent_payment_id: str | None,
+    *,
+    lock: bool = False,
 ) -> tuple[int, int | None] | None:
     """Whose payment an event is about and the id of the parent payment it rolls up into, if
-    any (a new top-up's parent is the one the event names), read without locks: the caller
-    locks in the fixed order, customer first (`lock_customer`), then the parent."""
-    row = session.execute(
-        select(Payment.user_id, Payment.parent_payment_id).where(
-            Payment.provider == provider, Payment.provider_payment_id == provider_payment_id
-        )
+    any (a new top-up's parent is the one the event names). Without `lock` read without
+    locks: the caller locks in the fixed order, customer first (`lock_customer`), then the
+    parent. With `lock` the customer is locked here (one round trip for the usual event)."""
+    connection = _connection(session)
+    postgres = connection.dialect.name == "postgresql"
+    row = connection.execute(
+        _owner_statement(lock and postgres),
+        {"provider": provider, "provider_payment_id": provider_payment_id},
     ).first()
     if row is not None:
         return row[0], row[1]
@@ -73,7 +118,11 @@ def owner_of_event(
             Payment.provider == provider, Payment.provider_payment_id == parent_payment_id
         )
     ).first()
-    return (row[0], row[1]) if row is not None else None
+    if row is None:
+        return None
+    if lock:
+        lock_customer(session, row[0])
+    return row[0], row[1]
 
 
 def payment_for_event(
@@ -81,16 +130,26 @@ def payment_for_event(
 ) -> tuple[Payment | None, str | None, datetime | None]:
     """The payment an event is about, its owner's locale and current end of the same plan
     (read afresh: the caller holds the customer's lock, see `lock_customer`)."""
+    row = session.execute(
+        _payment_for_event_statement(lock),
+        {"provider": provider, "provider_payment_id": provider_payment_id, "now": now},
+    ).first()
+    return (row[0], row[1], row[2]) if row else (None, None, None)
+
+
+@cache
+def _payment_for_event_statement(lock: bool) -> Any:
+    now = bindparam("now", type_=Activation.__table__.c.period_end.type)
     query = (
         select(Payment, User.locale, plan_end_of_owner(now))
         .join(User, User.id == Payment.user_id)
-        .where(Payment.provider == provider, Payment.provider_payment_id == provider_payment_id)
+        .where(
+            Payment.provider == bindparam("provider"),
+            Payment.provider_payment_id == bindparam("provider_payment_id"),
+        )
         .execution_options(populate_existing=True)
     )
-    if lock:
-        query = query.with_for_update(of=Payment)
-    row = session.execute(query).first()
-    return (row[0], row[1], row[2]) if row else (None, None, None)
+    return query.with_for_update(of=Payment) if lock else query
 
 
 def owner_facts(
@@ -145,22 +204,38 @@ def children(session: Session, parent_id: int) -> Sequence[Payment]:
     return session.scalars(query.execution_options(populate_existing=True)).all()
 
 
+@cache
+def _compare_and_set_statement() -> Any:
+    """UPDATE payments SET <the columns passed> WHERE nothing the move was decided from
+    changed; the WHERE values are bound as `was_*` (no column has such a name)."""
+    table = Payment.__table__
+    c = table.c
+    return update(table).where(
+        c.id == bindparam("was_id", type_=c.id.type),
+        c.status_rank == bindparam("was_status_rank", type_=c.status_rank.type),
+        c.status == bindparam("was_status", type_=c.status.type),
+        c.actually_paid == bindparam("was_actually_paid", type_=c.actually_paid.type),
+        c.topup_paid == bindparam("was_topup_paid", type_=c.topup_paid.type),
+    )
+
+
 def compare_and_set_status(session: Session, old: Payment, values: dict[str, Any]) -> bool:
     """Move a payment only if nobody changed what the move was decided from since we read it:
-    its status and rank, and the money it had (its own and its top-ups')."""
-    result = session.execute(
-        update(Payment)
-        .where(
-            Payment.id == old.id,
-            Payment.status_rank == old.status_rank,
-            Payment.status == old.status,
-            Payment.actually_paid == old.actually_paid,
-            Payment.topup_paid == old.topup_paid,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    its status and rank, and the money it had (its own and its top-ups'). `values` are plain
+    values keyed by column; the loaded `old` is not changed (the caller sets what was
+    written)."""
+    result = _connection(session).execute(
+        _compare_and_set_statement(),
+        {
+            **values,
+            "was_id": old.id,
+            "was_status_rank": old.status_rank,
+            "was_status": old.status,
+            "was_actually_paid": old.actually_paid,
+            "was_topup_paid": old.topup_paid,
+        },
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return result.rowcount == 1
 
 
 def record_event(session: Session, **values: Any) -> bool:

@@ -142,14 +142,12 @@ class PaymentEvents:
         self, session: Session, event: ProviderEvent, observed: Status, source: str, now: datetime
     ) -> ApplyResult:
         name = self.provider.name
+        # the lock order: customer (taken by the same query), parent payment, payment
         owner = writes.owner_of_event(
-            session, name, event.provider_payment_id, event.parent_payment_id
+            session, name, event.provider_payment_id, event.parent_payment_id, lock=True
         )
-        if owner is not None:  # the lock order: customer, parent payment, payment
-            user_id, parent_id = owner
-            writes.lock_customer(session, user_id)
-            if parent_id is not None:
-                writes.lock_payment(session, parent_id)
+        if owner is not None and owner[1] is not None:
+            writes.lock_payment(session, owner[1])
         payment, locale, plan_end = writes.payment_for_event(
             session, name, event.provider_payment_id, now, lock=not self.db.is_sqlite
         )

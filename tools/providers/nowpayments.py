@@ -325,12 +325,11 @@ class NowPaymentsProvider:
         for a large body: the webhook server calls it in a worker thread."""
         self.precheck(headers)
         try:
-            good = ipn_signature.verify(body, _signature(headers), self._ipn_secret)
+            signed = ipn_signature.canonical_json(body)  # once: checked, then read
         except ValueError:
             raise WebhookRejected(400, "body is not a JSON object") from None
-        if not good:
+        if not ipn_signature.signs(signed, _signature(headers), self._ipn_secret):
             raise WebhookRejected(401, "missing or bad signature")
-        signed = ipn_signature.canonical_json(body)
         try:
             data = json.loads(signed, parse_float=Decimal)
             return parse_event(data, raw=signed.decode("utf-8"))
