@@ -6,7 +6,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import Money, UTCDateTime
@@ -313,3 +323,13 @@ class AttentionSettled(Base):
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), primary_key=True)
     settled_at: Mapped[datetime] = mapped_column(UTCDateTime)
     settled_by: Mapped[str] = mapped_column(String(100))
+
+
+class SendSlot(Base):
+    """One send limit shared by the workers (a platform's overall limit, one chat, one group):
+    the next moment, in the database's clock (epoch seconds), a send under it may start."""
+
+    __tablename__ = "send_slots"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float)
