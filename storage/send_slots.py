@@ -3,8 +3,8 @@ the next moment a send under it may start, in the database's clock (epoch second
 workers' own clocks never have to agree.
 
 `book()` locks the keys of one send (in key order, so two sends never deadlock), decides and
-books in one short transaction; `push_back()` moves keys later (an answer for a spaced limit,
-or the platform's "retry after")."""
+books in one short transaction; `release()` sets a key held during a send free again a step
+after its answer; `push_back()` moves keys later (the platform's "retry after")."""
 
 from __future__ import annotations
 
@@ -25,8 +25,14 @@ _BOOK = text(
     "WHERE send_slots.key = v.key"
 )
 _PUSH = text(
-    "UPDATE send_slots SET next_at = greatest(send_slots.next_at, "
-    "CAST(extract(epoch FROM clock_timestamp()) AS float8) + v.seconds) "
+    "INSERT INTO send_slots (key, next_at) "
+    "SELECT k, CAST(extract(epoch FROM clock_timestamp()) AS float8) + s "
+    "FROM unnest(CAST(:keys AS varchar[]), CAST(:seconds AS float8[])) AS v(k, s) ORDER BY k "
+    "ON CONFLICT (key) DO UPDATE SET next_at = greatest(send_slots.next_at, excluded.next_at)"
+)
+_RELEASE = text(
+    "UPDATE send_slots SET next_at = "
+    "CAST(extract(epoch FROM clock_timestamp()) AS float8) + v.seconds "
     "FROM unnest(CAST(:keys AS varchar[]), CAST(:seconds AS float8[])) AS v(key, seconds) "
     "WHERE send_slots.key = v.key"
 )
@@ -62,6 +68,12 @@ async def push_back(engine: AsyncEngine, keys: Sequence[str], seconds: Sequence[
     """Nothing under each key before `seconds` from now (never pulls a slot forward)."""
     async with engine.begin() as conn:
         await conn.execute(_PUSH, {"keys": list(keys), "seconds": list(seconds)})
+
+
+async def release(engine: AsyncEngine, keys: Sequence[str], seconds: Sequence[float]) -> None:
+    """Keys a send held while in flight: free again `seconds` from now (earlier or later)."""
+    async with engine.begin() as conn:
+        await conn.execute(_RELEASE, {"keys": list(keys), "seconds": list(seconds)})
 
 
 async def prune(engine: AsyncEngine, idle_seconds: float) -> int:
