@@ -125,3 +125,34 @@ async def test_the_app_shares_the_limits_only_on_postgresql(tmp_path) -> None:
     if PG_URL:
         App(make_config(PG_URL), adapters=[adapter])
         assert isinstance(adapter.pacing, SharedPacing)
+
+
+@postgres
+async def test_a_429_during_a_send_outlasts_the_answer(databases) -> None:
+    """The chat is held while its send is in flight and freed when it is answered; when the
+    answer was a 429 with a longer retry_after, the chat stays closed that long."""
+    one = SharedPacing(databases[0].engine, "telegram")
+    rules = [Rule("all", 30.0, queue=True), Rule(("chat", 6), 1.0, spaced=True)]
+    keys = ["telegram:all", "telegram:chat:6"]
+    await one.acquire(rules)
+    booked, wait, _ = await book(databases[1].engine, keys, [0.03, 1.05], [True, False])
+    assert not booked and wait > 20  # in flight: held
+    await one.pause(rules, 3.0)
+    await one.answered(rules)
+    booked, wait, _ = await book(databases[1].engine, keys, [0.03, 1.05], [True, False])
+    assert 2.5 < wait <= 3.0  # the platform's 3 s, not the chat's usual second
+
+
+async def test_a_send_goes_out_when_the_database_is_away(caplog) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.conftest import free_port
+
+    engine = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none")
+    pacing = SharedPacing(engine, "telegram")
+    rules = [Rule("all", 30.0, queue=True), Rule(("chat", 7), 1.0, spaced=True)]
+    await asyncio.wait_for(pacing.acquire(rules), 5)  # paced by this process alone
+    await pacing.answered(rules)
+    assert pacing.wait(rules) > 0.9  # and still paced: the chat's next second
+    assert "shared send limits unavailable" in caplog.text
+    await engine.dispose()
