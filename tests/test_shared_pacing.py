@@ -5,6 +5,7 @@ limit is exceeded, and together they stay under it. PostgreSQL only (SQLite is o
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from storage.send_slots import book
 from tests.conftest import PG_URL, _fresh_postgres, make_config
 from tests.fakes.telegram_server import FakeTelegram
 
+BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "shared_pacing.py"
 postgres = pytest.mark.skipif(not PG_URL, reason="PAYBOT_TEST_DATABASE_URL is not set")
 
 
@@ -156,3 +158,18 @@ async def test_a_send_goes_out_when_the_database_is_away(caplog) -> None:
     assert pacing.wait(rules) > 0.9  # and still paced: the chat's next second
     assert "shared send limits unavailable" in caplog.text
     await engine.dispose()
+
+
+@postgres
+async def test_three_worker_processes_relay_under_telegrams_limits() -> None:
+    """Three real worker processes (an app each, the Telegram adapter, the relay) drain one
+    outbox through the fake Bot API run here: no 429, every notice once, at most 30/s."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("shared_pacing_bench", BENCHMARK)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rate, too_many, delivered = await bench.one_run(PG_URL, rows=90, workers=3)
+    assert too_many == 0
+    assert delivered == 90
+    assert rate <= 30.0
