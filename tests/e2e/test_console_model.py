@@ -101,7 +101,7 @@ async def test_the_example_dialogues_with_a_model(
         [m for m in r["messages"] if m["role"] == "user"][-1]["content"]
         for r in model_server.requests
     }
-    assert d["buy"] in by_router and len(by_router) <= 3
+    assert d["buy"] in by_router and len(by_router) < len(turns)  # and some need the model
     assert asked == set(turns) - set(by_router)
     last = model_server.requests[-1]["messages"]
     assert (

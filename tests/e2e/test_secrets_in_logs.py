@@ -95,7 +95,7 @@ async def test_paybot_run_writes_no_secret(db_url: str, tmp_path: Path, level: s
         await telegram.wait_for(lambda f: _calls(f, "sendPhoto", USER), timeout=15)
         [remote] = provider.payments
         assert await provider.pay(remote) == [200, 200, 200, 200]
-        update = telegram.push_message(USER, "hello there", user_id=USER)
+        update = telegram.push_message(USER, "tell me something nice", user_id=USER)
         assert await telegram.post_update(hook, update, hook_secret) == 200
         await telegram.wait_for(
             lambda f: any("Ask me about" in t for t in f.texts(USER)), timeout=15
