@@ -108,5 +108,6 @@ async def test_the_example_dialogues_with_a_model(
         last[0]["role"] == "system"
         and ("Deutsch" if lang == "de" else "English") in last[0]["content"]
     )
-    assert any(m["content"] == d["failed"] for m in last if m["role"] == "user")  # memory
+    if d["retry"] not in by_router:  # the model answered after "failed": it remembers it
+        assert any(m["content"] == d["failed"] for m in last if m["role"] == "user")
     assert model_server.refused == [] and model_server.unscripted == 0
