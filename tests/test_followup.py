@@ -383,3 +383,16 @@ async def test_a_first_conversation_in_every_language(app, fake, clock, lang) ->
     reply = await say(fake, clock, coin_answer, locale=lang)
     assert payment_id_in(reply[0].text) == 1
     assert await payments(app) == [("pro", coin, "waiting")]
+
+
+async def test_a_wrong_coin_after_a_price_names_the_coins(app, fake, clock) -> None:
+    """After "how much is pro" the price waits for a coin: a coin the shop does not take is
+    answered with the coins it does, and the next coin gets the estimate."""
+    reply = await say(fake, clock, "how much is pro")
+    assert "299" in reply[0].text, reply[0].text
+    reply = await say(fake, clock, "dogecoin")
+    wrong = error_text("unknown_coin", {"name": "dogecoin", "valid": COIN_CODES})
+    assert reply[0].text == wrong
+    reply = await say(fake, clock, "eth")
+    assert "ETH" in reply[0].text and "299" in reply[0].text, reply[0].text
+    assert await payments(app) == []
