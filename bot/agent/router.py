@@ -242,6 +242,7 @@ class IntentRouter:
         self._languages: dict[str, str] = {}
         negations: list[str] = []
         keeps: list[str] = []
+        thanks: list[str] = []
         for lex in LEXICONS.values():
             self._compile(lex)
             negations.extend(lex["negations"])
@@ -249,6 +250,7 @@ class IntentRouter:
                 if fold(first) in self._coin_prefixes:
                     self._families[fold(name)] = fold(first)
             keeps.extend(lex["keep_payment"])
+            thanks.extend(lex["thanks"])
             for index, names in (
                 (self._coins, lex["coin_names"]),
                 (self._plans, lex["plan_names"]),
@@ -268,6 +270,7 @@ class IntentRouter:
         }  # fmt: skip
         self._negation = re.compile("|".join(f"(?:{n})" for n in negations))
         self._keep = re.compile("|".join(f"(?:{n})" for n in keeps))
+        self._thanks = re.compile("|".join(f"(?:{n})" for n in thanks))
         # every CJK word the router knows: the dictionary that cuts runs of CJK characters
         known = (
             self._words, self._stop, self._numbers, self._domain, self._cues, self._cues_after,
@@ -647,6 +650,13 @@ class IntentRouter:
             len(words),
             negated=self._negation.search(low) is not None,
             keep=self._keep.search(low) is not None,
+        )
+
+    def thanks(self, text: str) -> bool:
+        """Whether a message thanks or says goodbye ("thx", "merci", "谢谢"): the end of a
+        talk, answered with a short "you're welcome", not what the bot can do."""
+        return (
+            self._thanks.search(unicodedata.normalize("NFKC", beginning(text)).lower()) is not None
         )
 
     def features(self, text: str) -> set[str]:
