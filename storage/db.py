@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +41,14 @@ class DatabaseError(Exception):
 AWAY_STATES = ("08", "57P01", "57P02", "57P03")
 
 
+def _from_driver(error: BaseException) -> bool:
+    """Raised inside SQLAlchemy or the driver (a refused connect comes out as a bare OSError)."""
+    return any(
+        frame.f_globals.get("__name__", "").startswith(("sqlalchemy.", "asyncpg.", "aiosqlite"))
+        for frame, _line in traceback.walk_tb(error.__traceback__)
+    )
+
+
 def unreachable(error: BaseException) -> str | None:
     """When `error` says the database cannot be reached right now (connection refused or cut,
     the server restarting), one line saying so; None for any other error. The chain of
@@ -50,7 +59,7 @@ def unreachable(error: BaseException) -> str | None:
     each: BaseException | None = error
     while each is not None and id(each) not in seen:
         seen.add(id(each))
-        database = database or isinstance(each, exc.SQLAlchemyError)
+        database = database or isinstance(each, exc.SQLAlchemyError) or _from_driver(each)
         state = getattr(each, "sqlstate", None)
         away = isinstance(state, str) and state.startswith(AWAY_STATES)
         cut = isinstance(each, exc.DBAPIError) and each.connection_invalidated
