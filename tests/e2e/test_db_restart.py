@@ -184,6 +184,7 @@ async def test_workers_survive_a_database_restart_and_lose_nothing(tmp_path: Pat
                 await asyncio.sleep(DOWN_SECONDS)
                 await pg.start()
                 print(f"PostgreSQL away for {time.monotonic() - stopped:.1f} s")
+                back = time.monotonic()
                 await paying
                 refused = [s for s in statuses if s != 200]
                 assert refused, "the restart came too late: no IPN was refused"
@@ -204,6 +205,7 @@ async def test_workers_survive_a_database_restart_and_lose_nothing(tmp_path: Pat
                     return f"undelivered {left}; logs {[w.err.decode()[-3000:] for w in workers]}"
 
                 await _wait("every notice delivered", settled, 30, undelivered)
+                print(f"all acknowledged and delivered {time.monotonic() - back:.1f} s after")
                 await asyncio.sleep(1.5)  # anything doubled would have arrived by now
 
                 activations = await _rows(
@@ -235,3 +237,10 @@ async def test_workers_survive_a_database_restart_and_lose_nothing(tmp_path: Pat
     assert codes == [0, 0, 0], (codes, [log[-3000:] for log in logs])
     for log in logs:
         assert "Traceback" not in log, log[-5000:]
+    warned = collections.Counter(
+        line.split(" ", 3)[3][:140]
+        for log in logs
+        for line in log.splitlines()
+        if " WARNING " in line
+    )
+    print("\n".join(f"{n:4} {line}" for line, n in warned.most_common(12)))
