@@ -153,7 +153,7 @@ async def test_workers_survive_a_database_restart_and_lose_nothing(tmp_path: Pat
                     for k, remote in enumerate(remotes):
                         finished, stale = _finished(np, remote)
                         targets = [base[k % 3], base[(k + 1) % 3], base[(k + 2) % 3]]
-                        for body, target in zip((finished, finished, stale), targets):
+                        for body, target in zip((finished, finished, stale), targets, strict=True):
                             url = f"{target}/webhooks/nowpayments"
                             deliveries.append(
                                 asyncio.create_task(_deliver(np, remote, body, url, statuses))
