@@ -283,3 +283,35 @@ async def test_a_send_is_recorded_once_the_database_is_back(clock) -> None:
         finally:
             for one in apps:
                 await one.stop()
+
+
+@pytest.mark.skipif(not PG_URL, reason="needs PAYBOT_TEST_DATABASE_URL (PostgreSQL)")
+async def test_rows_not_sent_when_the_database_went_away_go_out_when_it_is_back(clock) -> None:
+    """A send takes 30 s and the database stops during the first: renewing the lease before
+    the second send fails, the drain ends, and the row it did not send is given back (not
+    left claimed for a minute), so the next drain after the restart sends it at once."""
+    async with PrivatePostgres() as pg:
+
+        class Stopping(FakeAdapter):
+            async def send(self, message):
+                if not self.sent:
+                    await pg.stop()
+                clock.advance(30)
+                return await super().send(message)
+
+        adapter = Stopping()
+        app = App(make_config(pg.url), adapters=[adapter], clock=clock)
+        await app.start(background=False)
+        try:
+            await _queue(app, 2)
+            draining = asyncio.create_task(app.notifier.drain())
+            await asyncio.sleep(2)
+            await pg.start()
+            with pytest.raises(Exception):  # noqa: B017,PT011 (the driver's error)
+                await asyncio.wait_for(draining, 30)
+            assert sorted(await _statuses(app)) == ["pending", "sent"]
+            assert await app.notifier.drain() == 1  # at once: no lease to wait for
+            assert [m.target.chat_id for m in adapter.sent] == ["chat-0", "chat-1"]
+            assert await _statuses(app) == ["sent", "sent"]
+        finally:
+            await app.stop()
