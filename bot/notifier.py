@@ -81,6 +81,7 @@ class _Marks:
         self.token = claim.token
         self.clock = clock
         self.retry = retry
+        self._waited = False  # the database was away: said once
         self.ours = 0
         self._queue: list[tuple[OutboxItem, dict[str, Any], Then | None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -107,11 +108,13 @@ class _Marks:
                 if self.clock() + MARGIN >= self.claim.until:  # the rows stay claimed; the
                     self._error = exc  # next relay tries them once the lease has run out
                     return
-                log.warning(
-                    "outcomes of %s notices not recorded yet (%s); trying again",
-                    len(batch),
-                    type(exc).__name__,
-                )
+                if not self._waited:  # one line per batch, not one per try
+                    self._waited = True
+                    log.warning(
+                        "outcomes of %s notices not recorded yet (%s); trying again",
+                        len(batch),
+                        type(exc).__name__,
+                    )
                 self._queue[:0] = batch
                 await asyncio.sleep(self.retry)
 
