@@ -315,6 +315,39 @@ class AttentionSettled(Base):
     settled_by: Mapped[str] = mapped_column(String(100))
 
 
+class PaymentTally(Base):
+    """What the purchases add to the shop's stats, per quarter hour (`slot`: UTC epoch
+    seconds, a multiple of 900). Written by triggers on `payments` (migration 0012): each
+    change adds rows (`sign` -1 for what the payment stopped adding, +1 for what it adds
+    now); `storage.tallies.fold` merges rows into one per key (`folded` 1). `created` rows
+    count payments by status; `paid` rows count finished ones and carry their amounts."""
+
+    __tablename__ = "payment_tallies"
+    __table_args__ = (
+        Index("ix_payment_tallies_slot", "slot"),
+        Index("ix_payment_tallies_folded", "folded", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # created | paid
+    slot: Mapped[int] = mapped_column(BigInteger)
+    sign: Mapped[int] = mapped_column(Integer)
+    folded: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str | None] = mapped_column(String(20))
+    plan: Mapped[str | None] = mapped_column(String(40))
+    coin: Mapped[str | None] = mapped_column(String(20))
+    price_currency: Mapped[str | None] = mapped_column(String(10))
+    price_amount: Mapped[Decimal | None] = mapped_column(Money)
+    outcome_currency: Mapped[str | None] = mapped_column(String(20))
+    fee_currency: Mapped[str | None] = mapped_column(String(20))
+    n: Mapped[int] = mapped_column(BigInteger)
+    paid: Mapped[Decimal | None] = mapped_column(Money)
+    outcome: Mapped[Decimal | None] = mapped_column(Money)
+    fee_deposit: Mapped[Decimal | None] = mapped_column(Money)
+    fee_withdrawal: Mapped[Decimal | None] = mapped_column(Money)
+    fee_service: Mapped[Decimal | None] = mapped_column(Money)
+
+
 class Lease(Base):
     """Who owns a connection only one worker may hold (Telegram polling, a Discord gateway
     shard) or a worker's own heartbeat (`worker:<owner>`): held until `expires_at` unless the
