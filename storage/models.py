@@ -45,7 +45,9 @@ class User(Base):
     linked_to: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
 
 
-_FINISHED = "status = 'finished' AND parent_payment_id IS NULL"
+# made by migration 0012 in each dialect's own words (the duration of a payment): expression
+# indexes that Alembic's comparison cannot match to a model, so it is told to skip them
+EXPRESSION_INDEXES = frozenset({"ix_payments_time_to_pay"})
 _MAYBE = (
     "surplus IS NOT NULL OR status IN "
     "('failed', 'refunded', 'partially_paid', 'confirming', 'confirmed', 'sending')"
@@ -59,20 +61,6 @@ class Payment(Base):
         Index("ix_payments_user_created", "user_id", "created_at"),
         Index("ix_payments_status", "status"),  # /metrics counts the open ones
         Index("ix_payments_updated_at", "updated_at"),  # the dashboard's live table
-        # the median time to pay reads the durations in this order (migration 0012)
-        Index(
-            "ix_payments_time_to_pay",
-            text("(extract(epoch FROM paid_at - created_at))"),
-            "paid_at",
-            postgresql_include=["created_at"],
-            postgresql_where=text(_FINISHED),
-        ).ddl_if(dialect="postgresql"),
-        Index(
-            "ix_payments_time_to_pay",
-            text("((julianday(paid_at) - julianday(created_at)) * 86400)"),
-            "paid_at",
-            sqlite_where=text(_FINISHED),
-        ).ddl_if(dialect="sqlite"),
         # what may need a human
         Index(
             "ix_payments_attention",
