@@ -61,6 +61,12 @@ class Payment(Base):
         Index("ix_payments_user_created", "user_id", "created_at"),
         Index("ix_payments_status", "status"),  # /metrics counts the open ones
         Index("ix_payments_updated_at", "updated_at"),  # the dashboard's live table
+        Index(  # a payment's top-ups
+            "ix_payments_parent",
+            "parent_payment_id",
+            sqlite_where=text("parent_payment_id IS NOT NULL"),
+            postgresql_where=text("parent_payment_id IS NOT NULL"),
+        ),
         # what may need a human
         Index(
             "ix_payments_attention",

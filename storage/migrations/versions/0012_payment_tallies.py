@@ -1,4 +1,4 @@
-"""payment tallies the overview reads, kept by triggers; indexes for the median and attention
+"""payment tallies the overview reads, kept by triggers; indexes for the median, attention, top-ups
 
 Revision ID: 0012
 Revises: 0009
@@ -132,10 +132,19 @@ def upgrade() -> None:
         f"WHERE parent_payment_id IS NULL AND ({late} OR surplus IS NOT NULL OR status IN "
         "('failed', 'refunded', 'partially_paid', 'confirming', 'confirmed', 'sending'))"
     )
+    # a payment's top-ups (its story, and every top-up's IPN): the few rows that have a parent
+    op.create_index(
+        "ix_payments_parent",
+        "payments",
+        ["parent_payment_id"],
+        sqlite_where=sa.text("parent_payment_id IS NOT NULL"),
+        postgresql_where=sa.text("parent_payment_id IS NOT NULL"),
+    )
     op.execute(f"{insert}{_rows('p', 1, slot).replace('WHERE', 'FROM payments p WHERE')}")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_payments_parent", table_name="payments")
     op.drop_index("ix_payments_attention", table_name="payments")
     op.drop_index("ix_payments_time_to_pay", table_name="payments")
     if op.get_bind().dialect.name == "sqlite":
