@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import Database
 from storage.models import PaymentTally
 
 FOLD_AT_ONCE = 5_000  # rows merged per transaction (a short hold of the write lock)
@@ -119,6 +121,18 @@ async def fold(session: AsyncSession, limit: int = FOLD_AT_ONCE) -> int:
     return len(fresh)
 
 
-def slot_of(moment) -> int:
+async def fold_all(db: Database, now: datetime | None = None) -> int:
+    """Fold everything new, `FOLD_AT_ONCE` rows per transaction (a short hold of SQLite's
+    write lock each); the scheduler's `tallies` job and every stats read run it."""
+    merged = 0
+    while True:
+        async with db.transaction() as session:
+            done = await fold(session)
+        merged += done
+        if done < FOLD_AT_ONCE:
+            return merged
+
+
+def slot_of(moment: datetime) -> int:
     """The quarter hour `moment` falls in (UTC epoch seconds)."""
     return int(moment.timestamp()) // SLOT * SLOT

@@ -151,3 +151,14 @@ async def test_folds_beside_payment_changes_lose_nothing(app, fake) -> None:
         *(fold() for _ in range(4)),
     )
     await _check_every_zone_and_period(app)
+
+
+async def test_the_scheduler_keeps_the_tallies_folded(app, fake) -> None:
+    """The app's `tallies` job folds what the triggers wrote, so no page waits for it."""
+    await buy(fake, "/buy pro sol", user="dora")
+    job = app.scheduler.scheduler.get_job("tallies")
+    assert job is not None
+    await job.func()  # one tick, as APScheduler runs it
+    async with app.db.sessions() as session:
+        unfolded = select(func.count()).where(PaymentTally.folded == 0)
+        assert (await session.execute(unfolded)).scalar_one() == 0

@@ -138,10 +138,7 @@ async def shop_stats(
     db: Database, the_period: Period, currency: str, now: datetime, monitoring: timedelta
 ) -> Stats:
     start = the_period.start  # periods run up to now: nothing is later
-    while True:  # merge what the triggers wrote since the last look (bounded per transaction)
-        async with db.transaction() as session:
-            if await tallies.fold(session) < tallies.FOLD_AT_ONCE:
-                break
+    await tallies.fold_all(db)  # what the triggers wrote since the scheduler's last fold
     async with db.sessions() as session:
         counted = await tallies.totals(session, tallies.slot_of(start) if start else None)
         paid = sum(t.n for key, t in counted.items() if key[0] == "paid")
