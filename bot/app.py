@@ -34,6 +34,7 @@ from bot.notifier import Notifier
 from bot.ratelimit import TextLimit
 from bot.retention import Pruner
 from bot.scheduler import Scheduler
+from storage import tallies
 from storage.db import Database
 from storage.models import OutboxItem, Payment, SandboxTransfer, User
 from tools.access.grants import AccessGrants
@@ -69,6 +70,7 @@ if TYPE_CHECKING:  # the hosted stack is imported only when a hosted model is co
 log = logging.getLogger(__name__)
 SANDBOX_COMMAND_PLATFORMS = frozenset({"console", "fake"})
 POLL_EVERY = 5.0  # seconds between reconciliation runs
+TALLIES_EVERY = 30.0  # seconds between folds of the stats' tallies
 ANSWER_GRACE = 5.0  # seconds a message being answered may take to finish when stopping
 
 
@@ -335,6 +337,8 @@ class App:
         self.scheduler.every("sweep", timers.sweep_interval_seconds, self.countdown.sweep)
         self.scheduler.every("reconcile", POLL_EVERY, self.reconciler.poll)
         self.scheduler.every("renewals", subscriptions.check_every_seconds, self.renewals.sweep)
+        # the stats' tallies stay folded, so no page waits for a backlog
+        self.scheduler.every("tallies", TALLIES_EVERY, lambda now: tallies.fold_all(self.db, now))
         self.access_sweeper = AccessSweeper(self.db, self.access)
         self.scheduler.every("access", config.access.sync_seconds, self.access_sweeper.sweep)
         self.access_sync = AccessSync(self.db, self.adapters)

@@ -4,6 +4,7 @@ from the chat, sessions, CSRF, security headers, the live stream and the ledger 
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from decimal import Decimal
 
@@ -429,8 +430,9 @@ async def test_an_attention_item_settled_on_the_web_leaves_the_chats_list_too(sh
         async with http.post(
             base(app) + "/actions/settle", data={"payment": str(pid), "csrf": token}
         ) as page:
-            assert str(page.url).endswith("/attention?done=1")
-            assert f'id="a-{pid}"' not in await page.text()
+            assert str(page.url).endswith(f"/attention?done=settle&payment={pid}")
+            assert f"Payment #{pid} is marked as handled." in (text := await page.text())
+            assert f'id="a-{pid}"' not in text
     (listed,) = await fake.say("/admin attention", user=OP)
     assert f"#{pid} " not in listed.text
     settled = await count_rows(
@@ -471,3 +473,59 @@ async def test_web_login_says_so_when_the_dashboard_is_off(db_url, clock) -> Non
         assert "Das Web-Dashboard ist aus" in reply.text
     finally:
         await app.stop()
+
+
+NOTHING_TO_REVOKE = {
+    "en": "telegram:alice has no plan to end.",
+    "de": "telegram:alice hat keinen Plan, der beendet werden kann.",
+    "es": "telegram:alice no tiene ningún plan que terminar.",
+    "fr": "telegram:alice n'a aucun forfait à terminer.",
+    "ja": "telegram:alice には終了できるプランがありません。",
+    "zh": "telegram:alice 没有可结束的套餐。",
+}
+
+
+async def test_actions_refuse_and_report_in_the_operators_language(shop) -> None:
+    """The desk's refusals and each action's result in the browser's language (the chat keeps
+    the desk's English), for grant, revoke, resend, reconcile and settle."""
+    app, fake = shop
+    pid = await buy(fake, "/buy pro sol", user="alice")
+    url = base(app)
+
+    async def post(action: str, lang: str, **fields: str) -> tuple[int, str]:
+        headers = {"Accept-Language": lang}
+        data = {**fields, "csrf": token}
+        async with http.post(f"{url}/actions/{action}", data=data, headers=headers) as page:
+            return page.status, await page.text()
+
+    async with client() as http:
+        await sign_in(app, http, await link_for(app, fake))
+        token = await csrf_of(app, http)
+        for lang, words in NOTHING_TO_REVOKE.items():
+            status, text = await post("revoke", lang, customer="telegram:alice")
+            assert status == 409 and html.escape(words) in text, lang
+        status, text = await post("grant", "ja", customer="telegram:alice", plan="gold", days="3")
+        assert status == 409 and "プラン gold はありません。" in text
+        status, text = await post("grant", "ja", customer="telegram:nobody", plan="pro", days="3")
+        assert status == 409 and "顧客 telegram:nobody は存在しません。" in text
+        status, text = await post("resend", "es", payment="99999")
+        assert status == 409 and "No existe el pago #99999." in text
+        status, text = await post("grant", "fr", customer="telegram:alice", plan="pro", days="3")
+        assert status == 200 and "Forfait Pro accordé ; le client en est informé." in text
+        status, text = await post("revoke", "de", customer="telegram:alice")
+        assert status == 200 and "Alle Pläne dieses Kunden sind beendet" in text
+        status, text = await post("resend", "zh", payment=str(pid))
+        assert status == 409 and f"付款 #{pid} 没有可重新发送的通知。" in text
+        status, text = await post("reconcile", "de", payment=str(pid))
+        assert status == 200 and f"Zahlung #{pid} stimmt mit dem Anbieter überein." in text
+        async with app.db.sessions() as session:
+            payment = await session.get(Payment, pid)
+        paid = ProviderEvent(payment.provider_payment_id, "finished", payment.pay_amount)
+        await app.events.apply_event(paid, "ipn")
+        status, text = await post("resend", "zh", payment=str(pid))
+        assert status == 200 and f"付款 #{pid} 的最后一条通知已重新排队发送。" in text
+        status, text = await post("settle", "es", payment=str(pid))
+        assert status == 200 and f"El pago #{pid} está marcado como resuelto." in text
+    await fake.say("/admin revoke telegram:alice", user=OP)  # the plan the payment activated
+    (answer,) = await fake.say("/admin revoke telegram:alice", user=OP)
+    assert "has no plan to revoke" in answer.text  # the chat's operator answers stay English

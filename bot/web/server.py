@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import logging
-from argparse import Namespace
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +27,7 @@ from aiohttp import web
 from bot.admin.commands import OperatorCommands, export_range
 from bot.config import DashboardConfig
 from bot.i18n import _, normalize_locale, using_locale
-from bot.web import pages
+from bot.web import pages, replies
 from bot.web.assets import CSS, LIVE_JS
 from storage import reports
 from tools.admin.desk import AdminError, parse_ref
@@ -389,7 +388,8 @@ class Dashboard:
         except AdminError:
             raise web.HTTPNotFound(text=_("No such payment.")) from None
         title = _("Payment #{id}").format(id=story.payment.id)
-        return self._page(title, pages.story(story, self.zone), request=request)
+        body = self._flash(request) + pages.story(story, self.zone)
+        return self._page(title, body, request=request)
 
     async def customer(self, request: web.Request) -> web.Response:
         try:
@@ -397,7 +397,9 @@ class Dashboard:
         except AdminError:
             raise web.HTTPNotFound(text=_("No such customer.")) from None
         ref = f"{facts.user.platform}:{facts.user.platform_user_id}"
-        body = pages.customer(facts, self.commands.plan_names, self.zone, self.clock())
+        body = self._flash(request) + pages.customer(
+            facts, self.commands.plan_names, self.zone, self.clock()
+        )
         return self._page(_("Customer {ref}").format(ref=ref), body, request=request)
 
     async def attention(self, request: web.Request) -> web.Response:
@@ -406,11 +408,8 @@ class Dashboard:
             items = await needs_a_human(
                 session, period("30d", now, self.zone).start, now, self.commands.monitoring
             )
-        flash = request.query.get("done")
-        body = pages.message(_("Done.")) if flash else ""
-        return self._page(
-            _("Needs a human"), body + pages.attention(items, self.zone), request=request
-        )
+        body = self._flash(request) + pages.attention(items, self.zone)
+        return self._page(_("Needs a human"), body, request=request)
 
     async def ledger_page(self, request: web.Request) -> web.Response:
         today = self.clock().astimezone(ZoneInfo(self.zone)).date().isoformat()
@@ -497,44 +496,53 @@ class Dashboard:
         body = pages.confirm(self._question(action, fields), action, fields, request[CSRF])
         return self._page(_("Confirm"), body, request=request)
 
+    def _refused(self, request: web.Request, text: str) -> web.Response:
+        return self._page(
+            _("Not done"), pages.message(text, refused=True), status=409, request=request
+        )
+
+    def _flash(self, request: web.Request) -> str:
+        text = replies.done(request.query.get("done", ""), dict(request.query))
+        return pages.message(text) if text else ""
+
     async def action(self, request: web.Request) -> web.Response:
-        """The chat commands' own code (`OperatorCommands.run`), audited as this operator."""
+        """The operator desk's code, the chat commands' own, audited as this operator; what
+        it refused or did is said in the operator's language (the chat says it in English)."""
         action = request.match_info["action"]
         fields = self._fields(action, request[FORM])
         operator = request[OPERATOR]
-        if action == "settle":
-            args = Namespace(command="settle", payment_id=int(fields["payment"]))
-            (reply,) = await self.commands.run(operator, args)
-            if reply.refused:
-                body = pages.message(reply.text, refused=True)
-                return self._page(_("Not done"), body, status=409, request=request)
-            return web.HTTPSeeOther("/attention?done=1")  # type: ignore[return-value]
-        if action in ("resend", "reconcile"):
-            payment = int(fields["payment"])
-            try:
+        try:
+            if action in ("settle", "resend", "reconcile"):
+                payment = int(fields["payment"])
+                done = {"done": action, "payment": str(payment)}
+                if action == "settle":
+                    await self.desk.settle(operator, payment)
+                    return web.HTTPSeeOther("/attention?" + urlencode(done))  # type: ignore[return-value]
                 if action == "resend":
                     await self.desk.resend(operator, payment)
                 else:
-                    story = await self.desk.story(payment)
-                    since = story.payment.created_at - timedelta(seconds=1)
-                    await self.desk.reconcile(operator, since, apply=True)
-            except AdminError as exc:
-                return self._page(
-                    _("Not done"),
-                    pages.message(str(exc), refused=True),
-                    status=409,
-                    request=request,
-                )
-            return web.HTTPSeeOther(f"/payments/{payment}?done=1")  # type: ignore[return-value]
-        args = Namespace(
-            command=action,
-            ref=fields["customer"],
-            plan=fields.get("plan") or None,
-            days=int(fields.get("days") or 0),
-        )
-        (reply,) = await self.commands.run(operator, args)
-        if reply.refused:
-            return self._page(
-                _("Not done"), pages.message(reply.text, refused=True), status=409, request=request
-            )
-        return web.HTTPSeeOther(f"/customers/{fields['customer']}")  # type: ignore[return-value]
+                    done.update(await self._reconcile(operator, payment))
+                return web.HTTPSeeOther(f"/payments/{payment}?" + urlencode(done))  # type: ignore[return-value]
+            customer = fields["customer"]
+            if action == "grant":
+                await self.desk.grant(operator, customer, fields["plan"], int(fields["days"]))
+                done = {"done": action, "plan": self.commands.plan_names.get(fields["plan"], "")}
+            else:
+                await self.desk.revoke(operator, customer)
+                done = {"done": action}
+        except AdminError as exc:
+            return self._refused(request, replies.refusal(exc))
+        return web.HTTPSeeOther(f"/customers/{customer}?" + urlencode(done))  # type: ignore[return-value]
+
+    async def _reconcile(self, operator: str, payment: int) -> dict[str, str]:
+        """Reconcile from this payment's creation on; what became of this one payment."""
+        story = await self.desk.story(payment)
+        since = story.payment.created_at - timedelta(seconds=1)
+        found = await self.desk.reconcile(operator, since, apply=True)
+        if any(pid == payment for pid, _reason in found.unreadable):
+            return {"result": "unreadable"}
+        for m in found.mismatches:
+            if m.payment.id == payment:
+                result = "applied" if m.applied else "left"
+                return {"result": result, "status": m.provider_status}
+        return {"result": "agrees"}

@@ -42,8 +42,14 @@ ACCESS_LOG_SHOWN = 20  # access changes shown by `access USER`
 
 
 class AdminError(Exception):
-    """An operator command that cannot be done; the message says why (operators read
-    English)."""
+    """An operator command that cannot be done. `str()` says why in English (the chat's and
+    the terminal's operator answers); `code` names the situation and `params` fill the
+    dashboard's translation of it (`bot.web.refusals`), as `ShopError` does for customers."""
+
+    def __init__(self, code: str, message: str, **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,9 @@ def parse_ref(ref: str) -> tuple[str | None, str]:
     platform, sep, key = ref.partition(":")
     if sep and platform and key:
         return platform.lower(), key
-    raise AdminError(f"not a user reference: {ref!r} (use platform:id or @name)")
+    raise AdminError(
+        "not_a_reference", f"not a user reference: {ref!r} (use platform:id or @name)", ref=ref
+    )
 
 
 def _agrees(payment: Payment, answer: ProviderEvent) -> bool:
@@ -140,7 +148,7 @@ class OperatorDesk:
         async with self.db.sessions() as session:
             payment = await repos.payment_by_id(session, payment_id)
             if payment is None:
-                raise AdminError(f"no payment #{payment_id}")
+                raise AdminError("no_payment", f"no payment #{payment_id}", payment_id=payment_id)
             user = await session.get(User, payment.user_id)
             return Story(
                 payment,
@@ -159,11 +167,16 @@ class OperatorDesk:
         async with self.db.sessions() as session:
             found = list(await reports.users_by_ref(session, platform, key, MATCHES_SHOWN + 1))
         if not found:
-            raise AdminError(f"no user {ref}")
+            raise AdminError("no_user", f"no user {ref}", ref=ref)
         if len(found) > 1:
             names = ", ".join(f"{u.platform}:{u.platform_user_id}" for u in found[:MATCHES_SHOWN])
             more = " and more" if len(found) > MATCHES_SHOWN else ""
-            raise AdminError(f"{ref} is more than one user: {names}{more}; use platform:id")
+            raise AdminError(
+                "several_users",
+                f"{ref} is more than one user: {names}{more}; use platform:id",
+                ref=ref,
+                names=names + ("…" if more else ""),
+            )
         if found[0].linked_to is not None and not account:
             async with self.db.sessions() as session:
                 customer = await session.get(User, found[0].linked_to)
@@ -205,7 +218,8 @@ class OperatorDesk:
             actor, account, self.clock()
         )
         if customer is None:
-            raise AdminError(f"{account.platform}:{account.platform_user_id} is not linked")
+            ref = f"{account.platform}:{account.platform_user_id}"
+            raise AdminError("not_linked", f"{ref} is not linked", ref=ref)
         self.on_change()
         return customer
 
@@ -240,11 +254,17 @@ class OperatorDesk:
         try:
             plan = self.catalog.plan(plan_code)
         except ShopError:
+            valid = ", ".join(self.catalog.plan_codes)
             raise AdminError(
-                f"unknown plan {plan_code!r}: one of {', '.join(self.catalog.plan_codes)}"
+                "unknown_plan",
+                f"unknown plan {plan_code!r}: one of {valid}",
+                plan=plan_code,
+                valid=valid,
             ) from None
         if not 1 <= days <= MAX_GRANT_DAYS:
-            raise AdminError(f"days must be between 1 and {MAX_GRANT_DAYS}")
+            raise AdminError(
+                "bad_days", f"days must be between 1 and {MAX_GRANT_DAYS}", most=MAX_GRANT_DAYS
+            )
         user = await self.find_user(ref)
         now = self.clock()
         async with self.db.transaction() as session:
@@ -311,7 +331,10 @@ class OperatorDesk:
             ]
             if not active:
                 what = f"no {plan_code} plan" if plan_code else "no plan"
-                raise AdminError(f"{user.platform}:{user.platform_user_id} has {what} to revoke")
+                ref = f"{user.platform}:{user.platform_user_id}"
+                raise AdminError(
+                    "nothing_to_revoke", f"{ref} has {what} to revoke", ref=ref, plan=plan_code
+                )
             for activation in active:
                 activation.revoked_at = now
                 activation.revoked_by = actor[:100]
@@ -370,7 +393,7 @@ class OperatorDesk:
         async with self.db.transaction() as session:
             payment = await repos.payment_by_id(session, payment_id)
             if payment is None:
-                raise AdminError(f"no payment #{payment_id}")
+                raise AdminError("no_payment", f"no payment #{payment_id}", payment_id=payment_id)
             notices = [n for n in await reports.notices_of(session, payment.id) if n.user_id]
             current = [
                 n
@@ -378,7 +401,11 @@ class OperatorDesk:
                 if n.kind != "payment.warning" or payment.status == Status.WAITING
             ]
             if not current:
-                raise AdminError(f"payment #{payment_id} has no notification to resend")
+                raise AdminError(
+                    "nothing_to_resend",
+                    f"payment #{payment_id} has no notification to resend",
+                    payment_id=payment_id,
+                )
             last = current[-1]
             copy = OutboxItem(
                 chat_platform=last.chat_platform,
@@ -413,7 +440,7 @@ class OperatorDesk:
         now = self.clock()
         async with self.db.transaction() as session:
             if await repos.payment_by_id(session, payment_id) is None:
-                raise AdminError(f"no payment #{payment_id}")
+                raise AdminError("no_payment", f"no payment #{payment_id}", payment_id=payment_id)
             mark = await session.get(AttentionSettled, payment_id)
             if mark is None:
                 session.add(

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from storage import reports
+from storage import reports, tallies
 from storage.db import Database
 from tools.states import Status
 
@@ -137,53 +137,80 @@ class Stats:
 async def shop_stats(
     db: Database, the_period: Period, currency: str, now: datetime, monitoring: timedelta
 ) -> Stats:
-    start, end = the_period.start, None  # periods run up to now: nothing is later
+    start = the_period.start  # periods run up to now: nothing is later
+    await tallies.fold_all(db)  # what the triggers wrote since the scheduler's last fold
     async with db.sessions() as session:
-        created = await reports.created_per_day(session, start, end, the_period.zone)
-        paid = await reports.paid_per_day(session, start, end, the_period.zone)
-        median = await reports.median_time_to_pay(session, start, end)
+        counted = await tallies.totals(session, tallies.slot_of(start) if start else None)
+        paid = sum(t.n for key, t in counted.items() if key[0] == "paid")
+        median = await reports.median_time_to_pay(session, start, None, paid)
         subscribers = await reports.subscribers_per_plan(session, now)
         attention = await needs_a_human(session, start, now, monitoring)
-        settlement = await settled_per_coin(session, start, end)
+    zone = ZoneInfo(the_period.zone)
     by_status: Counter[str] = Counter()
     per_day: dict[date, Counter[str]] = defaultdict(Counter)
-    for day, status, n in created:
-        by_status[status] += n
-        per_day[day][status] += n
     by_plan: dict[str, Decimal] = defaultdict(Decimal)
     by_coin: dict[str, Decimal] = defaultdict(Decimal)
     revenue_per_day: dict[date, Decimal] = defaultdict(Decimal)
+    settlement: dict[str, Settlement] = defaultdict(Settlement)
     count = 0
-    for day, plan, coin, _currency, price, n in paid:
+    for key, tally in counted.items():
+        kind, slot, status, plan, coin, _currency, price, outcome_currency, fee_currency = key
+        day = datetime.fromtimestamp(slot, UTC).astimezone(zone).date()
+        n = tally.n
+        if kind == "created":
+            by_status[status] += n
+            per_day[day][status] += n
+            continue
         amount = price * n
         by_plan[plan] += amount
         by_coin[coin] += amount
         revenue_per_day[day] += amount
         count += n
+        _settle(settlement[coin], coin, outcome_currency, fee_currency, tally)
+    by_status = +by_status  # no status that counts nothing
     first = min([*per_day, *revenue_per_day], default=None)
     days = [
-        Day(d, revenue_per_day.get(d, Decimal(0)), per_day.get(d, Counter()))
+        Day(d, revenue_per_day.get(d, Decimal(0)), +per_day.get(d, Counter()))
         for d in the_period.days(first)
     ]
     return Stats(
         the_period,
         currency,
         by_status,
-        dict(sorted(by_plan.items(), key=lambda kv: -kv[1])),
-        dict(sorted(by_coin.items(), key=lambda kv: -kv[1])),
+        dict(sorted(by_plan.items(), key=lambda kv: (-kv[1], kv[0]))),
+        dict(sorted(by_coin.items(), key=lambda kv: (-kv[1], kv[0]))),
         count,
         median,
         subscribers,
         days,
         attention,
-        settlement,
+        dict(sorted(settlement.items())),
     )
+
+
+def _settle(
+    s: Settlement, coin: str, outcome_currency: str | None, fee_currency: str | None, t
+) -> None:
+    """Add one tally of finished purchases to its coin's settlement."""
+    n = t.n
+    s.payments += n
+    s.received += t.amount("paid")
+    if outcome_currency in (None, coin):
+        s.net += t.amount("outcome")
+    else:
+        s.other_currency += n
+    fees = t.amount("fee_deposit") + t.amount("fee_withdrawal") + t.amount("fee_service")
+    if fees and fee_currency not in (None, coin):
+        s.other_currency += n
+    else:
+        s.fees += fees
 
 
 async def settled_per_coin(
     session, start: datetime | None, end: datetime | None
 ) -> dict[str, Settlement]:
-    """Received, fees and net per coin of the purchases finished in the period."""
+    """Received, fees and net per coin of the purchases finished in the period, read from
+    the payments themselves (the tallies' check)."""
     found: dict[str, Settlement] = defaultdict(Settlement)
     for (
         coin,
