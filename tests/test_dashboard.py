@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from bot.adapters.fake import FakeAdapter
 from bot.app import App
@@ -516,8 +517,15 @@ async def test_actions_refuse_and_report_in_the_operators_language(shop) -> None
         assert status == 200 and "Alle Pläne dieses Kunden sind beendet" in text
         status, text = await post("resend", "zh", payment=str(pid))
         assert status == 409 and f"付款 #{pid} 没有可重新发送的通知。" in text
+        later = await buy(fake, "/buy pro btc", user="alice")  # not asked about: not reconciled
         status, text = await post("reconcile", "de", payment=str(pid))
         assert status == 200 and f"Zahlung #{pid} stimmt mit dem Anbieter überein." in text
+        reconciled = AuditEntry.action == "admin.reconcile"
+        async with app.db.sessions() as session:
+            entry = (await session.scalars(select(AuditEntry).where(reconciled))).one()
+        assert entry.subject == f"payment {pid}" and entry.detail["checked"] == 1, later
+        status, text = await post("reconcile", "fr", payment="99999")
+        assert status == 409 and "#99999" in text
         async with app.db.sessions() as session:
             payment = await session.get(Payment, pid)
         paid = ProviderEvent(payment.provider_payment_id, "finished", payment.pay_amount)

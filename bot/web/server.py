@@ -535,10 +535,8 @@ class Dashboard:
         return web.HTTPSeeOther(f"/customers/{customer}?" + urlencode(done))  # type: ignore[return-value]
 
     async def _reconcile(self, operator: str, payment: int) -> dict[str, str]:
-        """Reconcile from this payment's creation on; what became of this one payment."""
-        story = await self.desk.story(payment)
-        since = story.payment.created_at - timedelta(seconds=1)
-        found = await self.desk.reconcile(operator, since, apply=True)
+        """Reconcile this one payment; what became of it."""
+        found = await self.desk.reconcile(operator, None, apply=True, payment_id=payment)
         if any(pid == payment for pid, _reason in found.unreadable):
             return {"result": "unreadable"}
         for m in found.mismatches:

@@ -453,18 +453,32 @@ class OperatorDesk:
     # --- reconciliation -----------------------------------------------------------------
 
     async def reconcile(
-        self, actor: str, since: datetime | None, *, apply: bool = False
+        self,
+        actor: str,
+        since: datetime | None,
+        *,
+        apply: bool = False,
+        payment_id: int | None = None,
     ) -> Reconciliation:
-        """Compare our payments created since `since` with the provider's records. With
-        `apply`, every difference the normal transition code accepts is applied through it
-        (recorded as an `operator` event); payments never move backwards."""
+        """Compare our payments created since `since` (or the one payment `payment_id`) with
+        the provider's records. With `apply`, every difference the normal transition code
+        accepts is applied through it (recorded as an `operator` event); payments never move
+        backwards."""
         now = self.clock()
         async with self.db.sessions() as session:
-            payments = list(
-                await reports.payments_since(
-                    session, self.provider.name, since, RECONCILE_LIMIT + 1
+            if payment_id is not None:
+                one = await session.get(Payment, payment_id)
+                if one is None or one.provider != self.provider.name:
+                    raise AdminError(
+                        "no_payment", f"no payment #{payment_id}", payment_id=payment_id
+                    )
+                payments = [one]
+            else:
+                payments = list(
+                    await reports.payments_since(
+                        session, self.provider.name, since, RECONCILE_LIMIT + 1
+                    )
                 )
-            )
         report = Reconciliation(truncated=len(payments) > RECONCILE_LIMIT)
         payments = payments[:RECONCILE_LIMIT]
         gate = asyncio.Semaphore(RECONCILE_AT_ONCE)
@@ -498,7 +512,11 @@ class OperatorDesk:
                 now,
                 actor,
                 "admin.reconcile",
-                since.isoformat() if since else "all",
+                f"payment {payment_id}"
+                if payment_id is not None
+                else since.isoformat()
+                if since
+                else "all",
                 apply=apply,
                 checked=report.checked,
                 mismatches=[m.payment.id for m in report.mismatches],
