@@ -44,6 +44,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MIXED = ("/plans", "/plan", "/status", "/history", "/help")
 MARKER = "/currencies"
+# `python -m bot.cli` under cProfile counting the main thread's CPU time (not wall time, which
+# on a shared machine mostly counts waiting for the GIL and the cores)
+PROFILED = """import cProfile, runpy, sys, time
+sys.argv[0] = "bot.cli"
+profiler = cProfile.Profile(time.thread_time)
+profiler.enable()
+try:
+    runpy.run_module("bot.cli", run_name="__main__", alter_sys=True)
+finally:
+    profiler.disable()
+    profiler.dump_stats({out!r})
+"""
 
 
 class Reader(threading.Thread):
@@ -130,7 +142,7 @@ def fresh_postgres(url: str) -> None:
 
 
 async def telegram_run(
-    root: Path, db: str | None, commands: int, users: int
+    root: Path, db: str | None, commands: int, users: int, profile: Path | None = None
 ) -> tuple[float, float]:
     """The same mixed commands as Telegram updates POSTed by this process to a `paybot run`
     worker in webhook mode; the worker answers through the fake Bot API (in this process,
@@ -165,8 +177,12 @@ async def telegram_run(
             PAYBOT_WEBHOOKS__PORT=str(port),
             PAYBOT_WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
         )
+        python = [sys.executable, "-m", "bot.cli"]
+        if profile is not None:  # the worker's main thread, CPU time, written when it stops
+            python = [sys.executable, "-c", PROFILED.format(out=str(profile))]
         process = await asyncio.create_subprocess_exec(
-            *[sys.executable, "-m", "bot.cli", "run", "--config", str(root / "config.toml")],
+            *python,
+            *["run", "--config", str(root / "config.toml")],
             cwd=workdir,
             env=env,
             stderr=asyncio.subprocess.DEVNULL,
@@ -247,11 +263,22 @@ def main() -> None:
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose code runs")
     parser.add_argument("--path", choices=("both", "telegram", "console"), default="telegram")
+    parser.add_argument(
+        "--profile", type=Path, help="write the worker's cProfile here (one run; slower)"
+    )
     args = parser.parse_args()
     root = args.root.resolve()
     if args.path in ("both", "telegram"):
         results = [
-            asyncio.run(telegram_run(root, args.db, args.commands, args.users))
+            asyncio.run(
+                telegram_run(
+                    root,
+                    args.db,
+                    args.commands,
+                    args.users,
+                    args.profile and args.profile.resolve(),
+                )
+            )
             for _ in range(args.runs)
         ]
         report(f"telegram webhook, {args.users} customers", results, args.commands)

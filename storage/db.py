@@ -209,6 +209,25 @@ class Database:
         async with self._write_lock:  # type: ignore[union-attr]
             return await asyncio.to_thread(unit)
 
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run read-only `work(connection)` (Core queries, `storage.reads`) and return what
+        it returns; the transaction is rolled back, nothing waits for the writers.
+
+        On SQLite it runs in a worker thread on the plain driver (one thread hop for the
+        whole read; WAL lets it read beside a writer); on PostgreSQL through the async
+        connection's `run_sync`, statements on asyncpg.
+        """
+        if self._sync_engine is None:
+            async with self.engine.connect() as connection:
+                return await connection.run_sync(work)
+        engine = self._sync_engine
+
+        def unit() -> T:
+            with engine.connect() as connection:
+                return work(connection)
+
+        return await asyncio.to_thread(unit)
+
     async def upgrade(self) -> None:
         """Bring the schema to the newest migration (run on every start)."""
         self._check_sqlite_path()
