@@ -2,7 +2,8 @@
 `/status`, `/history`, `/help`, with no model.
 
 Run from the repository root: ``python benchmarks/commands_rate.py [--commands 1000]
-[--runs 3] [--users 20] [--db URL] [--root DIR] [--path telegram|console|both]``.
+[--runs 3] [--users 20] [--db URL] [--root DIR] [--path telegram|console|both|fake]
+[--profile FILE]``.
 
 The default path (`telegram`) is a worker as it serves customers: this script is the
 client and plays Telegram. It runs the fake Bot API of `tests/fakes` (flood limits off on
@@ -27,6 +28,12 @@ and the machine's load average, and the CPU time the paybot process spent per co
 (from /proc, user + system); the console also looks after each piped line for payments it
 should wait for, so this path costs more per command than a worker. `--root` runs another
 checkout's code (before/after figures).
+
+The `fake` path is paybot's own cost without any chat platform: the app in a process of its
+own answers 20 customers through the in-process fake adapter and times itself (CPU and
+wall), so the figure leaves out what python-telegram-bot, the webhook request and the Bot
+API calls cost. `--profile FILE` writes a cProfile of the `telegram` worker's main thread,
+counted in CPU time (one run; the profiler slows it several times).
 """
 
 from __future__ import annotations
@@ -44,6 +51,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MIXED = ("/plans", "/plan", "/status", "/history", "/help")
 MARKER = "/currencies"
+# `python -m bot.cli` under cProfile counting the main thread's CPU time (not wall time, which
+# on a shared machine mostly counts waiting for the GIL and the cores)
+PROFILED = """import cProfile, runpy, sys, time
+sys.argv[0] = "bot.cli"
+profiler = cProfile.Profile(time.thread_time)
+profiler.enable()
+try:
+    runpy.run_module("bot.cli", run_name="__main__", alter_sys=True)
+finally:
+    profiler.disable()
+    profiler.dump_stats({out!r})
+"""
 
 
 class Reader(threading.Thread):
@@ -130,7 +149,7 @@ def fresh_postgres(url: str) -> None:
 
 
 async def telegram_run(
-    root: Path, db: str | None, commands: int, users: int
+    root: Path, db: str | None, commands: int, users: int, profile: Path | None = None
 ) -> tuple[float, float]:
     """The same mixed commands as Telegram updates POSTed by this process to a `paybot run`
     worker in webhook mode; the worker answers through the fake Bot API (in this process,
@@ -165,8 +184,12 @@ async def telegram_run(
             PAYBOT_WEBHOOKS__PORT=str(port),
             PAYBOT_WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
         )
+        python = [sys.executable, "-m", "bot.cli"]
+        if profile is not None:  # the worker's main thread, CPU time, written when it stops
+            python = [sys.executable, "-c", PROFILED.format(out=str(profile))]
         process = await asyncio.create_subprocess_exec(
-            *[sys.executable, "-m", "bot.cli", "run", "--config", str(root / "config.toml")],
+            *python,
+            *["run", "--config", str(root / "config.toml")],
             cwd=workdir,
             env=env,
             stderr=asyncio.subprocess.DEVNULL,
@@ -215,6 +238,64 @@ async def telegram_run(
     return commands / elapsed, cpu / commands
 
 
+FAKE_RUN = """import asyncio, sys, tempfile, time
+from bot.adapters.fake import FakeAdapter
+from bot.app import App
+from bot.config import load_config
+
+MIXED, COMMANDS, DB, CONFIG = {mixed!r}, {commands}, {db!r}, {config!r}
+
+
+async def main(url):
+    fake = FakeAdapter()
+    environ = dict(PAYBOT_DATABASE__URL=url, PAYBOT_PROVIDER__ALLOW_SANDBOX_IN_CHATS="true")
+    app = App(load_config(CONFIG, environ), adapters=[fake])
+    await app.start(background=False)
+    users = [f"customer{{n}}" for n in range(20)]
+    for user in users:
+        await fake.say("/buy pro sol", user=user)
+        for command in MIXED:
+            await fake.say(command, user=user)
+
+    async def customer(user, share):
+        for i in range(share):
+            await fake.say(MIXED[i % len(MIXED)], user=user)
+
+    cpu, start = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(customer(u, COMMANDS // len(users)) for u in users))
+    cpu, elapsed = time.process_time() - cpu, time.perf_counter() - start
+    print(COMMANDS / elapsed, cpu / COMMANDS)
+    await app.stop()
+
+
+with tempfile.TemporaryDirectory() as workdir:
+    asyncio.run(main(DB or f"sqlite+aiosqlite:///{{workdir}}/rate.db"))
+"""
+
+
+def fake_run(root: Path, db: str | None, commands: int) -> tuple[float, float]:
+    """paybot's own cost, without a chat platform: the app in a process of its own, answering
+    through the in-process fake adapter (20 customers at once). Its CPU time and wall time
+    are measured inside that process: there is no client outside it to time from."""
+    if db:
+        fresh_postgres(db)
+    commands -= commands % 20
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAYBOT_")}
+    env["PYTHONPATH"] = str(root)
+    code = FAKE_RUN.format(mixed=MIXED, commands=commands, db=db, config=str(root / "config.toml"))
+    with tempfile.TemporaryDirectory() as workdir:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    rate, cpu = done.stdout.split()[-2:]
+    return float(rate), float(cpu)
+
+
 def free_port() -> int:
     import socket
 
@@ -246,15 +327,31 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20, help="Telegram customers at once")
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose code runs")
-    parser.add_argument("--path", choices=("both", "telegram", "console"), default="telegram")
+    parser.add_argument(
+        "--path", choices=("both", "telegram", "console", "fake"), default="telegram"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="write the worker's cProfile here (one run; slower)"
+    )
     args = parser.parse_args()
     root = args.root.resolve()
     if args.path in ("both", "telegram"):
         results = [
-            asyncio.run(telegram_run(root, args.db, args.commands, args.users))
+            asyncio.run(
+                telegram_run(
+                    root,
+                    args.db,
+                    args.commands,
+                    args.users,
+                    args.profile and args.profile.resolve(),
+                )
+            )
             for _ in range(args.runs)
         ]
         report(f"telegram webhook, {args.users} customers", results, args.commands)
+    if args.path == "fake":
+        results = [fake_run(root, args.db, args.commands) for _ in range(args.runs)]
+        report("in-process fake adapter, 20 customers (no chat platform)", results, args.commands)
     if args.path in ("both", "console"):
         results = [one_run(root, args.db, args.commands) for _ in range(args.runs)]
         report("console pipe, one customer", results, args.commands)

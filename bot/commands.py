@@ -19,15 +19,23 @@ class Command:
     args: tuple[str, ...]
 
 
+_QUOTING = re.compile(r"[\"'\\]")
+_BLANKS = re.compile(r"[ \t\r\n]+")  # what shlex splits on
+
+
 def parse_command(line: str) -> Command | None:
     """`/buy@paybot pro sol` → Command("buy", ("pro", "sol")); None when not a command."""
     line = line.strip()
     if not line.startswith("/") or len(line) < 2:
         return None
-    try:
-        parts = shlex.split(line[1:])
-    except ValueError:
-        parts = line[1:].split()
+    body = line[1:]
+    if _QUOTING.search(body) is None:  # nothing for shlex to do: its tokens are these
+        parts = [p for p in _BLANKS.split(body) if p]
+    else:
+        try:
+            parts = shlex.split(body)
+        except ValueError:
+            parts = body.split()
     if not parts:
         return None
     name = parts[0].split("@", 1)[0].lower()

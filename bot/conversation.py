@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from sqlalchemy import Connection
+
 from bot.adapters.base import DeliveryError, RateLimited, Send
 from bot.admin.commands import OperatorCommands, discard
 from bot.admin.parser import AdminUsage, parse_chat
@@ -31,9 +33,8 @@ from bot.messages import ChatRef, Incoming, Outgoing
 from bot.questions import OpenQuestions
 from bot.ratelimit import TextLimit
 from bot.render import render_card
-from storage import repos, writes
+from storage import reads, repos, writes
 from storage.db import Database
-from storage.models import Payment
 from tools.access.grants import AccessGrants
 from tools.actions import EVERYDAY, CustomerActions, Shop
 from tools.caller import Caller
@@ -185,23 +186,28 @@ class Conversation:
         )
         # a known customer whose name and language stand as they are costs one read, no
         # write transaction (on SQLite that would queue every message behind the writers)
-        command = incoming.button or parse_command(incoming.text.strip())
-        async with self.db.sessions() as session:
-            found = await repos.find_user(session, incoming.platform, incoming.user_id)
-            if found is not None:
-                account, user = found
-                name = incoming.user_name[:200]
-                if (
-                    (not name or account.display_name == name)
-                    and user.locale is not None
-                    and (user.locale_chosen or not hinted or user.locale == hinted)
-                ):
-                    asked = None
-                    if command:  # one session for both: a command ends an open question
-                        asked = await repos.has_question(
-                            session, incoming.platform, incoming.chat_id, user.id
-                        )
-                    return Caller(user.id, incoming.platform, chat, user.locale), asked
+        command = bool(incoming.button or parse_command(incoming.text.strip()))
+
+        def known(conn: Connection) -> tuple[Caller, bool | None] | None:
+            found = reads.customer(conn, incoming.platform, incoming.user_id)
+            if found is None:
+                return None
+            account, user = found
+            name = incoming.user_name[:200]
+            if not (
+                (not name or account.display_name == name)
+                and user.locale is not None
+                and (user.locale_chosen or not hinted or user.locale == hinted)
+            ):
+                return None
+            asked = None
+            if command:  # one read for both: a command ends an open question
+                asked = reads.has_question(conn, incoming.platform, incoming.chat_id, user.id)
+            return Caller(user.id, incoming.platform, chat, user.locale), asked
+
+        found = await self.db.read(known)
+        if found is not None:
+            return found
         now = self.clock()
         async with self.db.transaction() as session:
             user = await repos.get_or_create_user(
@@ -268,10 +274,9 @@ class Conversation:
         self.on_change()
 
     async def _remember_card(self, payment_id: int, caller: Caller, ref: str) -> None:
-        async with self.db.transaction() as session:
-            payment = await session.get(Payment, payment_id)
-            if payment is not None and payment.user_id == caller.user_id:
-                payment.card_message_ref = ref
+        await self.db.run(
+            lambda session: writes.remember_card(session, payment_id, caller.user_id, ref)
+        )
 
     async def _answer(
         self, incoming: Incoming, caller: Caller, asked: bool | None = None

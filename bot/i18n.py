@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -33,6 +34,7 @@ DOMAIN = "paybot"
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("paybot_locale", default="en")
 _catalogs: dict[str, NullTranslations] = {}
 _shop_texts: dict[str, dict[str, str]] = {}
+MEMO = 4096  # formatted amounts, dates, durations and lists kept per kind (`lru_cache`)
 
 
 def load_catalogs(locales: Iterable[str], directory: Path = LOCALES_DIR) -> None:
@@ -55,6 +57,7 @@ def load_shop_texts(texts: Mapping[str, Mapping[str, str]]) -> None:
     loaded before."""
     _shop_texts.clear()
     _shop_texts.update({lang: dict(words) for lang, words in texts.items()})
+    _listing.cache_clear()  # lists of shop words were written with the old ones
 
 
 def shop_text(text: str) -> str:
@@ -64,7 +67,16 @@ def shop_text(text: str) -> str:
 
 def listing(items: Iterable[str]) -> str:
     """Shop words as the current language lists them ("A, B, and C", "A、B和C")."""
-    return format_list([shop_text(i) for i in items], locale=_current.get())
+    return _listing(tuple(items), _current.get())
+
+
+# Babel parses the locale and the CLDR pattern on every call (a fifth of a command's own CPU
+# before): what it writes depends only on the arguments and the language, so the answers are
+# kept, a few thousand of each (the catalog's prices, features and dates are a handful)
+@lru_cache(maxsize=MEMO)
+def _listing(items: tuple[str, ...], locale: str) -> str:
+    words = _shop_texts.get(locale, {})
+    return format_list([words.get(i, i) for i in items], locale=locale)
 
 
 def normalize_locale(hint: str | None, supported: Iterable[str]) -> str | None:
@@ -114,7 +126,12 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 def money(amount: Decimal, currency: str) -> str:
     """A fiat amount for people: `$299.00` in English, `299,00 $` in German."""
-    return format_currency(amount, currency, locale=_current.get())
+    return _money(str(amount), currency, _current.get())  # 1.0 and 1.00 are equal keys
+
+
+@lru_cache(maxsize=MEMO)
+def _money(amount: str, currency: str, locale: str) -> str:
+    return format_currency(Decimal(amount), currency, locale=locale)
 
 
 def crypto(amount: Decimal) -> str:
@@ -126,7 +143,12 @@ def crypto(amount: Decimal) -> str:
 
 def when(moment: datetime) -> str:
     """A date and time in UTC, written the locale's way (times are shown in UTC, and say so)."""
-    return format_datetime(moment, format="medium", tzinfo=UTC, locale=_current.get()) + " UTC"
+    return _when(moment, _current.get())
+
+
+@lru_cache(maxsize=MEMO)
+def _when(moment: datetime, locale: str) -> str:
+    return format_datetime(moment, format="medium", tzinfo=UTC, locale=locale) + " UTC"
 
 
 # Babel (CLDR) writes "1 分", "2 時間後" in Japanese; Japanese text sets no space there
@@ -140,11 +162,15 @@ def _unspaced(text: str) -> str:
 
 def duration(seconds: float) -> str:
     """How long, the locale's way, rounded to its largest unit: "1 minute", "2 Stunden"."""
-    return _unspaced(
-        format_timedelta(
-            seconds, granularity="second", threshold=1.0, format="long", locale=_current.get()
-        )
+    return _duration(seconds, _current.get())
+
+
+@lru_cache(maxsize=MEMO)
+def _duration(seconds: float, locale: str) -> str:
+    text = format_timedelta(
+        seconds, granularity="second", threshold=1.0, format="long", locale=locale
     )
+    return _SPACE_AFTER_DIGIT.sub("", text) if locale in _UNSPACED else text
 
 
 def count_in(text: str) -> int:

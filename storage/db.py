@@ -189,6 +189,7 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._writes = self.sessions
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._sync_sessions: sessionmaker[Session] | None = None
@@ -245,6 +246,27 @@ class Database:
 
         async with self._write_lock:  # type: ignore[union-attr]
             return await asyncio.to_thread(unit)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run read-only `work(connection)` (Core queries, `storage.reads`) and return what
+        it returns; the transaction is rolled back, nothing waits for the writers.
+
+        On SQLite it runs in a worker thread on the plain driver (one thread hop for the
+        whole read; WAL lets it read beside a writer); on PostgreSQL through the async
+        connection's `run_sync`, statements on asyncpg, in autocommit: at READ COMMITTED
+        each statement reads its own snapshot inside a transaction too, so a BEGIN and a
+        ROLLBACK would only add two round trips.
+        """
+        if self._sync_engine is None:
+            async with self._reader.connect() as connection:
+                return await connection.run_sync(work)
+        engine = self._sync_engine
+
+        def unit() -> T:
+            with engine.connect() as connection:
+                return work(connection)
+
+        return await asyncio.to_thread(unit)
 
     async def upgrade(self) -> None:
         """Bring the schema to the newest migration (run on every start)."""

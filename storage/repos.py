@@ -35,21 +35,6 @@ async def insert_ignore(session: AsyncSession, model: type, values: dict[str, An
 # --- users -----------------------------------------------------------------------------------
 
 
-async def find_user(
-    session: AsyncSession, platform: str, platform_user_id: str
-) -> tuple[User, User] | None:
-    """The account (platform, id) and the customer it acts as (itself, or the customer it is
-    linked to); None for an account not seen yet. Reads only."""
-    query = select(User).where(
-        User.platform == platform, User.platform_user_id == platform_user_id
-    )
-    account = (await session.scalars(query)).first()
-    if account is None:
-        return None
-    customer = await session.get(User, account.linked_to) if account.linked_to else None
-    return account, customer or account
-
-
 async def get_or_create_user(
     session: AsyncSession, platform: str, platform_user_id: str, display_name: str, now: datetime
 ) -> User:
@@ -153,11 +138,6 @@ async def due_payments(
         )
     query = query.order_by(Payment.next_check_at, Payment.id).limit(limit)
     return list((await session.execute(query)).all())
-
-
-async def sum_finished(session: AsyncSession, user_id: int) -> list[Payment]:
-    query = select(Payment).where(Payment.user_id == user_id, Payment.status == "finished")
-    return list((await session.scalars(query)).all())
 
 
 # --- events, activations ---------------------------------------------------------------------

@@ -405,6 +405,24 @@ def remember_cards(session: Session, cards: Sequence[tuple[int, str]]) -> None:
         )
 
 
+@cache
+def _remember_card_statement() -> Any:
+    payments = Payment.__table__
+    return (
+        update(payments)
+        .where(payments.c.id == bindparam("payment"), payments.c.user_id == bindparam("owner"))
+        .values(card_message_ref=bindparam("ref"))
+    )
+
+
+def remember_card(session: Session, payment_id: int, user_id: int, ref: str) -> None:
+    """The customer's card for their payment was just posted as `ref` (button presses on it
+    edit it): one cached UPDATE, nothing if the payment is not theirs."""
+    _connection(session).execute(
+        _remember_card_statement(), {"payment": payment_id, "owner": user_id, "ref": ref}
+    )
+
+
 def audit(
     session: Session | AsyncSession,
     now: datetime,

@@ -99,6 +99,48 @@ def test_the_features_of_a_plan_read_in_the_customers_language() -> None:
         load_shop_texts({})
 
 
+def test_kept_lists_follow_new_shop_texts() -> None:
+    """Lists of shop words are kept per language (Babel is slow): texts loaded later (a
+    new configuration) are read, never a list written with the old ones."""
+    from bot.i18n import listing, load_shop_texts
+
+    items = ["Daily reports", "API access"]
+    load_shop_texts({"de": {"Daily reports": "Tägliche Berichte"}})
+    try:
+        with using_locale("de"):
+            assert listing(items) == "Tägliche Berichte und API access"
+            load_shop_texts({"de": {"Daily reports": "Berichte", "API access": "API-Zugang"}})
+            assert listing(items) == "Berichte und API-Zugang"
+    finally:
+        load_shop_texts({})
+
+
+def test_kept_amounts_dates_and_durations_are_babels() -> None:
+    """What the kept formatting writes is what Babel writes for these arguments and this
+    language, whatever was asked before (1.5 and 1.50 are equal keys of a dict)."""
+    from datetime import UTC, datetime
+
+    from babel.dates import format_datetime, format_timedelta
+    from babel.numbers import format_currency
+
+    from bot.i18n import duration, when
+
+    moment = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+    for lang in ("en", "de", "ja"):
+        with using_locale(lang):
+            for amount in (Decimal("1.5"), Decimal("1.50"), Decimal("1.505"), Decimal("299")):
+                for currency in ("USD", "EUR", "JPY"):
+                    assert money(amount, currency) == format_currency(
+                        amount, currency, locale=lang
+                    )
+            assert (
+                when(moment)
+                == format_datetime(moment, format="medium", tzinfo=UTC, locale=lang) + " UTC"
+            )
+            long = format_timedelta(300, granularity="second", format="long", locale=lang)
+            assert duration(300) == (long.replace(" ", "") if lang == "ja" else long)
+
+
 def test_texts_for_a_language_the_shop_does_not_speak_are_refused(tmp_path) -> None:
     from bot.config import ConfigError, load_config
 

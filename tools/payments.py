@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
-from storage import repos
+from storage import reads, repos
 from storage.db import Database
 from storage.models import Payment
 from tools import cancels
@@ -124,11 +124,12 @@ class PaymentService:
         return PaymentCard(self.view(payment))
 
     async def status(self, caller: Caller, payment_id: int | None) -> StatusCard:
-        async with self.db.sessions() as session:
-            if payment_id is None:
-                payment = await repos.latest_payment(session, caller.user_id)
-            else:
-                payment = await repos.payment_of_user(session, payment_id, caller.user_id)
+        if payment_id is None:
+            payment = await self.db.read(lambda c: reads.latest_payment(c, caller.user_id))
+        else:
+            payment = await self.db.read(
+                lambda c: reads.payment_of_user(c, payment_id, caller.user_id)
+            )
         if payment is None:
             raise _not_found(payment_id)
         return StatusCard(self.view(payment))
@@ -182,9 +183,12 @@ class PaymentService:
 
     async def history(self, caller: Caller, limit: int = 5) -> HistoryCard:
         limit = max(1, min(int(limit), 20))
-        async with self.db.sessions() as session:
-            items = await repos.recent_payments(session, caller.user_id, limit)
-            finished = await repos.sum_finished(session, caller.user_id)
+        items, finished = await self.db.read(
+            lambda c: (
+                reads.recent_payments(c, caller.user_id, limit),
+                reads.finished_prices(c, caller.user_id),
+            )
+        )
         total = sum((p.price_amount for p in finished), Decimal(0))
         currency = finished[0].price_currency if finished else self.catalog.plans[0].currency
         return HistoryCard(tuple(self.view(p) for p in items), len(finished), total, currency)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from storage import repos
+from storage import reads
 from storage.db import Database
-from storage.models import AccessGrant
-from tools.access.grants import JOINED, OPEN
+from tools.access.grants import JOINED
 from tools.access.resources import TELEGRAM_CHAT, WEBHOOK
 from tools.cards import AccessLine, PlanCard, PlanEffect, PlansCard
 from tools.catalog import Catalog
@@ -23,13 +21,11 @@ class PlanBook:
 
     async def current(self, user_id: int, now: datetime) -> tuple[str | None, datetime | None]:
         """The highest-ranked plan active now, and when it ends (renewals stack)."""
-        async with self.db.sessions() as session:
-            return await self._current(session, user_id, now)
+        return self._best(await self.db.read(lambda c: reads.active_plans(c, user_id, now)))
 
-    async def _current(
-        self, session: AsyncSession, user_id: int, now: datetime
-    ) -> tuple[str | None, datetime | None]:
-        active = await repos.active_activations(session, user_id, now)
+    def _best(self, active: Sequence[Any]) -> tuple[str | None, datetime | None]:
+        """The highest-ranked of these running activations' plans (the catalog as it is
+        now), and when it ends."""
         known = [a for a in active if a.plan in self.catalog.plan_codes]
         if not known:
             return None, None
@@ -38,9 +34,11 @@ class PlanBook:
         return best.plan, end
 
     async def user_plan(self, user_id: int, now: datetime) -> PlanCard:
-        async with self.db.sessions() as session:  # one session for the plan and its access
-            code, end = await self._current(session, user_id, now)
-            access = await self._access(session, user_id)
+        active, grants = await self.db.read(  # one read for the plan and its access
+            lambda c: (reads.active_plans(c, user_id, now), reads.open_access(c, user_id))
+        )
+        code, end = self._best(active)
+        access = self._access(grants)
         plan = self.catalog.plan(code) if code else None
         up = self.catalog.next_plan_up(plan)
         price = up.price if up else None  # the full price: an upgrade is not prorated
@@ -52,13 +50,12 @@ class PlanBook:
         `tools.transitions` will do it: the same plan extends from its end (a renewal);
         another plan starts when paid and runs alongside the others, at its full price."""
         plan = self.catalog.plan(plan_name)
-        async with self.db.sessions() as session:
-            active = await repos.active_activations(session, user_id, now)
+        active = await self.db.read(lambda c: reads.active_plans(c, user_id, now))
         known = [a for a in active if a.plan in self.catalog.plan_codes]
         same = [a.period_end for a in known if a.plan == plan.code]
         if same:
             return PlanEffect("renewal", plan, plan, max(same))
-        code, end = await self.current(user_id, now)
+        code, end = self._best(active)
         if code is None or end is None:
             return None
         current = self.catalog.plan(code)
@@ -67,13 +64,8 @@ class PlanBook:
         )
 
     @staticmethod
-    async def _access(session: AsyncSession, user_id: int) -> tuple[AccessLine, ...]:
-        """What the customer's plans open now (`tools.access`)."""
-        grants = await session.scalars(
-            select(AccessGrant)
-            .where(AccessGrant.user_id == user_id, AccessGrant.status == OPEN)
-            .order_by(AccessGrant.id)
-        )
+    def _access(grants: Sequence[Any]) -> tuple[AccessLine, ...]:
+        """What the customer's plans open now (`tools.access`), from their open grants."""
         return tuple(
             AccessLine(
                 g.kind,
