@@ -77,17 +77,19 @@ async def test_an_overrun_tick_is_coalesced_without_a_warning(caplog) -> None:
     import logging
 
     runs: list[float] = []
+    third = asyncio.Event()
 
     async def job(now: datetime) -> None:
         runs.append(asyncio.get_running_loop().time())
+        if len(runs) == 3:
+            third.set()
         await asyncio.sleep(0.25)  # five intervals
 
     scheduler = Scheduler(_clock)
     scheduler.every("job", 0.05, job)
     caplog.set_level(logging.DEBUG)
     scheduler.start()
-    while len(runs) < 3:
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(third.wait(), 10)
     await scheduler.stop()
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings == []

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from storage import repos, writes
 from storage.models import Payment
+from tools import bulk_due
 from tools.errors import ProviderError
 from tools.money import jsonable
 from tools.policy import due_warnings, next_check, sent_offsets
@@ -126,9 +127,20 @@ class Countdown:
     def _check_many(
         self, session: Session, ids: list[int], now: datetime, report: SweepReport
     ) -> None:
+        """The common cases as a set (`tools.bulk_due`), the rest one payment at a time; all
+        in the caller's one transaction, which holds every payment it decides about."""
         skip_locked = not self.events.db.is_sqlite
-        for payment in writes.claim_due_payments(session, ids, now, skip_locked=skip_locked):
-            self._check(session, payment, now, report)
+        parts = bulk_due.split(
+            writes.claim_due_rows(session, ids, now, skip_locked=skip_locked), now
+        )
+        settings = self.events.settings
+        report.warnings += bulk_due.warn(session, parts.warn, now, settings.warnings)
+        report.expired += bulk_due.expire(session, parts.expire, now, settings)
+        if parts.other:  # already held by this transaction: claimed again as objects
+            for payment in writes.claim_due_payments(
+                session, parts.other, now, skip_locked=skip_locked
+            ):
+                self._check(session, payment, now, report)
 
     async def _ask_before_expiring(self, expiring: list[tuple[int, str]]) -> None:
         """A lost webhook must not turn a paid payment into an expired one: ask first (briefly,
