@@ -24,7 +24,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from storage.models import Activation, AuditEntry, OutboxItem, Payment, PaymentEvent, User
+from storage.models import (
+    PRIORITIES,
+    Activation,
+    AuditEntry,
+    OutboxItem,
+    Payment,
+    PaymentEvent,
+    User,
+)
 
 
 def _connection(session: Session) -> Connection:
@@ -398,31 +406,37 @@ def claim_outbox(
     skip_locked: bool,
     chats: Mapping[str, Sequence[str]] | None = None,
 ) -> list[OutboxItem]:
-    """Claim up to `limit` due notifications for these platforms, in due order: write
-    `token` on them, count an attempt, and lease them until `lease_until`. A platform named
+    """Claim up to `limit` due notifications for these platforms, urgent ones first, each
+    priority in due order: write `token` on them, count an attempt, and lease them until
+    `lease_until`. A platform named
     in `chats` is claimed only for those chat ids (a console delivers only to its own user;
     another console on the same database takes the rest). On PostgreSQL the rows other
     relays are claiming are skipped (`SKIP LOCKED`); the UPDATE takes only rows still due, so
     two relays never claim one row on SQLite either."""
     chats = chats or {}
-    found: list[tuple[datetime, int]] = []
-    for platform in dict.fromkeys(platforms):  # one indexed range per platform, in due order
-        due = (
-            select(OutboxItem.next_attempt_at, OutboxItem.id)
-            .where(
-                OutboxItem.status == "pending",
-                OutboxItem.chat_platform == platform,
-                OutboxItem.next_attempt_at <= now,
+    found: list[tuple[int, datetime, int]] = []
+    for platform in dict.fromkeys(platforms):
+        for priority in PRIORITIES:  # one indexed range per (platform, priority), due order
+            room = limit - sum(1 for p, _at, _i in found if p < priority)
+            if room <= 0:  # more urgent rows fill the batch
+                break
+            due = (
+                select(OutboxItem.next_attempt_at, OutboxItem.id)
+                .where(
+                    OutboxItem.status == "pending",
+                    OutboxItem.chat_platform == platform,
+                    OutboxItem.priority == priority,
+                    OutboxItem.next_attempt_at <= now,
+                )
+                .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+                .limit(room)
             )
-            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-            .limit(limit)
-        )
-        if platform in chats:
-            due = due.where(OutboxItem.chat_id.in_(list(chats[platform])))
-        if skip_locked:
-            due = due.with_for_update(skip_locked=True)
-        found += [(at, i) for at, i in session.execute(due).all()]
-    ids = [i for _at, i in sorted(found)[:limit]]  # the rows locked beyond it: until commit
+            if platform in chats:
+                due = due.where(OutboxItem.chat_id.in_(list(chats[platform])))
+            if skip_locked:
+                due = due.with_for_update(skip_locked=True)
+            found += [(priority, at, i) for at, i in session.execute(due).all()]
+    ids = [i for _p, _at, i in sorted(found)[:limit]]  # the rows locked beyond: until commit
     if not ids:
         return []
     claimed = session.scalars(

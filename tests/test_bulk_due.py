@@ -92,3 +92,41 @@ async def test_two_sweepers_on_one_database_queue_each_warning_and_expiry_once(
     assert per_kind == {"payment.warning": count, "payment.expired": count}
     assert await count_rows(app, Payment, Payment.warnings_sent == "300") == count
     assert await count_rows(app, Payment, Payment.status == "expired") == count
+
+
+async def test_the_relay_claims_warnings_before_older_less_urgent_notices(app: App, clock) -> None:
+    """A backlog of ordinary notices (due for an hour) does not hold back a countdown
+    warning that has just come: the claim takes the urgent rows first."""
+    from storage import writes
+    from tests.bulk import outbox_row
+
+    now = clock()
+    await insert_rows(
+        app.db,
+        OutboxItem,
+        (outbox_row(n, "fake", now - timedelta(hours=1)) for n in range(80)),
+    )
+    user = await a_user(app.db)
+    await insert_rows(
+        app.db,
+        Payment,
+        (
+            payment_row(n, user, now, now + timedelta(seconds=200), next_check_at=now)
+            for n in range(3)
+        ),
+    )
+    await app.countdown.sweep(now)
+    claimed = await app.db.run(
+        lambda session: writes.claim_outbox(
+            session,
+            now,
+            50,
+            "t" * 32,
+            now + timedelta(seconds=60),
+            platforms=["fake"],
+            skip_locked=not app.db.is_sqlite,
+        )
+    )
+    kinds = [row.kind for row in claimed]
+    assert len(kinds) == 50
+    assert kinds[:3] == ["payment.warning"] * 3 and "payment.warning" not in kinds[3:]

@@ -71,7 +71,7 @@ async def test_a_claim_reads_only_rows_this_process_can_deliver(app: App, clock)
     selects = [s for s in seen.seen if s[0].lstrip().upper().startswith("SELECT")]
     assert selects
     for plan in await plans(app.db, selects):
-        assert "chat_platform" in plan and "ix_outbox_status_platform_next" in plan, plan
+        assert "chat_platform" in plan and "ix_outbox_status_platform_priority_next" in plan, plan
         assert not _full_scans(plan), plan
         if not app.db.is_sqlite:  # the platform is part of the index range, not a filter
             assert "Filter" not in plan, plan

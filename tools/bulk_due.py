@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from storage import writes
+from storage.models import URGENT
 from tools.policy import PaymentSettings, due_warnings, next_check, next_poll, sent_offsets
 from tools.states import RANK, Status
 
@@ -83,7 +84,8 @@ def warn(session: Session, rows: Sequence[Any], now: datetime, offsets: tuple[in
                 "seconds_left": seconds_left,
                 "expires_at": row.expires_at.isoformat(),
             }
-            notices.append(_notice(row, now, "payment.warning", f"warn:{closest}", payload))
+            notice = _notice(row, now, "payment.warning", f"warn:{closest}", payload)
+            notices.append({**notice, "priority": URGENT})  # late, a warning is useless
             sent |= set(due)
             written = ",".join(str(o) for o in sorted(sent, reverse=True))
         changes.append(

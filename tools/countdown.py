@@ -23,7 +23,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from storage import repos, writes
-from storage.models import Payment
+from storage.models import URGENT, Payment
 from tools import bulk_due
 from tools.errors import ProviderError
 from tools.money import jsonable
@@ -223,6 +223,7 @@ class Countdown:
                 locale=locale or "en",
                 dedupe_key=f"payment:{payment.id}:warn:{closest}",
                 created_at=now,
+                priority=URGENT,
             )
             sent |= set(due)
             payment.warnings_sent = ",".join(str(o) for o in sorted(sent, reverse=True))
