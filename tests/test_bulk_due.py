@@ -130,3 +130,19 @@ async def test_the_relay_claims_warnings_before_older_less_urgent_notices(app: A
     kinds = [row.kind for row in claimed]
     assert len(kinds) == 50
     assert kinds[:3] == ["payment.warning"] * 3 and "payment.warning" not in kinds[3:]
+
+
+async def test_past_the_ask_budget_payments_expire_unasked_and_are_read_next(
+    app: App, clock
+) -> None:
+    """The provider is asked before expiry only for `ask_budget` seconds a tick; the rest
+    expire at once and are due for the poller right away instead of in
+    `expired_every_seconds`."""
+    now = clock()
+    user = await a_user(app.db)
+    await insert_rows(app.db, Payment, (payment_row(n, user, now, now) for n in range(30)))
+    app.countdown.ask_budget = 0.0
+    report = await app.countdown.sweep(now)
+    assert report.expired == 30 and report.unasked == 30
+    assert await count_rows(app, Payment, Payment.next_poll_at == now) == 30
+    assert await count_rows(app, OutboxItem, OutboxItem.kind == "payment.expired") == 30

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -102,9 +102,16 @@ def warn(session: Session, rows: Sequence[Any], now: datetime, offsets: tuple[in
     return len(notices)
 
 
-def expire(session: Session, rows: Sequence[Any], now: datetime, settings: PaymentSettings) -> int:
+def expire(
+    session: Session,
+    rows: Sequence[Any],
+    now: datetime,
+    settings: PaymentSettings,
+    unasked: Collection[int] = (),
+) -> int:
     """Waiting payments with nothing paid at their deadline: expired, watched for late money
-    until the monitoring window ends, each customer told once (a one-tap new payment)."""
+    until the monitoring window ends, each customer told once (a one-tap new payment). Those
+    in `unasked` (the provider was not asked first) are due for the poller at once."""
     if not rows:
         return 0
     expired = Status.EXPIRED
@@ -117,7 +124,9 @@ def expire(session: Session, rows: Sequence[Any], now: datetime, settings: Payme
             status_rank=RANK[expired],
             updated_at=now,
             last_event_at=now,
-            next_poll_at=next_poll(expired, now, row.expires_at, settings),
+            next_poll_at=now
+            if row.id in unasked
+            else next_poll(expired, now, row.expires_at, settings),
             next_check_at=row.expires_at + settings.monitoring,
         )
         for row in rows
