@@ -17,7 +17,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -153,7 +153,7 @@ class Countdown:
         ids: list[int],
         now: datetime,
         report: SweepReport,
-        unasked: set[int] = frozenset(),  # type: ignore[assignment]
+        unasked: Collection[int] = (),
     ) -> None:
         """The common cases as a set (`tools.bulk_due`), the rest one payment at a time; all
         in the caller's one transaction, which holds every payment it decides about."""
