@@ -37,6 +37,7 @@ for path in (ROOT, ROOT / "benchmarks"):
 from router_accuracy import COINS, PLANS  # noqa: E402
 
 from bot.adapters.fake import FakeAdapter  # noqa: E402
+from bot.agent.intent_model import IntentModel  # noqa: E402
 from bot.agent.router import IntentRouter  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.config import load_config  # noqa: E402
@@ -74,7 +75,7 @@ def spread(values: list[float]) -> str:
 
 
 def router_cpu(runs: int) -> None:
-    router = IntentRouter(PLANS, COINS)
+    router = IntentRouter(PLANS, COINS, model=IntentModel.load())  # as the app routes
     router.route("warm up: buy pro with btc")
     print(f"router CPU time per message, ms: median (min–max) of {runs} runs (! = it raised)")
     print(f"{'kind':<14}" + "".join(f"{n:>22,} " for n in LENGTHS))

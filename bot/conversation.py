@@ -430,6 +430,16 @@ class Conversation:
         }
         return Outgoing(target, answers[outcome])
 
+    def _greeting(self, text: str, history: list) -> tuple[str, str]:
+        """A greeting's answer and what the chat's history keeps of it: a thank-you or
+        goodbye gets a short "you're welcome"; a hello gets the command list the first time
+        and a short hello once the list was shown."""
+        if self.agent.router.thanks(text):
+            return _("You're welcome! Write any time you need a plan or a payment."), "welcome"
+        if any(m.text == "help" for m in history if m.type == "ai"):
+            return _("Hello! How can I help? /help lists what I do."), "hello"
+        return help_text(), "help"
+
     async def _agent_turn(
         self, actions: CustomerActions, target: ChatRef, text: str
     ) -> list[Outgoing]:
@@ -473,7 +483,8 @@ class Conversation:
             if result.notice:  # the model is unreachable or the customer is over the limit
                 replies.append(Outgoing(target, result.notice + "\n" + help_text()))
             elif result.intent == "help":
-                replies.append(Outgoing(target, help_text()))
+                answer, result.summary = self._greeting(text, history)
+                replies.append(Outgoing(target, answer))
             elif result.intent == "language":  # "passer en anglais": same as /language en
                 code = (result.language,) if result.language else ()
                 replies.append(await self._language(actions.caller, target, code))

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from typing import TextIO
 from urllib.parse import quote, quote_plus
 
+from storage.db import unreachable
+
 MASK = "***"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -29,6 +31,28 @@ OURS = ("bot", "tools", "storage", "paybot", "alembic")
 # about 170,000 a day for the one-second sweeper, and says nothing an operator needs (the
 # timers' failures are logged by `bot.scheduler`; payments log one line per change).
 QUIET = ("apscheduler",)
+
+
+class Outage(logging.Filter):
+    """A failure because the database is away for a moment (restarting, a cut connection) is
+    one WARNING line naming the cause, not an ERROR with a traceback: every timer, the relay
+    and each webhook meet it while PostgreSQL restarts, and each tries again by itself. At
+    DEBUG the traceback stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info or record.exc_info[1] is None:
+            return True
+        if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+            return True
+        cause = unreachable(record.exc_info[1])
+        if cause is None:
+            return True
+        record.msg = f"{record.getMessage()} (database unreachable: {cause})"
+        record.args = None
+        record.exc_info = record.exc_text = None
+        if record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 class Redactor(logging.Filter):
@@ -92,6 +116,9 @@ def setup_logging(level: int, secrets: Iterable[str | None] = ()) -> Redactor:
     handler.setFormatter(logging.Formatter(FORMAT))
     root.addHandler(handler)
     for each in root.handlers:
+        for old_filter in [f for f in each.filters if isinstance(f, Outage)]:
+            each.removeFilter(old_filter)
+        each.addFilter(Outage())  # before the redactor, which formats the traceback
         each.addFilter(redactor)
     root.setLevel(level if level <= logging.DEBUG else max(level, logging.WARNING))
     for name in OURS:

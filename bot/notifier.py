@@ -49,6 +49,7 @@ LEASE = timedelta(seconds=60)  # how long a claim holds without renewal (a crash
 SEND_LIMIT = 40.0  # seconds one send may take before it counts as failed (python-telegram-bot
 # gives up after ~31 s at worst, the Discord adapter after 20 s); must stay below LEASE
 MARGIN = timedelta(seconds=5)  # for the database round trips around a send
+MARK_RETRY = 0.5  # seconds between tries to record outcomes while the database is away
 DEFER_AFTER = 0.25  # a chat busy for longer than this is skipped for now, not waited for
 
 
@@ -72,10 +73,15 @@ class _Marks:
     statement), so a fast platform does not cost a commit per message and a slow one gets
     each row marked right after its send."""
 
-    def __init__(self, db: Database, token: str, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, claim: _Claim, clock: Clock, retry: float = MARK_RETRY
+    ) -> None:
         self.db = db
-        self.token = token
+        self.claim = claim
+        self.token = claim.token
         self.clock = clock
+        self.retry = retry
+        self._waited = False  # the database was away: said once
         self.ours = 0
         self._queue: list[tuple[OutboxItem, dict[str, Any], Then | None]] = []
         self._task: asyncio.Task[None] | None = None
@@ -90,13 +96,27 @@ class _Marks:
             self._task = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
+        """Write the outcomes queued so far. When the database is away (restarting, a cut
+        connection), try again every `retry` seconds while our lease holds: a message already
+        sent must be marked, or another relay would send it again once the lease runs out."""
         while self._queue:
             batch, self._queue = self._queue, []
             now = self.clock()
             try:
                 self.ours += await self.db.run(partial(self._record, batch=batch, now=now))
-            except Exception as exc:  # the rows stay claimed; another try after the lease
-                self._error = exc
+            except Exception as exc:
+                if self.clock() + MARGIN >= self.claim.until:  # the rows stay claimed; the
+                    self._error = exc  # next relay tries them once the lease has run out
+                    return
+                if not self._waited:  # one line per batch, not one per try
+                    self._waited = True
+                    log.warning(
+                        "outcomes of %s notices not recorded yet (%s); trying again",
+                        len(batch),
+                        type(exc).__name__,
+                    )
+                self._queue[:0] = batch
+                await asyncio.sleep(self.retry)
 
     def _record(self, session: Session, *, batch: list, now: datetime) -> int:
         groups: dict[str, list[int]] = {}
@@ -207,7 +227,7 @@ class Notifier:
         claim, claimed = await self._claim()
         if not claimed:
             return 0
-        marks = _Marks(self.db, claim.token, self.clock)
+        marks = _Marks(self.db, claim, self.clock)
         try:
             payments = await self._payments(claimed)
             waiting: dict[tuple[str, str], int] = {}  # per chat: how many we deferred so far
@@ -215,6 +235,11 @@ class Notifier:
                 if await self._still_ours(claim, item.id):
                     await self._deliver(item, marks, payments, waiting)
                     claim.waiting.remove(item.id)
+        except Exception:  # e.g. the database went away: give back what was not sent, so
+            for item in claimed:  # it goes out as soon as the database is back, not after
+                if item.id in claim.waiting:  # the lease (the marks wait for it)
+                    self._defer(marks, item, 0)
+            raise
         finally:
             handled = await marks.written()  # also when stopped: what was sent is recorded
         return handled

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,42 @@ PING_IDLE_SECONDS = 1.0  # a pooled connection idle longer is pinged before it i
 
 class DatabaseError(Exception):
     """The database cannot be opened or upgraded; the message is one clear line."""
+
+
+# SQLSTATEs of a server that is away for now: connection exceptions (class 08), and shutting
+# down or starting up (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now)
+AWAY_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _from_driver(error: BaseException) -> bool:
+    """Raised inside SQLAlchemy or the driver (a refused connect comes out as a bare OSError)."""
+    return any(
+        frame.f_globals.get("__name__", "").startswith(("sqlalchemy.", "asyncpg.", "aiosqlite"))
+        for frame, _line in traceback.walk_tb(error.__traceback__)
+    )
+
+
+def unreachable(error: BaseException) -> str | None:
+    """When `error` says the database cannot be reached right now (connection refused or cut,
+    the server restarting), one line saying so; None for any other error. The chain of
+    causes is followed: SQLAlchemy wraps the driver's error, which may wrap an OSError."""
+    seen: set[int] = set()
+    database = False  # an OSError alone may be any connection's (Telegram's, a provider's)
+    found: BaseException | None = None
+    each: BaseException | None = error
+    while each is not None and id(each) not in seen:
+        seen.add(id(each))
+        database = database or isinstance(each, exc.SQLAlchemyError) or _from_driver(each)
+        state = getattr(each, "sqlstate", None)
+        away = isinstance(state, str) and state.startswith(AWAY_STATES)
+        cut = isinstance(each, exc.DBAPIError) and each.connection_invalidated
+        if found is None and (away or cut or isinstance(each, (OSError, exc.DisconnectionError))):
+            found = each
+        each = getattr(each, "orig", None) or each.__cause__ or each.__context__
+    if found is None or not database:
+        return None
+    lines = str(found).strip().splitlines()
+    return f"{type(found).__name__}: {lines[0] if lines else 'no detail'}"
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

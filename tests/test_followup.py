@@ -11,7 +11,8 @@ from sqlalchemy import select
 from bot.adapters.fake import FakeAdapter
 from bot.agent.followup import QUESTION_TTL, Question, asked, ordinal, read_answer
 from bot.agent.router import IntentRouter
-from bot.i18n import using_locale
+from bot.commands import help_text
+from bot.i18n import _, using_locale
 from bot.render import error_text
 from storage import repos
 from storage.models import Payment, PendingQuestion, User
@@ -383,3 +384,44 @@ async def test_a_first_conversation_in_every_language(app, fake, clock, lang) ->
     reply = await say(fake, clock, coin_answer, locale=lang)
     assert payment_id_in(reply[0].text) == 1
     assert await payments(app) == [("pro", coin, "waiting")]
+
+
+async def test_a_wrong_coin_after_a_price_names_the_coins(app, fake, clock) -> None:
+    """After "how much is pro" the price waits for a coin: a coin the shop does not take is
+    answered with the coins it does, and the next coin gets the estimate."""
+    reply = await say(fake, clock, "how much is pro")
+    assert "299" in reply[0].text, reply[0].text
+    reply = await say(fake, clock, "dogecoin")
+    wrong = error_text("unknown_coin", {"name": "dogecoin", "valid": COIN_CODES})
+    assert reply[0].text == wrong
+    reply = await say(fake, clock, "eth")
+    assert "ETH" in reply[0].text and "299" in reply[0].text, reply[0].text
+    assert await payments(app) == []
+
+
+THANKS = {
+    "en": "thanks a lot!",
+    "de": "Danke schön",
+    "es": "muchas gracias",
+    "fr": "merci beaucoup",
+    "ja": "ありがとうございます",
+    "zh": "谢谢你",
+}
+
+
+@pytest.mark.parametrize("lang", list(THANKS))
+async def test_thanks_get_a_short_answer_and_a_second_hello_no_list(
+    app, fake, clock, lang
+) -> None:
+    """A thank-you is answered in a line, never with the command list; a greeting shows the
+    list the first time only."""
+    with using_locale(lang):
+        welcome = _("You're welcome! Write any time you need a plan or a payment.")
+        hello = _("Hello! How can I help? /help lists what I do.")
+        listing = help_text()
+    reply = await say(fake, clock, THANKS[lang], locale=lang)
+    assert [r.text for r in reply] == [welcome]
+    reply = await say(fake, clock, "hello", locale=lang)
+    assert [r.text for r in reply] == [listing]
+    reply = await say(fake, clock, "hi", locale=lang)
+    assert [r.text for r in reply] == [hello]

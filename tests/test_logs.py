@@ -8,11 +8,13 @@ import logging
 import warnings
 
 import pytest
+from sqlalchemy import text
 
 from bot.cli import main
 from bot.config import Secrets
-from bot.logs import OURS, QUIET, Redactor, setup_logging
-from tests.conftest import ROOT, make_config
+from bot.logs import OURS, QUIET, Outage, Redactor, setup_logging
+from storage.db import Database
+from tests.conftest import ROOT, free_port, make_config
 
 TOKEN = "4242:tg-token-SECRET"
 PASSWORD = "p@ss/word-SECRET"
@@ -27,7 +29,7 @@ def _restore_logging():
     levels = {name: logging.getLogger(name).level for name in (*OURS, *QUIET)}
     yield
     for handler in root.handlers:
-        handler.filters = [f for f in handler.filters if not isinstance(f, Redactor)]
+        handler.filters = [f for f in handler.filters if not isinstance(f, Redactor | Outage)]
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
@@ -122,3 +124,45 @@ def test_a_log_level_that_does_not_exist_is_one_line(monkeypatch, capsys) -> Non
     err = capsys.readouterr().err
     assert err.startswith("PAYBOT_LOG_LEVEL: not a log level: 'chatty'")
     assert len(err.strip().splitlines()) == 1
+
+
+async def _refused() -> Exception:
+    """What a query raises while PostgreSQL is away (nothing listens on the port)."""
+    database = Database(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/paybot")
+    try:
+        async with database.transaction() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 (whatever the driver raises is the point)
+        return exc
+    finally:
+        await database.close()
+    raise AssertionError("a database nobody listens for answered")
+
+
+async def test_a_database_outage_is_one_warning_line_not_a_traceback(capsys) -> None:
+    setup_logging(logging.INFO)
+    error = await _refused()
+    try:
+        raise error
+    except Exception:
+        logging.getLogger("bot.scheduler").exception("sweep failed; the next run tries again")
+    try:  # a connection refused elsewhere (a provider, Telegram) keeps its traceback
+        raise ConnectionRefusedError(111, "Connect call failed")
+    except OSError:
+        logging.getLogger("bot.notifier").exception("card edit failed")
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].endswith(
+        "WARNING bot.scheduler: sweep failed; the next run tries again "
+        f"(database unreachable: {type(error).__name__}: {str(error).splitlines()[0]})"
+    ), err[0]
+    assert " ERROR bot.notifier: card edit failed" in err[1]
+    assert err[2] == "Traceback (most recent call last):"
+
+
+async def test_at_debug_a_database_outage_keeps_its_traceback(capsys) -> None:
+    setup_logging(logging.DEBUG)
+    try:
+        raise await _refused()
+    except Exception:
+        logging.getLogger("bot.scheduler").exception("sweep failed")
+    assert "Traceback (most recent call last):" in capsys.readouterr().err

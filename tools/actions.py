@@ -146,7 +146,8 @@ class CustomerActions:
             f"{found.name}: {found.price} {found.currency} per {found.period_days} days; "
             f"features: {', '.join(found.features)}."
         )
-        return ToolResult(text, PlanDetailsCard(found, current == found.code))
+        coins = tuple(coin.code for coin in catalog.coins)
+        return ToolResult(text, PlanDetailsCard(found, current == found.code, coins))
 
     async def confirmation_time(self, coin: str | None) -> ToolResult:
         """How long a coin typically takes to confirm; without one (or an unknown or ambiguous

@@ -165,6 +165,7 @@ class PlanDetailsCard:
 
     plan: Plan
     current: bool  # the customer's active plan
+    coins: tuple[str, ...] = ()  # the codes of the coins it can be paid with
 
 
 @dataclass(frozen=True)

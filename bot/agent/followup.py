@@ -104,7 +104,8 @@ def asked(tool: str, args: Mapping[str, object], cards: Sequence[Card]) -> Quest
     "... in btc?" asks for that price in a coin)."""
     if tool == "get_payment_estimate" and len(cards) == 1:
         if isinstance(cards[0], PlanDetailsCard) and "plan" in args and "coin" not in args:
-            return Question(tool, "need_coin", "coin", _kept(tool, {"plan": args["plan"]}))
+            kept = _kept(tool, {"plan": args["plan"]})
+            return Question(tool, "need_coin", "coin", kept, cards[0].coins[:50])
     if tool not in TOOL_ARGS or len(cards) != 1 or not isinstance(cards[0], ErrorCard):
         return None
     card = cards[0]

@@ -54,8 +54,9 @@ NONE_SCORE = 1.0  # score of "not sure" before unknown words are counted
 UNKNOWN_WORD_PENALTY = 0.35  # added to the "not sure" score per unknown word
 ENTITY_FUZZ = 0.85  # difflib ratio for plan/coin typos (words of 4+ letters)
 WORD_FUZZ = 0.8  # difflib ratio for keyword typos (words of 5+ letters)
-# unknown words of a message tried as typos (the costliest step, ~2 ms a word): a request has
-# a few typos at most; a text of many unknown words is no request to correct word by word
+# unknown words of a message tried as typos of a keyword, and as typos of a plan or coin name
+# (the costliest steps): a request has a few typos at most; a text of many unknown words is
+# no request to correct word by word
 MAX_CORRECTIONS = 8
 OFF_DOMAIN_FACTOR = 0.5  # scale of non-help scores when no shop word or entity occurs
 LANGUAGE_WORD = 3.0  # without a language name, "language" needs a word this strong ("idioma")
@@ -78,6 +79,9 @@ _FOLDS = (("ä", "a"), ("ö", "o"), ("ü", "u"), ("ae", "a"), ("oe", "o"), ("ue"
 # 93 characters; a request with its reasons, ids and amounts fits in a few lines), and the
 # router's work grows with every word, so a pasted story is not read to its end.
 MAX_ROUTED = 400
+# ... and at most this many of its words: 400 characters of Chinese or Japanese are some 300
+# words (a character is often one), four times what 400 of a Latin script hold
+MAX_WORDS = 120
 FIRST_SENTENCES = 3  # of a longer message, routed one by one when all of it says nothing
 _WORD_TAIL_RE = re.compile(r"\s\S{0,40}$")  # a word cut in two at the end of the beginning
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？；])|\n+")
@@ -143,10 +147,12 @@ def _ratio(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b).ratio()
 
 
-def _most(a: str, b: str) -> float:
-    """The highest `_ratio` two words of these lengths can have (difflib's
-    `real_quick_ratio`): words of very different lengths are never compared."""
-    return 2.0 * min(len(a), len(b)) / (len(a) + len(b))
+def _at_most(typed: str, letters: frozenset[str], length: int) -> float:
+    """A bound on `_ratio(typed, word)` from the letters `word` has (`letters`, `length`):
+    letters of `typed` that `word` lacks match nothing. Cheaper than difflib by far, and
+    random words pass it rarely."""
+    matched = len(typed) - len(set(typed) - letters)  # each letter it lacks, once
+    return 2.0 * min(matched, length) / (len(typed) + length)
 
 
 def _any_of(patterns: set[str]) -> re.Pattern[str]:
@@ -236,6 +242,7 @@ class IntentRouter:
         self._languages: dict[str, str] = {}
         negations: list[str] = []
         keeps: list[str] = []
+        thanks: list[str] = []
         for lex in LEXICONS.values():
             self._compile(lex)
             negations.extend(lex["negations"])
@@ -243,6 +250,7 @@ class IntentRouter:
                 if fold(first) in self._coin_prefixes:
                     self._families[fold(name)] = fold(first)
             keeps.extend(lex["keep_payment"])
+            thanks.extend(lex["thanks"])
             for index, names in (
                 (self._coins, lex["coin_names"]),
                 (self._plans, lex["plan_names"]),
@@ -262,6 +270,7 @@ class IntentRouter:
         }  # fmt: skip
         self._negation = re.compile("|".join(f"(?:{n})" for n in negations))
         self._keep = re.compile("|".join(f"(?:{n})" for n in keeps))
+        self._thanks = re.compile("|".join(f"(?:{n})" for n in thanks))
         # every CJK word the router knows: the dictionary that cuts runs of CJK characters
         known = (
             self._words, self._stop, self._numbers, self._domain, self._cues, self._cues_after,
@@ -269,7 +278,17 @@ class IntentRouter:
             self._plans, self._coins, self._families, self._elsewhere, *self._lex.values(),
         )  # fmt: skip
         self._cjk = {w for words in known for w in words if _CJK_RE.search(w)}
-        self._cjk_max = max(map(len, self._cjk), default=1)
+        longest_first = sorted(self._cjk, key=lambda w: (-len(w), w))
+        self._cjk_re = re.compile("|".join(map(re.escape, longest_first)) or "(?!)")
+        # the tables' features in order, indexed by their first part and by their parts
+        # joined: scoring looks only at the features a message's words can hit
+        self._feature_list = [(*key, weight) for key, weight in self._features.items()]
+        self._by_first: dict[str, list[int]] = {}
+        self._by_joined: dict[str, list[int]] = {}
+        for i, (_, kind, parts, _) in enumerate(self._feature_list):
+            self._by_first.setdefault(parts[0], []).append(i)
+            if kind == "seq" and len(parts) > 1:
+                self._by_joined.setdefault("".join(parts), []).append(i)
         # the same questions as fnmatchcase over every pattern, asked once per word
         self._wild_re = _any_of(self._wild)
         # each pattern as a regex over words joined by newlines ("zahlung*": a line that
@@ -285,12 +304,20 @@ class IntentRouter:
         # words that say nothing beside a plan, coin or payment number ("the", "order", "番号")
         self._bare_words = self._stop | self._lex["id_anchors"]
         # keyword typo targets by first letter: (word, is a stem)
-        self._targets: dict[str, list[tuple[str, bool]]] = {}
+        self._targets: dict[str, list[tuple[str, bool, frozenset[str]]]] = {}
         # sorted: of two equally close corrections the later one wins, the same in every
         # process (set order changes with the interpreter's hash seed)
         for word in sorted(self._words | self._stems | set(self._languages)):
             if len(word) >= 5:
-                self._targets.setdefault(word[0], []).append((word, word in self._stems))
+                target = (word, word in self._stems, frozenset(word))
+                self._targets.setdefault(word[0], []).append(target)
+        # plan and coin names of one code, 4+ letters, by first letter: typo targets
+        self._name_targets: dict[str, list[tuple[str, str, str, frozenset[str]]]] = {}
+        for kind, index in (("coin", self._coins), ("plan", self._plans)):
+            for key, codes in index.items():
+                if len(codes) == 1 and len(key) >= 4:
+                    target = (kind, key, next(iter(codes)), frozenset(key))
+                    self._name_targets.setdefault(key[0], []).append(target)
 
     def _compile(self, lex: Lexicon) -> None:
         for intent, feats in lex["intents"].items():
@@ -339,36 +366,37 @@ class IntentRouter:
 
     def _segment(self, run: str) -> list[str]:
         """Cut a run of CJK characters into the longest known words; unknown stretches stay
-        together ("我想用" -> "我", "想", "用"; "天气怎么样" -> "天气", "怎么样")."""
+        together ("我想用" -> "我", "想", "用"; "天气怎么样" -> "天气", "怎么样"). One regex
+        search of the known words, longest first, finds at each place what a loop over every
+        length would."""
         out: list[str] = []
-        unknown = i = 0  # the unknown stretch is run[unknown:i]
-        while i < len(run):
-            for n in range(min(self._cjk_max, len(run) - i), 0, -1):
-                if run[i : i + n] in self._cjk:
-                    break
-            else:
-                i += 1
-                continue
-            if unknown < i:
-                out.append(run[unknown:i])
-            out.append(run[i : i + n])
-            i += n
-            unknown = i
+        unknown = 0  # the unknown stretch is run[unknown:match.start()]
+        for match in self._cjk_re.finditer(run):
+            if unknown < match.start():
+                out.append(run[unknown : match.start()])
+            out.append(match.group())
+            unknown = match.end()
         return [*out, run[unknown:]] if unknown < len(run) else out
 
-    def _split(self, low: str) -> list[str]:
-        raws: list[str] = []
+    def _split(self, low: str) -> list[tuple[str, str | None]]:
+        """The tokens of `low` as (raw, folded); CJK words come folded by their segmentation,
+        others are folded by the caller (numbers and symbols are not)."""
+        raws: list[tuple[str, str | None]] = []
         for raw in _TOKEN_RE.findall(low):
-            raws.extend(self._segment(fold(raw)) if _CJK_RE.match(raw) else [raw])
+            if _CJK_RE.match(raw):
+                raws.extend((word, word) for word in self._segment(fold(raw)))
+            else:
+                raws.append((raw, None))
         return raws
 
     def _parse(self, text: str) -> _Parse:
         low = unicodedata.normalize("NFKC", text).lower()
         tokens = []
-        for raw in self._split(low):
+        for raw, folded in self._split(low)[:MAX_WORDS]:
             kind = "id" if raw[0] == "#" else "num" if raw[0].isdigit() else "word"
             kind = "sym" if raw in ("$", "€", "£") else kind
-            tokens.append(_Token(raw, fold(raw) if kind == "word" else raw, kind))
+            key = (folded or fold(raw)) if kind == "word" else raw
+            tokens.append(_Token(raw, key, kind))
         extras = {fold(a + b) for a, b in _HYPHENATED_RE.findall(low)}
         p = _Parse(tokens, extras)
         self._entities(p)
@@ -393,10 +421,12 @@ class IntentRouter:
         for tok in toks:  # after the catalog's names: a coin it lists is never "other"
             if tok.kind == "word" and not tok.entity and tok.key in self._elsewhere:
                 tok.entity = self._elsewhere[tok.key]
+        tries = MAX_CORRECTIONS
         for tok in toks:  # typos: "bitcoinn", "solanna", "bussiness"
-            if tok.kind == "word" and not tok.entity and len(tok.key) >= 4:
+            if tok.kind == "word" and not tok.entity and len(tok.key) >= 4 and tries:
                 if not self._known(tok.key) and not _CJK_RE.search(tok.key):
                     self._fuzzy_alias(tok)
+                    tries -= 1
         for idx, tok in enumerate(toks):
             nxt = toks[idx + 1].key if idx + 1 < len(toks) else ""
             if tok.entity == "plan" and nxt in self._lex["not_plan_after"]:
@@ -455,30 +485,30 @@ class IntentRouter:
         the word a local name stands for ("泰达币", "U" beside Chinese or Japanese)."""
         key = toks[i].key
         name = self._families.get(key)
-        if name is None or (len(key) == 1 and key.isascii()):
+        if name is None:
+            return key
+        if len(key) == 1 and key.isascii():
             near = [t.key for t in toks[max(i - 1, 0) : i + 2] if t is not toks[i]]
-            if name is None or not any(_CJK_RE.search(k) for k in near):
+            if not any(_CJK_RE.search(k) for k in near):
                 return key
         return name
 
     def _fuzzy_alias(self, tok: _Token) -> None:
         best, best_ratio = None, ENTITY_FUZZ
-        for kind, index in (("coin", self._coins), ("plan", self._plans)):
-            for key, codes in index.items():
-                if len(codes) == 1 and len(key) >= 4 and key[0] == tok.key[0]:
-                    if _most(tok.key, key) < best_ratio:
-                        continue
-                    r = _ratio(tok.key, key)
-                    if r >= best_ratio:
-                        best, best_ratio = (kind, next(iter(codes))), r
+        for kind, key, code, letters in self._name_targets.get(tok.key[0], ()):
+            if _at_most(tok.key, letters, len(key)) < best_ratio:
+                continue
+            r = _ratio(tok.key, key)
+            if r >= best_ratio:
+                best, best_ratio = (kind, code), r
         if best:
             tok.entity, tok.value = best
 
     def _correct(self, key: str) -> str | None:
         best, best_ratio = None, WORD_FUZZ
-        for word, stem in self._targets.get(key[0], ()):
+        for word, stem, letters in self._targets.get(key[0], ()):
             typed = key[: len(word)] if stem else key
-            if _most(typed, word) >= best_ratio:
+            if _at_most(typed, letters, len(word)) >= best_ratio:
                 r = _ratio(typed, word)
                 if r >= best_ratio:
                     best, best_ratio = word, r
@@ -533,6 +563,20 @@ class IntentRouter:
         joined = "\n".join(bag)
         return {pattern for pattern, regex in self._wild_lines.items() if regex.search(joined)}
 
+    def _candidates(
+        self, present: set[str], extras: set[str]
+    ) -> list[tuple[str, str, tuple[str, ...], float]]:
+        """The features that can score on these words, in the tables' order: those whose
+        first part is present (a feature with an absent part scores only by its joined
+        parts, "re-try") and those whose parts joined are a hyphenated word of the message.
+        The rest of the tables is never looked at."""
+        found: set[int] = set()
+        for word in present:
+            found.update(self._by_first.get(word, ()))
+        for word in extras:
+            found.update(self._by_joined.get(word, ()))
+        return [self._feature_list[i] for i in sorted(found)]
+
     def scores(self, text: str) -> tuple[dict[str, float], float, _Parse]:
         """Raw intent scores, the "not sure" score and the parse (for debugging)."""
         p = self._parse(beginning(text))
@@ -540,7 +584,7 @@ class IntentRouter:
         bag = set(keys) | p.extras
         present = bag | self._wild_hits(bag)  # the words, and the patterns they match
         scores: dict[str, float] = {}
-        for (intent, kind, parts), weight in self._features.items():
+        for intent, kind, parts, weight in self._candidates(present, p.extras):
             n = len(parts)
             if kind == "all":
                 hit = all(part in present for part in parts)
@@ -606,6 +650,13 @@ class IntentRouter:
             len(words),
             negated=self._negation.search(low) is not None,
             keep=self._keep.search(low) is not None,
+        )
+
+    def thanks(self, text: str) -> bool:
+        """Whether a message thanks or says goodbye ("thx", "merci", "谢谢"): the end of a
+        talk, answered with a short "you're welcome", not what the bot can do."""
+        return (
+            self._thanks.search(unicodedata.normalize("NFKC", beginning(text)).lower()) is not None
         )
 
     def features(self, text: str) -> set[str]:

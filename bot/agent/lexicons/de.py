@@ -124,6 +124,7 @@ DE: Lexicon = {
     "coin_families": {},
     "plan_names": {},
     "negations": (r"\b(?:nicht|kein\w*|nie|niemals|storniere\w*)\b",),
+    "thanks": (r"\b(?:danke\w*|vielen\s+dank|tschüss|tschuss|ciao|auf\s+wiedersehen)\b",),
     "keep_payment": (
         r"nicht\s+(?:\w+\s+)?(?:storn|abbrech|annull|lösch|losch|cancel)",
         r"(?:storn|annull|lösch|losch)\w*\s+(?:\w+\s+){0,2}nicht\b(?!\s+mehr)",

@@ -123,6 +123,7 @@ EN: Lexicon = {
     "coin_families": {},
     "plan_names": {},
     "negations": (r"\b(?:not|don'?t|doesn'?t|never|cancel|stop)\b",),
+    "thanks": (r"\b(?:thanks?|thank\s+you|thx|ty|cheers|bye|goodbye|see\s+you)\b",),
     "keep_payment": (
         r"\b(?:don'?t|do not|never|not|no need to)\s+(?:\w+\s+){0,2}cancel",
         r"\bkeep\b",

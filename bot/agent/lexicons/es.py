@@ -134,6 +134,7 @@ ES: Lexicon = {
     "plan_names": {},
     "negations": (r"\bno (?:quiero|deseo|voy|necesito|compr\w*|pag\w*|me)\b",
                   r"\b(?:nunca|cancela\w*|anula\w*)\b"),
+    "thanks": (r"\b(?:gracias|adi[oó]s|hasta\s+luego|chao)\b",),
     "keep_payment": (
         r"\bno\s+(?:\w+\s+){0,2}(?:cancel|anul)",
     ),

@@ -129,6 +129,7 @@ FR: Lexicon = {
     "coin_families": {},
     "plan_names": {},
     "negations": (r"\b(?:pas|jamais|annule\w*)\b",),
+    "thanks": (r"\b(?:merci|au\s+revoir|[àa]\s+bient[ôo]t|bonne\s+journ[ée]e)\b",),
     "keep_payment": (
         r"\bne\s+(?:l['’]|la\s+|le\s+)?annul\w*\s+pas\b",
         r"\bn['’]\s*annul\w*\s+pas\b",

@@ -113,6 +113,7 @@ JA: Lexicon = {
     "coin_families": {"u": "usdt", "テザー": "tether"},
     "plan_names": {"スターター": "starter", "プロ": "pro", "ビジネス": "business"},
     "negations": (r"たくない|いらない|キャンセル|やめ|買わない|しない|買うべき|値上が",),
+    "thanks": (r"ありがと|どうも|感謝|さようなら|またね",),
     "keep_payment": (
         r"(?:キャンセル|取り消|取消)(?:は)?(?:しない|さない)|中止しない",
     ),

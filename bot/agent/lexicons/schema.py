@@ -45,6 +45,7 @@ class Lexicon(TypedDict):
     # first word in the catalog ("泰达币" -> "usdt"); one Latin letter ("U") counts beside CJK
     plan_names: dict[str, str]  # a local spelling of a plan name -> the name ("プロ" -> "pro")
     negations: tuple[str, ...]  # regexes: a message matching one never starts a payment
+    thanks: tuple[str, ...]  # regexes: a thank-you or goodbye (a greeting that ends a talk)
     keep_payment: tuple[str, ...]  # regexes: a message matching one never cancels a payment
 
 

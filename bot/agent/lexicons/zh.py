@@ -132,6 +132,7 @@ ZH: Lexicon = {
         "入门版": "starter", "专业版": "pro", "商业版": "business", "企业版": "business",
     },
     "negations": (r"不要|不想|不买|别|取消|不用",),
+    "thanks": (r"谢谢|多谢|感谢|谢了|再见|拜拜",),
     "keep_payment": (
         r"(?:不要|别|不用|不想|勿)\s*(?:取消|撤销|作废)",
     ),
