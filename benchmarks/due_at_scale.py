@@ -1,11 +1,21 @@
 """Expiry and reconciliation at scale: do they keep up with what is due?
 
+    python benchmarks/due_at_scale.py warnings [--count 20000] [--runs 3] [--db URL]
     python benchmarks/due_at_scale.py expiry [--count 20000] [--runs 3] [--db URL]
     python benchmarks/due_at_scale.py reconcile [--open 100000] [--seconds 20] [--runs 3]
 
 Both run the whole app (scheduler, relay, webhook server) against the fake NOWPayments API,
 which runs in a separate process, seeded with every payment (so each status poll is a real
 HTTP request answered by it).
+
+warnings: `--count` waiting payments whose 5-minute warnings come due spread evenly over one
+minute. The worker (the whole app on the sandbox provider, its relay sending at Telegram's
+30 messages/s) runs in its own process; this process watches the outbox from outside (a read
+every 0.1 s) and takes, for each warning, the time it first saw it minus its due time (an upper
+bound on the lag). Printed: the share queued within 2 s of its due time, the median and the
+worst lag, and the worker's whole CPU time over the minute divided by the warnings (its relay
+and other ticks included, so an upper bound on the sweeper's cost). Goals: >= 99.9 % within
+2 s, <= 0.3 ms of worker CPU per due payment.
 
 expiry: `--count` waiting payments share one deadline a few seconds ahead (their warnings
 already sent). Printed: how long after the deadline the last one is expired with its notice
@@ -35,14 +45,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import bindparam, func, select  # noqa: E402
 
 from bot.adapters.fake import FakeAdapter  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.messages import Outgoing  # noqa: E402
 from storage.models import OutboxItem, Payment  # noqa: E402
 from tests.bulk import a_user, insert_rows, payment_row  # noqa: E402
-from tests.conftest import free_port, nowpayments_config  # noqa: E402
+from tests.conftest import free_port, make_config, nowpayments_config  # noqa: E402
 
 
 async def serve(count: int) -> None:
@@ -112,6 +122,100 @@ async def _count(app: App, model: type, *where: object) -> int:
         return (
             await session.execute(select(func.count()).select_from(model).where(*where))
         ).scalar_one()
+
+
+class Paced(Counting):
+    """The fake adapter at Telegram's overall limit (30 messages/s, one at a time)."""
+
+    async def send(self, message: Outgoing) -> str | None:
+        await asyncio.sleep(1 / 30)
+        return await super().send(message)
+
+
+async def warnings_worker(db_url: str, count: int) -> None:
+    """The worker of a `warnings` run: prints the first due time (epoch seconds), runs until
+    stdin closes, then prints its CPU seconds since that time, and those spent while a sweep
+    was under way (other tasks running during its awaits included)."""
+    from tools.countdown import Countdown
+
+    in_sweeps = [0.0]
+    sweep = Countdown.sweep
+
+    async def timed(self: Countdown, now: datetime) -> object:
+        began = time.process_time()
+        try:
+            return await sweep(self, now)
+        finally:
+            in_sweeps[0] += time.process_time() - began
+
+    Countdown.sweep = timed  # type: ignore[method-assign]
+    app = App(make_config(db_url), adapters=[Paced()])
+    await app.db.upgrade()
+    user = await a_user(app.db)
+    lead = 3 + count / 4000  # the rows are written before the first one is due
+    first = datetime.now(UTC) + timedelta(seconds=lead)
+    rows = []
+    for n in range(1, count + 1):
+        due = first + timedelta(seconds=60 * (n - 1) / count)
+        expires = due + timedelta(seconds=300)
+        rows.append(payment_row(n, user, first, expires, next_check_at=due))
+    await insert_rows(app.db, Payment, rows)
+    await app.start()
+    print(first.timestamp(), flush=True)
+    await asyncio.sleep(max(0.0, first.timestamp() - time.time()))
+    cpu, in_sweeps[0] = time.process_time(), 0.0
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    cpu = time.process_time() - cpu
+    await app.stop()
+    print(cpu, in_sweeps[0], flush=True)
+
+
+async def warnings_run(db_url: str, count: int) -> tuple[float, ...]:
+    """(% within 2 s, median lag s, worst lag s, worker CPU ms per warning: whole process,
+    during sweeps)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    if db_url.startswith("postgresql"):
+        from tests.conftest import _fresh_postgres
+
+        await _fresh_postgres(db_url)
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "warnings-worker",
+        "--db",
+        db_url,
+        "--count",
+        str(count),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    first = float((await worker.stdout.readline()).decode())  # type: ignore[union-attr]
+    engine = create_async_engine(db_url)
+    lags: list[float] = []
+    last = 0
+    query = select(OutboxItem.id, OutboxItem.payload).where(
+        OutboxItem.kind == "payment.warning", OutboxItem.id > bindparam("last")
+    )
+    give_up = first + 60 + 120
+    while len(lags) < count and time.time() < give_up:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(query.order_by(OutboxItem.id), {"last": last})).all()
+        seen = time.time()
+        for row_id, payload in rows:
+            expires = datetime.fromisoformat(payload["expires_at"]).timestamp()
+            lags.append(seen - (expires - payload["offset"]))
+            last = max(last, row_id)
+        await asyncio.sleep(0.1)
+    await engine.dispose()
+    worker.stdin.close()  # type: ignore[union-attr]
+    line = (await worker.stdout.readline()).decode()  # type: ignore[union-attr]
+    cpu, in_sweeps = (float(x) for x in line.split())
+    await worker.wait()
+    on_time = sum(1 for lag in lags if lag <= 2.0)
+    worst = max(lags) if len(lags) == count else float("nan")
+    per = 1000 / count
+    return 100 * on_time / count, statistics.median(lags), worst, cpu * per, in_sweeps * per
 
 
 async def expiry_run(db_url: str, count: int) -> tuple[float, float]:
@@ -197,7 +301,9 @@ def _load() -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["expiry", "reconcile", "serve"])
+    parser.add_argument(
+        "what", choices=["warnings", "expiry", "reconcile", "serve", "warnings-worker"]
+    )
     parser.add_argument("--db")
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--open", type=int, default=100_000)
@@ -207,17 +313,32 @@ async def main() -> None:
     if args.what == "serve":
         await serve(args.count)
         return
+    if args.what == "warnings-worker":
+        await warnings_worker(args.db, args.count)
+        return
     tmp = tempfile.TemporaryDirectory()
     results = []
     for run in range(args.runs):
         url = args.db or f"sqlite+aiosqlite:///{tmp.name}/bench{run}.db"
-        if args.what == "expiry":
+        if args.what == "warnings":
+            results.append(await warnings_run(url, args.count))
+        elif args.what == "expiry":
             results.append(await expiry_run(url, args.count))
         else:
             results.append(await reconcile_run(url, args.open, args.seconds))
         print(f"run {run + 1}: {results[-1]}", flush=True)
     backend = "postgresql" if args.db and args.db.startswith("postgresql") else "sqlite"
-    if args.what == "expiry":
+    if args.what == "warnings":
+        print(
+            f"{backend}: {args.count:,} warnings due within one minute: queued within 2 s "
+            f"{_fig([r[0] for r in results], '%', 2)}; median lag "
+            f"{_fig([r[1] for r in results], 's', 2)}; worst "
+            f"{_fig([r[2] for r in results], 's', 2)}; worker CPU "
+            f"{_fig([r[3] for r in results], 'ms per warning', 3)} (whole process, its relay "
+            f"included), {_fig([r[4] for r in results], 'ms', 3)} of it during sweeps; "
+            f"{_load()}"
+        )
+    elif args.what == "expiry":
         print(
             f"{backend}: {args.count:,} payments, one deadline: all expired and their notices "
             f"queued {_fig([r[0] for r in results], 's after it')}; last notice handed to the "

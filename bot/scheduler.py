@@ -30,7 +30,11 @@ class Scheduler:
         self._stopping = False
 
     def every(self, name: str, seconds: float, job: Job) -> None:
-        """Run `job(now)` every `seconds`; a run never overlaps the previous one."""
+        """Run `job(now)` every `seconds`; a run never overlaps the previous one. A run longer
+        than the interval pauses the job until it ends and then resumes it at the trigger's
+        next time: the ticks it spanned are folded into that one, quietly (APScheduler
+        would otherwise log a WARNING "maximum number of running instances reached" for each
+        tick it had to skip)."""
 
         async def tick() -> None:
             if self._stopping:
@@ -40,12 +44,15 @@ class Scheduler:
             task = asyncio.current_task()
             if task is not None:
                 self._running.add(task)
+            paused = self._pause(name)
             try:
                 await job(self.clock())
             except Exception:
                 log.exception("%s failed; the next run tries again", name)
             finally:
                 self._running.discard(task)  # type: ignore[arg-type]
+                if paused and not self._stopping:
+                    self.scheduler.resume_job(name)  # the next interval boundary from now
 
         self.scheduler.add_job(
             tick,
@@ -56,6 +63,13 @@ class Scheduler:
             max_instances=1,
             replace_existing=True,
         )
+
+    def _pause(self, name: str) -> bool:
+        """Hold the job's trigger while its run is under way (True when it was held)."""
+        if not self.scheduler.running or self.scheduler.get_job(name) is None:
+            return False  # a run started by hand (tests) or after shutdown
+        self.scheduler.pause_job(name)
+        return True
 
     def start(self) -> None:
         self._stopping = False

@@ -6,7 +6,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, MetaData, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import Money, UTCDateTime
@@ -20,6 +31,8 @@ NAMING_CONVENTION = {
 }
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+URGENT, NORMAL = 0, 1  # outbox priorities, claimed in this order
+PRIORITIES = (URGENT, NORMAL)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -154,10 +167,16 @@ class Activation(Base):
 class OutboxItem(Base):
     __tablename__ = "outbox"
     __table_args__ = (
-        # a relay claims only its own platforms' due rows, in the index's order: rows for a
-        # platform no process here runs cost it nothing
+        # a relay claims only its own platforms' due rows, urgent ones first, each (platform,
+        # priority) in the index's due order: rows for a platform no process here runs cost
+        # it nothing
         Index(
-            "ix_outbox_status_platform_next", "status", "chat_platform", "next_attempt_at", "id"
+            "ix_outbox_status_platform_priority_next",
+            "status",
+            "chat_platform",
+            "priority",
+            "next_attempt_at",
+            "id",
         ),
         Index("ix_outbox_status_sent", "status", "sent_at"),  # pruning of delivered rows
     )
@@ -172,6 +191,8 @@ class OutboxItem(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # URGENT (countdown warnings: late is useless) is claimed before NORMAL
+    priority: Mapped[int] = mapped_column(SmallInteger, default=NORMAL, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -24,7 +24,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from storage.models import Activation, AuditEntry, OutboxItem, Payment, PaymentEvent, User
+from storage.models import (
+    PRIORITIES,
+    Activation,
+    AuditEntry,
+    OutboxItem,
+    Payment,
+    PaymentEvent,
+    User,
+)
 
 
 def _connection(session: Session) -> Connection:
@@ -199,6 +207,77 @@ def claim_due_payments(
     return session.scalars(query).all()
 
 
+def claim_due_rows(
+    session: Session, ids: Sequence[int], now: datetime, *, skip_locked: bool
+) -> Sequence[Any]:
+    """`claim_due_payments` as plain rows, for a batch handled as a set: the columns a warning
+    or an expiry is decided and told from, and the owner's locale (one query, no objects).
+    Only the payments are locked, not their owners."""
+    p = Payment.__table__.c
+    query = (
+        select(
+            p.id,
+            p.status,
+            p.status_rank,
+            p.expires_at,
+            p.warnings_sent,
+            p.actually_paid,
+            p.topup_paid,
+            p.parent_payment_id,
+            p.chat_platform,
+            p.chat_id,
+            p.user_id,
+            p.plan,
+            p.pay_currency,
+            User.locale,
+        )
+        .join(User, User.id == p.user_id)
+        .where(p.id.in_(list(ids)), p.next_check_at <= now)
+        .order_by(p.id)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True, of=Payment.__table__)
+    return _connection(session).execute(query).all()
+
+
+@cache
+def _guarded_update(guard: tuple[str, ...], columns: tuple[str, ...]) -> Any:
+    """UPDATE payments SET <columns> WHERE id = :pid AND <guard columns> = :was_<column>, for
+    executemany (one statement, one round trip for the whole batch)."""
+    table = Payment.__table__
+    c = table.c
+    where = [c.id == bindparam("pid", type_=c.id.type)]
+    where += [c[name] == bindparam(f"was_{name}", type_=c[name].type) for name in guard]
+    values = {name: bindparam(name, type_=c[name].type) for name in columns}
+    return update(table).where(*where).values(values)
+
+
+def update_guarded(
+    session: Session, guard: tuple[str, ...], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Write each row's new values (keys: `pid`, `was_<guard>`, the columns) only where the
+    guard columns still hold what the decision was made from; all rows in one executemany.
+    The batch holds its payments (`claim_due_rows`), so the guard is a second line."""
+    if not rows:
+        return
+    columns = tuple(k for k in rows[0] if k != "pid" and not k.startswith("was_"))
+    _connection(session).execute(_guarded_update(guard, columns), list(rows))
+
+
+def enqueue_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """`enqueue` for many notices in one executemany; a dedupe key already queued is
+    ignored."""
+    if not rows:
+        return
+    connection = _connection(session)
+    statement = _insert_ignore_statement(connection.dialect.name, OutboxItem.__table__)
+    values = [
+        {"status": "pending", "attempts": 0, "next_attempt_at": row["created_at"], **row}
+        for row in rows
+    ]
+    connection.execute(statement, values)
+
+
 def children(session: Session, parent_id: int) -> Sequence[Payment]:
     query = select(Payment).where(Payment.parent_payment_id == parent_id).order_by(Payment.id)
     return session.scalars(query.execution_options(populate_existing=True)).all()
@@ -327,31 +406,37 @@ def claim_outbox(
     skip_locked: bool,
     chats: Mapping[str, Sequence[str]] | None = None,
 ) -> list[OutboxItem]:
-    """Claim up to `limit` due notifications for these platforms, in due order: write
-    `token` on them, count an attempt, and lease them until `lease_until`. A platform named
+    """Claim up to `limit` due notifications for these platforms, urgent ones first, each
+    priority in due order: write `token` on them, count an attempt, and lease them until
+    `lease_until`. A platform named
     in `chats` is claimed only for those chat ids (a console delivers only to its own user;
     another console on the same database takes the rest). On PostgreSQL the rows other
     relays are claiming are skipped (`SKIP LOCKED`); the UPDATE takes only rows still due, so
     two relays never claim one row on SQLite either."""
     chats = chats or {}
-    found: list[tuple[datetime, int]] = []
-    for platform in dict.fromkeys(platforms):  # one indexed range per platform, in due order
-        due = (
-            select(OutboxItem.next_attempt_at, OutboxItem.id)
-            .where(
-                OutboxItem.status == "pending",
-                OutboxItem.chat_platform == platform,
-                OutboxItem.next_attempt_at <= now,
+    found: list[tuple[int, datetime, int]] = []
+    for platform in dict.fromkeys(platforms):
+        for priority in PRIORITIES:  # one indexed range per (platform, priority), due order
+            room = limit - sum(1 for p, _at, _i in found if p < priority)
+            if room <= 0:  # more urgent rows fill the batch
+                break
+            due = (
+                select(OutboxItem.next_attempt_at, OutboxItem.id)
+                .where(
+                    OutboxItem.status == "pending",
+                    OutboxItem.chat_platform == platform,
+                    OutboxItem.priority == priority,
+                    OutboxItem.next_attempt_at <= now,
+                )
+                .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+                .limit(room)
             )
-            .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
-            .limit(limit)
-        )
-        if platform in chats:
-            due = due.where(OutboxItem.chat_id.in_(list(chats[platform])))
-        if skip_locked:
-            due = due.with_for_update(skip_locked=True)
-        found += [(at, i) for at, i in session.execute(due).all()]
-    ids = [i for _at, i in sorted(found)[:limit]]  # the rows locked beyond it: until commit
+            if platform in chats:
+                due = due.where(OutboxItem.chat_id.in_(list(chats[platform])))
+            if skip_locked:
+                due = due.with_for_update(skip_locked=True)
+            found += [(priority, at, i) for at, i in session.execute(due).all()]
+    ids = [i for _p, _at, i in sorted(found)[:limit]]  # the rows locked beyond: until commit
     if not ids:
         return []
     claimed = session.scalars(

@@ -71,7 +71,7 @@ async def test_a_claim_reads_only_rows_this_process_can_deliver(app: App, clock)
     selects = [s for s in seen.seen if s[0].lstrip().upper().startswith("SELECT")]
     assert selects
     for plan in await plans(app.db, selects):
-        assert "chat_platform" in plan and "ix_outbox_status_platform_next" in plan, plan
+        assert "chat_platform" in plan and "ix_outbox_status_platform_priority_next" in plan, plan
         assert not _full_scans(plan), plan
         if not app.db.is_sqlite:  # the platform is part of the index range, not a filter
             assert "Filter" not in plan, plan
@@ -259,6 +259,30 @@ async def test_reconciliation_reads_everything_due_longest_silent_first(
     assert report.read == 30 and report.applied == 1
     async with np_app.db.sessions() as session:
         assert (await session.get(Payment, lost)).status == "finished"
+
+
+async def test_stopping_ends_a_poller_batch_without_reading_the_rest(
+    np_app: App, nowpayments, fake, clock
+) -> None:
+    """A poller batch (up to 500 reads) can outlast the stop's grace: once stopping, the
+    reads not started are left undone and stay due, so the batch ends instead of being
+    cancelled under way (a traceback), and nothing is rescheduled as if it had been read."""
+    ids = [await buy(fake, "/buy pro btc", user=f"u{n}") for n in range(40)]
+    clock.advance(300)  # every one is due for a read
+    now = clock()
+    np_app.reconciler.at_once = 1
+    nowpayments.requests.clear()
+    run = asyncio.get_running_loop().create_task(np_app.reconciler.poll(now))
+    for _ in range(1000):  # until the batch is under way
+        await asyncio.sleep(0.01)
+        if len([p for _, p in nowpayments.requests if "/payment/" in p]) >= 3:
+            break
+    np_app.reconciler.stopping.set()
+    await asyncio.wait_for(run, 10)
+    read = len([p for _, p in nowpayments.requests if "/payment/" in p])
+    assert 3 <= read < 40
+    still_due = await count_rows(np_app, Payment, Payment.id.in_(ids), Payment.next_poll_at <= now)
+    assert still_due >= 40 - read
 
 
 async def test_retention_zero_keeps_everything(db_url: str, fake, clock) -> None:

@@ -68,3 +68,29 @@ async def test_stop_lets_the_schedulers_own_run_finish() -> None:
     await asyncio.wait_for(started.wait(), 5)
     await scheduler.stop()
     assert outcome == ["finished"]
+
+
+async def test_an_overrun_tick_is_coalesced_without_a_warning(caplog) -> None:
+    """A run longer than the interval: the ticks it spans are folded into the next run, and
+    nothing is logged at WARNING (APScheduler would log "maximum number of running instances
+    reached ... skipped" for each tick it could not start)."""
+    import logging
+
+    runs: list[float] = []
+    third = asyncio.Event()
+
+    async def job(now: datetime) -> None:
+        runs.append(asyncio.get_running_loop().time())
+        if len(runs) == 3:
+            third.set()
+        await asyncio.sleep(0.25)  # five intervals
+
+    scheduler = Scheduler(_clock)
+    scheduler.every("job", 0.05, job)
+    caplog.set_level(logging.DEBUG)
+    scheduler.start()
+    await asyncio.wait_for(third.wait(), 10)
+    await scheduler.stop()
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == []
+    assert all(b - a >= 0.25 for a, b in zip(runs, runs[1:], strict=False))  # never overlapping

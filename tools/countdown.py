@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,7 +25,8 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from storage import repos, writes
-from storage.models import Payment
+from storage.models import URGENT, Payment
+from tools import bulk_due
 from tools.errors import ProviderError
 from tools.money import jsonable
 from tools.policy import due_warnings, next_check, sent_offsets
@@ -36,6 +39,9 @@ log = logging.getLogger(__name__)
 RETRY_LATER = timedelta(minutes=1)
 ASK_AT_ONCE = 50  # provider reads before expiry under way at once
 ASK_TIMEOUT = 3.0  # seconds; a tick must never hang on the provider
+# seconds of provider reads before expiry per tick: past it, the rest expire unasked and are
+# read by the poller right after (20,000 at once would otherwise take minutes to expire)
+ASK_BUDGET = 20.0
 
 
 @dataclass
@@ -44,6 +50,7 @@ class SweepReport:
     due: int = 0
     warnings: int = 0
     expired: int = 0
+    unasked: int = 0  # expired without asking the provider first (the budget was spent)
 
 
 class Countdown:
@@ -54,18 +61,22 @@ class Countdown:
         *,
         stopping: Stopping | None = None,
         ask_at_once: int = ASK_AT_ONCE,
+        ask_budget: float = ASK_BUDGET,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.events = events
         self.batch = batch
         self.stopping = stopping if stopping is not None else Stopping()
         self.ask_at_once = ask_at_once
+        self.ask_budget = ask_budget
+        self.timer = timer  # elapsed work, not the business clock
 
     async def sweep(self, now: datetime) -> SweepReport:
         """Everything due at `now`, in batches in due order (the payments closest to their
         deadline, or furthest past it, first): one query, the provider asked about the
-        expiring ones (many at once), then one transaction for the batch. No cap per tick: a
-        tick handles all that is due, and ends early only at a batch boundary when the
-        process stops."""
+        expiring ones (many at once, for at most `ask_budget` seconds a tick), then one
+        transaction for the batch. No cap per tick: a tick handles all that is due, and ends
+        early only at a batch boundary when the process stops."""
         report = SweepReport()
         due_webhooks = getattr(self.events.provider, "due_webhooks", None)
         if due_webhooks is not None:
@@ -78,6 +89,7 @@ class Countdown:
                 report.webhooks += 1
         db = self.events.db
         after: tuple[datetime, int] | None = None  # keyset: rows skipped stay behind us
+        ask_until = self.timer() + self.ask_budget
         while not self.stopping:
             async with db.sessions() as session:
                 due = await repos.due_payments(session, now, self.batch, after=after)
@@ -90,25 +102,37 @@ class Countdown:
                 for row in due
                 if row.status == Status.WAITING and now >= row.expires_at
             ]
-            await self._ask_before_expiring(expiring)
-            await self._check_batch([row.id for row in due], now, report)
+            unasked = await self._ask_before_expiring(expiring, ask_until)
+            await self._check_batch([row.id for row in due], now, report, unasked)
             if report.warnings or report.expired:
                 self.events.on_change()  # the relay starts on this batch's notices at once
             if len(due) < self.batch:
                 break
+        if report.unasked:
+            log.info(
+                "%s payments expired without asking the provider first (%.0f s of reads a "
+                "tick spent); the poller reads them next",
+                report.unasked,
+                self.ask_budget,
+            )
         return report
 
-    async def _check_batch(self, ids: list[int], now: datetime, report: SweepReport) -> None:
+    async def _check_batch(
+        self, ids: list[int], now: datetime, report: SweepReport, unasked: set[int]
+    ) -> None:
         """One transaction for the batch; when it fails, one per payment, so one bad row
         cannot stall the rest."""
         part = SweepReport()
         try:
-            await self.events.db.run(lambda session: self._check_many(session, ids, now, part))
+            await self.events.db.run(
+                lambda session: self._check_many(session, ids, now, part, unasked)
+            )
         except Exception:
             log.warning("a batch of %s due payments failed; checking them one by one", len(ids))
         else:
             report.warnings += part.warnings
             report.expired += part.expired
+            report.unasked += part.unasked
             return
         for payment_id in ids:
             try:
@@ -124,30 +148,56 @@ class Countdown:
                 )
 
     def _check_many(
-        self, session: Session, ids: list[int], now: datetime, report: SweepReport
+        self,
+        session: Session,
+        ids: list[int],
+        now: datetime,
+        report: SweepReport,
+        unasked: Collection[int] = (),
     ) -> None:
+        """The common cases as a set (`tools.bulk_due`), the rest one payment at a time; all
+        in the caller's one transaction, which holds every payment it decides about."""
         skip_locked = not self.events.db.is_sqlite
-        for payment in writes.claim_due_payments(session, ids, now, skip_locked=skip_locked):
-            self._check(session, payment, now, report)
+        parts = bulk_due.split(
+            writes.claim_due_rows(session, ids, now, skip_locked=skip_locked), now
+        )
+        settings = self.events.settings
+        report.warnings += bulk_due.warn(session, parts.warn, now, settings.warnings)
+        report.expired += bulk_due.expire(session, parts.expire, now, settings, unasked)
+        report.unasked += sum(1 for row in parts.expire if row.id in unasked)
+        if parts.other:  # already held by this transaction: claimed again as objects
+            for payment in writes.claim_due_payments(
+                session, parts.other, now, skip_locked=skip_locked
+            ):
+                self._check(session, payment, now, report)
 
-    async def _ask_before_expiring(self, expiring: list[tuple[int, str]]) -> None:
+    async def _ask_before_expiring(
+        self, expiring: list[tuple[int, str]], until: float
+    ) -> set[int]:
         """A lost webhook must not turn a paid payment into an expired one: ask first (briefly,
         `ask_at_once` at a time; when the provider cannot answer in time the payment expires
-        and the poller still catches late money)."""
+        and the poller still catches late money). Once the tick's budget (`until`) is spent
+        the rest are not asked: returns their ids (they expire, and are read right after)."""
+        unasked: set[int] = set()
         if not expiring:
-            return
+            return unasked
         limit = asyncio.Semaphore(self.ask_at_once)
 
         async def ask(payment_id: int, provider_payment_id: str) -> None:
             async with limit:
-                await self._ask(payment_id, provider_payment_id)
+                left = until - self.timer()
+                if left <= 0:
+                    unasked.add(payment_id)
+                    return
+                await self._ask(payment_id, provider_payment_id, min(ASK_TIMEOUT, left))
 
         await asyncio.gather(*(ask(pid, ppid) for pid, ppid in expiring))
+        return unasked
 
-    async def _ask(self, payment_id: int, provider_payment_id: str) -> None:
+    async def _ask(self, payment_id: int, provider_payment_id: str, timeout: float) -> None:
         try:
             event = await asyncio.wait_for(
-                self.events.provider.get_payment(provider_payment_id), ASK_TIMEOUT
+                self.events.provider.get_payment(provider_payment_id), timeout
             )
             if Status(event.status) in MONEY_SEEN:
                 await self.events.apply_event(event, "poll")
@@ -211,6 +261,7 @@ class Countdown:
                 locale=locale or "en",
                 dedupe_key=f"payment:{payment.id}:warn:{closest}",
                 created_at=now,
+                priority=URGENT,
             )
             sent |= set(due)
             payment.warnings_sent = ",".join(str(o) for o in sorted(sent, reverse=True))

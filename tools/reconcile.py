@@ -67,7 +67,9 @@ class Reconciler:
             answers = await asyncio.gather(*(self._read(p, limit, report) for p in due))
             unchanged = [p for p, event in zip(due, answers, strict=True) if event is None]
             for payment, event in zip(due, answers, strict=True):
-                if event is not None and not await self._apply(payment, event, report):
+                if isinstance(event, ProviderEvent) and not await self._apply(
+                    payment, event, report
+                ):
                     unchanged.append(payment)
             if unchanged:
                 await self.events.db.run(
@@ -91,10 +93,14 @@ class Reconciler:
 
     async def _read(
         self, payment: Payment, limit: asyncio.Semaphore, report: PollReport
-    ) -> ProviderEvent | None:
-        """The provider's answer when it says something new; None when not (or not read)."""
+    ) -> ProviderEvent | None | bool:
+        """The provider's answer when it says something new; None when not (or not
+        readable); False when the process began stopping before it was read (it stays due,
+        so a batch ends within the stop's grace instead of being cancelled under way)."""
         report.read += 1
         async with limit:
+            if self.stopping:
+                return False
             try:
                 event = await self.events.provider.get_payment(payment.provider_payment_id)
             except ProviderError as exc:

@@ -1,7 +1,7 @@
 """payment tallies the overview reads, kept by triggers; indexes for the median, attention, top-ups
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-03 06:40:00.000000
 
 `payment_tallies` holds, per quarter hour (UTC epoch seconds, a multiple of 900: every zone's
@@ -21,7 +21,7 @@ from alembic import op
 from storage.types import Money
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
