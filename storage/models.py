@@ -6,7 +6,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import Money, UTCDateTime
@@ -339,3 +349,13 @@ class OperatorState(Base):
     alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     marks: Mapped[list[str]] = mapped_column(JSON, default=list)  # recent times (ISO)
     detail: Mapped[str] = mapped_column(String(300), default="")
+
+
+class SendSlot(Base):
+    """One send limit shared by the workers (a platform's overall limit, one chat, one group):
+    the next moment, in the database's clock (epoch seconds), a send under it may start."""
+
+    __tablename__ = "send_slots"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float)
