@@ -173,3 +173,45 @@ async def test_three_worker_processes_relay_under_telegrams_limits() -> None:
     assert too_many == 0
     assert delivered == 90
     assert rate <= 30.0
+
+
+@postgres
+async def test_a_chat_in_flight_is_busy_for_about_a_second_not_for_its_crash_hold(
+    databases,
+) -> None:
+    """The relay asks `wait()` whether a chat is busy. While a send to it is in flight (here
+    the same worker's background card edit; elsewhere another worker's) the chat is held in
+    the database until the answer, a guard against a worker dying mid-send; the relay must
+    read that as "free about a second after the answer", not as the guard's length, and an
+    answer brings the chat's time forward again."""
+    pacing = SharedPacing(databases[0].engine, "telegram")
+    rules = [Rule("all", 30.0, queue=True), Rule(("chat", 8), 1.0, spaced=True)]
+    await pacing.acquire(rules)  # the card edit: in flight
+    second = asyncio.create_task(pacing.acquire(rules))  # a notice to the same chat
+    await asyncio.sleep(0.3)
+    assert not second.done()  # held: nothing goes to the chat while the edit is in flight
+    assert pacing.wait(rules) <= 1.1  # the relay defers it a second, not 30
+    await pacing.answered(rules)
+    await asyncio.wait_for(second, 3)  # a second after the edit's answer
+    await pacing.answered(rules)
+    assert 0.9 < pacing.wait(rules) <= 1.1
+    other = SharedPacing(databases[1].engine, "telegram")
+    await other.acquire(rules)  # another worker: booked once the chat's second is over
+    assert 0.9 < pacing.wait(rules) <= 1.1  # what this worker saw last: still a hint
+
+
+@postgres
+async def test_a_send_given_up_while_it_waits_for_its_slot_frees_the_chat(databases) -> None:
+    """A send cancelled after its booking (the relay's time limit, a shutdown) does not leave
+    its chat held until the crash guard runs out."""
+    engine = databases[0].engine
+    await book(engine, ["telegram:all"], [0.6], [True])  # the shared queue: next slot later
+    pacing = SharedPacing(engine, "telegram")
+    rules = [Rule("all", 30.0, queue=True), Rule(("chat", 9), 1.0, spaced=True)]
+    task = asyncio.create_task(pacing.acquire(rules))
+    await asyncio.sleep(0.2)  # booked, sleeping until its slot
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    other = SharedPacing(databases[1].engine, "telegram")
+    await asyncio.wait_for(other.acquire(rules), 2)  # a second at most, not the hold
