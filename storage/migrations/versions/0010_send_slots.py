@@ -19,6 +19,7 @@ def upgrade() -> None:
         "send_slots",
         sa.Column("key", sa.String(120), primary_key=True),
         sa.Column("next_at", sa.Float(), nullable=False),
+        sa.Column("held_until", sa.Float(), nullable=True),
     )
 
 
