@@ -3,10 +3,11 @@ push notices through the fake Bot API (which answers 429 whenever a limit is exc
 
     python benchmarks/shared_pacing.py --db postgresql+asyncpg://... [--rows 450] [--workers 3]
 
-This process runs the fake Bot API and queues `--rows` customer notices (`payment.expired`,
-one per chat, as the sweeper would); `--workers` separate processes each run an app with the
+This process runs the fake Bot API; `--workers` separate processes each run an app with the
 real Telegram adapter (python-telegram-bot) and drain the outbox with their relays, sharing
-the send limits through the database. Printed, as the median of `--runs` runs with the range:
+the send limits through the database. Once every worker says it is up, this process queues
+`--rows` customer notices (`payment.expired`, one per chat, as the sweeper would), so the
+figure is the deployment's, not one worker's while the others are still starting. Printed, as the median of `--runs` runs with the range:
 the deployment's push rate (messages the fake accepted per second, first to last) as a share
 of Telegram's 30 messages/s, and the 429s the fake answered; with the load average.
 """
@@ -52,11 +53,14 @@ async def worker(url: str, api: str, token: str) -> None:
     config = make_config(url, WEBHOOKS__ENABLED="true", WEBHOOKS__PORT=str(port))
     app = App(config, adapters=[adapter])
     await app.start(background=False)
+    print("ready", flush=True)  # the notices are queued once every worker is up
     try:
-        idle = 0
-        while idle < 3:
-            idle = 0 if await app.notifier.drain() else idle + 1
-            await asyncio.sleep(0.05 * idle)
+        seen, idle = False, 0
+        while not seen or idle < 3:
+            handled = await app.notifier.drain()
+            seen = seen or handled > 0
+            idle = 0 if handled else idle + 1
+            await asyncio.sleep(0.05 if not seen else 0.05 * idle)
     finally:
         await app.stop()
 
@@ -82,9 +86,6 @@ async def one_run(url: str, rows: int, workers: int) -> tuple[float, int, int]:
                 created_at=now,
             )
 
-    await db.run(queue)
-    await db.close()
-    await app.db.close()
     fake = FakeTelegram()
     await fake.start()
     try:
@@ -99,13 +100,19 @@ async def one_run(url: str, rows: int, workers: int) -> tuple[float, int, int]:
                 fake.url,
                 "--token",
                 fake.token,
+                stdout=asyncio.subprocess.PIPE,
             )
             for _ in range(workers)
         ]
+        for proc in procs:  # started: an app each, adapter and relay ready
+            assert (await proc.stdout.readline()).strip() == b"ready"
+        await db.run(queue)
         for proc in procs:
             await proc.wait()
     finally:
         await fake.stop()
+        await db.close()
+        await app.db.close()
     sent = sorted(
         r.at for r in fake.requests if r.method in ("sendMessage", "sendPhoto") and r.status == 200
     )

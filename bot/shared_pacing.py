@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ratelimit import LocalPacing, Pacer, Rule
-from storage.send_slots import Booking, book, prune, push_back, release, unhold
+from storage.send_slots import Booking, autocommit, book, prune, push_back, release, unhold
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class SharedPacing:
         queue_slack: float = 0.02,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._engine = engine
+        self._engine = autocommit(engine)  # one round trip per booking or release
         self._clock = clock
         self._prefix = prefix
         self._air = (1.0 + slack, 1.0 + queue_slack)

@@ -4,7 +4,9 @@ one message a second), until when a send in flight holds it, both in the databas
 (epoch seconds), so the workers' own clocks never have to agree.
 
 `book()` locks the keys of one send (in key order, so two sends never deadlock), decides and
-books in one short transaction; `release()` ends a hold when its send is answered (the key is
+books in one call of the function `send_slots_book` (one round trip, committed by itself:
+the workers' bookings wait for each other only while PostgreSQL runs it, never across a
+client's round trip); `release()` ends a hold when its send is answered (the key is
 free again a step later), `unhold()` when its send never went; `push_back()` moves keys later
 (the platform's "retry after")."""
 
@@ -13,22 +15,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import CursorResult, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 NOW = "CAST(extract(epoch FROM clock_timestamp()) AS float8)"
 
-_LOCK = text(
-    "INSERT INTO send_slots (key, next_at) "
-    "SELECT k, 0 FROM unnest(CAST(:keys AS varchar[])) AS k ORDER BY k "
-    "ON CONFLICT (key) DO UPDATE SET next_at = send_slots.next_at "
-    f"RETURNING key, next_at, held_until, {NOW} AS now"
-)
+# The function (migration 0010) creates the keys it has never seen, locks all of them in key
+# order, decides and books: one round trip, committed by itself, so the workers' bookings wait
+# for each other only while PostgreSQL runs it, never across a client's round trip.
 _BOOK = text(
-    "UPDATE send_slots SET next_at = v.next_at, held_until = v.held_until "
-    "FROM unnest(CAST(:keys AS varchar[]), CAST(:nexts AS float8[]), "
-    "CAST(:helds AS float8[])) AS v(key, next_at, held_until) "
-    "WHERE send_slots.key = v.key"
+    "SELECT * FROM send_slots_book(CAST(:keys AS varchar[]), CAST(:steps AS float8[]), "
+    "CAST(:holds AS float8[]), CAST(:queued AS boolean[]))"
 )
 _PUSH = text(
     "INSERT INTO send_slots (key, next_at) "
@@ -75,47 +72,55 @@ async def book(
     A `queued` key (a limit many chats share) may be booked at its next free slot even when
     that is later than now; the other keys (one chat, one group) must be free by then and not
     held, or nothing is booked. A key with a `hold` (seconds, 0 for none) is held by this send
-    from now until `release()` or until the hold runs out (a worker that died mid-send)."""
-    holds = list(holds) if holds is not None else [0.0] * len(keys)
-    async with engine.begin() as conn:
-        rows = (await conn.execute(_LOCK, {"keys": list(keys)})).all()
-        now = max(row.now for row in rows)
-        slots = {row.key: row.next_at for row in rows}
-        held = frozenset(
-            row.key for row in rows if row.held_until is not None and row.held_until > now
-        )
-        free_in = {k: v - now for k, v in slots.items()}
-        marks = list(zip(keys, queued, strict=True))
-        queue_at = max([now, *(slots[k] for k, q in marks if q)])
-        hold_at = max([now, *(slots[k] for k, q in marks if not q)])
-        if held or hold_at > queue_at:  # a chat is busy: keep the shared queue moving
-            return Booking(False, hold_at - now, free_in, held)
-        nexts = [queue_at + step for step in steps]
-        helds = [now + hold if hold > 0 else None for hold in holds]
-        await conn.execute(_BOOK, {"keys": list(keys), "nexts": nexts, "helds": helds})
-    free_in = {k: n - now for k, n in zip(keys, nexts, strict=True)}
-    return Booking(True, queue_at - now, free_in, frozenset())
+    from now until `release()` or until the hold runs out (a worker that died mid-send).
+    One round trip (on an `autocommit()` engine)."""
+    params = {
+        "keys": list(keys),
+        "steps": list(steps),
+        "holds": list(holds) if holds is not None else [0.0] * len(keys),
+        "queued": list(queued),
+    }
+    rows = (await _run(engine, _BOOK, params)).all()
+    first = rows[0]
+    now, queue_at = first.now, first.queue_at
+    if first.booked:
+        free_in = {k: queue_at + step - now for k, step in zip(keys, steps, strict=True)}
+        return Booking(True, queue_at - now, free_in, frozenset())
+    held = frozenset(r.key for r in rows if r.held_until is not None and r.held_until > now)
+    free_in = {r.key: r.next_at - now for r in rows}
+    return Booking(False, first.hold_at - now, free_in, held)
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """`engine` (sharing its pool) whose statements commit by themselves: a booking or a
+    release is then one round trip, not three (BEGIN, the statement, COMMIT). Make it once:
+    each call builds a new engine proxy, which costs more than the round trip it saves."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def _run(engine: AsyncEngine, statement: TextClause, params: dict) -> CursorResult:
+    """One statement, committed (by itself on an `autocommit()` engine)."""
+    async with engine.connect() as conn:
+        result = await conn.execute(statement, params)
+        await conn.commit()
+        return result
 
 
 async def push_back(engine: AsyncEngine, keys: Sequence[str], seconds: Sequence[float]) -> None:
     """Nothing under each key before `seconds` from now (never pulls a slot forward)."""
-    async with engine.begin() as conn:
-        await conn.execute(_PUSH, {"keys": list(keys), "seconds": list(seconds)})
+    await _run(engine, _PUSH, {"keys": list(keys), "seconds": list(seconds)})
 
 
 async def release(engine: AsyncEngine, keys: Sequence[str], seconds: Sequence[float]) -> None:
     """Keys a send held while in flight: no longer held, free again `seconds` from now."""
-    async with engine.begin() as conn:
-        await conn.execute(_RELEASE, {"keys": list(keys), "seconds": list(seconds)})
+    await _run(engine, _RELEASE, {"keys": list(keys), "seconds": list(seconds)})
 
 
 async def unhold(engine: AsyncEngine, keys: Sequence[str]) -> None:
     """Keys booked for a send that never went: no longer held (their next slots stay)."""
-    async with engine.begin() as conn:
-        await conn.execute(_UNHOLD, {"keys": list(keys)})
+    await _run(engine, _UNHOLD, {"keys": list(keys)})
 
 
 async def prune(engine: AsyncEngine, idle_seconds: float) -> int:
     """Forget keys idle for `idle_seconds` (chats long quiet); how many."""
-    async with engine.begin() as conn:
-        return (await conn.execute(_PRUNE, {"idle": idle_seconds})).rowcount
+    return (await _run(engine, _PRUNE, {"idle": idle_seconds})).rowcount
