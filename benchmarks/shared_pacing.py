@@ -7,9 +7,10 @@ This process runs the fake Bot API; `--workers` separate processes each run an a
 real Telegram adapter (python-telegram-bot) and drain the outbox with their relays, sharing
 the send limits through the database. Once every worker says it is up, this process queues
 `--rows` customer notices (`payment.expired`, one per chat, as the sweeper would), so the
-figure is the deployment's, not one worker's while the others are still starting. Printed, as the median of `--runs` runs with the range:
-the deployment's push rate (messages the fake accepted per second, first to last) as a share
-of Telegram's 30 messages/s, and the 429s the fake answered; with the load average.
+figure is the deployment's, not one worker's while the others are still starting. Printed,
+as the median of `--runs` runs with the range: the deployment's push rate (messages the fake
+accepted per second, first to last) as a share of Telegram's 30 messages/s, and the 429s the
+fake answered; with the load average.
 """
 
 from __future__ import annotations

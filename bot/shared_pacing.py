@@ -2,16 +2,18 @@
 its sends in `send_slots` (storage/send_slots.py), so three workers together send no faster
 than one would. SQLite is one worker and keeps `LocalPacing` (no database round trip).
 
-A send books one short transaction before it goes: its chat's (and group's) slot, which must
+A send books its slots in one round trip before it goes: its chat's (and group's) slot, which must
 be free, and the next slot of the limit every chat shares (`Rule.queue`), which may be a little
 later: the worker then sleeps until it. Booking ahead in that shared queue keeps it full
 whichever worker has work, so the deployment sends at the limit, not at a fraction of it. The
-queue is paced with less air (`queue_slack`) than a chat: Telegram's overall limit allows
-bursts, one chat's does not. A chat's one-per-second limit (a `spaced` rule) allows no burst
-at all, and a worker may send a little after its booked slot (a busy event loop): so the
-chat is held while the send is in flight and freed a full interval after its answer, whichever
-worker sends next (a second transaction per such send). The hold runs out by itself after
-`HOLD_SECONDS` if the worker dies mid-send; a send given up before it went frees it at once.
+queue is paced with less air (`queue_slack`) than a chat, and a slot that a slow moment of
+every worker left unused may be taken up by the next few sends (`QUEUE_BURST`): Telegram's
+overall limit is a bucket that allows bursts, one chat's does not. A chat's one-per-second
+limit (a `spaced` rule) allows no burst at all, and a worker may send a little after its
+booked slot (a busy event loop): so the chat is held while the send is in flight and freed a
+full interval after its answer, whichever worker sends next (a second round trip per such
+send). The hold runs out by itself after `HOLD_SECONDS` if the worker dies mid-send; a send
+given up before it went frees it at once.
 
 `wait()` is the relay's hint (defer a busy chat, send the others): each key's time as this
 worker last saw it in the database, replaced by every newer look. A chat held by a send in
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 PRUNE_EVERY = 10_000  # bookings between two clean-ups of chats idle for an hour
 IDLE_SECONDS = 3600.0
 HOLD_SECONDS = 10.0  # a spaced key is held while its send is in flight (a crash frees it then)
+QUEUE_BURST = 3  # slots of the shared queue a send may take early after slow moments left
+# them unused (Telegram's overall limit is a bucket that allows bursts; a chat's is not)
 POLL_HELD = 0.1  # how often a send waiting for a chat held in flight asks again
 SEEN_LIMIT = 50_000  # keys remembered for the hint before the past ones are forgotten
 DB_ERRORS = (SQLAlchemyError, OSError)
@@ -104,9 +108,10 @@ class SharedPacing:
         steps = [self._step(r) for r in rules]
         queued = [r.queue for r in rules]
         holds = [HOLD_SECONDS if r.spaced else 0.0 for r in rules]
+        bursts = [QUEUE_BURST * self._step(r) if r.queue else 0.0 for r in rules]
         while True:
             try:
-                booking = await book(self._engine, keys, steps, queued, holds)
+                booking = await book(self._engine, keys, steps, queued, holds, bursts)
             except DB_ERRORS as exc:
                 log.warning("shared send limits unavailable (%s); pacing alone", exc)
                 await self._local.acquire(rules)

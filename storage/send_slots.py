@@ -25,7 +25,7 @@ NOW = "CAST(extract(epoch FROM clock_timestamp()) AS float8)"
 # for each other only while PostgreSQL runs it, never across a client's round trip.
 _BOOK = text(
     "SELECT * FROM send_slots_book(CAST(:keys AS varchar[]), CAST(:steps AS float8[]), "
-    "CAST(:holds AS float8[]), CAST(:queued AS boolean[]))"
+    "CAST(:holds AS float8[]), CAST(:queued AS boolean[]), CAST(:bursts AS float8[]))"
 )
 _PUSH = text(
     "INSERT INTO send_slots (key, next_at) "
@@ -38,9 +38,7 @@ _RELEASE = text(
     "FROM unnest(CAST(:keys AS varchar[]), CAST(:seconds AS float8[])) AS v(key, seconds) "
     "WHERE send_slots.key = v.key"
 )
-_UNHOLD = text(
-    "UPDATE send_slots SET held_until = NULL WHERE key = ANY(CAST(:keys AS varchar[]))"
-)
+_UNHOLD = text("UPDATE send_slots SET held_until = NULL WHERE key = ANY(CAST(:keys AS varchar[]))")
 _PRUNE = text(
     f"DELETE FROM send_slots WHERE next_at < {NOW} - :idle "
     f"AND (held_until IS NULL OR held_until < {NOW})"
@@ -66,24 +64,29 @@ async def book(
     steps: Sequence[float],
     queued: Sequence[bool],
     holds: Sequence[float] | None = None,
+    bursts: Sequence[float] | None = None,
 ) -> Booking:
     """Book one send under `keys` (each next free `step` seconds after its slot).
 
     A `queued` key (a limit many chats share) may be booked at its next free slot even when
     that is later than now; the other keys (one chat, one group) must be free by then and not
     held, or nothing is booked. A key with a `hold` (seconds, 0 for none) is held by this send
-    from now until `release()` or until the hold runs out (a worker that died mid-send).
+    from now until `release()` or until the hold runs out (a worker that died mid-send). A
+    queued key with a `burst` (seconds) lets a send start that much before its next slot: a
+    slot a slow moment left unused is taken up by the next sends, the long-run rate stays one
+    per step (a token bucket, as the platforms count).
     One round trip (on an `autocommit()` engine)."""
     params = {
         "keys": list(keys),
         "steps": list(steps),
         "holds": list(holds) if holds is not None else [0.0] * len(keys),
         "queued": list(queued),
+        "bursts": list(bursts) if bursts is not None else [0.0] * len(keys),
     }
     rows = (await _run(engine, _BOOK, params)).all()
     first = rows[0]
     now, queue_at = first.now, first.queue_at
-    if first.booked:
+    if first.booked:  # (a queued key's own next slot may lie further on: not needed here)
         free_in = {k: queue_at + step - now for k, step in zip(keys, steps, strict=True)}
         return Booking(True, queue_at - now, free_in, frozenset())
     held = frozenset(r.key for r in rows if r.held_until is not None and r.held_until > now)
