@@ -56,12 +56,11 @@ async def worker(url: str, api: str, token: str) -> None:
     await app.start(background=False)
     print("ready", flush=True)  # the notices are queued once every worker is up
     try:
-        seen, idle = False, 0
-        while not seen or idle < 3:
-            handled = await app.notifier.drain()
-            seen = seen or handled > 0
-            idle = 0 if handled else idle + 1
-            await asyncio.sleep(0.05 if not seen else 0.05 * idle)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # queued
+        idle = 0
+        while idle < 3:
+            idle = 0 if await app.notifier.drain() else idle + 1
+            await asyncio.sleep(0.05 * idle)
     finally:
         await app.stop()
 
@@ -101,6 +100,7 @@ async def one_run(url: str, rows: int, workers: int) -> tuple[float, int, int]:
                 fake.url,
                 "--token",
                 fake.token,
+                stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
             for _ in range(workers)
@@ -108,6 +108,9 @@ async def one_run(url: str, rows: int, workers: int) -> tuple[float, int, int]:
         for proc in procs:  # started: an app each, adapter and relay ready
             assert (await proc.stdout.readline()).strip() == b"ready"
         await db.run(queue)
+        for proc in procs:  # go: drain until nothing is left
+            proc.stdin.write(b"queued\n")
+            await proc.stdin.drain()
         for proc in procs:
             await proc.wait()
     finally:
