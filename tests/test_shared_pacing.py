@@ -14,7 +14,7 @@ from bot.adapters.telegram import TelegramAdapter
 from bot.app import App
 from bot.messages import ChatRef, Outgoing
 from bot.ratelimit import LocalPacing, Rule
-from bot.shared_pacing import SharedPacing
+from bot.shared_pacing import QUEUE_BURST, SharedPacing
 from storage.db import Database
 from storage.send_slots import book
 from tests.conftest import PG_URL, _fresh_postgres, make_config
@@ -172,7 +172,9 @@ async def test_three_worker_processes_relay_under_telegrams_limits() -> None:
     rate, too_many, delivered = await bench.one_run(PG_URL, rows=90, workers=3)
     assert too_many == 0
     assert delivered == 90
-    assert rate <= 30.0
+    # first to last, less the few sends the shared queue lets go at once (a bucket's burst)
+    span = (delivered - 1) / rate
+    assert (delivered - 1 - QUEUE_BURST) / span <= 30.0
 
 
 @postgres
