@@ -212,6 +212,12 @@ class App:
         load_catalogs(config.shop.locales)
         load_shop_texts(config.texts)
         self.db = Database(config.database.url)
+        if not self.db.is_sqlite:  # several workers: the platforms' limits hold for them all
+            from bot.shared_pacing import SharedPacing
+
+            for adapter in adapters:
+                if hasattr(adapter, "pacing"):
+                    adapter.pacing = SharedPacing(self.db.engine, adapter.platform)
         self.catalog = Catalog.from_config(config.plans, config.coins, config.shop.price_currency)
         served = served_platforms(config, self.adapters)
         alerted = {p: ids for p, ids in config.operators.ids.items() if p in served}

@@ -11,14 +11,21 @@ varies (a busy event loop, a slow connection). For limits that allow no burst at
 one message per second per chat) a `spaced` rule therefore counts the next slot from the
 answer as well (`answered()`), so jitter cannot bring two arrivals closer than allowed.
 
+With several workers the limits must hold for the whole deployment: `LocalPacing` and
+`bot/shared_pacing.py`'s `SharedPacing` give the adapters the same asynchronous face
+(`acquire`, `answered`, `pause`, and `wait` as a hint for the relay), one schedule per process
+or one in the database for every worker.
+
 `TextLimit` is the other direction: how much free text one customer may send us.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Rule:
     key: Hashable
     per_second: float
     spaced: bool = False  # no bursts: the next send also waits 1/rate after the last answer
+    queue: bool = False  # shared by many chats: a worker may book a later slot in its queue
 
 
 class Pacer:
@@ -76,6 +84,39 @@ class Pacer:
         until = self._clock() + seconds
         for rule in rules:
             self._next[rule.key] = max(self._next.get(rule.key, 0.0), until)
+
+
+class Pacing(Protocol):
+    """What an adapter asks before and after each send."""
+
+    def wait(self, rules: Sequence[Rule], ahead: int = 0) -> float: ...
+
+    async def acquire(self, rules: Sequence[Rule]) -> None: ...
+
+    async def answered(self, rules: Sequence[Rule]) -> None: ...
+
+    async def pause(self, rules: Sequence[Rule], seconds: float) -> None: ...
+
+
+class LocalPacing:
+    """The limits paced by this process alone (SQLite: one worker)."""
+
+    def __init__(self, pacer: Pacer | None = None) -> None:
+        self.pacer = pacer or Pacer()
+
+    def wait(self, rules: Sequence[Rule], ahead: int = 0) -> float:
+        return self.pacer.wait(rules, ahead)
+
+    async def acquire(self, rules: Sequence[Rule]) -> None:
+        """Return when a send under `rules` may start (its slot booked)."""
+        while (wait := self.pacer.try_reserve(rules)) > 0:  # noqa: ASYNC110 - paced by time
+            await asyncio.sleep(wait)
+
+    async def answered(self, rules: Sequence[Rule]) -> None:
+        self.pacer.answered(rules)
+
+    async def pause(self, rules: Sequence[Rule], seconds: float) -> None:
+        self.pacer.pause(rules, seconds)
 
 
 class TextLimit:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -416,3 +417,16 @@ class OperatorState(Base):
     alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     marks: Mapped[list[str]] = mapped_column(JSON, default=list)  # recent times (ISO)
     detail: Mapped[str] = mapped_column(String(300), default="")
+
+
+class SendSlot(Base):
+    """One send limit shared by the workers (a platform's overall limit, one chat, one group):
+    the next moment, in the database's clock (epoch seconds), a send under it may start, and
+    until when a send in flight holds it (a limit with no burst: the next one waits for the
+    answer)."""
+
+    __tablename__ = "send_slots"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float)
+    held_until: Mapped[float | None] = mapped_column(Float)

@@ -44,7 +44,7 @@ from bot.adapters.discord_support import (
 )
 from bot.i18n import _, language_name, using_locale
 from bot.messages import ChatRef, Incoming, Outgoing
-from bot.ratelimit import Pacer, Rule
+from bot.ratelimit import LocalPacing, Pacing, Rule
 
 log = logging.getLogger(__name__)
 CHANNEL = "channel:"  # chat ids of server channels; a bare id is the user's DM
@@ -89,7 +89,7 @@ class DiscordAdapter:
         self.menu = menu
         self.choices = {"plan": list(plans), "coin": list(coins)}
         self.choices["code"] = [(code, language_name(code)) for code in self.locales]
-        self.pacer = Pacer()
+        self.pacing: Pacing = LocalPacing()  # shared: App, on PostgreSQL
         self._limits = (settings.global_per_second, settings.per_channel_per_second)
         self._handler: Handler | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -325,15 +325,14 @@ class DiscordAdapter:
 
     def _rules(self, chat_id: str) -> list[Rule]:
         overall, per_channel = self._limits
-        return [Rule("all", overall), Rule(("chat", chat_id), per_channel)]
+        return [Rule("all", overall, queue=True), Rule(("chat", chat_id), per_channel)]
 
     def send_wait(self, target, ahead: int = 0) -> float:
-        return self.pacer.wait(self._rules(target.chat_id), ahead)
+        return self.pacing.wait(self._rules(target.chat_id), ahead)
 
     async def send(self, message: Outgoing) -> str | None:
         rules = self._rules(message.target.chat_id)
-        while (wait := self.pacer.try_reserve(rules)) > 0:  # noqa: ASYNC110 - paced by time
-            await asyncio.sleep(wait)
+        await self.pacing.acquire(rules)
         try:
             if message.edit_of:
                 await asyncio.wait_for(self._edit(message), SEND_TIMEOUT)
@@ -343,7 +342,7 @@ class DiscordAdapter:
                 channel.send(nonce=nonce(message.key), **parts(message)), SEND_TIMEOUT
             )
         except discord.RateLimited as exc:  # longer than discord.py itself waits
-            self.pacer.pause(rules, exc.retry_after)
+            await self.pacing.pause(rules, exc.retry_after)
             raise RateLimited(exc.retry_after) from None
         except discord.HTTPException as exc:
             if getattr(exc, "code", 0) == CANNOT_DM:

@@ -3,7 +3,6 @@ and what is sent (cards, edits, files), paced under Telegram's limits."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import html
 import logging
@@ -51,7 +50,7 @@ from bot.adapters.telegram.access import AccessMethods
 from bot.adapters.telegram.client import CheckedRequest, seconds
 from bot.i18n import using_locale
 from bot.messages import Button, Incoming, Outgoing
-from bot.ratelimit import Pacer, Rule
+from bot.ratelimit import LocalPacing, Pacing, Rule
 from bot.render import without_picture
 
 log = logging.getLogger(__package__)  # "bot.adapters.telegram"
@@ -99,7 +98,7 @@ class TelegramAdapter(AccessMethods):
         self.locales = list(locales)
         self.default_locale = default_locale
         self.menu = menu
-        self.pacer = Pacer()
+        self.pacing: Pacing = LocalPacing()  # shared: App, on PostgreSQL
         self._limits = (per_second, per_chat, per_group_minute / 60)
         self._handler: Handler | None = None
         self.username = ""
@@ -295,13 +294,13 @@ class TelegramAdapter(AccessMethods):
 
     def _rules(self, chat_id: int) -> list[Rule]:
         overall, per_chat, per_group = self._limits
-        rules = [Rule("all", overall), Rule(("chat", chat_id), per_chat, spaced=True)]
+        rules = [Rule("all", overall, queue=True), Rule(("chat", chat_id), per_chat, spaced=True)]
         if chat_id < 0:  # groups and channels have negative ids
             rules.append(Rule(("group", chat_id), per_group))
         return rules
 
     def send_wait(self, target, ahead: int = 0) -> float:
-        return self.pacer.wait(self._rules(int(target.chat_id)), ahead)
+        return self.pacing.wait(self._rules(int(target.chat_id)), ahead)
 
     def _keyboard(self, buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
         rows = []
@@ -319,8 +318,7 @@ class TelegramAdapter(AccessMethods):
     async def send(self, message: Outgoing) -> str | None:
         chat_id = int(message.target.chat_id)
         rules = self._rules(chat_id)
-        while (wait := self.pacer.try_reserve(rules)) > 0:  # noqa: ASYNC110 - paced by time
-            await asyncio.sleep(wait)
+        await self.pacing.acquire(rules)
         text = message.html or html.escape(message.text, quote=False)
         markup = self._keyboard(message.buttons)
         bot = self.app.bot
@@ -362,7 +360,7 @@ class TelegramAdapter(AccessMethods):
             return f"t:{chat_id}:{sent.message_id}"
         except RetryAfter as exc:
             wait = seconds(exc.retry_after)
-            self.pacer.pause(rules, wait)
+            await self.pacing.pause(rules, wait)
             raise RateLimited(wait) from None
         except (Forbidden, BadRequest, ChatMigrated, InvalidToken) as exc:
             # blocked, kicked, chat gone or moved, our message wrong: retrying cannot help
@@ -370,7 +368,7 @@ class TelegramAdapter(AccessMethods):
         except TelegramError as exc:  # network trouble, 5xx, conflicts: worth another try
             raise DeliveryError(f"{type(exc).__name__}: {exc.message}") from None
         finally:
-            self.pacer.answered(rules)
+            await self.pacing.answered(rules)
 
     @staticmethod
     def _text_card(message: Outgoing) -> str:

@@ -1,0 +1,129 @@
+"""The platforms' send limits shared by every worker (PostgreSQL): one row per limit key with
+the next moment a send under it may start and, for a limit that allows no burst (one chat's
+one message a second), until when a send in flight holds it, both in the database's clock
+(epoch seconds), so the workers' own clocks never have to agree.
+
+`book()` locks the keys of one send (in key order, so two sends never deadlock), decides and
+books in one call of the function `send_slots_book` (one round trip, committed by itself:
+the workers' bookings wait for each other only while PostgreSQL runs it, never across a
+client's round trip); `release()` ends a hold when its send is answered (the key is
+free again a step later), `unhold()` when its send never went; `push_back()` moves keys later
+(the platform's "retry after")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import CursorResult, TextClause, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+NOW = "CAST(extract(epoch FROM clock_timestamp()) AS float8)"
+
+# The function (migration 0010) creates the keys it has never seen, locks all of them in key
+# order, decides and books: one round trip, committed by itself, so the workers' bookings wait
+# for each other only while PostgreSQL runs it, never across a client's round trip.
+_BOOK = text(
+    "SELECT * FROM send_slots_book(CAST(:keys AS varchar[]), CAST(:steps AS float8[]), "
+    "CAST(:holds AS float8[]), CAST(:queued AS boolean[]), CAST(:bursts AS float8[]))"
+)
+_PUSH = text(
+    "INSERT INTO send_slots (key, next_at) "
+    f"SELECT k, {NOW} + s "
+    "FROM unnest(CAST(:keys AS varchar[]), CAST(:seconds AS float8[])) AS v(k, s) ORDER BY k "
+    "ON CONFLICT (key) DO UPDATE SET next_at = greatest(send_slots.next_at, excluded.next_at)"
+)
+_RELEASE = text(
+    f"UPDATE send_slots SET next_at = {NOW} + v.seconds, held_until = NULL "
+    "FROM unnest(CAST(:keys AS varchar[]), CAST(:seconds AS float8[])) AS v(key, seconds) "
+    "WHERE send_slots.key = v.key"
+)
+_UNHOLD = text("UPDATE send_slots SET held_until = NULL WHERE key = ANY(CAST(:keys AS varchar[]))")
+_PRUNE = text(
+    f"DELETE FROM send_slots WHERE next_at < {NOW} - :idle "
+    f"AND (held_until IS NULL OR held_until < {NOW})"
+)
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What `book()` decided: whether the send is booked; how long to wait (for the booked
+    slot, or before asking again); each key's next slot in seconds from now; the keys another
+    send holds in flight (free a step after that send's answer, which the database cannot
+    foresee)."""
+
+    booked: bool
+    wait: float
+    free_in: dict[str, float]
+    held: frozenset[str]
+
+
+async def book(
+    engine: AsyncEngine,
+    keys: Sequence[str],
+    steps: Sequence[float],
+    queued: Sequence[bool],
+    holds: Sequence[float] | None = None,
+    bursts: Sequence[float] | None = None,
+) -> Booking:
+    """Book one send under `keys` (each next free `step` seconds after its slot).
+
+    A `queued` key (a limit many chats share) may be booked at its next free slot even when
+    that is later than now; the other keys (one chat, one group) must be free by then and not
+    held, or nothing is booked. A key with a `hold` (seconds, 0 for none) is held by this send
+    from now until `release()` or until the hold runs out (a worker that died mid-send). A
+    queued key with a `burst` (seconds) lets a send start that much before its next slot: a
+    slot a slow moment left unused is taken up by the next sends, the long-run rate stays one
+    per step (a token bucket, as the platforms count).
+    One round trip (on an `autocommit()` engine)."""
+    params = {
+        "keys": list(keys),
+        "steps": list(steps),
+        "holds": list(holds) if holds is not None else [0.0] * len(keys),
+        "queued": list(queued),
+        "bursts": list(bursts) if bursts is not None else [0.0] * len(keys),
+    }
+    rows = (await _run(engine, _BOOK, params)).all()
+    first = rows[0]
+    now, queue_at = first.now, first.queue_at
+    if first.booked:  # (a queued key's own next slot may lie further on: not needed here)
+        free_in = {k: queue_at + step - now for k, step in zip(keys, steps, strict=True)}
+        return Booking(True, queue_at - now, free_in, frozenset())
+    held = frozenset(r.key for r in rows if r.held_until is not None and r.held_until > now)
+    free_in = {r.key: r.next_at - now for r in rows}
+    return Booking(False, first.hold_at - now, free_in, held)
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """`engine` (sharing its pool) whose statements commit by themselves: a booking or a
+    release is then one round trip, not three (BEGIN, the statement, COMMIT). Make it once:
+    each call builds a new engine proxy, which costs more than the round trip it saves."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def _run(engine: AsyncEngine, statement: TextClause, params: dict) -> CursorResult:
+    """One statement, committed (by itself on an `autocommit()` engine)."""
+    async with engine.connect() as conn:
+        result = await conn.execute(statement, params)
+        await conn.commit()
+        return result
+
+
+async def push_back(engine: AsyncEngine, keys: Sequence[str], seconds: Sequence[float]) -> None:
+    """Nothing under each key before `seconds` from now (never pulls a slot forward)."""
+    await _run(engine, _PUSH, {"keys": list(keys), "seconds": list(seconds)})
+
+
+async def release(engine: AsyncEngine, keys: Sequence[str], seconds: Sequence[float]) -> None:
+    """Keys a send held while in flight: no longer held, free again `seconds` from now."""
+    await _run(engine, _RELEASE, {"keys": list(keys), "seconds": list(seconds)})
+
+
+async def unhold(engine: AsyncEngine, keys: Sequence[str]) -> None:
+    """Keys booked for a send that never went: no longer held (their next slots stay)."""
+    await _run(engine, _UNHOLD, {"keys": list(keys)})
+
+
+async def prune(engine: AsyncEngine, idle_seconds: float) -> int:
+    """Forget keys idle for `idle_seconds` (chats long quiet); how many."""
+    return (await _run(engine, _PRUNE, {"idle": idle_seconds})).rowcount

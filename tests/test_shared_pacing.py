@@ -1,0 +1,216 @@
+"""Telegram's send limits held by the whole deployment: several workers (each its own
+database engine and adapter) send through the fake Bot API, which answers 429 the moment a
+limit is exceeded, and together they stay under it. PostgreSQL only (SQLite is one worker)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.base import RateLimited
+from bot.adapters.telegram import TelegramAdapter
+from bot.app import App
+from bot.messages import ChatRef, Outgoing
+from bot.ratelimit import LocalPacing, Rule
+from bot.shared_pacing import QUEUE_BURST, SharedPacing
+from storage.db import Database
+from storage.send_slots import book
+from tests.conftest import PG_URL, _fresh_postgres, make_config
+from tests.fakes.telegram_server import FakeTelegram
+
+BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "shared_pacing.py"
+postgres = pytest.mark.skipif(not PG_URL, reason="PAYBOT_TEST_DATABASE_URL is not set")
+
+
+def make_adapter(fake: FakeTelegram, mode: str = "webhook") -> TelegramAdapter:
+    return TelegramAdapter(
+        fake.token,
+        base_url=fake.url,
+        mode=mode,
+        per_second=30,
+        per_chat=1,
+        per_group_minute=20,
+        locales=["en"],
+        default_locale="en",
+        menu=lambda: [("start", "Start")],
+    )
+
+
+@pytest.fixture
+async def databases():
+    """Three workers' own engines on one fresh PostgreSQL schema."""
+    await _fresh_postgres(PG_URL)
+    dbs = [Database(PG_URL) for _ in range(3)]
+    await dbs[0].upgrade()
+    yield dbs
+    for db in dbs:
+        await db.close()
+
+
+@pytest.fixture
+async def telegram():
+    fake = FakeTelegram()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+async def _worker(adapter: TelegramAdapter, chats: list[int], rounds: int) -> int:
+    """Send `rounds` messages to each chat at once, the way the relay does; count 429s."""
+    refused = 0
+
+    async def one(chat: int, n: int) -> None:
+        nonlocal refused
+        try:
+            await adapter.send(Outgoing(ChatRef("telegram", str(chat)), f"m{n} to {chat}"))
+        except RateLimited:
+            refused += 1
+
+    await asyncio.gather(*(one(c, n) for n in range(rounds) for c in chats))
+    return refused
+
+
+@postgres
+async def test_three_workers_together_stay_under_telegrams_limits(databases, telegram) -> None:
+    adapters = [make_adapter(telegram) for _ in databases]
+    for adapter, db in zip(adapters, databases, strict=True):
+        adapter.pacing = SharedPacing(db.engine, "telegram")
+        await adapter.app.initialize()
+    chats = list(range(7001, 7031))  # 30 chats, each written to by every worker
+    try:
+        refused = await asyncio.gather(*(_worker(a, chats, 2) for a in adapters))
+    finally:
+        for adapter in adapters:
+            await adapter.app.shutdown()
+    sends = [r for r in telegram.requests if r.method == "sendMessage"]
+    assert sum(refused) == 0 and telegram.too_many == 0
+    assert len(sends) == 180 and all(r.status == 200 for r in sends)
+    arrivals = sorted(r.at for r in sends)
+    # 180 messages under 30/s with a burst of 30 take at least (180 - 30) / 30 = 5 s
+    assert arrivals[-1] - arrivals[0] >= 150 / 30
+    for chat in chats:  # one chat hears from three workers, still a second apart
+        times = sorted(r.at for r in sends if r.chat_id == chat)
+        assert len(times) == 6
+        assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.99
+
+
+@postgres
+async def test_a_busy_chat_does_not_hold_the_shared_queue(databases) -> None:
+    engine = databases[0].engine
+    keys, queued = ["t:all", "t:chat:1"], [True, False]
+    first = await book(engine, keys, [0.05, 10.0], queued)
+    assert first.booked and first.wait == 0.0
+    second = await book(databases[1].engine, keys, [0.05, 10.0], queued)
+    assert not second.booked and 9.0 < second.wait <= 10.0  # the chat is busy: nothing booked
+    third = await book(engine, ["t:all", "t:chat:2"], [0.05, 10.0], queued)
+    assert third.booked and third.wait <= 0.05  # the queue moved on by one slot, not by ten
+
+
+@postgres
+async def test_a_429_seen_by_one_worker_holds_every_worker(databases) -> None:
+    one, two = (SharedPacing(db.engine, "telegram") for db in databases[:2])
+    rules = [Rule("all", 30.0, queue=True), Rule(("chat", 5), 1.0, spaced=True)]
+    await one.pause(rules, 2.0)  # retry_after 2 s answered to the first worker
+    booking = await book(
+        databases[1].engine, ["telegram:all", "telegram:chat:5"], [0.03, 1.05], [True, False]
+    )
+    assert 1.5 < booking.wait <= 2.0  # the second worker's next send waits for it too
+    assert two.wait(rules) == 0.0  # the second worker has not looked yet: only a hint
+
+
+async def test_the_app_shares_the_limits_only_on_postgresql(tmp_path) -> None:
+    adapter = make_adapter(FakeTelegram(), mode="polling")
+    App(make_config(f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"), adapters=[adapter])
+    assert isinstance(adapter.pacing, LocalPacing)
+    if PG_URL:
+        App(make_config(PG_URL), adapters=[adapter])
+        assert isinstance(adapter.pacing, SharedPacing)
+
+
+@postgres
+async def test_a_429_during_a_send_outlasts_the_answer(databases) -> None:
+    """The chat is held while its send is in flight and freed when it is answered; when the
+    answer was a 429 with a longer retry_after, the chat stays closed that long."""
+    one = SharedPacing(databases[0].engine, "telegram")
+    rules = [Rule("all", 30.0, queue=True), Rule(("chat", 6), 1.0, spaced=True)]
+    keys = ["telegram:all", "telegram:chat:6"]
+    await one.acquire(rules)
+    booking = await book(databases[1].engine, keys, [0.03, 1.05], [True, False])
+    assert not booking.booked and booking.held == {"telegram:chat:6"}  # in flight: held
+    await one.pause(rules, 3.0)
+    await one.answered(rules)
+    booking = await book(databases[1].engine, keys, [0.03, 1.05], [True, False])
+    assert not booking.held and 2.5 < booking.wait <= 3.0  # the platform's 3 s, not 1
+
+
+async def test_a_send_goes_out_when_the_database_is_away(caplog) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.conftest import free_port
+
+    engine = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none")
+    pacing = SharedPacing(engine, "telegram")
+    rules = [Rule("all", 30.0, queue=True), Rule(("chat", 7), 1.0, spaced=True)]
+    await asyncio.wait_for(pacing.acquire(rules), 5)  # paced by this process alone
+    await pacing.answered(rules)
+    assert pacing.wait(rules) > 0.9  # and still paced: the chat's next second
+    assert "shared send limits unavailable" in caplog.text
+    await engine.dispose()
+
+
+@postgres
+async def test_three_worker_processes_relay_under_telegrams_limits() -> None:
+    """Three real worker processes (an app each, the Telegram adapter, the relay) drain one
+    outbox through the fake Bot API run here: no 429, every notice once, at most 30/s."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("shared_pacing_bench", BENCHMARK)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rate, too_many, delivered = await bench.one_run(PG_URL, rows=90, workers=3)
+    assert too_many == 0
+    assert delivered == 90
+    # first to last, less the few sends the shared queue lets go at once (a bucket's burst)
+    span = (delivered - 1) / rate
+    assert (delivered - 1 - QUEUE_BURST) / span <= 30.0
+
+
+@postgres
+async def test_a_chat_in_flight_is_busy_for_about_a_second_not_for_its_crash_hold(
+    databases,
+) -> None:
+    """The relay asks `wait()` whether a chat is busy. While a send to it is in flight (here
+    the same worker's background card edit; elsewhere another worker's) the chat is held in
+    the database until the answer, a guard against a worker dying mid-send; the relay must
+    read that as "free about a second after the answer", not as the guard's length, and an
+    answer brings the chat's time forward again."""
+    pacing = SharedPacing(databases[0].engine, "telegram")
+    rules = [Rule("all", 30.0, queue=True), Rule(("chat", 8), 1.0, spaced=True)]
+    await pacing.acquire(rules)  # the card edit: in flight
+    second = asyncio.create_task(pacing.acquire(rules))  # a notice to the same chat
+    await asyncio.sleep(0.3)
+    assert not second.done()  # held: nothing goes to the chat while the edit is in flight
+    assert pacing.wait(rules) <= 1.1  # the relay defers it a second, not 30
+    await pacing.answered(rules)
+    await asyncio.wait_for(second, 3)  # a second after the edit's answer
+    await pacing.answered(rules)
+    assert 0.9 < pacing.wait(rules) <= 1.1
+
+
+@postgres
+async def test_a_send_given_up_while_it_waits_for_its_slot_frees_the_chat(databases) -> None:
+    """A send cancelled after its booking (the relay's time limit, a shutdown) does not leave
+    its chat held until the crash guard runs out."""
+    engine = databases[0].engine
+    await book(engine, ["telegram:all"], [0.6], [True])  # the shared queue: next slot later
+    pacing = SharedPacing(engine, "telegram")
+    rules = [Rule("all", 30.0, queue=True), Rule(("chat", 9), 1.0, spaced=True)]
+    task = asyncio.create_task(pacing.acquire(rules))
+    await asyncio.sleep(0.2)  # booked, sleeping until its slot
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    other = SharedPacing(databases[1].engine, "telegram")
+    await asyncio.wait_for(other.acquire(rules), 2)  # a second at most, not the hold
