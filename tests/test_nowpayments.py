@@ -494,7 +494,7 @@ async def test_database_unavailable_is_503(np_app, nowpayments, fake) -> None:
     pid = await buy(fake, "/buy pro btc")
     body = nowpayments.ipn_body(await _provider_id(np_app, pid), "confirming", Decimal("0.0046"))
     if np_app.db.is_sqlite:
-        await np_app.db.engine.dispose()
+        await np_app.db.close()  # no pooled connection of either driver keeps the old file
         path = np_app.db.url.database
         os.replace(path, path + ".moved")
         os.mkdir(path)  # the database file is gone and cannot be opened

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import signal
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -24,12 +23,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import PG_URL, free_port
+from tests.conftest import PG_URL
 from tests.e2e.test_telegram import _calls
-from tests.e2e.test_workers import Worker
+from tests.e2e.test_workers import Worker, shop_worker, stop_workers
 from tests.fakes.nowpayments_server import FakeNowPayments
 from tests.fakes.telegram_server import FakeTelegram
-from tests.helpers import paybot_run
 from tests.pg_cluster import PrivatePostgres
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PAYBOT_TEST_DATABASE_URL")
@@ -104,24 +102,7 @@ async def test_workers_survive_a_database_restart_and_lose_nothing(tmp_path: Pat
     async with PrivatePostgres() as pg:
         try:
             for _ in range(3):
-                port = free_port()
-                process = await paybot_run(
-                    pg.url,
-                    tmp_path,
-                    PROVIDER__NAME="nowpayments",
-                    PROVIDER__NOWPAYMENTS__BASE_URL=np.url,
-                    NOWPAYMENTS_API_KEY=np.api_key,
-                    NOWPAYMENTS_IPN_SECRET=np.ipn_secret,
-                    TELEGRAM__ENABLED="true",
-                    TELEGRAM__MODE="webhook",
-                    TELEGRAM__BASE_URL=telegram.url,
-                    TELEGRAM_TOKEN=telegram.token,
-                    TELEGRAM_WEBHOOK_SECRET=SECRET,
-                    WEBHOOKS__ENABLED="true",
-                    WEBHOOKS__PORT=str(port),
-                    WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
-                )
-                workers.append(Worker(process, port))
+                workers.append(await shop_worker(pg.url, tmp_path, telegram, np, SECRET))
             async with httpx.AsyncClient() as http:
 
                 async def started() -> bool:
@@ -225,12 +206,7 @@ async def test_workers_survive_a_database_restart_and_lose_nothing(tmp_path: Pat
                     assert len(_calls(telegram, "sendPhoto", chat)) == 1
                 assert all(w.process.returncode is None for w in workers)
         finally:
-            for worker in workers:
-                if worker.process.returncode is None:
-                    worker.process.send_signal(signal.SIGTERM)
-            codes = [await asyncio.wait_for(w.process.wait(), 30) for w in workers]
-            for worker in workers:
-                await worker._reader
+            codes = await stop_workers(workers)
             await np.stop()
             await telegram.stop()
     logs = [w.err.decode() for w in workers]

@@ -22,6 +22,7 @@ from tests.conftest import PG_URL, _fresh_postgres, free_port
 from tests.e2e.test_discord import CHANNEL, USER
 from tests.e2e.test_telegram import _calls
 from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.nowpayments_server import FakeNowPayments
 from tests.fakes.telegram_server import FakeTelegram
 from tests.helpers import paybot_run
 
@@ -54,6 +55,42 @@ class Worker:
     async def owns(self, http: httpx.AsyncClient) -> set[str]:
         health = await self.health(http)
         return set(health["connections"]["owns"]) if health else set()
+
+
+async def shop_worker(
+    db_url: str, cwd: Path, telegram: FakeTelegram, nowpayments: FakeNowPayments, secret: str
+) -> Worker:
+    """A `paybot run` worker selling through the fake NOWPayments, with Telegram in webhook
+    mode (the updates are posted to each worker, as a proxy in front of them would)."""
+    port = free_port()
+    process = await paybot_run(
+        db_url,
+        cwd,
+        PROVIDER__NAME="nowpayments",
+        PROVIDER__NOWPAYMENTS__BASE_URL=nowpayments.url,
+        NOWPAYMENTS_API_KEY=nowpayments.api_key,
+        NOWPAYMENTS_IPN_SECRET=nowpayments.ipn_secret,
+        TELEGRAM__ENABLED="true",
+        TELEGRAM__MODE="webhook",
+        TELEGRAM__BASE_URL=telegram.url,
+        TELEGRAM_TOKEN=telegram.token,
+        TELEGRAM_WEBHOOK_SECRET=secret,
+        WEBHOOKS__ENABLED="true",
+        WEBHOOKS__PORT=str(port),
+        WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
+    )
+    return Worker(process, port)
+
+
+async def stop_workers(workers: list[Worker]) -> list[int]:
+    """Stop the live workers as systemd would (SIGTERM); every worker's exit code."""
+    for worker in workers:
+        if worker.process.returncode is None:
+            worker.process.send_signal(signal.SIGTERM)
+    codes = [await asyncio.wait_for(w.process.wait(), 30) for w in workers]
+    for worker in workers:
+        await worker._reader
+    return codes
 
 
 async def _owners(http: httpx.AsyncClient, workers: list[Worker]) -> dict[str, list[int]]:
@@ -201,12 +238,7 @@ async def test_each_connection_has_one_owner_and_moves_when_it_dies(tmp_path: Pa
             assert len(_cards(discord)) == dc_answers
             _no_conflicts(telegram, workers)
     finally:
-        for worker in workers:
-            if worker.process.returncode is None:
-                worker.process.send_signal(signal.SIGTERM)
-        codes = [await asyncio.wait_for(w.process.wait(), 30) for w in workers]
-        for worker in workers:
-            await worker._reader
+        codes = await stop_workers(workers)
         await discord.stop()
         await telegram.stop()
     survivor = next(w for w, code in zip(workers, codes, strict=True) if code == 0)

@@ -26,11 +26,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage.models import Activation, OutboxItem, Payment
-from tests.conftest import PG_URL, _fresh_postgres, free_port
-from tests.e2e.test_workers import Worker
+from tests.conftest import PG_URL, _fresh_postgres
+from tests.e2e.test_workers import Worker, shop_worker, stop_workers
 from tests.fakes.nowpayments_server import FakeNowPayments
 from tests.fakes.telegram_server import FakeTelegram
-from tests.helpers import paybot_run
 from tools.providers.ipn_signature import sign
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PAYBOT_TEST_DATABASE_URL")
@@ -93,24 +92,7 @@ async def test_three_workers_lose_and_double_nothing_when_one_dies(tmp_path: Pat
     workers: list[Worker] = []
     try:
         for _ in range(3):
-            port = free_port()
-            process = await paybot_run(
-                PG_URL,
-                tmp_path,
-                PROVIDER__NAME="nowpayments",
-                PROVIDER__NOWPAYMENTS__BASE_URL=nowpayments.url,
-                NOWPAYMENTS_API_KEY="test-api-key",
-                NOWPAYMENTS_IPN_SECRET="test-ipn-secret",
-                TELEGRAM__ENABLED="true",
-                TELEGRAM__MODE="webhook",
-                TELEGRAM__BASE_URL=telegram.url,
-                TELEGRAM_TOKEN=telegram.token,
-                TELEGRAM_WEBHOOK_SECRET=SECRET,
-                WEBHOOKS__ENABLED="true",
-                WEBHOOKS__PORT=str(port),
-                WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
-            )
-            workers.append(Worker(process, port))
+            workers.append(await shop_worker(PG_URL, tmp_path, telegram, nowpayments, SECRET))
         async with httpx.AsyncClient() as client:
             deadline = time.monotonic() + 90
             while not all([await w.health(client) for w in workers]):
@@ -170,12 +152,7 @@ async def test_three_workers_lose_and_double_nothing_when_one_dies(tmp_path: Pat
         throttled = [(r.method, r.chat_id) for r in telegram.requests if r.status == 429]
         assert telegram.too_many == 0 and not throttled, throttled
     finally:
-        for worker in workers:
-            if worker.process.returncode is None:
-                worker.process.send_signal(signal.SIGTERM)
-        codes = [await asyncio.wait_for(w.process.wait(), 30) for w in workers]
-        for worker in workers:
-            await worker._reader
+        codes = await stop_workers(workers)
         await engine.dispose()
         await nowpayments.stop()
         await telegram.stop()
