@@ -58,10 +58,16 @@ class Worker:
 
 
 async def shop_worker(
-    db_url: str, cwd: Path, telegram: FakeTelegram, nowpayments: FakeNowPayments, secret: str
+    db_url: str,
+    cwd: Path,
+    telegram: FakeTelegram,
+    nowpayments: FakeNowPayments,
+    secret: str,
+    client: str | None = None,
 ) -> Worker:
     """A `paybot run` worker selling through the fake NOWPayments, with Telegram in webhook
-    mode (the updates are posted to each worker, as a proxy in front of them would)."""
+    mode (the updates are posted to each worker, as a proxy in front of them would); with
+    `client`, the fake Bot API tags its requests with it."""
     port = free_port()
     process = await paybot_run(
         db_url,
@@ -72,7 +78,7 @@ async def shop_worker(
         NOWPAYMENTS_IPN_SECRET=nowpayments.ipn_secret,
         TELEGRAM__ENABLED="true",
         TELEGRAM__MODE="webhook",
-        TELEGRAM__BASE_URL=telegram.url,
+        TELEGRAM__BASE_URL=telegram.url_for(client) if client else telegram.url,
         TELEGRAM_TOKEN=telegram.token,
         TELEGRAM_WEBHOOK_SECRET=secret,
         WEBHOOKS__ENABLED="true",

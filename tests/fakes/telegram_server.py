@@ -96,6 +96,7 @@ class Recorded:
     status: int | None = None  # HTTP status answered; None while pending or when dropped
     description: str | None = None  # the error answer's description, as Telegram words it
     filenames: dict[str, str] = field(default_factory=dict)
+    client: str | None = None  # the tag in the caller's base URL (`url_for`), if any
 
     @property
     def time(self) -> float:
@@ -350,6 +351,7 @@ class FakeTelegram(FakeGroups):
         self._closing = False
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._drops: dict[str, int] = defaultdict(int)
+        self._unanswered: dict[tuple[str, str | None], asyncio.Event] = {}
         self._garbled: dict[str, deque[_Garbled]] = defaultdict(deque)
         self._blocked: dict[int | str, str] = {}
         self._chat_buckets: dict[int | str, _Bucket] = {}
@@ -386,6 +388,7 @@ class FakeTelegram(FakeGroups):
         self._runner: web.AppRunner | None = None
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         self.app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        self.app.router.add_route("*", "/{client}/bot{token}/{method}", self._dispatch)
         self.app.router.add_get("/file/bot{token}/{path:.+}", self._download)
 
     # ------------------------------------------------------------------ lifecycle
@@ -473,6 +476,20 @@ class FakeTelegram(FakeGroups):
         key = self._canonical(method)
         for _ in range(times):
             self._garbled[key].append(_Garbled(text, status, content_type))
+
+    def url_for(self, client: str) -> str:
+        """A base URL (like `url`) whose requests are recorded with `client` as their tag,
+        so a test with several processes knows which one sent what."""
+        return f"{self.url}/{client}"
+
+    def lose_answer_next(self, method: str, client: str | None = None) -> asyncio.Event:
+        """Carry out the next call of `method` (from `client`, when given) as usual, but
+        never answer it: the message is delivered and the connection stays silent until the
+        caller gives up or dies, so the caller never learns that Telegram acted. The event
+        is set once that call has been carried out."""
+        event = asyncio.Event()
+        self._unanswered[(self._canonical(method), client)] = event
+        return event
 
     def drop_next(self, method: str, times: int = 1) -> None:
         """Close the connection without answering the next `times` calls of `method`
@@ -695,6 +712,7 @@ class FakeTelegram(FakeGroups):
             at=time.monotonic(),
             chat_id=None,
             http_method=request.method,
+            client=request.match_info.get("client"),
         )
         self.requests.append(record)
         try:
@@ -728,6 +746,12 @@ class FakeTelegram(FakeGroups):
             record.status, record.description = error.status, error.description
             return self._answer(error.body(), error.status)
         record.status = 200
+        unanswered = self._unanswered.pop((method, record.client), None)
+        if unanswered is not None:
+            unanswered.set()
+            # silent until the caller gives up or dies (handler_cancellation ends this then)
+            await asyncio.sleep(3600)
+            raise AssertionError("unreachable")  # pragma: no cover
         return self._answer({"ok": True, "result": result})
 
     async def _drop(self, request: web.Request) -> web.StreamResponse:
