@@ -405,3 +405,31 @@ async def test_an_operator_gets_stats_and_the_ledger_privately(db_url, fake_disc
         assert chart["attachments"][0]["filename"] == "stats-today.png"
     finally:
         await app.stop()
+
+
+async def test_a_shard_given_up_while_it_connects_does_not_stay_connected(db_url, fake_discord):
+    """A shard's lease can go to another worker while discord.py is still connecting it (the
+    opening is cancelled, e.g. in the 5 s between two IDENTIFYs). Its gateway session must
+    not outlive that: a leftover would keep receiving the shard's events next to the new
+    owner's session."""
+    second = GUILD + (1 << 22)  # a server of shard 1 of 2
+    for guild in (GUILD, second):
+        fake_discord.add_guild(guild)
+    adapter = from_config(discord_config(db_url, fake_discord, DISCORD__SHARD_COUNT="2"))
+
+    async def handler(incoming, reply=None) -> None:
+        return None
+
+    await adapter.start(handler)
+    try:
+        await adapter.open_shard(0)
+        opening = asyncio.create_task(adapter.open_shard(1))  # waits to IDENTIFY after 0
+        await asyncio.sleep(1.0)
+        opening.cancel()  # the lease went elsewhere, as bot/leases.py cancels it
+        await asyncio.gather(opening, return_exceptions=True)
+        await adapter.close_shard(1)
+        await asyncio.sleep(8.0)  # past the IDENTIFY the cancelled opening was waiting for
+        assert fake_discord.sessions(shard=1) == []
+        assert [s.shard for s in fake_discord.sessions()] == [(0, 2)]
+    finally:
+        await adapter.stop()

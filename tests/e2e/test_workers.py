@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -64,6 +65,7 @@ async def shop_worker(
     nowpayments: FakeNowPayments,
     secret: str,
     client: str | None = None,
+    **env: str,
 ) -> Worker:
     """A `paybot run` worker selling through the fake NOWPayments, with Telegram in webhook
     mode (the updates are posted to each worker, as a proxy in front of them would); with
@@ -84,6 +86,7 @@ async def shop_worker(
         WEBHOOKS__ENABLED="true",
         WEBHOOKS__PORT=str(port),
         WEBHOOKS__PUBLIC_URL=f"http://127.0.0.1:{port}",
+        **env,
     )
     return Worker(process, port)
 
@@ -99,9 +102,12 @@ async def stop_workers(workers: list[Worker]) -> list[int]:
     return codes
 
 
-async def _owners(http: httpx.AsyncClient, workers: list[Worker]) -> dict[str, list[int]]:
+async def _owners(
+    http: httpx.AsyncClient, workers: list[Worker], polling: bool = True
+) -> dict[str, list[int]]:
     """Connection -> the indexes of the live workers that say they own it."""
-    owners: dict[str, list[int]] = {name: [] for name in (POLLING, *SHARDS)}
+    names = (POLLING, *SHARDS) if polling else SHARDS
+    owners: dict[str, list[int]] = {name: [] for name in names}
     for i, worker in enumerate(workers):
         if worker.process.returncode is None:
             for name in await worker.owns(http):
@@ -110,21 +116,41 @@ async def _owners(http: httpx.AsyncClient, workers: list[Worker]) -> dict[str, l
 
 
 async def _settled(
-    http: httpx.AsyncClient, workers: list[Worker], discord: FakeDiscord, timeout: float
+    http: httpx.AsyncClient,
+    workers: list[Worker],
+    discord: FakeDiscord,
+    timeout: float,
+    polling: bool = True,
 ) -> dict[str, int]:
-    """Wait until each connection has exactly one live owner, each shard exactly one gateway
-    session, and the shards are divided among the live workers; the owners."""
+    """Wait until each connection (Telegram polling too, when `polling`) has exactly one live
+    owner, each shard exactly one gateway session, and the shards are divided among the live
+    workers; the owners."""
     deadline = time.monotonic() + timeout
     while True:
-        owners = await _owners(http, workers)
+        owners = await _owners(http, workers, polling)
         sessions = [len(discord.sessions(shard=i)) for i in range(len(SHARDS))]
         alive = sum(w.process.returncode is None for w in workers)
         divided = alive == 1 or owners[SHARDS[0]] != owners[SHARDS[1]]  # one shard each
         if all(len(o) == 1 for o in owners.values()) and sessions == [1, 1] and divided:
             return {name: o[0] for name, o in owners.items()}
         if time.monotonic() > deadline:
-            raise AssertionError(f"not settled: owners {owners}, sessions {sessions}")
+            holders = [(s.shard, _pid_of(s.peer)) for s in discord.sessions()]
+            pids = [w.process.pid for w in workers]
+            raise AssertionError(
+                f"not settled: owners {owners}, sessions {sessions} (shard, pid) {holders}, "
+                f"workers' pids {pids}"
+            )
         await asyncio.sleep(0.2)
+
+
+def _pid_of(peer: tuple[str, int] | None) -> str:
+    """Which process holds the client end of a connection (for a failure's message)."""
+    if peer is None:
+        return "?"
+    found = subprocess.run(
+        ["ss", "-tnpH", f"sport = :{peer[1]}"], capture_output=True, text=True, check=False
+    )
+    return found.stdout.strip() or "?"
 
 
 async def _sees_workers(http: httpx.AsyncClient, worker: Worker, n: int) -> bool:

@@ -307,6 +307,7 @@ class _Session:
     intents: int = 0
     known: set[int] = field(default_factory=set)  # guilds and channels it was told about
     shard: tuple[int, int] | None = None  # [id, count] from IDENTIFY
+    peer: tuple[str, int] | None = None  # the client's address (which process holds it)
 
 
 class FakeDiscord:
@@ -1558,6 +1559,7 @@ class FakeDiscord:
             await ws.close(code=4000, message=b"Unsupported encoding or compression.")
             return ws
         session = _Session(ws, _stream_compressor(compress))
+        session.peer = request.transport.get_extra_info("peername") if request.transport else None
         self._sessions.append(session)
         try:
             await self._send(
