@@ -21,9 +21,9 @@ outbox from outside (a read every 0.1 s) and takes, for each warning, the time i
 it minus its due time (an upper bound on the lag). Printed: the share queued within 2 s of
 its due time, the median and the worst lag, and the worker's whole CPU time over the minute
 divided by the warnings (its relay and other ticks included, so an upper bound on the
-sweeper's cost). On PostgreSQL the tables are ANALYZEd after seeding (autovacuum would do it within a minute of such inserts; SQLite's
-planner has no statistics unless asked, and the app never asks). Goals: >= 99.9 % within
-2 s, <= 0.3 ms of worker CPU per due payment.
+sweeper's cost). On PostgreSQL the tables are ANALYZEd after seeding (autovacuum would do it
+within a minute of such inserts; SQLite's planner has no statistics unless asked, and the app
+never asks). Goals: >= 99.9 % within 2 s, <= 0.3 ms of worker CPU per due payment.
 
 expiry: `--count` waiting payments share one deadline a few seconds ahead (their warnings
 already sent). Printed: how long after the deadline the last one is expired with its notice
