@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -276,3 +277,30 @@ async def test_a_send_given_up_while_it_waits_for_its_slot_frees_the_chat(slots)
         await task
     other = SharedPacing(slots[1], "telegram")
     await asyncio.wait_for(other.acquire(rules), 2)  # a second at most, not the hold
+
+
+async def test_the_shared_queue_lets_a_burst_go_then_one_a_step(slots) -> None:
+    """The bot's overall limit is a token bucket: with room for 3 more slots, 4 sends start at
+    once (the one due and 3 early), the 5th a step (1 s) after the first; never an endless
+    burst."""
+    began = time.monotonic()
+    waits = []
+    for n in range(5):
+        waits.append((await slots[n % 3].book(["t:all"], [1.0], [True], None, [3.0])).wait)
+    elapsed = time.monotonic() - began  # the 5th booking came this much after the first
+    assert all(w < 0.05 for w in waits[:4])
+    assert 1.0 - elapsed - 0.01 <= waits[4] <= 1.0 and elapsed < 0.9
+
+
+async def test_a_chat_stays_held_while_its_send_is_in_flight_past_its_step(slots) -> None:
+    """A send slower than the chat's interval (here 0.2 s) still holds the chat: no other
+    worker sends to it until the answer frees it (or the crash guard runs out)."""
+    keys, steps, queued = ["t:all", "t:chat:3"], [0.01, 0.2], [True, False]
+    first = await slots[0].book(keys, steps, queued, [0.0, 10.0])
+    assert first.booked
+    await asyncio.sleep(0.4)  # past the chat's interval, the send still in flight
+    second = await slots[1].book(keys, steps, queued, [0.0, 10.0])
+    assert not second.booked and second.held == {"t:chat:3"}
+    await slots[0].release(["t:chat:3"], [0.2])  # answered: free an interval from now
+    await asyncio.sleep(0.3)
+    assert (await slots[1].book(keys, steps, queued, [0.0, 10.0])).booked
