@@ -267,7 +267,7 @@ async def warnings_worker(db_url: str, count: int, open_: int, history: int) -> 
     for n in range(1, count + 1):
         due = first + timedelta(seconds=60 * (n - 1) / count)
         expires = due + timedelta(seconds=300)
-        rows.append(payment_row(n, user, first, expires, next_check_at=due))
+        rows.append(payment_row(n, user, first, expires, id=n, next_check_at=due))
     beside, cards = open_beside(user, first, others)
     await insert_rows(app.db, Payment, rows + beside)
     await insert_rows(app.db, OutboxItem, cards)
