@@ -69,7 +69,7 @@ async def worker(url: str, api: str, token: str, redis: str = "") -> None:
 
 
 async def _forget_slots(redis: str) -> None:
-    """A run starts with no slot booked in Redis (the database's are dropped with its schema)."""
+    """No slot left booked in Redis between runs (the database's go with its schema)."""
     from redis.asyncio import Redis
 
     client = Redis.from_url(redis)
@@ -134,6 +134,8 @@ async def one_run(url: str, rows: int, workers: int, redis: str = "") -> tuple[f
         await fake.stop()
         await db.close()
         await app.db.close()
+        if redis:
+            await _forget_slots(redis)
     sent = sorted(
         r.at for r in fake.requests if r.method in ("sendMessage", "sendPhoto") and r.status == 200
     )

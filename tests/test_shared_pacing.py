@@ -36,12 +36,13 @@ async def redis_url() -> str:
     """The Redis to test against. Set PAYBOT_TEST_REDIS_URL and an unreachable Redis fails the
     test; unset, 127.0.0.1:6379 is tried and the test skipped when nothing answers there."""
     from redis.asyncio import Redis
+    from redis.exceptions import RedisError
 
     url = REDIS_URL or "redis://127.0.0.1:6379/0"
     client = Redis.from_url(url, socket_connect_timeout=2)
     try:
         await client.ping()
-    except (OSError, Exception) as exc:
+    except (OSError, RedisError) as exc:
         if REDIS_URL:
             pytest.fail(f"PAYBOT_TEST_REDIS_URL={REDIS_URL} does not answer: {exc}")
         pytest.skip(f"no Redis at {url} (set PAYBOT_TEST_REDIS_URL to require one)")
