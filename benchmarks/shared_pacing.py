@@ -2,15 +2,17 @@
 push notices through the fake Bot API (which answers 429 whenever a limit is exceeded).
 
     python benchmarks/shared_pacing.py --db postgresql+asyncpg://... [--rows 450] [--workers 3]
+                                       [--redis redis://127.0.0.1:6379/0]
 
-This process runs the fake Bot API; `--workers` separate processes each run an app with the
-real Telegram adapter (python-telegram-bot) and drain the outbox with their relays, sharing
-the send limits through the database. Once every worker says it is up, this process queues
-`--rows` customer notices (`payment.expired`, one per chat, as the sweeper would), so the
-figure is the deployment's, not one worker's while the others are still starting. Printed,
-as the median of `--runs` runs with the range: the deployment's push rate (messages the fake
-accepted per second, first to last) as a share of Telegram's 30 messages/s, and the 429s the
-fake answered; with the load average.
+This process runs the fake Bot API; `--workers` separate processes each run an app with the real
+Telegram adapter (python-telegram-bot) and drain the outbox with their relays, sharing the send
+limits through the database (or, with `--redis URL`, through Redis: each worker gets
+`PAYBOT_REDIS_URL`; the outbox stays in PostgreSQL). Once every worker says it is up, this process
+queues `--rows` customer notices (`payment.expired`, one per chat, as the sweeper would), so the
+figure is the deployment's, not one worker's while the others are still starting. Printed, as the
+median of `--runs` runs with the range: the deployment's push rate (messages the fake accepted per
+second, first to last) as a share of Telegram's 30 messages/s, and the 429s the fake answered; with
+the load average.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from tests.fakes.telegram_server import FakeTelegram  # noqa: E402
 LIMIT = 30.0
 
 
-async def worker(url: str, api: str, token: str) -> None:
+async def worker(url: str, api: str, token: str, redis: str = "") -> None:
     """One worker: an app with the Telegram adapter whose relay drains until nothing is left."""
     port = free_port()
     adapter = TelegramAdapter(
@@ -51,7 +53,8 @@ async def worker(url: str, api: str, token: str) -> None:
         default_locale="en",
         menu=lambda: [("start", "Start")],
     )
-    config = make_config(url, WEBHOOKS__ENABLED="true", WEBHOOKS__PORT=str(port))
+    shared = {"REDIS_URL": redis} if redis else {}
+    config = make_config(url, WEBHOOKS__ENABLED="true", WEBHOOKS__PORT=str(port), **shared)
     app = App(config, adapters=[adapter])
     await app.start(background=False)
     print("ready", flush=True)  # the notices are queued once every worker is up
@@ -65,8 +68,20 @@ async def worker(url: str, api: str, token: str) -> None:
         await app.stop()
 
 
-async def one_run(url: str, rows: int, workers: int) -> tuple[float, int, int]:
+async def _forget_slots(redis: str) -> None:
+    """No slot left booked in Redis between runs (the database's go with its schema)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis)
+    async for key in client.scan_iter(match="paybot:send:*"):
+        await client.delete(key)
+    await client.aclose()
+
+
+async def one_run(url: str, rows: int, workers: int, redis: str = "") -> tuple[float, int, int]:
     await _fresh_postgres(url)
+    if redis:
+        await _forget_slots(redis)
     db = Database(url)
     await db.upgrade()
     app = App(make_config(url))  # only for its clock
@@ -100,6 +115,8 @@ async def one_run(url: str, rows: int, workers: int) -> tuple[float, int, int]:
                 fake.url,
                 "--token",
                 fake.token,
+                "--redis",
+                redis,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )
@@ -117,6 +134,8 @@ async def one_run(url: str, rows: int, workers: int) -> tuple[float, int, int]:
         await fake.stop()
         await db.close()
         await app.db.close()
+        if redis:
+            await _forget_slots(redis)
     sent = sorted(
         r.at for r in fake.requests if r.method in ("sendMessage", "sendPhoto") and r.status == 200
     )
@@ -133,19 +152,23 @@ async def main() -> None:
     parser.add_argument("--worker", action="store_true")
     parser.add_argument("--api", default="")
     parser.add_argument("--token", default="")
+    parser.add_argument("--redis", default="", help="share the send limits through Redis")
     args = parser.parse_args()
     if args.worker:
-        await worker(args.db, args.api, args.token)
+        await worker(args.db, args.api, args.token, args.redis)
         return
     if not args.db.startswith("postgresql"):
         sys.exit("shared limits need PostgreSQL: --db postgresql+asyncpg://...")
     load_before = os.getloadavg()[0]
-    results = [await one_run(args.db, args.rows, args.workers) for _ in range(args.runs)]
+    results = [
+        await one_run(args.db, args.rows, args.workers, args.redis) for _ in range(args.runs)
+    ]
     shares = [100 * rate / LIMIT for rate, _, _ in results]
     refusals = [too_many for _, too_many, _ in results]
     delivered = [n for _, _, n in results]
     print(
-        f"{args.workers} workers, {args.rows} notices to {args.rows} chats, {args.runs} runs: "
+        f"{args.workers} workers (limits in {'Redis' if args.redis else 'PostgreSQL'}), "
+        f"{args.rows} notices to {args.rows} chats, {args.runs} runs: "
         f"push rate {statistics.median(shares):.1f}% of Telegram's 30 msg/s "
         f"(range {min(shares):.1f}-{max(shares):.1f}%), "
         f"429s median {statistics.median(refusals):.0f} (range {min(refusals)}-{max(refusals)}), "

@@ -64,6 +64,7 @@ from tools.transitions import PaymentEvents
 if TYPE_CHECKING:  # the hosted stack is imported only when a hosted model is configured
     from langchain_core.language_models import BaseChatModel
 
+    from bot.shared_pacing import Slots
     from bot.web.server import Dashboard
     from bot.webhooks import WebhookServer
 
@@ -94,6 +95,18 @@ def dashboard_server() -> type[Dashboard]:
     from bot.web.server import Dashboard
 
     return Dashboard
+
+
+def shared_send_slots(db: Database, redis_url: str | None) -> Slots:
+    """Where the workers share the platforms' send limits: Redis when `PAYBOT_REDIS_URL` is
+    set (the `redis` client imported only then), else the database."""
+    if redis_url:
+        from storage.redis_slots import RedisSlots
+
+        return RedisSlots.from_url(redis_url)
+    from storage.send_slots import DatabaseSlots
+
+    return DatabaseSlots(db.engine)
 
 
 def webhook_server() -> type[WebhookServer]:
@@ -212,12 +225,14 @@ class App:
         load_catalogs(config.shop.locales)
         load_shop_texts(config.texts)
         self.db = Database(config.database.url)
-        if not self.db.is_sqlite:  # several workers: the platforms' limits hold for them all
+        self.send_slots = None  # several workers: the platforms' limits hold for them all
+        if not self.db.is_sqlite:
+            self.send_slots = shared_send_slots(self.db, config.secrets.redis_url)
             from bot.shared_pacing import SharedPacing
 
             for adapter in adapters:
                 if hasattr(adapter, "pacing"):
-                    adapter.pacing = SharedPacing(self.db.engine, adapter.platform)
+                    adapter.pacing = SharedPacing(self.send_slots, adapter.platform)
         self.catalog = Catalog.from_config(config.plans, config.coins, config.shop.price_currency)
         served = served_platforms(config, self.adapters)
         alerted = {p: ids for p, ids in config.operators.ids.items() if p in served}
@@ -480,6 +495,8 @@ class App:
             await close()
         for service in self.services.values():
             await service.close()
+        if self.send_slots is not None:
+            await self.send_slots.close()
         await self.db.close()
 
     async def _finish_answers(self, *, cancel: bool = True) -> None:

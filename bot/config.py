@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -324,6 +325,9 @@ class Secrets(_Section):
     openai_api_key: str | None = None
     metrics_token: str | None = None  # PAYBOT_METRICS_TOKEN: /metrics via a proxy or remotely
     access_webhook_secret: str | None = None  # whsec_...: signs the access webhooks
+    # redis://[:password@]host:port/db: several workers share the platforms' send limits in
+    # Redis instead of PostgreSQL (unset: in the database)
+    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str]) -> Secrets:
@@ -403,13 +407,15 @@ class Config(_Section):
         return self
 
     def secret_values(self) -> list[str]:
-        """Every configured secret: each `Secrets` value and the password in the database URL.
-        Logs and model replies must never show any of them (a new secret field is covered
-        without further work)."""
+        """Every configured secret: each `Secrets` value and the passwords in the database and
+        Redis URLs. Logs and model replies must never show any of them (a new secret field is
+        covered without further work)."""
         from sqlalchemy.engine import make_url
 
         values = [value for value in self.secrets.model_dump().values() if value]
         values.append(make_url(self.database.url).password or "")
+        if self.secrets.redis_url:
+            values.append(urlsplit(self.secrets.redis_url).password or "")
         if self.secrets.access_webhook_secret:  # its key alone, as a receiver may be given it
             values.append(self.secrets.access_webhook_secret.removeprefix("whsec_"))
         return sorted({value for value in values if value}, key=len, reverse=True)

@@ -1,6 +1,7 @@
 """The platforms' send limits held for the whole deployment (PostgreSQL): every worker books
-its sends in `send_slots` (storage/send_slots.py), so three workers together send no faster
-than one would. SQLite is one worker and keeps `LocalPacing` (no database round trip).
+its sends in `send_slots` (storage/send_slots.py), or in Redis when `PAYBOT_REDIS_URL` is set
+(storage/redis_slots.py: the same bookings, a Lua script each), so three workers together send
+no faster than one would. SQLite is one worker and keeps `LocalPacing` (no round trip).
 
 A send books its slots in one round trip before it goes: its chat's (and group's) slot, which must
 be free, and the next slot of the limit every chat shares (`Rule.queue`), which may be a little
@@ -20,7 +21,7 @@ worker last saw it in the database, replaced by every newer look. A chat held by
 flight counts as busy for one interval (it is free that long after the answer, which comes in
 milliseconds), never for the length of the crash guard.
 
-Slots are in the database's clock, so the workers' clocks need not agree. When the database
+Slots are in the database's (or Redis's) clock, so the workers' clocks need not agree. When it
 cannot be reached, a send is paced by this process alone rather than not sent (the relay
 cannot claim work then anyway)."""
 
@@ -30,12 +31,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Protocol
 
 from bot.ratelimit import LocalPacing, Pacer, Rule
-from storage.send_slots import Booking, autocommit, book, prune, push_back, release, unhold
+from storage.send_slots import Booking
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +45,43 @@ QUEUE_BURST = 3  # slots of the shared queue a send may take early after slow mo
 # them unused (Telegram's overall limit is a bucket that allows bursts; a chat's is not)
 POLL_HELD = 0.1  # how often a send waiting for a chat held in flight asks again
 SEEN_LIMIT = 50_000  # keys remembered for the hint before the past ones are forgotten
-DB_ERRORS = (SQLAlchemyError, OSError)
+
+
+class Slots(Protocol):
+    """Where the slots are kept: `storage.send_slots.DatabaseSlots` (PostgreSQL) or
+    `storage.redis_slots.RedisSlots`; `errors` are what it raises when it cannot be reached."""
+
+    errors: tuple[type[BaseException], ...]
+
+    async def book(
+        self,
+        keys: Sequence[str],
+        steps: Sequence[float],
+        queued: Sequence[bool],
+        holds: Sequence[float] | None = None,
+        bursts: Sequence[float] | None = None,
+    ) -> Booking: ...
+
+    async def push_back(self, keys: Sequence[str], seconds: Sequence[float]) -> None: ...
+
+    async def release(self, keys: Sequence[str], seconds: Sequence[float]) -> None: ...
+
+    async def unhold(self, keys: Sequence[str]) -> None: ...
+
+    async def prune(self, idle_seconds: float) -> int: ...
 
 
 class SharedPacing:
     def __init__(
         self,
-        engine: AsyncEngine,
+        slots: Slots,
         prefix: str,
         *,
         slack: float = 0.05,
         queue_slack: float = 0.02,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._engine = autocommit(engine)  # one round trip per booking or release
+        self._slots = slots
         self._clock = clock
         self._prefix = prefix
         self._air = (1.0 + slack, 1.0 + queue_slack)
@@ -111,8 +133,8 @@ class SharedPacing:
         bursts = [QUEUE_BURST * self._step(r) if r.queue else 0.0 for r in rules]
         while True:
             try:
-                booking = await book(self._engine, keys, steps, queued, holds, bursts)
-            except DB_ERRORS as exc:
+                booking = await self._slots.book(keys, steps, queued, holds, bursts)
+            except self._slots.errors as exc:
                 log.warning("shared send limits unavailable (%s); pacing alone", exc)
                 await self._local.acquire(rules)
                 return
@@ -129,8 +151,8 @@ class SharedPacing:
         self._bookings += 1
         if self._bookings % PRUNE_EVERY == 0:
             try:
-                await prune(self._engine, IDLE_SECONDS)
-            except DB_ERRORS as exc:
+                await self._slots.prune(IDLE_SECONDS)
+            except self._slots.errors as exc:
                 log.warning("could not prune send slots: %s", exc)
 
     async def answered(self, rules: Sequence[Rule]) -> None:
@@ -148,16 +170,16 @@ class SharedPacing:
             for key, wait in zip(keys, waits, strict=True):
                 self._seen[key] = now + wait
             try:
-                await release(self._engine, keys, waits)
-            except DB_ERRORS as exc:
+                await self._slots.release(keys, waits)
+            except self._slots.errors as exc:
                 log.warning("could not free a chat's send slot: %s", exc)
 
     async def _unhold(self, spaced: Sequence[Rule]) -> None:
         """A booked send that never went: its keys are not in flight (their slots stay)."""
         if spaced:
             try:
-                await unhold(self._engine, [self._key(r) for r in spaced])
-            except DB_ERRORS as exc:
+                await self._slots.unhold([self._key(r) for r in spaced])
+            except self._slots.errors as exc:
                 log.warning("could not free a chat's send slot: %s", exc)
 
     async def pause(self, rules: Sequence[Rule], seconds: float) -> None:
@@ -170,6 +192,6 @@ class SharedPacing:
             if rule.spaced:  # held by this send: `answered` frees it no earlier than this
                 self._paused[key] = until
         try:
-            await push_back(self._engine, [self._key(r) for r in rules], [seconds] * len(rules))
-        except DB_ERRORS as exc:
+            await self._slots.push_back([self._key(r) for r in rules], [seconds] * len(rules))
+        except self._slots.errors as exc:
             log.warning("could not share a send limit's delay: %s", exc)

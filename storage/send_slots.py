@@ -8,7 +8,8 @@ books in one call of the function `send_slots_book` (one round trip, committed b
 the workers' bookings wait for each other only while PostgreSQL runs it, never across a
 client's round trip); `release()` ends a hold when its send is answered (the key is
 free again a step later), `unhold()` when its send never went; `push_back()` moves keys later
-(the platform's "retry after")."""
+(the platform's "retry after"). `DatabaseSlots` binds them to one engine for
+`bot.shared_pacing` (`storage.redis_slots` keeps the same slots in Redis when configured)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import CursorResult, TextClause, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 NOW = "CAST(extract(epoch FROM clock_timestamp()) AS float8)"
@@ -127,3 +129,39 @@ async def unhold(engine: AsyncEngine, keys: Sequence[str]) -> None:
 async def prune(engine: AsyncEngine, idle_seconds: float) -> int:
     """Forget keys idle for `idle_seconds` (chats long quiet); how many."""
     return (await _run(engine, _PRUNE, {"idle": idle_seconds})).rowcount
+
+
+class DatabaseSlots:
+    """The functions above bound to one engine (made `autocommit()` here, once): what
+    `bot.shared_pacing.SharedPacing` books through (`storage.redis_slots.RedisSlots` has the
+    same methods)."""
+
+    errors: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = autocommit(engine)
+
+    async def book(
+        self,
+        keys: Sequence[str],
+        steps: Sequence[float],
+        queued: Sequence[bool],
+        holds: Sequence[float] | None = None,
+        bursts: Sequence[float] | None = None,
+    ) -> Booking:
+        return await book(self._engine, keys, steps, queued, holds, bursts)
+
+    async def push_back(self, keys: Sequence[str], seconds: Sequence[float]) -> None:
+        await push_back(self._engine, keys, seconds)
+
+    async def release(self, keys: Sequence[str], seconds: Sequence[float]) -> None:
+        await release(self._engine, keys, seconds)
+
+    async def unhold(self, keys: Sequence[str]) -> None:
+        await unhold(self._engine, keys)
+
+    async def prune(self, idle_seconds: float) -> int:
+        return await prune(self._engine, idle_seconds)
+
+    async def close(self) -> None:
+        """The engine is the app's: closed with it."""

@@ -184,6 +184,15 @@ def test_database_url_gets_the_async_driver_and_hides_its_password() -> None:
     assert config.database.url == "sqlite+aiosqlite:///x.db"
 
 
+def test_redis_url_is_a_secret_and_its_password_is_redacted() -> None:
+    url = "redis://:r3dis-pw@cache:6379/0"
+    config = load_config(EXAMPLE, {"PAYBOT_REDIS_URL": url})
+    assert config.secrets.redis_url == url
+    assert masked(config)["secrets"]["redis_url"] == "***"
+    assert url in config.secret_values() and "r3dis-pw" in config.secret_values()
+    assert load_config(EXAMPLE, {}).secrets.redis_url is None  # unset: the database
+
+
 WHSEC = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
 HOOKED = {
     "PAYBOT_ACCESS__WEBHOOK_URL": "https://shop.example/hooks/paybot",

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.scheduler import Scheduler
-from storage import writes
+from storage import repos, writes
 from storage.models import OutboxItem, Payment, PaymentEvent
 from tests.bulk import (
     Statements,
@@ -75,6 +75,38 @@ async def test_a_claim_reads_only_rows_this_process_can_deliver(app: App, clock)
         assert not _full_scans(plan), plan
         if not app.db.is_sqlite:  # the platform is part of the index range, not a filter
             assert "Filter" not in plan, plan
+
+
+async def test_the_sweeper_reads_only_the_due_payments_among_many_open(app: App, clock) -> None:
+    """20 of 5,020 open payments are due: the sweeper's query (and its keyset continuation)
+    is a range of the due-time index, never a scan of the open ones (issue 18: on time among
+    100,000 open payments; measured by benchmarks/due_at_scale.py warnings --open)."""
+    now = clock()
+    user = await a_user(app.db)
+    soon, later = now + timedelta(minutes=5), now + timedelta(minutes=10)
+    await insert_rows(
+        app.db,
+        Payment,
+        (payment_row(n, user, now, later, next_check_at=soon) for n in range(5000)),
+    )
+    due = now - timedelta(seconds=1)
+    await insert_rows(
+        app.db,
+        Payment,
+        (payment_row(n, user, now, soon, next_check_at=due) for n in range(5000, 5020)),
+    )
+    if not app.db.is_sqlite:  # as autovacuum would; the app never runs ANALYZE on SQLite
+        await analyze(app.db)
+    with Statements(app.db, "next_check_at <=") as seen:
+        async with app.db.sessions() as session:
+            first = await repos.due_payments(session, now, 10)
+            after = (first[-1].next_check_at, first[-1].id)
+            rest = await repos.due_payments(session, now, 10, after=after)
+    assert len(first) == 10 and len(rest) == 10
+    assert len(seen.seen) == 2
+    for plan in await plans(app.db, seen.seen):
+        assert "ix_payments_next_check_at" in plan, plan
+        assert not _full_scans(plan), plan
 
 
 @pytest.fixture
