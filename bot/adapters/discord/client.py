@@ -15,7 +15,6 @@ import logging
 import shlex
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 from typing import Any
 
 import aiohttp
@@ -95,8 +94,6 @@ class DiscordAdapter:
         self._handler: Handler | None = None
         self._runner: asyncio.Task[None] | None = None
         self._logging_in = False
-        # per shard: discord.py's connect under way, or the closing of one given up halfway
-        self._connecting: dict[int, asyncio.Task[None]] = {}
         self._editable: dict[int, tuple[discord.Webhook, float]] = {}  # ephemeral replies
         self._recent: dict[int, tuple[discord.Interaction, float]] = {}  # per user
         self._told_closed: set[int] = set()
@@ -161,50 +158,12 @@ class DiscordAdapter:
 
     async def _launch(self, shard_id: int, ready: asyncio.Event) -> None:
         await self.client.launched.wait()  # the client knows where the gateway is
-        earlier = self._connecting.get(shard_id)
-        if earlier is not None:  # an opening given up halfway is still being closed
-            await asyncio.gather(asyncio.shield(earlier), return_exceptions=True)
-        owned = sorted({*self.client._connection.shard_ids, shard_id})
-        self.client._connection.shard_ids = self.client.shard_ids = owned
-        # discord.py's connect cannot be cancelled halfway: its socket, once identified,
-        # would stay open (and keep receiving the shard's events) where no one can close
-        # it. So it runs as a task of its own that a cancelled opening does not stop, and
-        # `close_shard` closes the shard once that task is done.
-        connecting = asyncio.create_task(
-            self.client.launch_shard(self.client.gateway, shard_id, initial=True)
-        )
-        self._connecting[shard_id] = connecting
-        connecting.add_done_callback(partial(self._forget, shard_id))
-        await asyncio.shield(connecting)
+        await self.client.connect_shard(shard_id)
         await ready.wait()
 
-    def _forget(self, shard_id: int, task: asyncio.Task[None]) -> None:
-        if self._connecting.get(shard_id) is task:
-            del self._connecting[shard_id]
-
     async def close_shard(self, shard_id: int) -> None:
-        """Disconnect shard `shard_id` (its lease went to another worker). A connect still
-        under way is closed when it is done, in the background: the lease keeper's round
-        does not wait for a gateway (its other leases must be renewed in time)."""
-        owned = [i for i in self.client._connection.shard_ids if i != shard_id]
-        self.client._connection.shard_ids = self.client.shard_ids = owned
-        connecting = self._connecting.get(shard_id)
-        if connecting is not None and not connecting.done():
-            closing = asyncio.create_task(self._close_when_connected(shard_id, connecting))
-            self._connecting[shard_id] = closing
-            closing.add_done_callback(partial(self._forget, shard_id))
-            return
-        await self._disconnect(shard_id)
-
-    async def _close_when_connected(self, shard_id: int, connecting: asyncio.Task[None]) -> None:
-        await asyncio.gather(connecting, return_exceptions=True)
-        if shard_id not in self.client.shard_ids:  # not gained again meanwhile
-            await self._disconnect(shard_id)
-
-    async def _disconnect(self, shard_id: int) -> None:
-        shard = self.client.get_shard(shard_id)
-        if shard is not None and not shard.is_closed():
-            await shard.disconnect()
+        """Disconnect shard `shard_id` (its lease went to another worker)."""
+        await self.client.close_shard(shard_id)
 
     def _privileged_refused(self) -> str:
         """Discord does not say which privileged intent it refused: name those we asked for."""
@@ -225,8 +184,7 @@ class DiscordAdapter:
     async def stop(self) -> None:
         if not self._logging_in:  # never started (start-up failed before Discord's turn)
             return
-        for task in list(self._connecting.values()):
-            task.cancel()
+        self.client.cancel_connects()
         await self.client.close()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
