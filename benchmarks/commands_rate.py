@@ -32,8 +32,10 @@ checkout's code (before/after figures).
 The `fake` path is paybot's own cost without any chat platform: the app in a process of its
 own answers 20 customers through the in-process fake adapter and times itself (CPU and
 wall), so the figure leaves out what python-telegram-bot, the webhook request and the Bot
-API calls cost. `--profile FILE` writes a cProfile of the `telegram` worker's main thread,
-counted in CPU time (one run; the profiler slows it several times).
+API calls cost; the run fails unless every command got one answer and none of them is the
+apology for an error (a database refusing connections must not look fast). `--profile FILE`
+writes a cProfile of the `telegram` worker's main thread, counted in CPU time (one run; the
+profiler slows it several times).
 """
 
 from __future__ import annotations
@@ -261,9 +263,13 @@ async def main(url):
         for i in range(share):
             await fake.say(MIXED[i % len(MIXED)], user=user)
 
+    before = len(fake.sent)
     cpu, start = time.process_time(), time.perf_counter()
     await asyncio.gather(*(customer(u, COMMANDS // len(users)) for u in users))
     cpu, elapsed = time.process_time() - cpu, time.perf_counter() - start
+    answers = fake.sent[before:]  # one answer per command, none of them an apology
+    failed = [m.text for m in answers if "something went wrong" in m.text]
+    assert len(answers) == COMMANDS and not failed, (len(answers), failed[:1])
     print(COMMANDS / elapsed, cpu / COMMANDS)
     await app.stop()
 
