@@ -58,6 +58,12 @@ PLATFORM = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024
 UPDATES = ["message", "callback_query", "chat_join_request"]
+# Bot API connections kept open for the replies. PTB's default is one; with updates handled
+# concurrently (`concurrent_updates`) the replies then queue inside httpx's pool, whose
+# bookkeeping walks every waiting request each time one finishes: with 20 customers at once
+# that cost more CPU than the replies themselves (benchmarks/commands_rate.py). PTB's docs
+# ask for a pool size that fits the concurrency (their "pool size tip").
+CONNECTIONS = 8
 
 
 class TelegramAdapter(AccessMethods):
@@ -81,9 +87,8 @@ class TelegramAdapter(AccessMethods):
         base = base_url.rstrip("/")
         builder = Application.builder().token(token).base_url(f"{base}/bot")
         builder = builder.base_file_url(f"{base}/file/bot").concurrent_updates(256)
-        builder = builder.request(CheckedRequest()).get_updates_request(
-            CheckedRequest(connection_pool_size=1)  # PTB's defaults for both
-        )
+        builder = builder.request(CheckedRequest(connection_pool_size=CONNECTIONS))
+        builder = builder.get_updates_request(CheckedRequest(connection_pool_size=1))
         if mode == "webhook":
             builder = builder.updater(None)
         self.app = builder.build()
