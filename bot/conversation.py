@@ -285,8 +285,8 @@ class Conversation:
         self.on_change()
 
     async def _remember_card(self, payment_id: int, caller: Caller, ref: str) -> None:
-        await self.db.run(
-            lambda session: writes.remember_card(session, payment_id, caller.user_id, ref)
+        await self.db.write(
+            lambda conn: writes.remember_card(conn, payment_id, caller.user_id, ref)
         )
 
     async def _answer(
