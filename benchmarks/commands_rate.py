@@ -189,12 +189,13 @@ async def telegram_run(
         python = [sys.executable, "-m", "bot.cli"]
         if profile is not None:  # the worker's main thread, CPU time, written when it stops
             python = [sys.executable, "-c", PROFILED.format(out=str(profile))]
+        worker_log = (Path(workdir) / "worker.log").open("wb")
         process = await asyncio.create_subprocess_exec(
             *python,
             *["run", "--config", str(root / "config.toml")],
             cwd=workdir,
             env=env,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=worker_log,  # shown if answers go missing
         )
         try:
             await fake.wait_for(lambda f: f.webhook["url"], timeout=60)
@@ -230,12 +231,19 @@ async def telegram_run(
 
                 shares = [commands // users + (n < commands % users) for n in range(users)]
                 await asyncio.gather(*(customer(c, k) for c, k in zip(chats, shares, strict=True)))
-                await fake.wait_for(lambda f: answered() >= before + commands, timeout=600)
+                try:
+                    await fake.wait_for(lambda f: answered() >= before + commands, timeout=600)
+                except BaseException:
+                    log = (Path(workdir) / "worker.log").read_text(errors="replace")
+                    print(f"{answered() - before} of {commands} answered; the worker said:")
+                    print("\n".join(line for line in log.splitlines() if " INFO " not in line))
+                    raise
                 elapsed = time.perf_counter() - start
                 cpu = cpu_seconds(process.pid) - cpu
         finally:
             process.terminate()
             await process.wait()
+            worker_log.close()
             await fake.stop()
     return commands / elapsed, cpu / commands
 
