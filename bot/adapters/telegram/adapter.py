@@ -60,9 +60,9 @@ CAPTION_LIMIT = 1024
 UPDATES = ["message", "callback_query", "chat_join_request"]
 # Bot API connections kept open for the replies. PTB's default is one; with updates handled
 # concurrently (`concurrent_updates`) the replies then queue inside httpx's pool, whose
-# bookkeeping walks every waiting request each time one finishes: with 20 customers at once
-# that cost more CPU than the replies themselves (benchmarks/commands_rate.py). PTB's docs
-# ask for a pool size that fits the concurrency (their "pool size tip").
+# bookkeeping walks every waiting request each time one finishes (about a quarter of the
+# worker's CPU with 20 customers at once, benchmarks/commands_rate.py), and the replies go
+# out one at a time. PTB's docs ask for a pool that fits the concurrency ("pool size tip").
 CONNECTIONS = 8
 
 
