@@ -32,8 +32,10 @@ checkout's code (before/after figures).
 The `fake` path is paybot's own cost without any chat platform: the app in a process of its
 own answers 20 customers through the in-process fake adapter and times itself (CPU and
 wall), so the figure leaves out what python-telegram-bot, the webhook request and the Bot
-API calls cost. `--profile FILE` writes a cProfile of the `telegram` worker's main thread,
-counted in CPU time (one run; the profiler slows it several times).
+API calls cost; the run fails unless every command got one answer and none of them is the
+apology for an error (a database refusing connections must not look fast). `--profile FILE`
+writes a cProfile of the `telegram` worker's main thread, counted in CPU time (one run; the
+profiler slows it several times).
 """
 
 from __future__ import annotations
@@ -187,12 +189,13 @@ async def telegram_run(
         python = [sys.executable, "-m", "bot.cli"]
         if profile is not None:  # the worker's main thread, CPU time, written when it stops
             python = [sys.executable, "-c", PROFILED.format(out=str(profile))]
+        worker_log = (Path(workdir) / "worker.log").open("wb")
         process = await asyncio.create_subprocess_exec(
             *python,
             *["run", "--config", str(root / "config.toml")],
             cwd=workdir,
             env=env,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=worker_log,  # shown if answers go missing
         )
         try:
             await fake.wait_for(lambda f: f.webhook["url"], timeout=60)
@@ -228,12 +231,19 @@ async def telegram_run(
 
                 shares = [commands // users + (n < commands % users) for n in range(users)]
                 await asyncio.gather(*(customer(c, k) for c, k in zip(chats, shares, strict=True)))
-                await fake.wait_for(lambda f: answered() >= before + commands, timeout=600)
+                try:
+                    await fake.wait_for(lambda f: answered() >= before + commands, timeout=600)
+                except BaseException:
+                    log = (Path(workdir) / "worker.log").read_text(errors="replace")
+                    print(f"{answered() - before} of {commands} answered; the worker said:")
+                    print("\n".join(line for line in log.splitlines() if " INFO " not in line))
+                    raise
                 elapsed = time.perf_counter() - start
                 cpu = cpu_seconds(process.pid) - cpu
         finally:
             process.terminate()
             await process.wait()
+            worker_log.close()
             await fake.stop()
     return commands / elapsed, cpu / commands
 
@@ -261,9 +271,13 @@ async def main(url):
         for i in range(share):
             await fake.say(MIXED[i % len(MIXED)], user=user)
 
+    before = len(fake.sent)
     cpu, start = time.process_time(), time.perf_counter()
     await asyncio.gather(*(customer(u, COMMANDS // len(users)) for u in users))
     cpu, elapsed = time.process_time() - cpu, time.perf_counter() - start
+    answers = fake.sent[before:]  # one answer per command, none of them an apology
+    failed = [m.text for m in answers if "something went wrong" in m.text]
+    assert len(answers) == COMMANDS and not failed, (len(answers), failed[:1])
     print(COMMANDS / elapsed, cpu / COMMANDS)
     await app.stop()
 

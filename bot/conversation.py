@@ -53,6 +53,8 @@ NOT_UNDERSTOOD = "[not understood]"  # the assistant's turn in chat memory for s
 
 def clean_text(text: str) -> str:
     """Drop control characters (NUL breaks PostgreSQL text) except line breaks and tabs."""
+    if text.isprintable():  # the usual case: no control character at all
+        return text
     return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
 
 
@@ -103,17 +105,18 @@ class Conversation:
                 incoming.chat,
             )
             return
-        incoming = replace(
-            incoming,
-            text=clean_text(incoming.text)[:MAX_TEXT],
-            user_name=clean_text(incoming.user_name)[:200],
-            button=clean_text(incoming.button)[:200] if incoming.button else None,
-        )
-        verdict = self._free_text_verdict(incoming)
+        text = clean_text(incoming.text)[:MAX_TEXT]
+        user_name = clean_text(incoming.user_name)[:200]
+        button = clean_text(incoming.button)[:200] if incoming.button else None
+        if (text, user_name, button) != (incoming.text, incoming.user_name, incoming.button):
+            incoming = replace(incoming, text=text, user_name=user_name, button=button)
+        # read once: the line is a command (a button's always is) or free text
+        command = parse_command((incoming.button or incoming.text).strip())
+        verdict = self._free_text_verdict(incoming, command)
         if verdict == TextLimit.DROP:
             log.debug("free text from %s dropped: too fast", incoming.chat)
             return  # told once in this burst; a flood gets no answer per message
-        caller, asked = await self._caller(incoming)
+        caller, asked = await self._caller(incoming, command)
         with using_locale(caller.locale):
             try:
                 if verdict == TextLimit.WARN:
@@ -124,7 +127,7 @@ class Conversation:
                         )
                     ]
                 else:
-                    replies = await self._answer(incoming, caller, asked)
+                    replies = await self._answer(incoming, caller, asked, command)
             except Exception:
                 log.exception("failed to handle a message from %s", incoming.chat)
                 replies = [
@@ -153,12 +156,11 @@ class Conversation:
                     if reply.file is not None:
                         discard(reply.file)
 
-    def _free_text_verdict(self, incoming: Incoming) -> str:
+    def _free_text_verdict(self, incoming: Incoming, command: Command | None) -> str:
         """Free text (what the router or the model reads) is limited per customer; commands
         and buttons are not: they cost no routing, and a customer who waits for a payment
         card must always be able to ask for it."""
-        line = incoming.text.strip()
-        if self.text_limit is None or incoming.button or not line or parse_command(line):
+        if self.text_limit is None or incoming.button or not incoming.text.strip() or command:
             return TextLimit.OK
         return self.text_limit.take((incoming.platform, incoming.user_id))
 
@@ -176,23 +178,35 @@ class Conversation:
             await asyncio.sleep(1.0)
         return await send(reply)
 
-    async def _caller(self, incoming: Incoming) -> tuple[Caller, bool | None]:
+    async def _caller(
+        self, incoming: Incoming, command: Command | None
+    ) -> tuple[Caller, bool | None]:
         """Who wrote, and, for a known customer sending a command, whether the assistant's
         question to them in this chat is open (None: not looked at)."""
-        hinted = normalize_locale(incoming.locale_hint, self.locales) or self._written_in(incoming)
+        hinted = normalize_locale(incoming.locale_hint, self.locales) or self._written_in(
+            incoming, command
+        )
         # pushes about payments go to the private chat, never to a group
         chat = (incoming.chat_id if incoming.is_private else incoming.private_chat_id) or (
             incoming.chat_id
         )
         # a known customer whose name and language stand as they are costs one read, no
         # write transaction (on SQLite that would queue every message behind the writers)
-        command = bool(incoming.button or parse_command(incoming.text.strip()))
 
         def known(conn: Connection) -> tuple[Caller, bool | None] | None:
-            found = reads.customer(conn, incoming.platform, incoming.user_id)
-            if found is None:
-                return None
-            account, user = found
+            asked: bool | None = None  # a command ends an open question: one read tells both
+            if incoming.button or command:
+                found = reads.customer_in_chat(
+                    conn, incoming.platform, incoming.user_id, incoming.chat_id
+                )
+                if found is None:
+                    return None
+                account, user, asked = found
+            else:
+                found = reads.customer(conn, incoming.platform, incoming.user_id)
+                if found is None:
+                    return None
+                account, user = found
             name = incoming.user_name[:200]
             if not (
                 (not name or account.display_name == name)
@@ -200,9 +214,6 @@ class Conversation:
                 and (user.locale_chosen or not hinted or user.locale == hinted)
             ):
                 return None
-            asked = None
-            if command:  # one read for both: a command ends an open question
-                asked = reads.has_question(conn, incoming.platform, incoming.chat_id, user.id)
             return Caller(user.id, incoming.platform, chat, user.locale), asked
 
         found = await self.db.read(known)
@@ -219,10 +230,10 @@ class Conversation:
                 user.locale = self.default_locale
             return Caller(user.id, incoming.platform, chat, user.locale), None
 
-    def _written_in(self, incoming: Incoming) -> str | None:
+    def _written_in(self, incoming: Incoming, command: Command | None) -> str | None:
         """The language of a customer's free text (commands and buttons have none)."""
         line = incoming.text.strip()
-        if incoming.button or not line or parse_command(line):
+        if incoming.button or not line or command:
             return None
         return normalize_locale(self.guess_language(line), self.locales)
 
@@ -274,19 +285,18 @@ class Conversation:
         self.on_change()
 
     async def _remember_card(self, payment_id: int, caller: Caller, ref: str) -> None:
-        await self.db.run(
-            lambda session: writes.remember_card(session, payment_id, caller.user_id, ref)
+        await self.db.write(
+            lambda conn: writes.remember_card(conn, payment_id, caller.user_id, ref)
         )
 
     async def _answer(
-        self, incoming: Incoming, caller: Caller, asked: bool | None = None
+        self, incoming: Incoming, caller: Caller, asked: bool | None, command: Command | None
     ) -> list[Outgoing]:
         target = incoming.chat
         line = (incoming.button or incoming.text or "").strip()
         if not line:
             return []
         actions = CustomerActions(self.shop, caller)
-        command = parse_command(line)
         if command is not None and command.name == "admin":
             return await self._admin(incoming, target, line)
         if not incoming.is_private and (command is None or not is_public(command)):

@@ -83,7 +83,11 @@ def normalize_locale(hint: str | None, supported: Iterable[str]) -> str | None:
     """Map `de-AT`, `de_DE`, `zh-Hans` ... onto a supported base language, or None."""
     if not hint:
         return None
-    supported = list(supported)
+    return _normalized(hint, tuple(supported))
+
+
+@lru_cache(maxsize=MEMO)  # every message asks it of its platform's language hint
+def _normalized(hint: str, supported: tuple[str, ...]) -> str | None:
     try:
         parsed = Locale.parse(hint.replace("-", "_"))
     except (ValueError, UnknownLocaleError):

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, create_engine, event, exc, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -194,6 +194,7 @@ class Database:
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._sync_sessions: sessionmaker[Session] | None = None
         self._sync_engine = None
+        self._sync_writer: Engine | None = None
         if self.is_sqlite:  # the same file through the plain driver, for `run()`
             event.listen(self.engine.sync_engine, "connect", _sqlite_own_transactions)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -206,9 +207,8 @@ class Database:
             event.listen(self._sync_engine, "connect", _sqlite_pragmas)
             event.listen(self._sync_engine, "connect", _sqlite_own_transactions)
             event.listen(self._sync_engine, "begin", _sqlite_begin)
-            self._sync_sessions = sessionmaker(
-                self._sync_engine.execution_options(paybot_writer=True), expire_on_commit=False
-            )
+            self._sync_writer = self._sync_engine.execution_options(paybot_writer=True)
+            self._sync_sessions = sessionmaker(self._sync_writer, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -243,6 +243,22 @@ class Database:
         def unit() -> T:
             with factory.begin() as session:
                 return work(session)
+
+        async with self._write_lock:  # type: ignore[union-attr]
+            return await asyncio.to_thread(unit)
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work(connection)` (Core statements only, no ORM session) in one transaction,
+        committed when it returns: as `run`, without building a session for a statement or
+        two (a `/status` card's message ref: on PostgreSQL the session cost as much again)."""
+        engine = self._sync_writer
+        if engine is None:
+            async with self.engine.begin() as connection:
+                return await connection.run_sync(work)
+
+        def unit() -> T:
+            with engine.begin() as connection:  # BEGIN IMMEDIATE (`_sqlite_begin`)
+                return work(connection)
 
         async with self._write_lock:  # type: ignore[union-attr]
             return await asyncio.to_thread(unit)

@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select
+from sqlalchemy import Connection, Row, bindparam, exists, select
 
 from storage.models import AccessGrant, Activation, Payment, PendingQuestion, User
 from storage.repos import MAX_ID
@@ -23,13 +23,20 @@ from storage.repos import MAX_ID
 
 @cache
 def _statements() -> dict[str, Any]:
-    users, payments = User.__table__, Payment.__table__
+    users, payments, questions = User.__table__, Payment.__table__, PendingQuestion.__table__
     newest = (payments.c.created_at.desc(), payments.c.id.desc())
+    account = (
+        users.c.platform == bindparam("platform"),
+        users.c.platform_user_id == bindparam("platform_user_id"),
+    )
+    asked = exists().where(  # the assistant's question to this account in this chat is open
+        questions.c.chat_platform == bindparam("platform"),
+        questions.c.chat_id == bindparam("chat_id"),
+        questions.c.user_id == users.c.id,
+    )
     return {
-        "account": select(users).where(
-            users.c.platform == bindparam("platform"),
-            users.c.platform_user_id == bindparam("platform_user_id"),
-        ),
+        "account": select(users).where(*account),
+        "account_in_chat": select(users, asked.label("asked")).where(*account),
         "user": select(users).where(users.c.id == bindparam("id")),
         "question": select(PendingQuestion.__table__.c.id)
         .where(
@@ -86,6 +93,26 @@ def customer(conn: Connection, platform: str, platform_user_id: str) -> tuple[Ro
         return None
     linked = _run(conn, "user", id=account.linked_to).first() if account.linked_to else None
     return account, linked or account
+
+
+def customer_in_chat(
+    conn: Connection, platform: str, platform_user_id: str, chat_id: str
+) -> tuple[Row, Row, bool] | None:
+    """`customer`, and whether the assistant's question to the customer in this chat is
+    open (`has_question`): one statement for an account that is not linked."""
+    account = _run(
+        conn,
+        "account_in_chat",
+        platform=platform,
+        platform_user_id=platform_user_id,
+        chat_id=chat_id,
+    ).first()
+    if account is None:
+        return None
+    linked = _run(conn, "user", id=account.linked_to).first() if account.linked_to else None
+    if linked is None:
+        return account, account, bool(account.asked)
+    return account, linked, has_question(conn, platform, chat_id, linked.id)
 
 
 def has_question(conn: Connection, platform: str, chat_id: str, user_id: int) -> bool:

@@ -500,12 +500,10 @@ def _remember_card_statement() -> Any:
     )
 
 
-def remember_card(session: Session, payment_id: int, user_id: int, ref: str) -> None:
+def remember_card(conn: Connection, payment_id: int, user_id: int, ref: str) -> None:
     """The customer's card for their payment was just posted as `ref` (button presses on it
-    edit it): one cached UPDATE, nothing if the payment is not theirs."""
-    _connection(session).execute(
-        _remember_card_statement(), {"payment": payment_id, "owner": user_id, "ref": ref}
-    )
+    edit it): one cached UPDATE, nothing if the payment is not theirs (`Database.write`)."""
+    conn.execute(_remember_card_statement(), {"payment": payment_id, "owner": user_id, "ref": ref})
 
 
 def audit(

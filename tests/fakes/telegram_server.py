@@ -322,6 +322,9 @@ class FakeTelegram(FakeGroups):
         # When true, sending to a chat the fake never saw (no push, no prior send) answers
         # 400 "Bad Request: chat not found", as Telegram does for users who never wrote.
         self.known_chats_only = False
+        # Seconds each sending call takes before it is answered, as over a real network
+        # (0: at once).
+        self.latency = 0.0
 
         self.url = ""
         self.requests: list[Recorded] = []
@@ -737,6 +740,8 @@ class FakeTelegram(FakeGroups):
             if faults:
                 fault = faults.popleft()
                 raise ApiError(fault.status, fault.description, retry_after=fault.retry_after)
+            if self.latency and method.startswith(("send", "edit", "copy")):
+                await asyncio.sleep(self.latency)
             if record.chat_id in self._blocked and method.startswith(("send", "edit", "copy")):
                 raise ApiError(403, self._blocked[record.chat_id])  # type: ignore[index]
             result = entry[1](params, files)

@@ -58,6 +58,12 @@ PLATFORM = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024
 UPDATES = ["message", "callback_query", "chat_join_request"]
+# Bot API connections kept open for the replies. PTB's default is one; with updates handled
+# concurrently (`concurrent_updates`) the replies then queue inside httpx's pool, whose
+# bookkeeping walks every waiting request each time one finishes (about a quarter of the
+# worker's CPU with 20 customers at once, benchmarks/commands_rate.py), and the replies go
+# out one at a time. PTB's docs ask for a pool that fits the concurrency ("pool size tip").
+CONNECTIONS = 8
 
 
 class TelegramAdapter(AccessMethods):
@@ -81,9 +87,8 @@ class TelegramAdapter(AccessMethods):
         base = base_url.rstrip("/")
         builder = Application.builder().token(token).base_url(f"{base}/bot")
         builder = builder.base_file_url(f"{base}/file/bot").concurrent_updates(256)
-        builder = builder.request(CheckedRequest()).get_updates_request(
-            CheckedRequest(connection_pool_size=1)  # PTB's defaults for both
-        )
+        builder = builder.request(CheckedRequest(connection_pool_size=CONNECTIONS))
+        builder = builder.get_updates_request(CheckedRequest(connection_pool_size=1))
         if mode == "webhook":
             builder = builder.updater(None)
         self.app = builder.build()
