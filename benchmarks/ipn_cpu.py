@@ -41,9 +41,11 @@ from tests.fakes.nowpayments_server import FakeNowPayments  # noqa: E402
 from tools.providers.ipn_signature import sign  # noqa: E402
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """The process's user and system CPU time so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 async def prepare(url: str, server: FakeNowPayments, count: int) -> list[bytes]:
@@ -181,7 +183,9 @@ async def one_run(
             )
             out, _ = await sender.communicate(lines.encode())
             await asyncio.sleep(0.5)  # the relay's wake-ups after the last IPN
-            used = sum(cpu_seconds(p.pid) - c for (p, _), c in zip(procs, cpu, strict=True))
+            after = [cpu_seconds(p.pid) for p, _ in procs]
+            user = sum(a[0] - b[0] for a, b in zip(after, cpu, strict=True))
+            system = sum(a[1] - b[1] for a, b in zip(after, cpu, strict=True))
             activated = await count_activations(url)
         finally:
             for process, _ in procs:
@@ -195,7 +199,8 @@ async def one_run(
     done = [r["sent"] + r["ack"] for r in results]
     acks = sorted(r["ack"] for r in ok)
     return {
-        "cpu_ms": used / max(1, activated) * 1000,
+        "cpu_ms": (user + system) / max(1, activated) * 1000,
+        "sys_ms": system / max(1, activated) * 1000,
         "rate": len(ok) / (max(done) - min(sent)),
         "p99": acks[min(len(acks) - 1, int(0.99 * len(acks)))] * 1000 if acks else 0.0,
         "ok": activated,
@@ -224,7 +229,10 @@ def main() -> None:
         f"{args.ipns} signed `finished` IPNs at {args.rate:.0f}/s from a separate process, "
         f"{backend}, code from {root}"
     )
-    print("workers | CPU per applied IPN, ms | applied IPN/s | ack p99, ms | load")
+    print(
+        "workers | CPU per applied IPN, ms | of which system, ms | applied IPN/s | ack p99, ms "
+        "| load"
+    )
     for workers in (int(w) for w in args.workers.split(",")):
         runs = [
             asyncio.run(one_run(root, args.db, args.ipns, args.rate, workers, args.profile))
@@ -234,6 +242,7 @@ def main() -> None:
         failed = sum(args.ipns - r["ok"] for r in runs)
         print(
             f"{workers:7} | {spread([r['cpu_ms'] for r in runs], '.2f')} | "
+            f"{spread([r['sys_ms'] for r in runs], '.2f')} | "
             f"{spread([r['rate'] for r in runs], '.0f')} | "
             f"{spread([r['p99'] for r in runs], '.1f')} | "
             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
