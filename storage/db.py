@@ -185,8 +185,10 @@ class Database:
         if not self.is_sqlite:
             # 20 connections at most, each kept once opened: a pool of 10 with 10 overflow
             # closed every overflow connection on its return, so a burst of IPNs opened and
-            # closed connections (a PostgreSQL backend each) over and over
-            kwargs.update(pool_size=POOL_SIZE, max_overflow=0)
+            # closed connections (a PostgreSQL backend each) over and over. Last in, first
+            # out: the connections in use stay warm, the others idle (and are pinged before
+            # use, see `_ping_when_idle`, instead of every one of them now and then)
+            kwargs.update(pool_size=POOL_SIZE, max_overflow=0, pool_use_lifo=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if not self.is_sqlite:
             _ping_when_idle(self.engine)
