@@ -63,9 +63,7 @@ def _prefixed(values: dict[str, Any], prefix: str) -> dict[str, Any]:
 @cache
 def _defaults(table: Any) -> dict[str, Any]:
     """The columns' plain Python defaults, which an INSERT inside a CTE does not fill in."""
-    return {
-        c.key: c.default.arg for c in table.c if c.default is not None and c.default.is_scalar
-    }
+    return {c.key: c.default.arg for c in table.c if c.default is not None and c.default.is_scalar}
 
 
 @cache
