@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # Alembic (about 10 MB resident) is loaded only when there is
 MIGRATIONS = Path(__file__).parent / "migrations"
 UPGRADE_LOCK = 7_370_001  # PostgreSQL advisory lock key held while the schema is upgraded
 T = TypeVar("T")
-POOL_SIZE = 20  # connections per process (PostgreSQL), opened as needed and then kept
 PING_IDLE_SECONDS = 1.0  # a pooled connection idle longer is pinged before it is used again
 
 
@@ -183,12 +182,7 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         kwargs: dict[str, object] = {"echo": echo}
         if not self.is_sqlite:
-            # 20 connections at most, each kept once opened: a pool of 10 with 10 overflow
-            # closed every overflow connection on its return, so a burst of IPNs opened and
-            # closed connections (a PostgreSQL backend each) over and over. Last in, first
-            # out: the connections in use stay warm, the others idle (and are pinged before
-            # use, see `_ping_when_idle`, instead of every one of them now and then)
-            kwargs.update(pool_size=POOL_SIZE, max_overflow=0, pool_use_lifo=True)
+            kwargs.update(pool_size=10, max_overflow=10)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if not self.is_sqlite:
             _ping_when_idle(self.engine)
