@@ -119,6 +119,11 @@ def _plan_end_params() -> tuple[Any, Any, Any]:
 
 
 @cache
+def _plan_end_statement() -> Any:
+    return select(_plan_end(*_plan_end_params()))
+
+
+@cache
 def _record_and_move_statement(event_keys: tuple[str, ...], moved_keys: tuple[str, ...]) -> Any:
     event = (
         insert(_EVENT)
@@ -164,7 +169,7 @@ def record_and_move(
             return False, False, None
         if not writes.compare_and_set_status(session, payment, values):
             return True, False, None
-        end = connection.execute(select(_plan_end(*_plan_end_params())), owner).scalar()
+        end = connection.execute(_plan_end_statement(), owner).scalar()
         return True, True, end
     event = _defaults(_EVENT) | event
     statement = _record_and_move_statement(tuple(event), tuple(values))
