@@ -12,7 +12,8 @@ from sqlalchemy import event, func, select
 
 from bot.adapters.fake import FakeAdapter
 from bot.app import App
-from storage.models import Activation, OutboxItem, Payment, PaymentEvent
+from storage import event_writes
+from storage.models import Activation, OutboxItem, Payment, PaymentEvent, User
 from tests.helpers import buy
 from tools.providers.base import ProviderEvent
 
@@ -108,3 +109,29 @@ async def test_a_lower_event_racing_the_finished_one_never_moves_it_back(workers
         assert await _count(first, Activation, Activation.payment_id == pid) == 1
         assert await _count(first, PaymentEvent, PaymentEvent.payment_id == pid) == 2
         assert payment.actually_paid == Decimal(paid)
+
+
+async def test_the_locking_read_holds_the_customer_before_the_payment(app, fake) -> None:
+    """Lock order (customer, then payment) inside the one statement of `event_payment`: while
+    another transaction holds the customer, the waiting read holds nothing of the payment
+    yet, so that transaction can still lock the payment (no deadlock)."""
+    if app.db.is_sqlite:
+        pytest.skip("row locks are PostgreSQL's")
+    pid = await buy(fake, "/buy pro sol")
+    payment = await _payment(app, pid)
+
+    def read(session):
+        return event_writes.event_payment(session, payment.provider, payment.provider_payment_id)
+
+    async with app.db.engine.connect() as holder:
+        await holder.begin()
+        await holder.exec_driver_sql("SET LOCAL lock_timeout = '3s'")
+        customer = select(User.id).where(User.id == payment.user_id).with_for_update()
+        await holder.execute(customer)
+        reader = asyncio.create_task(app.db.run(read))
+        await asyncio.sleep(0.5)
+        assert not reader.done()  # waiting for the customer
+        await holder.execute(select(Payment.id).where(Payment.id == pid).with_for_update())
+        await holder.commit()
+    found = await reader
+    assert found is not None and found[0].id == pid
