@@ -12,8 +12,11 @@ payment at `--rate` per second, spread over the workers in turn. Per run it read
 workers' CPU time (user + system, from /proc) before and after and divides by the IPNs
 applied (each activates a plan and queues its notice; the workers run no chat platform, so
 the figure is the IPN path: verify, parse, apply, outbox row, relay wake-up, not a chat
-delivery), and the sender's ack latencies. Prints the median of `--runs` runs with the range
-and the machine's load average. A SQLite database takes one worker only.
+delivery), and the sender's ack latencies. On PostgreSQL it also reads the CPU of the
+database's backends serving the workers (from /proc: the server must run on this machine, and
+nothing else may use the database meanwhile) and the sender's own CPU, so the table shows what
+one IPN costs the whole machine. Prints the median of `--runs` runs with the range and the
+machine's load average. A SQLite database takes one worker only.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -41,9 +45,11 @@ from tests.fakes.nowpayments_server import FakeNowPayments  # noqa: E402
 from tools.providers.ipn_signature import sign  # noqa: E402
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """The process's user and system CPU time so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 async def prepare(url: str, server: FakeNowPayments, count: int) -> list[bytes]:
@@ -87,6 +93,35 @@ async def prepare(url: str, server: FakeNowPayments, count: int) -> list[bytes]:
     await app.stop()
     ids = [remote] + [9_000_000_000 + n for n in range(1, count)]
     return [server.ipn_body(remote, "finished", amount, payment_id=i) for i in ids]
+
+
+async def backend_cpu(url: str) -> dict[int, float]:
+    """User + system CPU seconds of each PostgreSQL backend connected to this database (the
+    workers' connections, when they are the only ones: the server must run on this machine),
+    read from /proc; {} on SQLite or when /proc does not show them."""
+    if not url.startswith("postgresql"):
+        return {}
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        pids = (
+            await conn.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        ).scalars()
+        found = {}
+        for pid in pids:
+            try:
+                found[pid] = sum(cpu_seconds(pid))
+            except OSError:  # gone, or another machine's
+                pass
+    await engine.dispose()
+    return found
 
 
 async def count_activations(url: str) -> int:
@@ -171,6 +206,8 @@ async def one_run(
                 for n, body in enumerate(bodies)
             )
             cpu = [cpu_seconds(p.pid) for p, _ in procs]
+            backends = await backend_cpu(url)
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)  # + the sender, once done
             sender = await asyncio.create_subprocess_exec(
                 sys.executable,
                 str(ROOT / "benchmarks" / "ipn_sender.py"),
@@ -180,8 +217,16 @@ async def one_run(
                 stdout=asyncio.subprocess.PIPE,
             )
             out, _ = await sender.communicate(lines.encode())
+            done_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            sending = sum(
+                getattr(done_children, f) - getattr(children, f) for f in ("ru_utime", "ru_stime")
+            )
             await asyncio.sleep(0.5)  # the relay's wake-ups after the last IPN
-            used = sum(cpu_seconds(p.pid) - c for (p, _), c in zip(procs, cpu, strict=True))
+            after = [cpu_seconds(p.pid) for p, _ in procs]
+            backends_after = await backend_cpu(url)  # those opened during the run: all theirs
+            database = sum(t - backends.get(pid, 0.0) for pid, t in backends_after.items())
+            user = sum(a[0] - b[0] for a, b in zip(after, cpu, strict=True))
+            system = sum(a[1] - b[1] for a, b in zip(after, cpu, strict=True))
             activated = await count_activations(url)
         finally:
             for process, _ in procs:
@@ -195,7 +240,10 @@ async def one_run(
     done = [r["sent"] + r["ack"] for r in results]
     acks = sorted(r["ack"] for r in ok)
     return {
-        "cpu_ms": used / max(1, activated) * 1000,
+        "cpu_ms": (user + system) / max(1, activated) * 1000,
+        "sys_ms": system / max(1, activated) * 1000,
+        "db_ms": database / max(1, activated) * 1000,
+        "sender_ms": sending / max(1, activated) * 1000,
         "rate": len(ok) / (max(done) - min(sent)),
         "p99": acks[min(len(acks) - 1, int(0.99 * len(acks)))] * 1000 if acks else 0.0,
         "ok": activated,
@@ -224,7 +272,10 @@ def main() -> None:
         f"{args.ipns} signed `finished` IPNs at {args.rate:.0f}/s from a separate process, "
         f"{backend}, code from {root}"
     )
-    print("workers | CPU per applied IPN, ms | applied IPN/s | ack p99, ms | load")
+    print(
+        "workers | CPU per applied IPN, ms | of which system, ms | PostgreSQL backends' CPU per "
+        "IPN, ms | sender's CPU per IPN, ms | applied IPN/s | ack p99, ms | load"
+    )
     for workers in (int(w) for w in args.workers.split(",")):
         runs = [
             asyncio.run(one_run(root, args.db, args.ipns, args.rate, workers, args.profile))
@@ -234,6 +285,9 @@ def main() -> None:
         failed = sum(args.ipns - r["ok"] for r in runs)
         print(
             f"{workers:7} | {spread([r['cpu_ms'] for r in runs], '.2f')} | "
+            f"{spread([r['sys_ms'] for r in runs], '.2f')} | "
+            f"{spread([r['db_ms'] for r in runs], '.2f')} | "
+            f"{spread([r['sender_ms'] for r in runs], '.2f')} | "
             f"{spread([r['rate'] for r in runs], '.0f')} | "
             f"{spread([r['p99'] for r in runs], '.1f')} | "
             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"

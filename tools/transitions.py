@@ -21,7 +21,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage import writes
+from storage import event_writes, writes
 from storage.db import Database
 from storage.models import Payment
 from tools.access.grants import AccessGrants
@@ -44,7 +44,33 @@ from tools.views import payment_link
 
 log = logging.getLogger(__name__)
 
-Tell = Callable[..., None]
+
+class Tell:
+    """Queues a payment's notices to its customer: outbox rows, once per dedupe key."""
+
+    def __init__(self, session: Session, p: Payment, locale: str, now: datetime) -> None:
+        self.session = session
+        self.p = p
+        self.locale = locale
+        self.now = now
+
+    def row(self, kind: str, key: str, **extra: object) -> dict[str, object]:
+        """The outbox row of one notice (see `writes.enqueue`), not written."""
+        p = self.p
+        base = {"payment_id": p.id, "plan": p.plan, "coin": p.pay_currency}
+        return dict(
+            chat_platform=p.chat_platform,
+            chat_id=p.chat_id,
+            user_id=p.user_id,
+            kind=kind,
+            payload=jsonable({**base, **extra}),
+            locale=self.locale,
+            dedupe_key=f"payment:{p.id}:{key}",
+            created_at=self.now,
+        )
+
+    def __call__(self, kind: str, key: str, **extra: object) -> None:
+        writes.enqueue(self.session, **self.row(kind, key, **extra))
 
 
 @dataclass(frozen=True)
@@ -142,15 +168,18 @@ class PaymentEvents:
         self, session: Session, event: ProviderEvent, observed: Status, source: str, now: datetime
     ) -> ApplyResult:
         name = self.provider.name
-        # the lock order: customer (taken by the same query), parent payment, payment
-        owner = writes.owner_of_event(
-            session, name, event.provider_payment_id, event.parent_payment_id, lock=True
-        )
-        if owner is not None and owner[1] is not None:
-            writes.lock_payment(session, owner[1])
-        payment, locale, plan_end = writes.payment_for_event(
-            session, name, event.provider_payment_id, now, lock=not self.db.is_sqlite
-        )
+        key = f"{name}:{event.dedupe_key}"
+        found = event_writes.event_payment(session, name, event.provider_payment_id)
+        if found is not None:  # the usual event: customer and payment held by one statement
+            payment, locale = found
+            decision = self._decide(payment, observed, event, now)
+            if decision is not None:
+                return self._record_and_move(
+                    session, payment, observed, event, now, source, decision, locale
+                )
+            owner: Owner | None = None  # nothing moves, so nothing follows from the owner
+        else:  # a top-up, or no such payment: the customer, parent payment, payment in turn
+            payment, owner = self._locked_the_long_way(session, event, now)
         if payment is None and event.parent_payment_id:
             payment = self._top_up(session, event, now)
         if payment is None:
@@ -164,12 +193,49 @@ class PaymentEvents:
             )
             return ApplyResult("unknown_payment")
         decision = self._decide(payment, observed, event, now)
-        key = f"{name}:{event.dedupe_key}"
         fresh = writes.record_event(
-            session,
+            session, **self._event_row(payment, observed, event, now, source, decision)
+        )
+        if not fresh:
+            return ApplyResult("duplicate", payment.id, payment.status)
+        moved = self.transition(
+            session, payment, observed, event, now, decision=decision, owner=owner
+        )
+        if decision is not None and not moved:  # lost a race after all (rare)
+            writes.mark_event(session, key, applied=False)
+        return ApplyResult("applied" if moved else "ignored", payment.id, payment.status)
+
+    def _locked_the_long_way(
+        self, session: Session, event: ProviderEvent, now: datetime
+    ) -> tuple[Payment | None, Owner]:
+        """The payment an event is about, when `event_writes.event_payment` has none (a
+        top-up, or no such payment), its owner's facts, in the lock order: the customer (taken
+        by the same query), the parent payment, the payment."""
+        name = self.provider.name
+        owner = writes.owner_of_event(
+            session, name, event.provider_payment_id, event.parent_payment_id, lock=True
+        )
+        if owner is not None and owner[1] is not None:
+            writes.lock_payment(session, owner[1])
+        payment, locale, plan_end = writes.payment_for_event(
+            session, name, event.provider_payment_id, now, lock=not self.db.is_sqlite
+        )
+        return payment, Owner(locale, plan_end)
+
+    def _event_row(
+        self,
+        payment: Payment,
+        observed: Status,
+        event: ProviderEvent,
+        now: datetime,
+        source: str,
+        decision: object,
+    ) -> dict[str, object]:
+        """The `payment_events` row of an event (its inbox and audit entry)."""
+        return dict(
             payment_id=payment.id,
-            provider=name,
-            dedupe_key=key,
+            provider=self.provider.name,
+            dedupe_key=f"{self.provider.name}:{event.dedupe_key}",
             received_at=now,
             source=source,
             old_status=payment.status,
@@ -177,20 +243,36 @@ class PaymentEvents:
             applied=decision is not None,
             raw=event.raw[:20000],
         )
-        if not fresh:
-            return ApplyResult("duplicate", payment.id, payment.status)
-        moved = self.transition(
-            session,
-            payment,
-            observed,
-            event,
-            now,
-            decision=decision,
-            owner=Owner(locale, plan_end),
+
+    def _record_and_move(
+        self,
+        session: Session,
+        payment: Payment,
+        observed: Status,
+        event: ProviderEvent,
+        now: datetime,
+        source: str,
+        decision: tuple[Status, dict[str, object]],
+        locale: str | None,
+    ) -> ApplyResult:
+        """The usual event, found by `event_writes.event_payment` with the locks held: the
+        event row and the compare-and-set in one statement, then what follows from the move."""
+        new, values = decision
+        old_status = payment.status
+        row = self._event_row(payment, observed, event, now, source, decision)
+        recorded, moved, plan_end = event_writes.record_and_move(
+            session, row, payment, values, now
         )
-        if decision is not None and not moved:  # lost a race after all (rare)
-            writes.mark_event(session, key, applied=False)
-        return ApplyResult("applied" if moved else "ignored", payment.id, payment.status)
+        if not recorded:
+            return ApplyResult("duplicate", payment.id, payment.status)
+        if moved:
+            self._moved(session, payment, new, values, old_status, now, Owner(locale, plan_end))
+            return ApplyResult("applied", payment.id, payment.status)
+        session.refresh(payment)  # changed under us after all (rare): judged anew
+        if self.transition(session, payment, observed, event, now):
+            return ApplyResult("applied", payment.id, payment.status)
+        writes.mark_event(session, str(row["dedupe_key"]), applied=False)
+        return ApplyResult("ignored", payment.id, payment.status)
 
     @exact
     def transition(
@@ -219,13 +301,26 @@ class PaymentEvents:
                 return False
             new, values = decision
             old_status = payment.status  # what the move was judged from
-            was = parse_status(old_status)
             if writes.compare_and_set_status(session, payment, values):
                 break
             session.refresh(payment)  # someone else moved it first: look again
             decision = None
         else:
             raise RuntimeError(f"payment {payment.id} kept changing under us")
+        self._moved(session, payment, new, values, old_status, now, owner)
+        return True
+
+    def _moved(
+        self,
+        session: Session,
+        payment: Payment,
+        new: Status,
+        values: dict[str, object],
+        old_status: str,
+        now: datetime,
+        owner: Owner | None,
+    ) -> None:
+        """What follows once the compare-and-set moved `payment` from `old_status`."""
         for key, value in values.items():  # already written by the compare-and-set
             set_committed_value(payment, key, value)
         if new.value != old_status:  # one line per change, for whoever runs the service
@@ -241,8 +336,7 @@ class PaymentEvents:
         if payment.parent_payment_id is not None:
             self._roll_up(session, payment, now)  # a top-up speaks through its parent
         else:
-            self._consequences(session, payment, new, now, owner, was)
-        return True
+            self._consequences(session, payment, new, now, owner, parse_status(old_status))
 
     def would_change(self, payment: Payment, event: ProviderEvent, now: datetime) -> bool:
         """True when applying `event` would move the payment or its recorded money."""
@@ -441,22 +535,7 @@ class PaymentEvents:
     ) -> None:
         if owner is None:
             owner = Owner(*writes.owner_facts(session, p, now))
-        locale = owner.locale or "en"
-        base = {"payment_id": p.id, "plan": p.plan, "coin": p.pay_currency}
-
-        def tell(kind: str, key: str, **extra: object) -> None:
-            writes.enqueue(
-                session,
-                chat_platform=p.chat_platform,
-                chat_id=p.chat_id,
-                user_id=p.user_id,
-                kind=kind,
-                payload=jsonable({**base, **extra}),
-                locale=locale,
-                dedupe_key=f"payment:{p.id}:{key}",
-                created_at=now,
-            )
-
+        tell = Tell(session, p, owner.locale or "en", now)
         if was is Status.CANCELLED and new in MONEY_SEEN:
             self._money_after_cancel(session, p, now, tell)  # instead of "seen"/"partial"
             if new is Status.FINISHED:
@@ -529,8 +608,7 @@ class PaymentEvents:
         plan = self.catalog.plan(p.plan)
         start = max(now, plan_end) if plan_end else now  # a renewal extends from the end
         end = start + timedelta(days=plan.period_days)
-        if writes.add_activation(
-            session,
+        activation = dict(
             payment_id=p.id,
             user_id=p.user_id,
             plan=plan.code,
@@ -539,7 +617,15 @@ class PaymentEvents:
             source="payment",
             created_at=now,
             next_notice_at=now,  # the renewal sweeper takes it from here
-        ):
+        )
+        notice = tell.row(
+            "payment.activated",
+            "activated",
+            period_end=end.isoformat(),
+            paid=p.actually_paid,
+            late=p.late,
+        )
+        if event_writes.activate_and_enqueue(session, activation, notice):  # its notice too
             log.info(
                 "payment %s: plan %s active for user %s until %s%s",
                 p.id,
@@ -547,13 +633,6 @@ class PaymentEvents:
                 p.user_id,
                 end.isoformat(timespec="seconds"),
                 " (late payment)" if p.late else "",
-            )
-            tell(
-                "payment.activated",
-                "activated",
-                period_end=end.isoformat(),
-                paid=p.actually_paid,
-                late=p.late,
             )
             if self.access is not None:  # under the customer's lock, like the period
                 self.access.refresh(session, p.user_id, now, f"payment:{p.id}", payment=p)

@@ -134,6 +134,10 @@ def _check_shape(text: str) -> None:
     counted here. In JSON, an object or array of n entries has one opening bracket and n - 1
     commas, so their sum bounds the entries from above.
     """
+    # Every key, element and nesting level needs a `[`, `{` or `,` somewhere in the text (in a
+    # string or not), so a text with few of them (any real IPN) is within both bounds at once.
+    if text.count(",") + text.count("[") + text.count("{") <= min(MAX_ITEMS, MAX_DEPTH):
+        return
     depth = 0
     items = 0
     for match in _SHAPE_TOKEN_RE.finditer(text):
@@ -187,6 +191,8 @@ def _is_array_index(key: str) -> bool:
 
 def _js_key_order(keys: list[str]) -> list[str]:
     """Keys in the order JSON.stringify lists them after sortObject rebuilt the object."""
+    if all(key.isascii() and not key[:1].isdigit() for key in keys):
+        return sorted(keys)  # no array index, and code points compare as UTF-16 units do
     ordered = sorted(keys, key=_utf16_sort_key)
     indices = sorted((k for k in ordered if _is_array_index(k)), key=int)
     return indices + [k for k in ordered if not _is_array_index(k)]
