@@ -37,6 +37,7 @@ from bot.scheduler import Scheduler
 from storage import tallies
 from storage.db import Database
 from storage.models import OutboxItem, Payment, SandboxTransfer, User
+from storage.polls import Budget
 from tools.access.grants import AccessGrants
 from tools.access.sweep import AccessSweeper
 from tools.actions import Shop
@@ -328,6 +329,8 @@ class App:
             self.events,
             per_run=max(1, math.ceil(config.reconcile.max_per_minute * POLL_EVERY / 60)),
             at_once=config.reconcile.at_once,
+            # the deployment's rate, shared by the workers: up to one run's reads at once
+            budget=Budget(config.reconcile.max_per_minute, burst=POLL_EVERY),
             stopping=stopping,
         )
         retention = config.retention
