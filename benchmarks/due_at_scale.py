@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,8 +56,9 @@ from tests.bulk import a_user, insert_rows, payment_row  # noqa: E402
 from tests.conftest import free_port, make_config, nowpayments_config  # noqa: E402
 
 
-async def serve(count: int) -> None:
-    """The fake NOWPayments, seeded with payments 1..count (waiting), until stdin closes."""
+async def serve(count: int, lost: int = 0) -> None:
+    """The fake NOWPayments, seeded with payments 1..count (waiting; payment `lost` finished,
+    its IPN never sent), until stdin closes."""
     from tests.fakes.nowpayments_server import FakeNowPayments, FakePayment
 
     server = FakeNowPayments()
@@ -75,6 +77,8 @@ async def serve(count: int) -> None:
             "outcome_currency": None,
         }
         server.payments[n] = FakePayment(n, body, None)
+    if lost:
+        server.set_state(lost, "finished", Decimal(2))
     url = await server.start()
     print(url, flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -93,13 +97,15 @@ class Counting(FakeAdapter):
         return f"fake:{self.count}"
 
 
-async def _provider(count: int) -> tuple[asyncio.subprocess.Process, str]:
+async def _provider(count: int, lost: int = 0) -> tuple[asyncio.subprocess.Process, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
         "serve",
         "--count",
         str(count),
+        "--lost",
+        str(lost),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -257,8 +263,40 @@ async def expiry_run(db_url: str, count: int) -> tuple[float, float]:
     return expired_at or float("nan"), handed
 
 
-async def reconcile_run(db_url: str, count: int, seconds: float) -> tuple[float, float]:
-    provider, provider_url = await _provider(count)
+async def reconcile_worker(db_url: str, provider_url: str) -> None:
+    """One worker of a `reconcile` run (the whole app): prints "ready" once started, runs
+    until stdin closes, then prints its CPU seconds since it was ready."""
+    app = App(nowpayments_config(db_url, provider_url, free_port()), adapters=[Counting()])
+    await app.start()
+    print("ready", flush=True)
+    cpu = time.process_time()
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    cpu = time.process_time() - cpu
+    await app.stop()
+    print(cpu, flush=True)
+
+
+async def _worker(db_url: str, provider_url: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "reconcile-worker",
+        "--db",
+        db_url,
+        "--provider",
+        provider_url,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+
+
+async def reconcile_run(
+    db_url: str, count: int, seconds: float, workers: int
+) -> tuple[float, float, float, float]:
+    """(reads/s over the window after a warm-up, share read by the end, seconds until the
+    lost IPN was recovered (nan: not within the run), worker CPU ms per read)."""
+    lost = 3600  # silent the least of all (read last in the pass): the worst case
+    provider, provider_url = await _provider(count, lost)
     app = await _app(db_url, provider_url, Counting())
     now = datetime.now(UTC)
     user = await a_user(app.db)
@@ -273,19 +311,40 @@ async def reconcile_run(db_url: str, count: int, seconds: float) -> tuple[float,
             provider_payment_id=str(n),
             next_check_at=far,
             next_poll_at=now - timedelta(seconds=n % 3600),  # silent for a while, all due
+            pay_amount=Decimal(2),
         )
         for n in range(1, count + 1)
     )
     await insert_rows(app.db, Payment, rows)
-    await app.start()
+    procs = [await _worker(db_url, provider_url) for _ in range(workers)]
+    for proc in procs:
+        await proc.stdout.readline()  # type: ignore[union-attr]  # "ready"
     started = time.monotonic()
-    await asyncio.sleep(seconds)
-    elapsed = time.monotonic() - started
-    await app.stop()
-    read = await _count(app, Payment, Payment.next_poll_at > now)
+    read = Payment.next_poll_at > now
+    finished = (Payment.provider_payment_id == str(lost)) & (Payment.status == "finished")
+    warm = min(5.0, seconds / 4)
+    first = last = (0.0, 0)
+    recovered = float("nan")
+    while time.monotonic() - started < seconds:
+        await asyncio.sleep(0.5)
+        at = time.monotonic() - started
+        done = await _count(app, Payment, read)
+        if at >= warm and not first[0]:
+            first = (at, done)
+        last = (at, done)
+        if recovered != recovered and await _count(app, Payment, finished):
+            recovered = at
+    cpu = 0.0
+    for proc in procs:
+        proc.stdin.close()  # type: ignore[union-attr]
+        cpu += float((await proc.stdout.readline()).decode())  # type: ignore[union-attr]
+        await proc.wait()
+    total = await _count(app, Payment, read)
+    await app.db.close()
     provider.stdin.close()  # type: ignore[union-attr]
     await provider.wait()
-    return read / elapsed, read / count
+    rate = (last[1] - first[1]) / (last[0] - first[0])
+    return rate, total / count, recovered, 1000 * cpu / max(1, total)
 
 
 def _fig(values: list[float], unit: str, digits: int = 1) -> str:
@@ -302,8 +361,19 @@ def _load() -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "what", choices=["warnings", "expiry", "reconcile", "serve", "warnings-worker"]
+        "what",
+        choices=[
+            "warnings",
+            "expiry",
+            "reconcile",
+            "serve",
+            "warnings-worker",
+            "reconcile-worker",
+        ],
     )
+    parser.add_argument("--provider")
+    parser.add_argument("--lost", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--db")
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--open", type=int, default=100_000)
@@ -311,7 +381,10 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     if args.what == "serve":
-        await serve(args.count)
+        await serve(args.count, args.lost)
+        return
+    if args.what == "reconcile-worker":
+        await reconcile_worker(args.db, args.provider)
         return
     if args.what == "warnings-worker":
         await warnings_worker(args.db, args.count)
@@ -325,7 +398,7 @@ async def main() -> None:
         elif args.what == "expiry":
             results.append(await expiry_run(url, args.count))
         else:
-            results.append(await reconcile_run(url, args.open, args.seconds))
+            results.append(await reconcile_run(url, args.open, args.seconds, args.workers))
         print(f"run {run + 1}: {results[-1]}", flush=True)
     backend = "postgresql" if args.db and args.db.startswith("postgresql") else "sqlite"
     if args.what == "warnings":
@@ -347,10 +420,14 @@ async def main() -> None:
     else:
         rates = [r[0] for r in results]
         passes = [args.open / r for r in rates]
+        recovered = [r[2] for r in results]
         print(
-            f"{backend}: {args.open:,} open payments, all due: {_fig(rates, 'reads/s', 0)}; "
-            f"read in {args.seconds:.0f} s: {_fig([100 * r[1] for r in results], '%')}; "
-            f"a full pass takes {_fig(passes, 's')} (reconcile.after_seconds = 300); {_load()}"
+            f"{backend}, {args.workers} worker(s): {args.open:,} open payments, all due: "
+            f"{_fig(rates, 'reads/s', 0)}; read in {args.seconds:.0f} s: "
+            f"{_fig([100 * r[1] for r in results], '%')}; a full pass takes "
+            f"{_fig(passes, 's')} (reconcile.after_seconds = 300); the lost IPN (read last) "
+            f"recovered after {_fig(recovered, 's')} (nan: not within the run); worker CPU "
+            f"{_fig([r[3] for r in results], 'ms per read', 2)}; {_load()}"
         )
     tmp.cleanup()
 

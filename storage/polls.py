@@ -17,7 +17,6 @@ never read faster than the configured rate.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,11 +136,11 @@ def _room(session: Session, provider: str, budget: Budget) -> int:
         .values(key=key, next_at=clock)
         .on_conflict_do_nothing(index_elements=["key"])
     )
-    next_at, now = session.execute(
-        select(SendSlot.next_at, clock).where(SendSlot.key == key).with_for_update()
-    ).one()
-    free_from = max(float(next_at), float(now))
-    return math.floor((float(now) + budget.burst - free_from) / budget.step + 1e-9)
+    room = (clock + budget.burst - func.greatest(SendSlot.next_at, clock)) / budget.step
+    found = session.execute(
+        select(func.floor(room + 1e-9)).where(SendSlot.key == key).with_for_update()
+    ).scalar_one()
+    return int(found)
 
 
 def _spend(session: Session, provider: str, budget: Budget, reads: int) -> None:

@@ -9,10 +9,12 @@ event or read plus the interval), in batches: one transaction claims a batch and
 payment's next read (`storage/polls.py`; on PostgreSQL other workers skip the claimed rows, so
 N workers share a pass without reading a payment twice), then the provider is asked `at_once`
 payments at a time. A payment whose answer brings nothing new costs nothing more: the claim
-was its only write. A run reads at most `per_run` payments (the configured reads per minute
-over the runs of a minute); on PostgreSQL every claim also spends from the deployment's
-budget of `max_per_minute` reads, so several workers together never read faster. It ends at a
-batch boundary when the process stops, handing back the reads it claimed and did not make.
+was its only write. On SQLite (one process) a run reads at most `per_run` payments (the
+configured reads per minute over the runs of a minute). On PostgreSQL every claim spends from
+the deployment's budget of `max_per_minute` reads (`Budget`, a bucket in the database), so the
+workers together never read faster, and a run goes on while the budget has room and something
+is due. A run ends at a batch boundary when the process stops, handing back the reads it
+claimed and did not make.
 """
 
 from __future__ import annotations
@@ -76,14 +78,13 @@ class Reconciler:
 
     async def _claim(self, now: datetime, limit: int) -> list[Due]:
         settings = self.events.settings
-        budget = None if self.events.db.is_sqlite else self.budget
 
         def next_read(status: str, expires_at: datetime) -> datetime | None:
             return next_poll(Status(status), now, expires_at, settings)
 
         return await self.events.db.run(
             lambda session: polls.claim(
-                session, self.events.provider.name, now, limit, next_read, budget
+                session, self.events.provider.name, now, limit, next_read, self.budget
             )
         )
 
