@@ -263,10 +263,12 @@ async def expiry_run(db_url: str, count: int) -> tuple[float, float]:
     return expired_at or float("nan"), handed
 
 
-async def reconcile_worker(db_url: str, provider_url: str) -> None:
+async def reconcile_worker(db_url: str, provider_url: str, per_minute: int | None) -> None:
     """One worker of a `reconcile` run (the whole app): prints "ready" once started, runs
     until stdin closes, then prints its CPU seconds since it was ready."""
-    app = App(nowpayments_config(db_url, provider_url, free_port()), adapters=[Counting()])
+    overrides = {"RECONCILE__MAX_PER_MINUTE": str(per_minute)} if per_minute else {}
+    config = nowpayments_config(db_url, provider_url, free_port(), **overrides)
+    app = App(config, adapters=[Counting()])
     await app.start()
     print("ready", flush=True)
     cpu = time.process_time()
@@ -276,7 +278,9 @@ async def reconcile_worker(db_url: str, provider_url: str) -> None:
     print(cpu, flush=True)
 
 
-async def _worker(db_url: str, provider_url: str) -> asyncio.subprocess.Process:
+async def _worker(
+    db_url: str, provider_url: str, per_minute: int | None
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
@@ -285,13 +289,14 @@ async def _worker(db_url: str, provider_url: str) -> asyncio.subprocess.Process:
         db_url,
         "--provider",
         provider_url,
+        *(["--max-per-minute", str(per_minute)] if per_minute else []),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
 
 
 async def reconcile_run(
-    db_url: str, count: int, seconds: float, workers: int
+    db_url: str, count: int, seconds: float, workers: int, per_minute: int | None
 ) -> tuple[float, float, float, float]:
     """(reads/s over the window after a warm-up, share read by the end, seconds until the
     lost IPN was recovered (nan: not within the run), worker CPU ms per read)."""
@@ -316,7 +321,7 @@ async def reconcile_run(
         for n in range(1, count + 1)
     )
     await insert_rows(app.db, Payment, rows)
-    procs = [await _worker(db_url, provider_url) for _ in range(workers)]
+    procs = [await _worker(db_url, provider_url, per_minute) for _ in range(workers)]
     for proc in procs:
         await proc.stdout.readline()  # type: ignore[union-attr]  # "ready"
     started = time.monotonic()
@@ -374,6 +379,7 @@ async def main() -> None:
     parser.add_argument("--provider")
     parser.add_argument("--lost", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-per-minute", type=int)  # reconcile.max_per_minute (the cap)
     parser.add_argument("--db")
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--open", type=int, default=100_000)
@@ -384,7 +390,7 @@ async def main() -> None:
         await serve(args.count, args.lost)
         return
     if args.what == "reconcile-worker":
-        await reconcile_worker(args.db, args.provider)
+        await reconcile_worker(args.db, args.provider, args.max_per_minute)
         return
     if args.what == "warnings-worker":
         await warnings_worker(args.db, args.count)
@@ -398,7 +404,11 @@ async def main() -> None:
         elif args.what == "expiry":
             results.append(await expiry_run(url, args.count))
         else:
-            results.append(await reconcile_run(url, args.open, args.seconds, args.workers))
+            results.append(
+                await reconcile_run(
+                    url, args.open, args.seconds, args.workers, args.max_per_minute
+                )
+            )
         print(f"run {run + 1}: {results[-1]}", flush=True)
     backend = "postgresql" if args.db and args.db.startswith("postgresql") else "sqlite"
     if args.what == "warnings":
@@ -422,7 +432,8 @@ async def main() -> None:
         passes = [args.open / r for r in rates]
         recovered = [r[2] for r in results]
         print(
-            f"{backend}, {args.workers} worker(s): {args.open:,} open payments, all due: "
+            f"{backend}, {args.workers} worker(s), max_per_minute "
+            f"{args.max_per_minute or 'default'}: {args.open:,} open payments, all due: "
             f"{_fig(rates, 'reads/s', 0)}; read in {args.seconds:.0f} s: "
             f"{_fig([100 * r[1] for r in results], '%')}; a full pass takes "
             f"{_fig(passes, 's')} (reconcile.after_seconds = 300); the lost IPN (read last) "
