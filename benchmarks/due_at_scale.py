@@ -56,12 +56,18 @@ from tests.bulk import a_user, insert_rows, payment_row  # noqa: E402
 from tests.conftest import free_port, make_config, nowpayments_config  # noqa: E402
 
 
-async def serve(count: int, lost: int = 0) -> None:
+async def serve(count: int, lost: int = 0, latency: float = 0.0) -> None:
     """The fake NOWPayments, seeded with payments 1..count (waiting; payment `lost` finished,
-    its IPN never sent), until stdin closes."""
+    its IPN never sent), answering a payment's read after `latency` seconds (a real API's
+    round trip), until stdin closes."""
     from tests.fakes.nowpayments_server import FakeNowPayments, FakePayment
 
-    server = FakeNowPayments()
+    class Distant(FakeNowPayments):
+        async def get(self, request):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(latency)
+            return await super().get(request)
+
+    server = Distant()
     for n in range(1, count + 1):
         body = {
             "payment_id": str(n),
@@ -97,7 +103,9 @@ class Counting(FakeAdapter):
         return f"fake:{self.count}"
 
 
-async def _provider(count: int, lost: int = 0) -> tuple[asyncio.subprocess.Process, str]:
+async def _provider(
+    count: int, lost: int = 0, latency: float = 0.0
+) -> tuple[asyncio.subprocess.Process, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
@@ -106,6 +114,8 @@ async def _provider(count: int, lost: int = 0) -> tuple[asyncio.subprocess.Proce
         str(count),
         "--lost",
         str(lost),
+        "--latency",
+        str(latency),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -263,10 +273,11 @@ async def expiry_run(db_url: str, count: int) -> tuple[float, float]:
     return expired_at or float("nan"), handed
 
 
-async def reconcile_worker(db_url: str, provider_url: str, per_minute: int | None) -> None:
+async def reconcile_worker(db_url: str, provider_url: str, settings: list[str]) -> None:
     """One worker of a `reconcile` run (the whole app): prints "ready" once started, runs
-    until stdin closes, then prints its CPU seconds since it was ready."""
-    overrides = {"RECONCILE__MAX_PER_MINUTE": str(per_minute)} if per_minute else {}
+    until stdin closes, then prints its CPU seconds since it was ready. `settings`:
+    KEY=VALUE overrides of its configuration (RECONCILE__AT_ONCE=100)."""
+    overrides = dict(item.split("=", 1) for item in settings)
     config = nowpayments_config(db_url, provider_url, free_port(), **overrides)
     app = App(config, adapters=[Counting()])
     await app.start()
@@ -279,7 +290,7 @@ async def reconcile_worker(db_url: str, provider_url: str, per_minute: int | Non
 
 
 async def _worker(
-    db_url: str, provider_url: str, per_minute: int | None
+    db_url: str, provider_url: str, settings: list[str]
 ) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -289,19 +300,19 @@ async def _worker(
         db_url,
         "--provider",
         provider_url,
-        *(["--max-per-minute", str(per_minute)] if per_minute else []),
+        *(f"--set={item}" for item in settings),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
 
 
 async def reconcile_run(
-    db_url: str, count: int, seconds: float, workers: int, per_minute: int | None
+    db_url: str, count: int, seconds: float, workers: int, settings: list[str], latency: float
 ) -> tuple[float, float, float, float]:
     """(reads/s over the window after a warm-up, share read by the end, seconds until the
     lost IPN was recovered (nan: not within the run), worker CPU ms per read)."""
     lost = 3600  # silent the least of all (read last in the pass): the worst case
-    provider, provider_url = await _provider(count, lost)
+    provider, provider_url = await _provider(count, lost, latency)
     app = await _app(db_url, provider_url, Counting())
     now = datetime.now(UTC)
     user = await a_user(app.db)
@@ -321,7 +332,7 @@ async def reconcile_run(
         for n in range(1, count + 1)
     )
     await insert_rows(app.db, Payment, rows)
-    procs = [await _worker(db_url, provider_url, per_minute) for _ in range(workers)]
+    procs = [await _worker(db_url, provider_url, settings) for _ in range(workers)]
     for proc in procs:
         await proc.stdout.readline()  # type: ignore[union-attr]  # "ready"
     started = time.monotonic()
@@ -380,17 +391,25 @@ async def main() -> None:
     parser.add_argument("--lost", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--max-per-minute", type=int)  # reconcile.max_per_minute (the cap)
+    parser.add_argument("--at-once", type=int)  # reconcile.at_once
+    parser.add_argument("--set", action="append", default=[])  # a worker's overrides
+    parser.add_argument("--latency", type=float, default=0.0)  # the provider's answer time
     parser.add_argument("--db")
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--open", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    settings = [
+        f"RECONCILE__{k.upper()}={v}"
+        for k, v in (("max_per_minute", args.max_per_minute), ("at_once", args.at_once))
+        if v
+    ]
     if args.what == "serve":
-        await serve(args.count, args.lost)
+        await serve(args.count, args.lost, args.latency)
         return
     if args.what == "reconcile-worker":
-        await reconcile_worker(args.db, args.provider, args.max_per_minute)
+        await reconcile_worker(args.db, args.provider, args.set + settings)
         return
     if args.what == "warnings-worker":
         await warnings_worker(args.db, args.count)
@@ -406,7 +425,7 @@ async def main() -> None:
         else:
             results.append(
                 await reconcile_run(
-                    url, args.open, args.seconds, args.workers, args.max_per_minute
+                    url, args.open, args.seconds, args.workers, settings, args.latency
                 )
             )
         print(f"run {run + 1}: {results[-1]}", flush=True)
@@ -432,8 +451,8 @@ async def main() -> None:
         passes = [args.open / r for r in rates]
         recovered = [r[2] for r in results]
         print(
-            f"{backend}, {args.workers} worker(s), max_per_minute "
-            f"{args.max_per_minute or 'default'}: {args.open:,} open payments, all due: "
+            f"{backend}, {args.workers} worker(s), {' '.join(settings) or 'default config'}, "
+            f"provider answers in {args.latency:.2f} s: {args.open:,} open payments, all due: "
             f"{_fig(rates, 'reads/s', 0)}; read in {args.seconds:.0f} s: "
             f"{_fig([100 * r[1] for r in results], '%')}; a full pass takes "
             f"{_fig(passes, 's')} (reconcile.after_seconds = 300); the lost IPN (read last) "

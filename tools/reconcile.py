@@ -50,7 +50,7 @@ class Reconciler:
         events: PaymentEvents,
         per_run: int,
         *,
-        at_once: int = 20,
+        at_once: int = 100,
         budget: Budget | None = None,
         stopping: Stopping | None = None,
     ) -> None:
