@@ -23,9 +23,14 @@ queued, and the last notice handed to the chat adapter (the fake adapter: no pla
 Goal: all within a minute at 20,000.
 
 reconcile: `--open` waiting payments, all silent for longer than `reconcile.after_seconds`
-(every one due for a status read). The app runs for `--seconds`; printed: reads per second,
-the share of the open payments read, and the time a full pass takes at that rate, against
-`after_seconds` (a lost IPN is recovered within the interval when a pass fits in it).
+(every one due for a status read), one of them (the least silent, so read last) paid at the
+provider with its IPN lost. `--workers` whole apps run in their own processes for `--seconds`
+(or until every payment was read); this process counts the payments read in the database
+every 0.5 s. Printed: reads per second (after a 5 s warm-up), the share of the open payments
+read, the time a full pass takes at that rate against `after_seconds` (a lost IPN is
+recovered within the interval when a pass fits in it), when the lost IPN was recovered, and
+the workers' CPU per read. `--max-per-minute`, `--at-once` set `[reconcile]`; `--latency`
+makes the fake NOWPayments answer a read that much later (a real API's round trip).
 
 Each figure is the median of `--runs` runs with the range, and the machine's load.
 """
@@ -309,8 +314,9 @@ async def _worker(
 async def reconcile_run(
     db_url: str, count: int, seconds: float, workers: int, settings: list[str], latency: float
 ) -> tuple[float, float, float, float]:
-    """(reads/s over the window after a warm-up, share read by the end, seconds until the
-    lost IPN was recovered (nan: not within the run), worker CPU ms per read)."""
+    """(reads/s from the end of a warm-up until the run ends or every payment was read,
+    share read by then, seconds until the lost IPN was recovered (nan: not within the run),
+    worker CPU ms per read). A run ends early once every payment was read."""
     lost = 3600  # silent the least of all (read last in the pass): the worst case
     provider, provider_url = await _provider(count, lost, latency)
     app = await _app(db_url, provider_url, Counting())
@@ -336,12 +342,13 @@ async def reconcile_run(
     for proc in procs:
         await proc.stdout.readline()  # type: ignore[union-attr]  # "ready"
     started = time.monotonic()
-    read = Payment.next_poll_at > now
+    # read: given a later read by a claim, or moved by its answer (finished: no more reads)
+    read = (Payment.next_poll_at > now) | (Payment.status != "waiting")
     finished = (Payment.provider_payment_id == str(lost)) & (Payment.status == "finished")
     warm = min(5.0, seconds / 4)
     first = last = (0.0, 0)
     recovered = float("nan")
-    while time.monotonic() - started < seconds:
+    while time.monotonic() - started < seconds and last[1] < count:
         await asyncio.sleep(0.5)
         at = time.monotonic() - started
         done = await _count(app, Payment, read)
