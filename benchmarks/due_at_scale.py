@@ -316,7 +316,8 @@ async def reconcile_run(
 ) -> tuple[float, float, float, float]:
     """(reads/s from the end of a warm-up until the run ends or every payment was read,
     share read by then, seconds until the lost IPN was recovered (nan: not within the run),
-    worker CPU ms per read). A run ends early once every payment was read."""
+    worker CPU ms per read). A run ends early once every payment was claimed and the lost IPN
+    recovered."""
     lost = 3600  # silent the least of all (read last in the pass): the worst case
     provider, provider_url = await _provider(count, lost, latency)
     app = await _app(db_url, provider_url, Counting())
@@ -342,13 +343,13 @@ async def reconcile_run(
     for proc in procs:
         await proc.stdout.readline()  # type: ignore[union-attr]  # "ready"
     started = time.monotonic()
-    # read: given a later read by a claim, or moved by its answer (finished: no more reads)
+    # read: claimed (its next read set: read or being read), or moved by its answer
     read = (Payment.next_poll_at > now) | (Payment.status != "waiting")
     finished = (Payment.provider_payment_id == str(lost)) & (Payment.status == "finished")
     warm = min(5.0, seconds / 4)
     first = last = (0.0, 0)
     recovered = float("nan")
-    while time.monotonic() - started < seconds and last[1] < count:
+    while time.monotonic() - started < seconds and (last[1] < count or recovered != recovered):
         await asyncio.sleep(0.5)
         at = time.monotonic() - started
         done = await _count(app, Payment, read)
