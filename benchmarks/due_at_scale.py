@@ -31,9 +31,14 @@ queued, and the last notice handed to the chat adapter (the fake adapter: no pla
 Goal: all within a minute at 20,000.
 
 reconcile: `--open` waiting payments, all silent for longer than `reconcile.after_seconds`
-(every one due for a status read). The app runs for `--seconds`; printed: reads per second,
-the share of the open payments read, and the time a full pass takes at that rate, against
-`after_seconds` (a lost IPN is recovered within the interval when a pass fits in it).
+(every one due for a status read), one of them (the least silent, so read last) paid at the
+provider with its IPN lost. `--workers` whole apps run in their own processes for `--seconds`
+(or until every payment was read); this process counts the payments read in the database
+every 0.5 s. Printed: reads per second (after a 5 s warm-up), the share of the open payments
+read, the time a full pass takes at that rate against `after_seconds` (a lost IPN is
+recovered within the interval when a pass fits in it), when the lost IPN was recovered, and
+the workers' CPU per read. `--max-per-minute`, `--at-once` set `[reconcile]`; `--latency`
+makes the fake NOWPayments answer a read that much later (a real API's round trip).
 
 Each figure is the median of `--runs` runs with the range, and the machine's load.
 """
@@ -65,11 +70,18 @@ from tests.conftest import free_port, make_config, nowpayments_config  # noqa: E
 from tools.states import RANK, Status  # noqa: E402
 
 
-async def serve(count: int) -> None:
-    """The fake NOWPayments, seeded with payments 1..count (waiting), until stdin closes."""
+async def serve(count: int, lost: int = 0, latency: float = 0.0) -> None:
+    """The fake NOWPayments, seeded with payments 1..count (waiting; payment `lost` finished,
+    its IPN never sent), answering a payment's read after `latency` seconds (a real API's
+    round trip), until stdin closes."""
     from tests.fakes.nowpayments_server import FakeNowPayments, FakePayment
 
-    server = FakeNowPayments()
+    class Distant(FakeNowPayments):
+        async def get(self, request):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(latency)
+            return await super().get(request)
+
+    server = Distant()
     for n in range(1, count + 1):
         body = {
             "payment_id": str(n),
@@ -85,6 +97,8 @@ async def serve(count: int) -> None:
             "outcome_currency": None,
         }
         server.payments[n] = FakePayment(n, body, None)
+    if lost:
+        server.set_state(lost, "finished", Decimal(2))
     url = await server.start()
     print(url, flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -103,13 +117,19 @@ class Counting(FakeAdapter):
         return f"fake:{self.count}"
 
 
-async def _provider(count: int) -> tuple[asyncio.subprocess.Process, str]:
+async def _provider(
+    count: int, lost: int = 0, latency: float = 0.0
+) -> tuple[asyncio.subprocess.Process, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         __file__,
         "serve",
         "--count",
         str(count),
+        "--lost",
+        str(lost),
+        "--latency",
+        str(latency),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -382,8 +402,48 @@ async def expiry_run(db_url: str, count: int) -> tuple[float, float]:
     return expired_at or float("nan"), handed
 
 
-async def reconcile_run(db_url: str, count: int, seconds: float) -> tuple[float, float]:
-    provider, provider_url = await _provider(count)
+async def reconcile_worker(db_url: str, provider_url: str, settings: list[str]) -> None:
+    """One worker of a `reconcile` run (the whole app): prints "ready" once started, runs
+    until stdin closes, then prints its CPU seconds since it was ready. `settings`:
+    KEY=VALUE overrides of its configuration (RECONCILE__AT_ONCE=100)."""
+    overrides = dict(item.split("=", 1) for item in settings)
+    config = nowpayments_config(db_url, provider_url, free_port(), **overrides)
+    app = App(config, adapters=[Counting()])
+    await app.start()
+    print("ready", flush=True)
+    cpu = time.process_time()
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    cpu = time.process_time() - cpu
+    await app.stop()
+    print(cpu, flush=True)
+
+
+async def _worker(
+    db_url: str, provider_url: str, settings: list[str]
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "reconcile-worker",
+        "--db",
+        db_url,
+        "--provider",
+        provider_url,
+        *(f"--set={item}" for item in settings),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+
+
+async def reconcile_run(
+    db_url: str, count: int, seconds: float, workers: int, settings: list[str], latency: float
+) -> tuple[float, float, float, float]:
+    """(reads/s from the end of a warm-up until the run ends or every payment was read,
+    share read by then, seconds until the lost IPN was recovered (nan: not within the run),
+    worker CPU ms per read). A run ends early once every payment was claimed and the lost IPN
+    recovered."""
+    lost = 3600  # silent the least of all (read last in the pass): the worst case
+    provider, provider_url = await _provider(count, lost, latency)
     app = await _app(db_url, provider_url, Counting())
     now = datetime.now(UTC)
     user = await a_user(app.db)
@@ -398,19 +458,41 @@ async def reconcile_run(db_url: str, count: int, seconds: float) -> tuple[float,
             provider_payment_id=str(n),
             next_check_at=far,
             next_poll_at=now - timedelta(seconds=n % 3600),  # silent for a while, all due
+            pay_amount=Decimal(2),
         )
         for n in range(1, count + 1)
     )
     await insert_rows(app.db, Payment, rows)
-    await app.start()
+    procs = [await _worker(db_url, provider_url, settings) for _ in range(workers)]
+    for proc in procs:
+        await proc.stdout.readline()  # type: ignore[union-attr]  # "ready"
     started = time.monotonic()
-    await asyncio.sleep(seconds)
-    elapsed = time.monotonic() - started
-    await app.stop()
-    read = await _count(app, Payment, Payment.next_poll_at > now)
+    # read: claimed (its next read set: read or being read), or moved by its answer
+    read = (Payment.next_poll_at > now) | (Payment.status != "waiting")
+    finished = (Payment.provider_payment_id == str(lost)) & (Payment.status == "finished")
+    warm = min(5.0, seconds / 4)
+    first = last = (0.0, 0)
+    recovered = float("nan")
+    while time.monotonic() - started < seconds and (last[1] < count or recovered != recovered):
+        await asyncio.sleep(0.5)
+        at = time.monotonic() - started
+        done = await _count(app, Payment, read)
+        if at >= warm and not first[0]:
+            first = (at, done)
+        last = (at, done)
+        if recovered != recovered and await _count(app, Payment, finished):
+            recovered = at
+    cpu = 0.0
+    for proc in procs:
+        proc.stdin.close()  # type: ignore[union-attr]
+        cpu += float((await proc.stdout.readline()).decode())  # type: ignore[union-attr]
+        await proc.wait()
+    total = await _count(app, Payment, read)
+    await app.db.close()
     provider.stdin.close()  # type: ignore[union-attr]
     await provider.wait()
-    return read / elapsed, read / count
+    rate = (last[1] - first[1]) / (last[0] - first[0])
+    return rate, total / count, recovered, 1000 * cpu / max(1, total)
 
 
 def _fig(values: list[float], unit: str, digits: int = 1) -> str:
@@ -427,8 +509,23 @@ def _load() -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "what", choices=["warnings", "expiry", "reconcile", "serve", "warnings-worker"]
+        "what",
+        choices=[
+            "warnings",
+            "expiry",
+            "reconcile",
+            "serve",
+            "warnings-worker",
+            "reconcile-worker",
+        ],
     )
+    parser.add_argument("--provider")
+    parser.add_argument("--lost", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-per-minute", type=int)  # reconcile.max_per_minute (the cap)
+    parser.add_argument("--at-once", type=int)  # reconcile.at_once
+    parser.add_argument("--set", action="append", default=[])  # a worker's overrides
+    parser.add_argument("--latency", type=float, default=0.0)  # the provider's answer time
     parser.add_argument("--db")
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--open", type=int, help="open payments (reconcile: 100,000)")
@@ -436,8 +533,16 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    settings = [
+        f"RECONCILE__{k.upper()}={v}"
+        for k, v in (("max_per_minute", args.max_per_minute), ("at_once", args.at_once))
+        if v
+    ]
     if args.what == "serve":
-        await serve(args.count)
+        await serve(args.count, args.lost, args.latency)
+        return
+    if args.what == "reconcile-worker":
+        await reconcile_worker(args.db, args.provider, args.set + settings)
         return
     if args.what == "warnings-worker":
         await warnings_worker(args.db, args.count, args.open, args.history)
@@ -452,7 +557,11 @@ async def main() -> None:
         elif args.what == "expiry":
             results.append(await expiry_run(url, args.count))
         else:
-            results.append(await reconcile_run(url, opened, args.seconds))
+            results.append(
+                await reconcile_run(
+                    url, opened, args.seconds, args.workers, settings, args.latency
+                )
+            )
         print(f"run {run + 1}: {results[-1]}", flush=True)
     backend = "postgresql" if args.db and args.db.startswith("postgresql") else "sqlite"
     if args.what == "warnings":
@@ -475,10 +584,15 @@ async def main() -> None:
     else:
         rates = [r[0] for r in results]
         passes = [opened / r for r in rates]
+        recovered = [r[2] for r in results]
         print(
-            f"{backend}: {opened:,} open payments, all due: {_fig(rates, 'reads/s', 0)}; "
-            f"read in {args.seconds:.0f} s: {_fig([100 * r[1] for r in results], '%')}; "
-            f"a full pass takes {_fig(passes, 's')} (reconcile.after_seconds = 300); {_load()}"
+            f"{backend}, {args.workers} worker(s), {' '.join(settings) or 'default config'}, "
+            f"provider answers in {args.latency:.2f} s: {opened:,} open payments, all due: "
+            f"{_fig(rates, 'reads/s', 0)}; read in {args.seconds:.0f} s: "
+            f"{_fig([100 * r[1] for r in results], '%')}; a full pass takes "
+            f"{_fig(passes, 's')} (reconcile.after_seconds = 300); the lost IPN (read last) "
+            f"recovered after {_fig(recovered, 's')} (nan: not within the run); worker CPU "
+            f"{_fig([r[3] for r in results], 'ms per read', 2)}; {_load()}"
         )
     tmp.cleanup()
 

@@ -37,6 +37,7 @@ from bot.scheduler import Scheduler
 from storage import tallies
 from storage.db import Database
 from storage.models import OutboxItem, Payment, SandboxTransfer, User
+from storage.polls import Budget
 from tools.access.grants import AccessGrants
 from tools.access.sweep import AccessSweeper
 from tools.actions import Shop
@@ -339,10 +340,16 @@ class App:
         )
         stopping = Stopping()  # raised when the scheduler stops: long jobs end at a batch
         self.countdown = Countdown(self.events, stopping=stopping)
+        reads = config.reconcile.max_per_minute
+        shared = None if self.db.is_sqlite else Budget(reads, burst=POLL_EVERY)
         self.reconciler = Reconciler(
             self.events,
-            per_run=max(1, math.ceil(config.reconcile.max_per_minute * POLL_EVERY / 60)),
+            # SQLite (one process): a run's share of the rate. PostgreSQL: the workers share
+            # a budget in the database (a run's worth at once), and a run goes on while it
+            # has room and something is due, so a slow pass never idles between runs.
+            per_run=max(1, math.ceil(reads * POLL_EVERY / 60)) if shared is None else reads,
             at_once=config.reconcile.at_once,
+            budget=shared,
             stopping=stopping,
         )
         retention = config.retention

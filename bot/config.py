@@ -110,8 +110,8 @@ class ProviderConfig(_Section):
 class ReconcileConfig(_Section):
     after_seconds: int = Field(default=300, gt=0)  # poll an open payment this long after its
     expired_every_seconds: int = Field(default=900, gt=0)  # last event; expired ones this often
-    max_per_minute: int = Field(default=30000, gt=0)  # never more provider reads than this
-    at_once: int = Field(default=20, gt=0, le=500)  # provider reads under way at once
+    max_per_minute: int = Field(default=30000, gt=0)  # provider reads, all workers together
+    at_once: int = Field(default=100, gt=0, le=500)  # provider reads under way per worker
 
 
 class RetentionConfig(_Section):

@@ -129,12 +129,16 @@ class WatchedProvider:
         now = self._clock()
         if self._checked_at is not None and now - self._checked_at < QUIET:
             return
+        # the answers arriving while this one looks do not look too (the poller has a hundred
+        # reads under way: they would all look at once)
+        self._checked_at = now
         key = self._key
         try:
             async with self._alerts.db.sessions() as session:  # a look, no lock
                 failing = await session.run_sync(lambda sync: operator_state.since(sync, key))
         except Exception:  # the provider answered: a database problem must not hide that
             log.exception("the provider's outage state could not be read")
+            self._checked_at = None  # the next answer looks again
             return
         if failing is None:
             self._checked_at = now
