@@ -80,6 +80,20 @@ async def app(config: Config, fake: FakeAdapter, clock: ManualClock) -> AsyncIte
     await application.stop()
 
 
+@pytest.fixture
+async def workers(
+    config: Config, fake: FakeAdapter, clock: ManualClock
+) -> AsyncIterator[tuple[App, App]]:
+    """Two apps on one database, as two worker processes would be (the money races)."""
+    first = App(config, adapters=[fake], clock=clock)
+    await first.start(background=False)
+    second = App(config, adapters=[FakeAdapter()], clock=clock)
+    await second.start(background=False)
+    yield first, second
+    await second.stop()
+    await first.stop()
+
+
 def free_port() -> int:
     import socket
 

@@ -4,13 +4,11 @@ of the long way: one statement fewer never means a lost notice or a second activ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import event, func, select
 
-from bot.adapters.fake import FakeAdapter
 from bot.app import App
 from storage import event_writes
 from storage.models import Activation, OutboxItem, Payment, PaymentEvent, User
@@ -18,18 +16,6 @@ from tests.helpers import buy
 from tools.providers.base import ProviderEvent
 
 ROUNDS = 8
-
-
-@pytest.fixture
-async def workers(config, fake, clock) -> AsyncIterator[tuple[App, App]]:
-    """Two apps on one database, as two worker processes would be."""
-    first = App(config, adapters=[fake], clock=clock)
-    await first.start(background=False)
-    second = App(config, adapters=[FakeAdapter()], clock=clock)
-    await second.start(background=False)
-    yield first, second
-    await second.stop()
-    await first.stop()
 
 
 async def _payment(app: App, pid: int) -> Payment:

@@ -8,14 +8,11 @@ process's write queue (one writer), which is the baseline they must agree with.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select
 
-from bot.adapters.fake import FakeAdapter
 from bot.app import App
 from storage.models import Activation, Payment, PaymentEvent
 from tests.helpers import buy
@@ -24,18 +21,6 @@ from tools.errors import ShopError
 from tools.providers.base import ProviderEvent
 
 ROUNDS = 8  # each round races once; before the fix PostgreSQL lost money in 14 of 15
-
-
-@pytest.fixture
-async def workers(config, fake, clock) -> AsyncIterator[tuple[App, App]]:
-    """Two apps on one database, as two worker processes would be."""
-    first = App(config, adapters=[fake], clock=clock)
-    await first.start(background=False)
-    second = App(config, adapters=[FakeAdapter()], clock=clock)
-    await second.start(background=False)
-    yield first, second
-    await second.stop()
-    await first.stop()
 
 
 async def _payment(app: App, pid: int) -> Payment:
