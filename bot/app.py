@@ -53,7 +53,6 @@ from tools.payments import PaymentService
 from tools.plans import PlanBook
 from tools.policy import PaymentSettings
 from tools.providers.base import PaymentProvider
-from tools.providers.nowpayments import NowPaymentsProvider
 from tools.providers.sandbox import SandboxProvider
 from tools.providers.watched import WatchedProvider
 from tools.reconcile import Reconciler
@@ -155,6 +154,9 @@ def _bare_provider(
     config: Config, db: Database, catalog: Catalog, clock: Clock
 ) -> PaymentProvider:
     if config.provider.name == "nowpayments":
+        # its HTTP client (aiohttp) is imported only when the shop sells through it
+        from tools.providers.nowpayments import NowPaymentsProvider
+
         settings = config.provider.nowpayments
         return NowPaymentsProvider(
             base_url=settings.base_url,
