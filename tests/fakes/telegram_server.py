@@ -355,6 +355,7 @@ class FakeTelegram(FakeGroups):
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._drops: dict[str, int] = defaultdict(int)
         self._unanswered: dict[tuple[str, str | None], asyncio.Event] = {}
+        self.unanswered: list[Recorded] = []  # calls carried out whose answer never went back
         self._garbled: dict[str, deque[_Garbled]] = defaultdict(deque)
         self._blocked: dict[int | str, str] = {}
         self._chat_buckets: dict[int | str, _Bucket] = {}
@@ -489,7 +490,7 @@ class FakeTelegram(FakeGroups):
         """Carry out the next call of `method` (from `client`, when given) as usual, but
         never answer it: the message is delivered and the connection stays silent until the
         caller gives up or dies, so the caller never learns that Telegram acted. The event
-        is set once that call has been carried out."""
+        is set once that call has been carried out (its record is in `unanswered`)."""
         event = asyncio.Event()
         self._unanswered[(self._canonical(method), client)] = event
         return event
@@ -753,6 +754,7 @@ class FakeTelegram(FakeGroups):
         record.status = 200
         unanswered = self._unanswered.pop((method, record.client), None)
         if unanswered is not None:
+            self.unanswered.append(record)
             unanswered.set()
             # silent until the caller gives up or dies (handler_cancellation ends this then)
             await asyncio.sleep(3600)
