@@ -305,6 +305,7 @@ async def test_stopping_ends_a_poller_batch_without_reading_the_rest(
     clock.advance(300)  # every one is due for a read
     now = clock()
     np_app.reconciler.at_once = 1
+    nowpayments.latency = 0.05  # 40 reads one at a time take 2 s: the stop comes during them
     nowpayments.requests.clear()
     run = asyncio.get_running_loop().create_task(np_app.reconciler.poll(now))
     for _ in range(1000):  # until the batch is under way

@@ -10,6 +10,7 @@ NOWPayments' own JavaScript signer run by Node.js.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ class FakeNowPayments:
         self.payments: dict[int, FakePayment] = {}
         self.requests: list[tuple[str, str]] = []
         self.fail_next: list[int] = []  # HTTP statuses to answer the next requests with
+        self.latency = 0.0  # seconds every answer waits (a provider far away)
         self.ipn_enabled = True
         self.ipn_responses: list[int] = []
         self.offered = set(RATES)
@@ -108,6 +110,8 @@ class FakeNowPayments:
     @web.middleware
     async def _gate(self, request: web.Request, handler):
         self.requests.append((request.method, request.path))
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if self.fail_next:
             status = self.fail_next.pop(0)
             return self._error(status, "INTERNAL_ERROR", "injected failure")
