@@ -27,11 +27,12 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, func, select, update
+from sqlalchemy import ARRAY, Connection, any_, bindparam, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from storage import writes
+from storage.driver_statements import on_driver
 from storage.models import Activation, OutboxItem, Payment, PaymentEvent, User
 
 _EVENT = PaymentEvent.__table__
@@ -94,6 +95,44 @@ def event_payment(
         {"provider": provider, "provider_payment_id": provider_payment_id},
     ).first()
     return (row[0], row[1]) if row else None
+
+
+@cache
+def _event_payments_statement(postgres: bool) -> Any:
+    ids = Payment.provider_payment_id
+    if postgres:  # one array parameter: one prepared statement whatever the batch's size
+        among = ids == any_(bindparam("ids", type_=ARRAY(ids.type)))
+    else:
+        among = ids.in_(bindparam("ids", expanding=True))
+    query = (
+        select(Payment, User.locale)
+        .select_from(User)
+        .join(Payment, Payment.user_id == User.id)
+        .where(
+            Payment.provider == bindparam("provider"),
+            among,
+            Payment.parent_payment_id.is_(None),
+        )
+        .order_by(User.id, Payment.id)
+        .execution_options(populate_existing=True)
+    )
+    return query.with_for_update(of=[User.__table__, Payment.__table__]) if postgres else query
+
+
+def event_payments(
+    session: Session, provider: str, provider_payment_ids: list[str]
+) -> dict[str, tuple[Payment, str | None]]:
+    """`event_payment` for the events of one batch (`tools.event_batches`): each payment
+    (no top-up) by its provider id, with its owner's locale. On PostgreSQL the rows are locked
+    by one statement in the order customer id, payment id (the sort comes before the lock), so
+    every batch takes its locks in one global order, which the one-payment transactions
+    (customer, then payment) keep as well: two batches never wait for each other in a ring."""
+    connection = _connection(session)
+    rows = session.execute(
+        _event_payments_statement(_postgres(connection)),
+        {"provider": provider, "ids": sorted(set(provider_payment_ids))},
+    ).all()
+    return {row[0].provider_payment_id: (row[0], row[1]) for row in rows}
 
 
 def _plan_end(user_id: Any, plan: Any, now: Any) -> Any:
@@ -175,7 +214,7 @@ def record_and_move(
     statement = _record_and_move_statement(tuple(event), tuple(values))
     guard = {f"was_{key}": getattr(payment, key) for key in _GUARD}
     params = {**_prefixed(event, "ev_"), **_prefixed(values, "set_"), **guard, **owner}
-    recorded, moved, end = connection.execute(statement, params).one()
+    recorded, moved, end = on_driver(statement, connection.dialect).one(connection, params)
     return bool(recorded), bool(moved), end
 
 
@@ -222,5 +261,5 @@ def activate_and_enqueue(
     notice = _defaults(_OUTBOX) | {"next_attempt_at": notice["created_at"]} | notice
     statement = _activate_and_enqueue_statement(tuple(activation), tuple(notice))
     params = {**_prefixed(activation, "act_"), **_prefixed(notice, "ob_")}
-    activated, _told = connection.execute(statement, params).one()
+    activated, _told = on_driver(statement, connection.dialect).one(connection, params)
     return bool(activated)

@@ -4,6 +4,8 @@ of the long way: one statement fewer never means a lost notice or a second activ
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -28,11 +30,11 @@ async def _count(app: App, model: type, *where: object) -> int:
         return await session.scalar(select(func.count()).select_from(model).where(*where))
 
 
-async def test_a_finished_event_takes_three_statements_on_postgresql(app, fake) -> None:
-    """Lock and read, record and move, activate and tell: three statements (and BEGIN and
-    COMMIT) on PostgreSQL, where there were six; SQLite runs the plain statements."""
-    pid = await buy(fake, "/buy pro sol")
-    payment = await _payment(app, pid)
+@contextmanager
+def statements_sent(app: App) -> Iterator[list[str]]:
+    """Every statement the app sends meanwhile, BEGIN and COMMIT aside: those through
+    SQLAlchemy's cursors and, on PostgreSQL, those run on asyncpg directly
+    (`storage.driver_statements`), which its query loggers see."""
     statements: list[str] = []
     engines = [app.db.engine.sync_engine]
     if app.db._sync_engine is not None:  # SQLite's writes go through the plain driver
@@ -42,15 +44,40 @@ async def test_a_finished_event_takes_three_statements_on_postgresql(app, fake) 
         if not statement.startswith(("BEGIN", "COMMIT")):  # SQLite's BEGIN IMMEDIATE
             statements.append(statement)
 
+    def logged(record) -> None:
+        if not record.query.startswith(("BEGIN", "COMMIT")):  # asyncpg's own transaction
+            statements.append(record.query)
+
+    def checkout(dbapi_connection, _record, _proxy) -> None:
+        if not app.db.is_sqlite:
+            dbapi_connection.driver_connection.add_query_logger(logged)
+
+    def checkin(dbapi_connection, _record) -> None:
+        if not app.db.is_sqlite and dbapi_connection is not None:
+            dbapi_connection.driver_connection.remove_query_logger(logged)
+
     for engine in engines:
         event.listen(engine, "before_cursor_execute", seen)
+    event.listen(app.db.engine.sync_engine.pool, "checkout", checkout)
+    event.listen(app.db.engine.sync_engine.pool, "checkin", checkin)
     try:
-        result = await app.events.apply_event(
-            ProviderEvent(payment.provider_payment_id, "finished", payment.pay_amount), "ipn"
-        )
+        yield statements
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", seen)
+        event.remove(app.db.engine.sync_engine.pool, "checkout", checkout)
+        event.remove(app.db.engine.sync_engine.pool, "checkin", checkin)
+
+
+async def test_a_finished_event_takes_three_statements_on_postgresql(app, fake) -> None:
+    """Lock and read, record and move, activate and tell: three statements (and BEGIN and
+    COMMIT) on PostgreSQL, where there were six; SQLite runs the plain statements."""
+    pid = await buy(fake, "/buy pro sol")
+    payment = await _payment(app, pid)
+    with statements_sent(app) as statements:
+        result = await app.events.apply_event(
+            ProviderEvent(payment.provider_payment_id, "finished", payment.pay_amount), "ipn"
+        )
     assert result.outcome == "applied"
     assert len(statements) == (6 if app.db.is_sqlite else 3), statements
     assert await _count(app, Activation, Activation.payment_id == pid) == 1

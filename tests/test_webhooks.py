@@ -206,6 +206,7 @@ async def test_a_full_verifier_answers_503_at_once_and_the_loop_stays_free(
     server = WebhookServer(
         app.db, events, "127.0.0.1", 0, clock=clock, public_url="http://127.0.0.1:8080"
     )
+    server.verify_inline = 0  # as if the sandbox's small body were a huge one
     await server.start()
     pid = await buy(fake, "/buy pro sol")
     await fake.say(f"/pay {pid}")

@@ -13,7 +13,7 @@ its reminders and its lapse notice from there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -71,6 +71,16 @@ class Tell:
 
     def __call__(self, kind: str, key: str, **extra: object) -> None:
         writes.enqueue(self.session, **self.row(kind, key, **extra))
+
+
+def observed_status(event: ProviderEvent) -> Status | None:
+    """The status an event reports; None for one we do not know (the provider added it
+    later) or may not take from a provider (only a customer cancels)."""
+    try:
+        observed = parse_status(event.status)
+    except ValueError:
+        return None
+    return None if observed is Status.CANCELLED else observed
 
 
 @dataclass(frozen=True)
@@ -138,11 +148,8 @@ class PaymentEvents:
     async def apply_event(self, event: ProviderEvent, source: str) -> ApplyResult:
         """Record and apply one provider event in one transaction (DESIGN §3)."""
         now = self.clock()
-        try:
-            observed = parse_status(event.status)
-            if observed is Status.CANCELLED:  # ours alone: only a customer cancels
-                raise ValueError(event.status)
-        except ValueError:  # a status the provider added later: keep it, tell an operator
+        observed = observed_status(event)
+        if observed is None:  # a status the provider added later: keep it, tell an operator
             await self.db.run(
                 lambda session: self.alert(
                     session,
@@ -164,12 +171,43 @@ class PaymentEvents:
         return result
 
     @exact
+    def apply_many(
+        self, session: Session, items: Sequence[tuple[ProviderEvent, Status, str]], now: datetime
+    ) -> list[ApplyResult | None]:
+        """Apply several events in the caller's transaction (a batch, `tools.event_batches`),
+        their payments locked first by one statement (`event_writes.event_payments`). None
+        for an event that statement does not find (a top-up or no such payment): the caller
+        applies it alone afterwards, as the longer lock order it needs would break the batch's."""
+        name = self.provider.name
+        ids = [event.provider_payment_id for event, _observed, _source in items]
+        found = event_writes.event_payments(session, name, ids)
+        seen: set[str] = set()
+        results: list[ApplyResult | None] = []
+        for event, observed, source in items:
+            hit = found.get(event.provider_payment_id)
+            if hit is not None and event.provider_payment_id in seen:
+                hit = event_writes.event_payment(session, name, event.provider_payment_id)
+            seen.add(event.provider_payment_id)
+            results.append(
+                None if hit is None else self._apply(session, event, observed, source, now, hit)
+            )
+        return results
+
+    @exact
     def _apply(
-        self, session: Session, event: ProviderEvent, observed: Status, source: str, now: datetime
+        self,
+        session: Session,
+        event: ProviderEvent,
+        observed: Status,
+        source: str,
+        now: datetime,
+        found: tuple[Payment, str | None] | None = None,
     ) -> ApplyResult:
+        """`found`: the payment and its owner's locale, locked already (`apply_many`)."""
         name = self.provider.name
         key = f"{name}:{event.dedupe_key}"
-        found = event_writes.event_payment(session, name, event.provider_payment_id)
+        if found is None:
+            found = event_writes.event_payment(session, name, event.provider_payment_id)
         if found is not None:  # the usual event: customer and payment held by one statement
             payment, locale = found
             decision = self._decide(payment, observed, event, now)
