@@ -1,7 +1,7 @@
 """Worker CPU per applied IPN, and the scaling table (IPN/s and ack p99 per number of workers).
 
     python benchmarks/ipn_cpu.py [--ipns 2000] [--rate 400] [--workers 1,2] [--runs 3]
-                                 [--db URL] [--root DIR]
+                                 [--warmup N] [--db URL] [--root DIR]
 
 This script plays NOWPayments (the fake API of `tests/fakes`, in this process) and prepares
 `--ipns` open payments on a fresh database (one made through the app, the rest copied from
@@ -13,10 +13,13 @@ workers' CPU time (user + system, from /proc) before and after and divides by th
 applied (each activates a plan and queues its notice; the workers run no chat platform, so
 the figure is the IPN path: verify, parse, apply, outbox row, relay wake-up, not a chat
 delivery), and the sender's ack latencies. On PostgreSQL it also reads the CPU of the
-database's backends serving the workers (from /proc: the server must run on this machine, and
-nothing else may use the database meanwhile) and the sender's own CPU, so the table shows what
+database's backends serving the workers (from /proc, with those that closed during the run,
+as the postmaster's reaped children: the server must run on this machine, and nothing else
+may use it meanwhile) and the sender's own CPU, so the table shows what
 one IPN costs the whole machine. Prints the median of `--runs` runs with the range and the
-machine's load average. A SQLite database takes one worker only.
+machine's load average. `--warmup N` first sends N more IPNs at the same rate, not
+counted, so the latency is that of warm workers (pool connections open, statements prepared).
+A SQLite database takes one worker only.
 """
 
 from __future__ import annotations
@@ -101,10 +104,20 @@ async def prepare(url: str, server: FakeNowPayments, count: int) -> list[bytes]:
     return [server.ipn_body(remote, "finished", amount, payment_id=i) for i in ids]
 
 
+def reaped_cpu(pid: int) -> float:
+    """User + system CPU seconds of the process's children that have exited (the postmaster's:
+    the backends closed meanwhile)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 async def backend_cpu(url: str) -> dict[int, float]:
     """User + system CPU seconds of each PostgreSQL backend connected to this database (the
     workers' connections, when they are the only ones: the server must run on this machine),
-    read from /proc; {} on SQLite or when /proc does not show them."""
+    read from /proc, and under the key -1 the CPU of the server's backends that have exited
+    (a connection the workers closed during the run, counted when it ends; any other
+    process of the server that ended meanwhile too); {} on SQLite or when /proc does not
+    show them."""
     if not url.startswith("postgresql"):
         return {}
     from sqlalchemy import text
@@ -126,6 +139,12 @@ async def backend_cpu(url: str) -> dict[int, float]:
                 found[pid] = sum(cpu_seconds(pid))
             except OSError:  # gone, or another machine's
                 pass
+        folder = (await conn.execute(text("SHOW data_directory"))).scalar_one()
+    try:
+        postmaster = int((Path(folder) / "postmaster.pid").read_text().split()[0])
+        found[-1] = reaped_cpu(postmaster)
+    except (OSError, ValueError, IndexError):  # another machine's server
+        pass
     await engine.dispose()
     return found
 
@@ -186,8 +205,28 @@ async def start_worker(
     return process, port
 
 
+async def send(lines: str, rate: float) -> bytes:
+    """Run the sender (`benchmarks/ipn_sender.py`) on `lines`; what it printed."""
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(ROOT / "benchmarks" / "ipn_sender.py"),
+        "-",
+        str(rate),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await sender.communicate(lines.encode())
+    return out
+
+
 async def one_run(
-    root: Path, db: str | None, ipns: int, rate: float, workers: int, profile: Path | None
+    root: Path,
+    db: str | None,
+    ipns: int,
+    rate: float,
+    workers: int,
+    profile: Path | None,
+    warmup: int = 0,
 ) -> dict:
     server = FakeNowPayments()
     await server.start()
@@ -195,11 +234,11 @@ async def one_run(
         url = db or f"sqlite+aiosqlite:///{workdir}/ipn.db"
         if url.startswith("postgresql"):
             await _fresh_postgres(url)
-        bodies = await prepare(url, server, ipns)
+        bodies = await prepare(url, server, ipns + warmup)
         procs = [await start_worker(root, url, server, workdir, profile) for _ in range(workers)]
         try:
             await asyncio.sleep(1)  # let start-up work settle
-            lines = "".join(
+            lines = [
                 json.dumps(
                     {
                         "id": n,
@@ -210,19 +249,15 @@ async def one_run(
                 )
                 + "\n"
                 for n, body in enumerate(bodies)
-            )
+            ]
+            if warmup:  # workers as a running shop has them: connections open, caches full
+                await send("".join(lines[:warmup]), rate)
+                await asyncio.sleep(0.5)
+            warmed = await count_activations(url)
             cpu = [cpu_seconds(p.pid) for p, _ in procs]
             backends = await backend_cpu(url)
             children = resource.getrusage(resource.RUSAGE_CHILDREN)  # + the sender, once done
-            sender = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(ROOT / "benchmarks" / "ipn_sender.py"),
-                "-",
-                str(rate),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-            )
-            out, _ = await sender.communicate(lines.encode())
+            out = await send("".join(lines[warmup:]), rate)
             done_children = resource.getrusage(resource.RUSAGE_CHILDREN)
             sending = sum(
                 getattr(done_children, f) - getattr(children, f) for f in ("ru_utime", "ru_stime")
@@ -233,7 +268,7 @@ async def one_run(
             database = sum(t - backends.get(pid, 0.0) for pid, t in backends_after.items())
             user = sum(a[0] - b[0] for a, b in zip(after, cpu, strict=True))
             system = sum(a[1] - b[1] for a, b in zip(after, cpu, strict=True))
-            activated = await count_activations(url)
+            activated = await count_activations(url) - warmed
         finally:
             for process, _ in procs:
                 process.terminate()
@@ -252,6 +287,7 @@ async def one_run(
         "sender_ms": sending / max(1, activated) * 1000,
         "rate": len(ok) / (max(done) - min(sent)),
         "p99": acks[min(len(acks) - 1, int(0.99 * len(acks)))] * 1000 if acks else 0.0,
+        "p50": acks[len(acks) // 2] * 1000 if acks else 0.0,
         "ok": activated,
     }
 
@@ -266,6 +302,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=400)
     parser.add_argument("--workers", default="1")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="IPNs sent first at the same rate and not counted (for ack latency of warm workers)",
+    )
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose code runs")
     parser.add_argument(
@@ -275,16 +317,19 @@ def main() -> None:
     root = args.root.resolve()
     backend = "postgresql" if (args.db or "").startswith("postgresql") else "sqlite"
     print(
-        f"{args.ipns} signed `finished` IPNs at {args.rate:.0f}/s from a separate process, "
+        f"{args.ipns} signed `finished` IPNs at {args.rate:.0f}/s from a separate process "
+        f"(after {args.warmup} not counted), "
         f"{backend}, code from {root}"
     )
     print(
         "workers | CPU per applied IPN, ms | of which system, ms | PostgreSQL backends' CPU per "
-        "IPN, ms | sender's CPU per IPN, ms | applied IPN/s | ack p99, ms | load"
+        "IPN, ms | sender's CPU per IPN, ms | applied IPN/s | ack p50, ms | ack p99, ms | load"
     )
     for workers in (int(w) for w in args.workers.split(",")):
         runs = [
-            asyncio.run(one_run(root, args.db, args.ipns, args.rate, workers, args.profile))
+            asyncio.run(
+                one_run(root, args.db, args.ipns, args.rate, workers, args.profile, args.warmup)
+            )
             for _ in range(args.runs)
         ]
         load = os.getloadavg()
@@ -295,6 +340,7 @@ def main() -> None:
             f"{spread([r['db_ms'] for r in runs], '.2f')} | "
             f"{spread([r['sender_ms'] for r in runs], '.2f')} | "
             f"{spread([r['rate'] for r in runs], '.0f')} | "
+            f"{spread([r['p50'] for r in runs], '.1f')} | "
             f"{spread([r['p99'] for r in runs], '.1f')} | "
             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
             + (f" | {failed} not activated" if failed else "")

@@ -67,20 +67,27 @@ def _defaults(table: Any) -> dict[str, Any]:
     return {c.key: c.default.arg for c in table.c if c.default is not None and c.default.is_scalar}
 
 
-@cache
-def _event_payment_statement(lock: bool) -> Any:
+def _payments_with_locale(among: Any, lock: bool) -> Any:
+    """The payments (no top-up) of a provider that `among` picks, each with its owner's
+    locale; with `lock`, the customer's row and then the payment's locked."""
     query = (
         select(Payment, User.locale)
         .select_from(User)
         .join(Payment, Payment.user_id == User.id)
         .where(
             Payment.provider == bindparam("provider"),
-            Payment.provider_payment_id == bindparam("provider_payment_id"),
+            among,
             Payment.parent_payment_id.is_(None),
         )
         .execution_options(populate_existing=True)
     )
     return query.with_for_update(of=[User.__table__, Payment.__table__]) if lock else query
+
+
+@cache
+def _event_payment_statement(lock: bool) -> Any:
+    among = Payment.provider_payment_id == bindparam("provider_payment_id")
+    return _payments_with_locale(among, lock)
 
 
 def event_payment(
@@ -104,19 +111,7 @@ def _event_payments_statement(postgres: bool) -> Any:
         among = ids == any_(bindparam("ids", type_=ARRAY(ids.type)))
     else:
         among = ids.in_(bindparam("ids", expanding=True))
-    query = (
-        select(Payment, User.locale)
-        .select_from(User)
-        .join(Payment, Payment.user_id == User.id)
-        .where(
-            Payment.provider == bindparam("provider"),
-            among,
-            Payment.parent_payment_id.is_(None),
-        )
-        .order_by(User.id, Payment.id)
-        .execution_options(populate_existing=True)
-    )
-    return query.with_for_update(of=[User.__table__, Payment.__table__]) if postgres else query
+    return _payments_with_locale(among, postgres).order_by(User.id, Payment.id)
 
 
 def event_payments(

@@ -80,6 +80,15 @@ class EventBatches:
         self._launch()
 
     async def _run(self, batch: list[_Waiting]) -> None:
+        try:
+            await self._apply(batch)
+        except BaseException:  # cancelled while stopping: nobody waits for ever
+            for waiting in batch:
+                if not waiting.answer.done():
+                    waiting.answer.cancel()
+            raise
+
+    async def _apply(self, batch: list[_Waiting]) -> None:
         self.sizes.append(len(batch))
         together = [w for w in batch if observed_status(w.event) is not None]
         results: list[ApplyResult | None] = [None] * len(together)
