@@ -12,6 +12,8 @@ import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+
 from bot.config import Config, masked
 
 SANDBOX_NOTE = "the sandbox provider is simulated: it takes no real money"
@@ -119,6 +121,19 @@ def _webhooks(config: Config) -> str:
     return f"{url} ({listen})"
 
 
+def _send_limits(config: Config) -> str:
+    """Where the platforms' send limits are counted (`bot.app.shared_send_slots`)."""
+    url = make_url(config.database.url)
+    if url.get_backend_name() == "sqlite":
+        return "counted in this process (SQLite: one worker)"
+    if config.secrets.redis_url:
+        where = urlsplit(config.secrets.redis_url)  # no password shown
+        return f"shared by all workers in Redis at {where.hostname}:{where.port or 6379}" + (
+            where.path
+        )
+    return "shared by all workers in the database (send_slots)"
+
+
 def summary(config: Config, source: Path, built_in: bool) -> list[str]:
     """The short page `paybot config check` prints (secrets masked; `--full` for the rest)."""
     shown = masked(config)
@@ -133,6 +148,7 @@ def summary(config: Config, source: Path, built_in: bool) -> list[str]:
         f"database:  {shown['database']['url']}",
         f"model:     {_model(config)}",
         f"webhooks:  {_webhooks(config)}",
+        f"limits:    {_send_limits(config)}",
         f"plans:     {plans}; {len(config.coins)} coins: {', '.join(config.coins)}",
         f"secrets:   {', '.join(secrets) + ' (masked)' if secrets else '(none set)'}",
     ]

@@ -102,6 +102,7 @@ def test_config_check_leads_with_a_short_summary(capsys, monkeypatch) -> None:
     assert "model:     offline (the built-in router)" in lines
     webhook = "http://127.0.0.1:8080/webhooks/nowpayments (listening on 127.0.0.1:8080)"
     assert f"webhooks:  {webhook}" in lines
+    assert "limits:    shared by all workers in the database (send_slots)" in lines
     assert any(line.startswith("secrets:   telegram_token, ") for line in lines)
     warned = [line for line in lines if line.startswith("warning:   ")]
     assert [w.split(":")[1].strip() for w in warned] == [
@@ -130,3 +131,22 @@ def test_config_check_full_is_the_whole_configuration_as_json(capsys, monkeypatc
     assert data["secrets"]["telegram_token"] == "***" and "very-secret" not in out
     assert data["payments"]["max_open_per_user"] == 3
     assert data["provider"]["allow_sandbox_in_chats"] is False
+
+
+def test_config_check_says_where_the_send_limits_are_counted(capsys, monkeypatch) -> None:
+    """SQLite: in the one process; PostgreSQL: in the database, or in Redis when
+    `PAYBOT_REDIS_URL` is set (its password never printed)."""
+
+    def limits() -> str:
+        assert main(["--config", str(EXAMPLE), "config", "check"]) == 0
+        [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("limits:")]
+        return line
+
+    monkeypatch.setenv("PAYBOT_DATABASE__URL", "sqlite+aiosqlite:///shop.db")
+    assert limits() == "limits:    counted in this process (SQLite: one worker)"
+    monkeypatch.setenv("PAYBOT_DATABASE__URL", "postgresql://shop@db:5432/shop")
+    assert limits() == "limits:    shared by all workers in the database (send_slots)"
+    monkeypatch.setenv("PAYBOT_REDIS_URL", "redis://:redis-password@cache.internal:6380/2")
+    line = limits()
+    assert line == "limits:    shared by all workers in Redis at cache.internal:6380/2"
+    assert "redis-password" not in line
