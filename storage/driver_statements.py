@@ -1,7 +1,7 @@
 """The hottest statements of the IPN path, run on asyncpg itself (PostgreSQL only).
 
-Through a session, one statement costs about as much Python as the rest of an IPN's work:
-the compiled-cache lookup, the execution context, a bind processor per parameter, asyncpg's
+Through a session, a statement costs a good share of an IPN's Python: the compiled-cache
+lookup, the execution context, a bind processor per parameter, asyncpg's
 adapter, the result's wrapping. A `DriverStatement` is the same Core statement compiled once
 for the connection's dialect; running it converts the parameters with the very bind
 processors SQLAlchemy would use (so a value is written as through the session: the same

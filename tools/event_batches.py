@@ -5,9 +5,9 @@ a socket write and a trip through SQLAlchemy and the driver. Under load most of 
 same for every IPN, so the webhooks waiting while a batch runs go into the next one (group
 commit): one BEGIN, one statement locking all their payments (`storage.event_writes.
 event_payments`, in one global order, so two workers' batches cannot deadlock), each event's
-own statements, one COMMIT. Nothing waits for a batch to fill: an IPN that finds no batch
-running starts one at once, alone, so a quiet shop answers as fast as before; at most
-`at_once` batches run at a time, and the rest wait for the next.
+own statements, one COMMIT. Nothing waits for a batch to fill: an IPN that finds fewer than
+`at_once` batches running starts one at once, alone, so a quiet shop answers as fast as
+before; the IPNs that find `at_once` batches running wait for the next.
 
 Each webhook is answered only after the transaction holding its event committed. When a
 batch fails as a whole (a deadlock with some other writer, a bug in one event's path), its
