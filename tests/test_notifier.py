@@ -258,10 +258,13 @@ async def test_a_send_is_recorded_once_the_database_is_back(clock) -> None:
     went out a second time when the lease ran out)."""
     async with PrivatePostgres() as pg:
 
+        stopped = asyncio.Event()
+
         class Stopping(FakeAdapter):
             async def send(self, message):
                 if not self.sent:  # the first send: the database goes away meanwhile
                     await pg.stop()
+                    stopped.set()
                 return await super().send(message)
 
         first, second = Stopping(), FakeAdapter()
@@ -272,7 +275,8 @@ async def test_a_send_is_recorded_once_the_database_is_back(clock) -> None:
         try:
             await _queue(apps[0], 2)
             draining = asyncio.create_task(apps[0].notifier.drain())
-            await asyncio.sleep(2)  # the outcomes wait for the database
+            await asyncio.wait_for(stopped.wait(), 60)  # a slow stop must not meet the start
+            await asyncio.sleep(1)  # the outcomes wait for the database
             assert not draining.done()
             await pg.start()
             assert await asyncio.wait_for(draining, 30) == 2
@@ -292,10 +296,13 @@ async def test_rows_not_sent_when_the_database_went_away_go_out_when_it_is_back(
     left claimed for a minute), so the next drain after the restart sends it at once."""
     async with PrivatePostgres() as pg:
 
+        stopped = asyncio.Event()
+
         class Stopping(FakeAdapter):
             async def send(self, message):
                 if not self.sent:
                     await pg.stop()
+                    stopped.set()
                 clock.advance(30)
                 return await super().send(message)
 
@@ -305,7 +312,11 @@ async def test_rows_not_sent_when_the_database_went_away_go_out_when_it_is_back(
         try:
             await _queue(app, 2)
             draining = asyncio.create_task(app.notifier.drain())
-            await asyncio.sleep(2)
+            # started only once the stop is over and the renewal has failed (at once: nothing
+            # listens), never while a slow stop is still under way (a flaky start before)
+            await asyncio.wait_for(stopped.wait(), 60)
+            await asyncio.sleep(1)
+            assert not draining.done()  # its outcome waits for the database
             await pg.start()
             with pytest.raises(Exception):  # noqa: B017,PT011 (the driver's error)
                 await asyncio.wait_for(draining, 30)
