@@ -257,7 +257,6 @@ async def test_a_send_is_recorded_once_the_database_is_back(clock) -> None:
     relay never sends it again (before: the outcome was dropped, the row stayed claimed and
     went out a second time when the lease ran out)."""
     async with PrivatePostgres() as pg:
-
         stopped = asyncio.Event()
 
         class Stopping(FakeAdapter):
@@ -295,7 +294,6 @@ async def test_rows_not_sent_when_the_database_went_away_go_out_when_it_is_back(
     the second send fails, the drain ends, and the row it did not send is given back (not
     left claimed for a minute), so the next drain after the restart sends it at once."""
     async with PrivatePostgres() as pg:
-
         stopped = asyncio.Event()
 
         class Stopping(FakeAdapter):
