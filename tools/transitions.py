@@ -3,7 +3,9 @@
 The one path for IPNs, sandbox steps, polls and our own expiry (DESIGN §3): the event is
 recorded with a unique dedupe key (a duplicate stops there), the policy picks the effective
 status, the payment moves only by compare-and-set on its rank when the state machine allows,
-and the activation (unique per payment) and outbox rows are written alongside.
+and the activation (unique per payment) and outbox rows are written alongside: what a move
+means to the customer and the operators is `tools.consequences`; top-ups stay here, as a
+child's money re-judges its parent through the same move.
 
 An activation is inserted with `next_notice_at` = its creation time, as every code path that
 inserts one must do: that hands it to the renewal sweeper (`tools.renewals`), which schedules
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -28,7 +30,8 @@ from tools.access.grants import AccessGrants
 from tools.alerts import OperatorAlerts
 from tools.catalog import Catalog
 from tools.clock import Clock
-from tools.money import exact, jsonable
+from tools.consequences import Consequences, Owner
+from tools.money import exact
 from tools.policy import PaymentSettings, effective_status, enough_paid, next_poll
 from tools.providers.base import PaymentProvider, ProviderEvent
 from tools.states import (
@@ -40,37 +43,8 @@ from tools.states import (
     can_move,
     parse_status,
 )
-from tools.views import payment_link
 
 log = logging.getLogger(__name__)
-
-
-class Tell:
-    """Queues a payment's notices to its customer: outbox rows, once per dedupe key."""
-
-    def __init__(self, session: Session, p: Payment, locale: str, now: datetime) -> None:
-        self.session = session
-        self.p = p
-        self.locale = locale
-        self.now = now
-
-    def row(self, kind: str, key: str, **extra: object) -> dict[str, object]:
-        """The outbox row of one notice (see `writes.enqueue`), not written."""
-        p = self.p
-        base = {"payment_id": p.id, "plan": p.plan, "coin": p.pay_currency}
-        return dict(
-            chat_platform=p.chat_platform,
-            chat_id=p.chat_id,
-            user_id=p.user_id,
-            kind=kind,
-            payload=jsonable({**base, **extra}),
-            locale=self.locale,
-            dedupe_key=f"payment:{p.id}:{key}",
-            created_at=self.now,
-        )
-
-    def __call__(self, kind: str, key: str, **extra: object) -> None:
-        writes.enqueue(self.session, **self.row(kind, key, **extra))
 
 
 def observed_status(event: ProviderEvent) -> Status | None:
@@ -105,14 +79,6 @@ def _settlement(event: ProviderEvent) -> dict[str, object]:
     return values
 
 
-@dataclass(frozen=True)
-class Owner:
-    """What the consequences of a move need to know about the payment's owner."""
-
-    locale: str | None
-    plan_end: datetime | None  # end of their active activation of this plan, if any
-
-
 class PaymentEvents:
     def __init__(
         self,
@@ -136,6 +102,7 @@ class PaymentEvents:
         self.clock = clock
         self.settings = settings
         self.alerts = alerts or OperatorAlerts(db, clock, operators or {}, on_change=on_change)
+        self.consequences = Consequences(catalog, settings, self.alerts, access)
         self.on_change = on_change
 
     async def handle_webhook(
@@ -335,7 +302,7 @@ class PaymentEvents:
         for _ in range(5):
             decision = decision or self._decide(payment, observed, event, now, topups)
             if decision is None:
-                self._unexpected_money(session, payment, event, now)
+                self.consequences.unexpected_money(session, payment, event, now)
                 return False
             new, values = decision
             old_status = payment.status  # what the move was judged from
@@ -374,7 +341,9 @@ class PaymentEvents:
         if payment.parent_payment_id is not None:
             self._roll_up(session, payment, now)  # a top-up speaks through its parent
         else:
-            self._consequences(session, payment, new, now, owner, parse_status(old_status))
+            self.consequences.after_move(
+                session, payment, new, now, owner, parse_status(old_status)
+            )
 
     def would_change(self, payment: Payment, event: ProviderEvent, now: datetime) -> bool:
         """True when applying `event` would move the payment or its recorded money."""
@@ -431,53 +400,6 @@ class PaymentEvents:
         if event is not None:
             values.update(_settlement(event))
         return new, values
-
-    def _unexpected_money(
-        self,
-        session: Session,
-        payment: Payment,
-        event: ProviderEvent | None,
-        now: datetime,
-    ) -> None:
-        """Money reported for a payment that can no longer move must not vanish silently, nor
-        a reversal of a finished one (see `_reversed`)."""
-        if event is not None and payment.status == Status.FINISHED.value:
-            self._reversed(session, payment, event, now)
-        if event is None or event.actually_paid <= payment.actually_paid - payment.topup_paid:
-            return
-        if parse_status(payment.status) not in FINAL:
-            return
-        self.alert(
-            session,
-            now,
-            f"extra:{payment.id}:{event.actually_paid.normalize()}",
-            "alert.extra_money",
-            payment_id=payment.id,
-            paid=event.actually_paid,
-            recorded=payment.actually_paid,
-            status=payment.status,
-            coin=payment.pay_currency,
-        )
-
-    def _reversed(
-        self, session: Session, payment: Payment, event: ProviderEvent, now: datetime
-    ) -> None:
-        """A signed `failed` or `refunded` after `finished`: the payment keeps its final state
-        and the plan stays active (revoking is the operator's call), but the operators hear
-        of it once per payment, with an audit row."""
-        if event.status not in (Status.FAILED.value, Status.REFUNDED.value):
-            return
-        self.alert(
-            session,
-            now,
-            f"reversed:{payment.id}",
-            "alert.reversed_after_finish",
-            payment_id=payment.id,
-            status=event.status,
-            plan=payment.plan,
-            paid=payment.actually_paid,
-            coin=payment.pay_currency,
-        )
 
     def _top_up(self, session: Session, event: ProviderEvent, now: datetime) -> Payment | None:
         """More money sent to an address already used arrives as a child payment."""
@@ -561,136 +483,6 @@ class PaymentEvents:
         )
         event = ProviderEvent(parent.provider_payment_id, observed.value, own)
         self.transition(session, parent, observed, event, now, topups=topups)
-
-    def _consequences(
-        self,
-        session: Session,
-        p: Payment,
-        new: Status,
-        now: datetime,
-        owner: Owner | None,
-        was: Status | None = None,
-    ) -> None:
-        if owner is None:
-            owner = Owner(*writes.owner_facts(session, p, now))
-        tell = Tell(session, p, owner.locale or "en", now)
-        if was is Status.CANCELLED and new in MONEY_SEEN:
-            self._money_after_cancel(session, p, now, tell)  # instead of "seen"/"partial"
-            if new is Status.FINISHED:
-                self._finish(session, p, now, tell, owner.plan_end)
-        elif new is Status.CONFIRMING:
-            tell("payment.confirming", "confirming", amount=p.actually_paid)
-        elif new is Status.PARTIALLY_PAID:
-            remaining = p.pay_amount - p.actually_paid
-            tell(
-                "payment.partial",
-                f"partial:{p.actually_paid.normalize()}",
-                paid=p.actually_paid,
-                asked=p.pay_amount,
-                remaining=remaining,
-                uri=payment_link(self.catalog, p, remaining),
-            )
-        elif new is Status.FINISHED:
-            self._finish(session, p, now, tell, owner.plan_end)
-        elif new in (Status.FAILED, Status.REFUNDED, Status.EXPIRED):
-            tell(f"payment.{new.value}", new.value)
-            if new is not Status.EXPIRED and p.actually_paid > 0:
-                self.alert(
-                    session,
-                    now,
-                    f"closed:{p.id}",
-                    "alert.closed_with_money",
-                    payment_id=p.id,
-                    status=new.value,
-                    paid=p.actually_paid,
-                    coin=p.pay_currency,
-                )
-        if p.late and new is Status.FINISHED:
-            self.alert(
-                session,
-                now,
-                f"late:{p.id}",
-                "alert.late",
-                payment_id=p.id,
-                paid=p.actually_paid,
-                coin=p.pay_currency,
-            )
-
-    def _money_after_cancel(self, session: Session, p: Payment, now: datetime, tell: Tell) -> None:
-        """Money arrived for a payment its customer cancelled: it is a late payment (activated
-        like one when it completes, see `_finish`), never lost. The customer hears that it was
-        seen after all, and the operators, once per payment, that it needs a look."""
-        tell("payment.cancelled_money", "cancelled_money", paid=p.actually_paid, status=p.status)
-        self.alert(
-            session,
-            now,
-            f"cancelled_money:{p.id}",
-            "alert.cancelled_money",
-            payment_id=p.id,
-            paid=p.actually_paid,
-            status=p.status,
-            coin=p.pay_currency,
-        )
-
-    def _finish(
-        self,
-        session: Session,
-        p: Payment,
-        now: datetime,
-        tell: Tell,
-        plan_end: datetime | None,
-    ) -> None:
-        if p.late and not self.settings.activate_late:
-            tell("payment.late_held", "late_held", paid=p.actually_paid)
-            return
-        plan = self.catalog.plan(p.plan)
-        start = max(now, plan_end) if plan_end else now  # a renewal extends from the end
-        end = start + timedelta(days=plan.period_days)
-        activation = dict(
-            payment_id=p.id,
-            user_id=p.user_id,
-            plan=plan.code,
-            period_start=start,
-            period_end=end,
-            source="payment",
-            created_at=now,
-            next_notice_at=now,  # the renewal sweeper takes it from here
-        )
-        notice = tell.row(
-            "payment.activated",
-            "activated",
-            period_end=end.isoformat(),
-            paid=p.actually_paid,
-            late=p.late,
-        )
-        if event_writes.activate_and_enqueue(session, activation, notice):  # its notice too
-            log.info(
-                "payment %s: plan %s active for user %s until %s%s",
-                p.id,
-                plan.code,
-                p.user_id,
-                end.isoformat(timespec="seconds"),
-                " (late payment)" if p.late else "",
-            )
-            if self.access is not None:  # under the customer's lock, like the period
-                self.access.refresh(session, p.user_id, now, f"payment:{p.id}", payment=p)
-        if p.surplus:  # the customer hears it too: the plan is active, the extra recorded
-            tell(
-                "payment.overpaid",
-                "overpaid",
-                paid=p.actually_paid,
-                asked=p.pay_amount,
-                surplus=p.surplus,
-            )
-            self.alert(
-                session,
-                now,
-                f"overpaid:{p.id}",
-                "alert.overpaid",
-                payment_id=p.id,
-                surplus=p.surplus,
-                coin=p.pay_currency,
-            )
 
     def alert(
         self, session: Session, now: datetime, key: str, kind: str, **payload: object

@@ -30,9 +30,10 @@ from tools.catalog import Catalog
 from tools.clock import Clock
 from tools.errors import ProviderError, ShopError
 from tools.linking import AccountLinks
+from tools.money import jsonable
 from tools.providers.base import ProviderEvent
 from tools.states import OPEN, Status
-from tools.transitions import PaymentEvents, jsonable
+from tools.transitions import PaymentEvents
 
 MAX_GRANT_DAYS = 3650
 RECONCILE_LIMIT = 500  # payments read from the provider per run
