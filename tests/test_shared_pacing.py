@@ -305,3 +305,30 @@ async def test_a_chat_stays_held_while_its_send_is_in_flight_past_its_step(slots
     await slots[0].release(["t:chat:3"], [0.2])  # answered: free an interval from now
     await asyncio.sleep(0.3)
     assert (await slots[1].book(keys, steps, queued, [0.0, 10.0])).booked
+
+
+@postgres
+async def test_a_connection_cut_under_a_booking_is_not_handed_out_again(caplog) -> None:
+    """The bookings run on asyncpg itself, beside SQLAlchemy: a connection PostgreSQL ended
+    (a restart, an idle timeout) fails one booking, which paces alone, and is dropped from the
+    pool, so the next booking gets a new connection instead of the broken one back."""
+    await _fresh_postgres(PG_URL)
+    db, other = Database(PG_URL), Database(PG_URL)
+    await db.upgrade()
+    slots = DatabaseSlots(db.engine)
+    pacing = SharedPacing(slots, "telegram")
+    rules = [Rule("all", 30.0, queue=True)]
+    try:
+        assert (await slots.book(["t:all"], [0.01], [True])).booked  # a connection in the pool
+        async with other.engine.connect() as conn:  # the server ends every other session
+            await conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        await asyncio.wait_for(pacing.acquire(rules), 5)  # the cut connection: paced alone
+        assert "shared send limits unavailable" in caplog.text
+        for _ in range(3):  # then the shared slots again, on a new connection each time
+            assert (await slots.book(["t:all"], [0.01], [True])).booked
+    finally:
+        await db.close()
+        await other.close()
