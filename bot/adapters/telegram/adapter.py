@@ -59,10 +59,10 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 CAPTION_LIMIT = 1024
 UPDATES = ["message", "callback_query", "chat_join_request"]
 # Bot API connections kept open for the replies. PTB's default is one; with updates handled
-# concurrently (`concurrent_updates`) the replies then queue inside httpx's pool, whose
-# bookkeeping walks every waiting request each time one finishes (about a quarter of the
-# worker's CPU with 20 customers at once, benchmarks/commands_rate.py), and the replies go
-# out one at a time. PTB's docs ask for a pool that fits the concurrency ("pool size tip").
+# concurrently (`concurrent_updates`) the replies then wait for it one after the other (and
+# under PTB's default httpx client its pool's bookkeeping was a quarter of the worker's CPU,
+# benchmarks/commands_rate.py). PTB's docs ask for a pool that fits the concurrency ("pool
+# size tip"); the client is `client.CheckedRequest` (aiohttp).
 CONNECTIONS = 8
 
 
@@ -87,8 +87,12 @@ class TelegramAdapter(AccessMethods):
         base = base_url.rstrip("/")
         builder = Application.builder().token(token).base_url(f"{base}/bot")
         builder = builder.base_file_url(f"{base}/file/bot").concurrent_updates(256)
-        builder = builder.request(CheckedRequest(connection_pool_size=CONNECTIONS))
-        builder = builder.get_updates_request(CheckedRequest(connection_pool_size=1))
+        self._requests = (
+            CheckedRequest(connection_pool_size=CONNECTIONS),
+            CheckedRequest(connection_pool_size=1),
+        )
+        builder = builder.request(self._requests[0])
+        builder = builder.get_updates_request(self._requests[1])
         if mode == "webhook":
             builder = builder.updater(None)
         self.app = builder.build()
@@ -129,9 +133,16 @@ class TelegramAdapter(AccessMethods):
                     self.webhook_url, secret_token=self.webhook_secret, allowed_updates=UPDATES
                 )
         except TelegramError as exc:  # unreachable, bad token, rejected webhook, bad answer
+            await self._close_requests()
             raise StartFailed("Telegram", call, f"{type(exc).__name__}: {exc.message}") from None
         except UNREADABLE as exc:  # a result of the wrong shape, which PTB cannot read
+            await self._close_requests()
             raise unreadable("Telegram", call, exc) from None
+
+    async def _close_requests(self) -> None:
+        """Close the HTTP clients: PTB leaves them open when its `getMe` fails at start."""
+        for request in self._requests:
+            await request.shutdown()
 
     def connections(self) -> list[Connection]:
         """Polling is one connection for the whole deployment (Telegram answers a second
@@ -168,6 +179,7 @@ class TelegramAdapter(AccessMethods):
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        await self._close_requests()
 
     def webhook_routes(self) -> list[tuple[str, Callable]]:
         return [("/webhooks/telegram", self.handle_webhook)] if self.mode == "webhook" else []
