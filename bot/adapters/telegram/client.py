@@ -96,12 +96,8 @@ class AiohttpRequest(BaseRequest):
         body: aiohttp.FormData | dict[str, str] | None = fields
         if files:
             body = aiohttp.FormData(fields or {})
-            for name, part in files.items():
-                if isinstance(part, tuple):  # (file name, content, MIME type)
-                    filename, content, mime = (*part, None)[:3]
-                    body.add_field(name, content, filename=filename, content_type=mime)
-                else:
-                    body.add_field(name, part)
+            for name, (filename, content, mime) in files.items():  # PTB's UploadFileDict
+                body.add_field(name, content, filename=filename, content_type=mime)
         timeout = self._timeout(
             read_timeout, write_timeout, connect_timeout, pool_timeout, bool(files)
         )
